@@ -1,0 +1,1 @@
+"""DCS conformance suite: pytest plugin, checks and the embedded mock DCS server."""

@@ -1,0 +1,20 @@
+"""Calendar helpers for choosing periods relative to today (UTC)."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+
+def utc_today() -> dt.date:
+    return dt.datetime.now(dt.UTC).date()
+
+
+def month_start(offset: int = 0, today: dt.date | None = None) -> dt.date:
+    """The first day of the month `offset` months from today's (negative: the past)."""
+    today = today or utc_today()
+    index = today.year * 12 + today.month - 1 + offset
+    return dt.date(index // 12, index % 12 + 1, 1)
+
+
+#: A period that ended long ago: its buckets are all closed, so it must read the same every time.
+CLOSED_PERIOD_OFFSET = -3

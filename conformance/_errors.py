@@ -1,0 +1,73 @@
+"""The two error families: the server broke the contract, or the operator/environment is wrong."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from conformance._http import Exchange
+
+#: Exit codes of a conformance run (pytest's own codes, plus one for an unavailable target).
+EXIT_CONFORMANT = 0
+EXIT_VIOLATIONS = 1
+EXIT_USAGE = 4
+EXIT_NO_TESTS = 5
+EXIT_TARGET_UNAVAILABLE = 75  # sysexits EX_TEMPFAIL: try again later, nothing was judged
+
+
+class ConfigError(Exception):
+    """The operator's configuration is wrong (bad option, unreadable spec, missing key)."""
+
+
+class TargetUnavailable(Exception):
+    """The target could not be reached, or said (retryably) that it cannot serve right now."""
+
+
+@dataclass(eq=False)
+class ContractViolation(AssertionError):
+    """The server broke one invariant of the contract, with the evidence."""
+
+    check: str
+    message: str
+    expected: str = ""
+    actual: str = ""
+    location: str = ""
+    exchanges: list[Exchange] = field(default_factory=list)
+    related: list[ContractViolation] = field(default_factory=list)
+
+    @classmethod
+    def combine(cls, violations: list[ContractViolation]) -> ContractViolation:
+        """One violation to raise for several found on the same response."""
+        first, *rest = violations
+        first.related.extend(rest)
+        return first
+
+    @property
+    def checks(self) -> list[str]:
+        """Names of every check this violation (and those found with it) broke."""
+        return [self.check, *(v.check for v in self.related)]
+
+    def __post_init__(self) -> None:
+        super().__init__(self.message)
+
+    def __str__(self) -> str:
+        from conformance._report_text import format_violation
+
+        return format_violation(self)
+
+    def mask(self, text: str) -> str:
+        """Hide the run's secrets in text derived from this violation's evidence."""
+        return self.exchanges[0].masker.text(text) if self.exchanges else text
+
+    def as_dict(self) -> dict[str, Any]:
+        """A JSON-ready record of the violation (secrets masked)."""
+        return {
+            "check": self.check,
+            "message": self.mask(self.message),
+            "expected": self.mask(self.expected),
+            "actual": self.mask(self.actual),
+            "location": self.mask(self.location),
+            "exchanges": [exchange.as_dict() for exchange in self.exchanges],
+            "related": [violation.as_dict() for violation in self.related],
+        }

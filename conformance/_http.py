@@ -1,0 +1,297 @@
+"""The one HTTP client of the suite: deadlines, size cap, budget, rate limit, retries, masking."""
+
+from __future__ import annotations
+
+import json
+import math
+import shlex
+import threading
+import time
+from collections.abc import Iterable, Mapping, Sequence
+from contextlib import ExitStack
+from dataclasses import dataclass, field
+from functools import cached_property
+from typing import Any
+from urllib.parse import urlencode
+
+import anyio
+import httpx
+from anyio.from_thread import start_blocking_portal
+
+from conformance._errors import TargetUnavailable
+
+MASK = "***"
+SECRET_HEADERS = frozenset({"x-api-key", "authorization", "proxy-authorization", "cookie"})
+Params = Sequence[tuple[str, str]] | Mapping[str, str] | None
+
+
+class Masker:
+    """Hides secrets: whole values of credential headers, and known secrets anywhere in text."""
+
+    def __init__(self, secrets: Iterable[str] = ()) -> None:
+        self._secrets = sorted({s for s in secrets if s}, key=len, reverse=True)
+
+    def add(self, secret: str) -> None:
+        if secret:
+            self._secrets = sorted({*self._secrets, secret}, key=len, reverse=True)
+
+    def text(self, value: str) -> str:
+        for secret in self._secrets:
+            value = value.replace(secret, MASK)
+        return value
+
+    def header(self, name: str, value: str) -> str:
+        if name.lower() not in SECRET_HEADERS:
+            return self.text(value)
+        scheme, _, rest = value.partition(" ")
+        return f"{scheme} {MASK}" if rest and scheme.isalpha() and len(scheme) < 16 else MASK
+
+    def headers(self, headers: Mapping[str, str]) -> dict[str, str]:
+        return {name: self.header(name, value) for name, value in headers.items()}
+
+
+@dataclass(frozen=True)
+class Limits:
+    """How hard the suite may push a target, and how long it waits."""
+
+    connect_timeout: float = 5.0
+    read_timeout: float = 10.0
+    deadline: float = 15.0  # total per request, headers and body included
+    max_body_bytes: int = 4 * 1024 * 1024
+    max_requests: int | None = None  # budget for the whole run (per worker under xdist)
+    rate_limit: float | None = None  # requests per second (per worker under xdist)
+    max_retries: int = 2
+    max_retry_wait: float = 5.0
+
+
+@dataclass(eq=False)
+class Exchange:
+    """One request and what came back (or the transport error). Secrets are masked on output."""
+
+    method: str
+    url: str
+    request_headers: dict[str, str]
+    status: int | None
+    headers: dict[str, str]
+    body: bytes
+    elapsed: float
+    error: str = ""
+    retries: int = 0
+    masker: Masker = field(default_factory=Masker, repr=False)
+
+    @property
+    def media_type(self) -> str:
+        return self.headers.get("content-type", "").split(";")[0].strip().lower()
+
+    @cached_property
+    def parsed(self) -> tuple[bool, Any]:
+        """(True, value) when the body is strict JSON in UTF-8, else (False, reason)."""
+        try:
+            return True, json.loads(self.body.decode("utf-8"), parse_constant=_reject_constant)
+        except (UnicodeDecodeError, ValueError) as exc:
+            return False, str(exc).splitlines()[0]
+
+    def json(self) -> Any:
+        ok, value = self.parsed
+        if not ok:
+            raise ValueError(value)
+        return value
+
+    @property
+    def unavailable(self) -> bool:
+        """A 429/5xx that the API itself marks retryable: the target cannot serve right now."""
+        if self.status == 429:
+            return True
+        if self.status is None or self.status < 500:
+            return False
+        ok, body = self.parsed
+        return ok and isinstance(body, dict) and body.get("retryable") is True
+
+    def excerpt(self, limit: int = 400) -> str:
+        text = self.body[:limit].decode("utf-8", errors="replace")
+        more = f"... ({len(self.body)} bytes)" if len(self.body) > limit else ""
+        return self.masker.text(text) + more
+
+    def request_line(self) -> str:
+        return f"{self.method} {self.masker.text(self.url)}"
+
+    def curl(self) -> str:
+        parts = ["curl", "-sS", "-X", self.method]
+        for name, value in self.request_headers.items():
+            parts += ["-H", f"{name}: {self.masker.header(name, value)}"]
+        parts.append(self.masker.text(self.url))
+        return shlex.join(parts)
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "request": {
+                "method": self.method,
+                "url": self.masker.text(self.url),
+                "headers": self.masker.headers(self.request_headers),
+            },
+            "response": {
+                "status": self.status,
+                "headers": self.masker.headers(self.headers),
+                "body_excerpt": self.excerpt(),
+                "error": self.error,
+            },
+            "elapsed_s": round(self.elapsed, 4),
+            "retries": self.retries,
+            "curl": self.curl(),
+        }
+
+
+class BudgetExhausted(Exception):
+    """The run's request budget is used up; remaining tests are skipped, not judged."""
+
+
+class Transport:
+    """Sends requests to one target with a total deadline per request and records them."""
+
+    def __init__(self, base_url: str, *, limits: Limits | None = None, masker: Masker) -> None:
+        self.base_url = base_url.rstrip("/")
+        self.limits = limits or Limits()
+        self.masker = masker
+        self.sent = 0
+        self.retried = 0
+        self.history: list[Exchange] = []
+        self._lock = threading.Lock()
+        self._next_slot = 0.0
+        self._stack = ExitStack()
+        self._portal = self._stack.enter_context(start_blocking_portal())
+        self._client = self._portal.call(self._make_client)
+
+    async def _make_client(self) -> httpx.AsyncClient:
+        timeout = httpx.Timeout(
+            self.limits.read_timeout, connect=self.limits.connect_timeout, pool=None
+        )
+        return httpx.AsyncClient(timeout=timeout, follow_redirects=False, trust_env=False)
+
+    def close(self) -> None:
+        self._portal.call(self._client.aclose)
+        self._stack.close()
+
+    def url(self, path_or_url: str, params: Params = None) -> str:
+        """The full URL of a path (or of a URL on this target) with the query appended."""
+        if "://" in path_or_url:
+            if not path_or_url.startswith(f"{self.base_url}/"):
+                raise ValueError(f"{path_or_url} is not on the target {self.base_url}")
+            url = path_or_url
+        else:
+            url = f"{self.base_url}{path_or_url}"
+        query = urlencode(list(params.items()) if isinstance(params, Mapping) else params or [])
+        return url + (f"{'&' if '?' in url else '?'}{query}" if query else "")
+
+    def request(
+        self,
+        method: str,
+        path_or_url: str,
+        *,
+        params: Params = None,
+        headers: Mapping[str, str] | None = None,
+    ) -> Exchange:
+        """Send one request, retrying what the API marks retryable within the limits."""
+        url = self.url(path_or_url, params)
+        headers = dict(headers or {})
+        retries = 0
+        while True:
+            exchange = self._send(method, url, headers)
+            exchange.retries = retries
+            wait = self._retry_wait(exchange)
+            if wait is None or retries >= self.limits.max_retries:
+                break
+            retries += 1
+            self.retried += 1
+            time.sleep(wait)
+        self.history.append(exchange)
+        return exchange
+
+    def _send(self, method: str, url: str, headers: dict[str, str]) -> Exchange:
+        self._take_slot()
+        return self._portal.call(self._send_async, method, url, headers)
+
+    def _take_slot(self) -> None:
+        with self._lock:
+            limit = self.limits.max_requests
+            if limit is not None and self.sent >= limit:
+                raise BudgetExhausted(f"the request budget of {limit} requests is used up")
+            self.sent += 1
+            if self.limits.rate_limit:
+                now = time.monotonic()
+                slot = max(now, self._next_slot)
+                self._next_slot = slot + 1.0 / self.limits.rate_limit
+                delay = slot - now
+            else:
+                delay = 0.0
+        if delay > 0:
+            time.sleep(delay)
+
+    async def _send_async(self, method: str, url: str, headers: dict[str, str]) -> Exchange:
+        start = time.perf_counter()
+        status: int | None = None
+        response_headers: dict[str, str] = {}
+        body = bytearray()
+        error = ""
+        try:
+            with anyio.fail_after(self.limits.deadline):
+                async with self._client.stream(method, url, headers=headers) as response:
+                    status = response.status_code
+                    response_headers = {k.lower(): v for k, v in response.headers.items()}
+                    async for chunk in response.aiter_bytes():
+                        body += chunk
+                        if len(body) > self.limits.max_body_bytes:
+                            error = (
+                                f"body exceeds {self.limits.max_body_bytes} bytes; stopped reading"
+                            )
+                            break
+        except TimeoutError:
+            error = f"no complete response within the {self.limits.deadline:g} s deadline"
+        except httpx.ConnectError as exc:
+            raise TargetUnavailable(f"cannot connect to {self.base_url} ({_reason(exc)})") from exc
+        except httpx.ConnectTimeout as exc:
+            raise TargetUnavailable(f"connecting to {self.base_url} timed out") from exc
+        except httpx.TimeoutException:
+            error = f"no data for {self.limits.read_timeout:g} s (read timeout)"
+        except httpx.HTTPError as exc:
+            error = f"broken response: {_reason(exc)}"
+        return Exchange(
+            method=method,
+            url=url,
+            request_headers=headers,
+            status=status,
+            headers=response_headers,
+            body=bytes(body),
+            elapsed=time.perf_counter() - start,
+            error=error,
+            masker=self.masker,
+        )
+
+    def _retry_wait(self, exchange: Exchange) -> float | None:
+        """Seconds to wait before retrying, or None when the answer is final."""
+        if exchange.error or not exchange.unavailable:
+            return None
+        wait = 0.5
+        if exchange.status == 429:
+            wait = _seconds(exchange.headers.get("retry-after"), default=1.0)
+        else:
+            body = exchange.json()
+            if isinstance(body.get("retry_after_ms"), int):
+                wait = body["retry_after_ms"] / 1000
+        return min(max(wait, 0.0), self.limits.max_retry_wait)
+
+
+def _seconds(value: str | None, *, default: float) -> float:
+    try:
+        seconds = float(value) if value is not None else default
+    except ValueError:
+        return default
+    return seconds if math.isfinite(seconds) else default
+
+
+def _reject_constant(name: str) -> Any:
+    raise ValueError(f"{name} is not valid JSON")
+
+
+def _reason(exc: BaseException) -> str:
+    text = str(exc).strip()
+    return text.splitlines()[0] if text else type(exc).__name__

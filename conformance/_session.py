@@ -1,0 +1,101 @@
+"""The handle tests use: one target, its credentials, and requests whose responses are judged."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+
+from conformance._errors import ContractViolation, TargetUnavailable
+from conformance._http import Exchange, Params, Transport
+from conformance._settings import Settings
+from conformance._spec import Contract, Operation
+from conformance.checks import validate_response
+from conformance.checks.usage import billed_fields
+
+USAGE_PATH = "/v1/usage"
+WRONG_KEY = "dcs_conformance_wrong_key_0000000000000000"
+
+
+@dataclass(frozen=True)
+class Credentials:
+    api_key: str
+    org_id: str | None
+    other_org_id: str
+
+
+def auth_headers(scheme: str | None, key: str) -> dict[str, str]:
+    """Headers carrying `key` by one of the spec's security schemes (None: no credentials)."""
+    if scheme is None:
+        return {}
+    if scheme == "x-api-key":
+        return {"x-api-key": key}
+    if scheme == "bearer":
+        return {"Authorization": f"Bearer {key}"}
+    raise ValueError(f"unknown auth scheme {scheme!r}")
+
+
+class Dcs:
+    """A DCS target under test. Every response it fetches is run through the response checks."""
+
+    def __init__(
+        self, settings: Settings, contract: Contract, transport: Transport, credentials: Credentials
+    ) -> None:
+        self.settings = settings
+        self.contract = contract
+        self.transport = transport
+        self.credentials = credentials
+        self.usage = contract.operation(USAGE_PATH, "get")
+        self.billed_fields = billed_fields(contract, self.usage)
+
+    def get_usage(
+        self,
+        *,
+        period_start: str | None = None,
+        scheme: str | None = "x-api-key",
+        key: str | None = None,
+        org: str | None = None,
+        params: Params = None,
+        headers: Mapping[str, str] | None = None,
+        method: str = "GET",
+    ) -> Exchange:
+        """Request the usage summary and judge the response on its own."""
+        query: list[tuple[str, str]] = (
+            [] if period_start is None else [("period_start", period_start)]
+        )
+        query += list(params.items()) if isinstance(params, Mapping) else list(params or [])
+        sent = auth_headers(scheme, key or self.credentials.api_key)
+        if org is not None:
+            sent["X-Dedalus-Org-Id"] = org
+        sent.update(headers or {})
+        return self.fetch(self.usage, method, USAGE_PATH, params=query, headers=sent)
+
+    def fetch(
+        self,
+        operation: Operation,
+        method: str,
+        path_or_url: str,
+        *,
+        params: Params = None,
+        headers: Mapping[str, str] | None = None,
+    ) -> Exchange:
+        exchange = self.transport.request(method, path_or_url, params=params, headers=headers)
+        violations = validate_response(self.contract, operation, exchange)
+        if violations:
+            raise ContractViolation.combine(violations)
+        return exchange
+
+    def healthy(self) -> Exchange:
+        """A plain valid request, without judging it (used to tell outages from violations)."""
+        return self.transport.request(
+            "GET", USAGE_PATH, headers=auth_headers("x-api-key", self.credentials.api_key)
+        )
+
+    def explain_unavailable(self, exchanges: Sequence[Exchange]) -> None:
+        """Raise `TargetUnavailable` if a failure rests on an outage the target still has."""
+        if any(e.unavailable for e in exchanges):
+            probe = self.healthy()
+            if probe.unavailable:
+                raise TargetUnavailable(
+                    f"{self.settings.target_label} answers {probe.status} (retryable) "
+                    "even to a plain valid request"
+                )

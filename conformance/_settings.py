@@ -1,0 +1,144 @@
+"""Operator settings: command-line options, their environment variables, and their validation."""
+
+from __future__ import annotations
+
+import os
+import re
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
+
+from conformance._errors import ConfigError
+from conformance._http import Limits
+
+DEFAULT_OTHER_ORG = "org_dcs_conformance_not_yours"
+DEFAULT_REPORTS_DIR = Path("reports")
+
+
+@dataclass(frozen=True)
+class Profile:
+    """How much and how deterministically to test."""
+
+    name: str
+    max_examples: int
+    derandomize: bool
+    deadline: float  # seconds per request, headers and body included
+    seed: int | None = None
+
+
+PROFILES = {
+    "quick": Profile("quick", max_examples=150, derandomize=False, deadline=10.0),
+    "nightly": Profile("nightly", max_examples=1000, derandomize=False, deadline=20.0),
+    "gate": Profile("gate", max_examples=300, derandomize=True, deadline=15.0, seed=20261125),
+}
+
+#: (option, environment variable, help). The option's dest is the option name without dashes.
+OPTIONS: tuple[tuple[str, str | None, str], ...] = (
+    ("--api-key", "DCS_API_KEY", "valid API key for the target (required with --base-url)"),
+    ("--org-id", "DCS_ORG_ID", "org that owns the key; enables the own-org check"),
+    ("--other-org-id", "DCS_OTHER_ORG_ID", f"an org the key does not own [{DEFAULT_OTHER_ORG}]"),
+    ("--spec", "DCS_SPEC", "OpenAPI document (path or URL) [specs/dcs-openapi-usage.yaml]"),
+    ("--profile", "DCS_PROFILE", f"test profile: {'|'.join(PROFILES)} [quick]"),
+    ("--max-requests", "DCS_MAX_REQUESTS", "request budget for the run (per xdist worker)"),
+    ("--rate-limit", "DCS_RATE_LIMIT", "at most N requests per second, e.g. 20/s"),
+    ("--connect-timeout", None, "seconds to wait for a connection [5]"),
+    ("--read-timeout", None, "seconds to wait for any data [10]"),
+    ("--request-deadline", None, "total seconds per request [the profile's]"),
+    ("--reports-dir", "DCS_REPORTS_DIR", "where reports are written [reports]"),
+)
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Everything the suite needs to know about the run, validated."""
+
+    base_url: str | None
+    api_key: str | None
+    org_id: str | None
+    other_org_id: str
+    spec: str | None
+    profile: Profile
+    limits: Limits
+    method_probes: bool
+    reports_dir: Path
+
+    @property
+    def live(self) -> bool:
+        return self.base_url is not None
+
+    @property
+    def target_label(self) -> str:
+        return self.base_url or "embedded mock DCS (loopback)"
+
+
+def option_value(config: Any, option: str) -> str | None:
+    """CLI value, else the environment variable's (empty counts as unset)."""
+    value = config.getoption(option.lstrip("-").replace("-", "_"))
+    if value in (None, ""):
+        env = next((env for name, env, _ in OPTIONS if name == option), None)
+        value = os.environ.get(env) if env else None
+    return value or None
+
+
+def from_config(config: Any, base_url: str | None) -> Settings:
+    """Build and validate the settings; any operator mistake is one `ConfigError`."""
+    api_key = option_value(config, "--api-key")
+    if base_url is not None:
+        parts = urlsplit(base_url)
+        if parts.scheme not in ("http", "https") or not parts.netloc:
+            raise ConfigError(f"--base-url {base_url!r} is not an http(s) URL")
+        if not api_key:
+            raise ConfigError("--base-url needs --api-key (or DCS_API_KEY): a valid key for it")
+    profile_name = option_value(config, "--profile") or "quick"
+    if profile_name not in PROFILES:
+        raise ConfigError(f"--profile {profile_name!r}: choose one of {', '.join(PROFILES)}")
+    profile = PROFILES[profile_name]
+    limits = Limits(
+        connect_timeout=_number(config, "--connect-timeout", 5.0),
+        read_timeout=_number(config, "--read-timeout", 10.0),
+        deadline=_number(config, "--request-deadline", profile.deadline),
+        max_requests=_count(option_value(config, "--max-requests")),
+        rate_limit=_rate(option_value(config, "--rate-limit")),
+    )
+    return Settings(
+        base_url=base_url.rstrip("/") if base_url else None,
+        api_key=api_key,
+        org_id=option_value(config, "--org-id"),
+        other_org_id=option_value(config, "--other-org-id") or DEFAULT_OTHER_ORG,
+        spec=option_value(config, "--spec"),
+        profile=profile,
+        limits=limits,
+        method_probes=not config.getoption("no_method_probes"),
+        reports_dir=Path(option_value(config, "--reports-dir") or DEFAULT_REPORTS_DIR),
+    )
+
+
+def _number(config: Any, option: str, default: float) -> float:
+    raw = option_value(config, option)
+    if raw is None:
+        return default
+    try:
+        value = float(raw)
+    except ValueError:
+        value = -1.0
+    if not 0 < value <= 3600:
+        raise ConfigError(f"{option} {raw!r}: expected seconds, a number in (0, 3600]")
+    return value
+
+
+def _count(raw: str | None) -> int | None:
+    if raw is None:
+        return None
+    if not raw.isdigit() or int(raw) < 1:
+        raise ConfigError(f"--max-requests {raw!r}: expected a whole number of requests >= 1")
+    return int(raw)
+
+
+def _rate(raw: str | None) -> float | None:
+    if raw is None:
+        return None
+    match = re.fullmatch(r"\s*(\d+(?:\.\d+)?)\s*(?:/\s*s)?\s*", raw)
+    if match is None or float(match[1]) <= 0:
+        raise ConfigError(f"--rate-limit {raw!r}: expected requests per second, e.g. 20/s")
+    return float(match[1])

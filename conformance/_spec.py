@@ -1,0 +1,222 @@
+"""Loading the contract: read, validate, apply our overlay, and answer questions about it."""
+
+from __future__ import annotations
+
+import copy
+import hashlib
+import json
+from dataclasses import dataclass, field
+from functools import cached_property, lru_cache
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from conformance._errors import ConfigError
+
+SPECS_DIR = Path(__file__).resolve().parent.parent / "specs"
+DEFAULT_SPEC = SPECS_DIR / "dcs-openapi-usage.yaml"
+OVERLAY = SPECS_DIR / "overlay.yaml"
+SPEC_RESOURCE = "urn:dcs-conformance:spec"
+HTTP_METHODS = ("get", "put", "post", "delete", "options", "head", "patch", "trace")
+
+
+@dataclass(frozen=True)
+class Operation:
+    """One operation of the spec: its path template, lower-case method and definition."""
+
+    path: str
+    method: str
+    definition: dict[str, Any] = field(repr=False, compare=False)
+
+    @property
+    def label(self) -> str:
+        return f"{self.method.upper()} {self.path}"
+
+
+@dataclass(frozen=True)
+class DocumentedResponse:
+    """The response the spec documents for one status of one operation."""
+
+    status_key: str  # "200", "4XX" or "default"
+    media_types: tuple[str, ...]
+    schema_pointers: dict[str, str] = field(compare=False)  # media type -> JSON pointer
+
+
+class Contract:
+    """The spec as the suite reads it (published document plus our overlay)."""
+
+    def __init__(self, raw: dict[str, Any], *, source: str, sha256: str) -> None:
+        self.raw = raw
+        self.source = source
+        self.sha256 = sha256
+
+    @property
+    def version(self) -> str:
+        return str(self.raw.get("info", {}).get("version", "unknown"))
+
+    @cached_property
+    def operations(self) -> tuple[Operation, ...]:
+        found = []
+        for path, item in self.raw.get("paths", {}).items():
+            for method in HTTP_METHODS:
+                if method in item:
+                    found.append(Operation(path, method, item[method]))
+        return tuple(found)
+
+    def operation(self, path: str, method: str) -> Operation:
+        for operation in self.operations:
+            if operation.path == path and operation.method == method.lower():
+                return operation
+        raise KeyError(f"{method.upper()} {path} is not in the spec")
+
+    def allowed_methods(self, path: str) -> set[str]:
+        """Methods the spec declares for a path (upper case; HEAD rides along with GET)."""
+        declared = {op.method.upper() for op in self.operations if op.path == path}
+        return declared | ({"HEAD"} if "GET" in declared else set())
+
+    def documented_response(self, operation: Operation, status: int) -> DocumentedResponse | None:
+        """The documented response for a status: exact code, then range (4XX), then default."""
+        responses = operation.definition.get("responses", {})
+        for key in (str(status), f"{str(status)[0]}XX", "default"):
+            if key in responses:
+                return self._describe(operation, key, responses[key])
+        return None
+
+    def _describe(self, operation: Operation, key: str, response: dict) -> DocumentedResponse:
+        base = f"/paths/{_escape(operation.path)}/{operation.method}/responses/{_escape(key)}"
+        content = response.get("content", {})
+        pointers = {
+            media: f"{base}/content/{_escape(media)}/schema"
+            for media, body in content.items()
+            if "schema" in body
+        }
+        return DocumentedResponse(key, tuple(content), pointers)
+
+    def parameter_pointer(self, operation: Operation, name: str, where: str = "query") -> str:
+        """JSON pointer to the schema of one declared parameter of an operation."""
+        for index, parameter in enumerate(operation.definition.get("parameters", [])):
+            if parameter.get("name") == name and parameter.get("in") == where:
+                base = f"/paths/{_escape(operation.path)}/{operation.method}"
+                return f"{base}/parameters/{index}/schema"
+        raise KeyError(f"{operation.label} declares no {where} parameter {name!r}")
+
+    def validator(self, pointer: str) -> Any:
+        """A Draft 2020-12 validator (formats asserted, int64 included) for a schema in the spec."""
+        return _validator(self, pointer)
+
+    def resolve(self, pointer: str) -> Any:
+        """The value at a JSON pointer, following one level of `$ref` at the end."""
+        node: Any = self.raw
+        for part in pointer.lstrip("/").split("/"):
+            node = node[part.replace("~1", "/").replace("~0", "~")]
+        while isinstance(node, dict) and "$ref" in node:
+            node = self.resolve(node["$ref"].removeprefix("#"))
+        return node
+
+    def integer_fields(self, operation: Operation, status: int = 200) -> tuple[str, ...]:
+        """Names of the integer properties of an operation's JSON body for a status."""
+        documented = self.documented_response(operation, status)
+        if documented is None:
+            return ()
+        fields: list[str] = []
+        for pointer in documented.schema_pointers.values():
+            schema = self.resolve(pointer)
+            for name, prop in schema.get("properties", {}).items():
+                if prop.get("type") == "integer" or "integer" in (prop.get("type") or []):
+                    fields.append(name)
+        return tuple(fields)
+
+    def schemathesis_schema(self) -> Any:
+        """A schemathesis schema for this contract (import is deferred: it is heavy)."""
+        import schemathesis
+
+        return schemathesis.openapi.from_dict(copy.deepcopy(self.raw))
+
+
+@lru_cache(maxsize=64)
+def _validator(contract: Contract, pointer: str) -> Any:
+    from jsonschema import Draft202012Validator, FormatChecker
+    from referencing import Registry, Resource
+    from referencing.jsonschema import DRAFT202012
+
+    registry = Registry().with_resource(
+        SPEC_RESOURCE, Resource.from_contents(contract.raw, default_specification=DRAFT202012)
+    )
+    checker = FormatChecker()
+    checker.checks("int64")(lambda value: not isinstance(value, int) or -(2**63) <= value < 2**63)
+    checker.checks("int32")(lambda value: not isinstance(value, int) or -(2**31) <= value < 2**31)
+    return Draft202012Validator(
+        {"$ref": f"{SPEC_RESOURCE}#{pointer}"}, registry=registry, format_checker=checker
+    )
+
+
+def _escape(token: str) -> str:
+    return token.replace("~", "~0").replace("/", "~1")
+
+
+def load_contract(
+    location: str | Path | None = None, *, overlay: Path | None = OVERLAY
+) -> Contract:
+    """Read, validate and overlay a spec; every failure is one `ConfigError` line."""
+    location = str(location or DEFAULT_SPEC)
+    text = _read(location)
+    try:
+        raw = json.loads(text) if text.lstrip().startswith("{") else yaml.safe_load(text)
+    except (ValueError, yaml.YAMLError) as exc:
+        raise ConfigError(f"spec {location}: not valid JSON or YAML ({_first_line(exc)})") from exc
+    if not isinstance(raw, dict):
+        raise ConfigError(f"spec {location}: not an OpenAPI document (top level is not a mapping)")
+    _validate(raw, location)
+    if overlay is not None:
+        apply_overlay(raw, overlay)
+    sha = hashlib.sha256(text.encode()).hexdigest()
+    return Contract(raw, source=location, sha256=sha)
+
+
+def _read(location: str) -> str:
+    if location.startswith(("http://", "https://")):
+        import httpx
+
+        try:
+            response = httpx.get(location, timeout=10.0, follow_redirects=True)
+            response.raise_for_status()
+        except httpx.HTTPError as exc:
+            raise ConfigError(f"spec {location}: cannot be fetched ({_first_line(exc)})") from exc
+        return response.text
+    try:
+        return Path(location).read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else _first_line(exc)
+        raise ConfigError(f"spec {location}: cannot be read ({reason})") from exc
+
+
+def _validate(raw: dict[str, Any], location: str) -> None:
+    from openapi_spec_validator import validate
+    from openapi_spec_validator.validation.exceptions import OpenAPIValidationError
+
+    try:
+        validate(raw)
+    except OpenAPIValidationError as exc:
+        where = "/".join(str(part) for part in getattr(exc, "path", ())) or "document"
+        raise ConfigError(
+            f"spec {location}: invalid OpenAPI at {where}: {_first_line(exc)}"
+        ) from exc
+    except Exception as exc:  # the validator raises assorted errors on badly broken documents
+        raise ConfigError(f"spec {location}: invalid OpenAPI ({_first_line(exc)})") from exc
+
+
+def apply_overlay(raw: dict[str, Any], overlay_path: Path) -> None:
+    """Apply the `update` actions of an OpenAPI Overlay 1.0 document in place."""
+    from jsonpath_ng.ext import parse
+
+    overlay = yaml.safe_load(overlay_path.read_text(encoding="utf-8"))
+    for action in overlay.get("actions", []):
+        for match in parse(action["target"]).find(raw):
+            if isinstance(match.value, dict):
+                match.value.update(copy.deepcopy(action.get("update", {})))
+
+
+def _first_line(exc: BaseException) -> str:
+    text = str(exc).strip() or type(exc).__name__
+    return text.splitlines()[0]

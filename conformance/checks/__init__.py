@@ -1,0 +1,50 @@
+"""The suite's checks: pure functions, one invariant each, registered in `CATALOGUE`.
+
+`validate_response` runs every response-level check on one exchange; the multi-request
+invariants (auth, periods, methods) are called by the tests in `conformance/test_*.py`.
+"""
+
+from __future__ import annotations
+
+from conformance._errors import ContractViolation
+from conformance._http import Exchange
+from conformance._spec import Contract, Operation
+from conformance.checks._invariant import CATALOGUE, Invariant
+from conformance.checks.responses import (
+    auth_errors_not_retryable,
+    body_matches_schema,
+    complete_response,
+    content_type_documented,
+    error_code_format,
+)
+from conformance.checks.usage import plan_slug_non_empty, usage_counters_in_range
+
+__all__ = ["CATALOGUE", "RESPONSE_CHECKS", "Invariant", "validate_response"]
+
+#: Run on every response, in this order; the first (transport) failure makes the rest moot.
+RESPONSE_CHECKS = (
+    complete_response,
+    content_type_documented,
+    body_matches_schema,
+    error_code_format,
+    auth_errors_not_retryable,
+)
+#: Run on every response of one operation, by its label.
+OPERATION_CHECKS = {
+    "GET /v1/usage": (usage_counters_in_range, plan_slug_non_empty),
+}
+
+
+def validate_response(
+    contract: Contract, operation: Operation, exchange: Exchange
+) -> list[ContractViolation]:
+    """Every violation that one response shows on its own (empty when it conforms)."""
+    found: list[ContractViolation] = []
+    for check in (*RESPONSE_CHECKS, *OPERATION_CHECKS.get(operation.label, ())):
+        try:
+            check(contract, operation, exchange)
+        except ContractViolation as violation:
+            found.append(violation)
+            if check is complete_response:
+                break
+    return found

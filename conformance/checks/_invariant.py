@@ -1,0 +1,82 @@
+"""How a check is declared: a pure function that raises `Broken`, named after what it enforces."""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any, TypeVar
+
+from conformance._errors import ContractViolation
+from conformance._http import Exchange
+
+F = TypeVar("F", bound=Callable[..., None])
+
+
+@dataclass(frozen=True)
+class Invariant:
+    """A named check and the sentence of the contract it rests on (its docstring)."""
+
+    name: str
+    rule: str
+
+
+#: Every check of the suite, by name, in declaration order.
+CATALOGUE: dict[str, Invariant] = {}
+
+
+class Broken(Exception):
+    """Raised inside a check; the decorator turns it into a `ContractViolation` with evidence."""
+
+    def __init__(self, message: str, *, expected: str = "", actual: str = "", location: str = ""):
+        super().__init__(message)
+        self.message = message
+        self.expected = expected
+        self.actual = actual
+        self.location = location
+
+
+def invariant(func: F) -> F:
+    """Register a check; a `Broken` it raises becomes a `ContractViolation` naming the check."""
+    name = func.__name__
+    CATALOGUE[name] = Invariant(name, " ".join((func.__doc__ or "").split()))
+
+    @functools.wraps(func)
+    def wrapper(*args: Any, **kwargs: Any) -> None:
+        try:
+            func(*args, **kwargs)
+        except Broken as broken:
+            raise ContractViolation(
+                check=name,
+                message=broken.message,
+                expected=broken.expected,
+                actual=broken.actual,
+                location=broken.location,
+                exchanges=_exchanges(*args, *kwargs.values()),
+            ) from None
+
+    return wrapper  # type: ignore[return-value]
+
+
+def _exchanges(*values: Any) -> list[Exchange]:
+    found: list[Exchange] = []
+    for value in values:
+        if isinstance(value, Exchange):
+            found.append(value)
+        elif isinstance(value, list | tuple):
+            found.extend(item for item in value if isinstance(item, Exchange))
+    return found
+
+
+def error_body(exchange: Exchange) -> dict[str, Any]:
+    """The JSON object of an error response (empty when the body is not one)."""
+    ok, body = exchange.parsed
+    return body if ok and isinstance(body, dict) else {}
+
+
+def describe(exchange: Exchange) -> str:
+    """A short 'what came back' for messages: status and error_code or transport error."""
+    if exchange.error:
+        return exchange.error
+    code = error_body(exchange).get("error_code")
+    return f"{exchange.status}" + (f" {code}" if isinstance(code, str) else "")

@@ -1,0 +1,147 @@
+"""Checks on usage figures: ranges, and how counters of one period relate across reads."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from conformance._http import Exchange
+from conformance._spec import Contract, Operation
+from conformance.checks._invariant import Broken, describe, invariant
+
+INT64_MAX = 2**63 - 1
+BILLED_PREFIX = "billed_"  # the spec's naming of the period's (closed-bucket) counters
+
+
+def billed_fields(contract: Contract, operation: Operation) -> tuple[str, ...]:
+    """The period counters of the 200 body: its integer fields named `billed_*`."""
+    return tuple(f for f in contract.integer_fields(operation) if f.startswith(BILLED_PREFIX))
+
+
+def usage_body(exchange: Exchange) -> dict[str, Any] | None:
+    ok, body = exchange.parsed
+    return body if exchange.status == 200 and ok and isinstance(body, dict) else None
+
+
+def _require_usage(exchange: Exchange, purpose: str) -> dict[str, Any]:
+    body = usage_body(exchange)
+    if body is None:
+        raise Broken(
+            f"{purpose}: expected a 200 usage body, got {describe(exchange)}",
+            expected="200",
+            actual=describe(exchange),
+        )
+    return body
+
+
+@invariant
+def usage_counters_in_range(contract: Contract, operation: Operation, exchange: Exchange) -> None:
+    """Every usage counter and storage figure is an integer in [0, 2^63-1] (`type: integer,
+    format: int64`; seconds, MiB-seconds and GiB are amounts and cannot be negative)."""
+    body = usage_body(exchange)
+    if body is None:
+        return
+    for name in contract.integer_fields(operation):
+        if name not in body:
+            continue  # a missing field is body_matches_schema's finding
+        value = body[name]
+        if type(value) is not int or not 0 <= value <= INT64_MAX:
+            raise Broken(
+                f"{name} = {value!r} is not an integer in [0, 2^63-1]",
+                expected="integer in [0, 9223372036854775807]",
+                actual=repr(value),
+                location=f"$.{name}",
+            )
+
+
+@invariant
+def plan_slug_non_empty(contract: Contract, operation: Operation, exchange: Exchange) -> None:
+    """`plan_slug` names the "billing plan in effect for the organization": a non-empty string."""
+    body = usage_body(exchange)
+    if (
+        body is not None
+        and isinstance(body.get("plan_slug"), str)
+        and not body["plan_slug"].strip()
+    ):
+        raise Broken(
+            "plan_slug is empty",
+            expected="a plan slug",
+            actual=repr(body["plan_slug"]),
+            location="$.plan_slug",
+        )
+
+
+@invariant
+def open_period_monotonic(fields: tuple[str, ...], earlier: Exchange, later: Exchange) -> None:
+    """Counters of the open period never decrease between two reads ("Closed ... for the period":
+    closed buckets are only ever added)."""
+    before = _require_usage(earlier, "first read")
+    after = _require_usage(later, "second read")
+    for name in fields:
+        old, new = before.get(name), after.get(name)
+        if isinstance(old, int) and isinstance(new, int) and new < old:
+            raise Broken(
+                f"{name} went down from {old} to {new}",
+                expected=f">= {old}",
+                actual=str(new),
+                location=f"$.{name}",
+            )
+
+
+@invariant
+def closed_period_stable(fields: tuple[str, ...], first: Exchange, second: Exchange) -> None:
+    """A period that ended long ago reads the same every time (its buckets are all closed)."""
+    one = _require_usage(first, "first read")
+    two = _require_usage(second, "second read")
+    for name in (*fields, "plan_slug"):
+        if one.get(name) != two.get(name):
+            raise Broken(
+                f"{name} changed between two reads of a closed period",
+                expected=repr(one.get(name)),
+                actual=repr(two.get(name)),
+                location=f"$.{name}",
+            )
+
+
+@invariant
+def future_period_unbilled(fields: tuple[str, ...], exchange: Exchange) -> None:
+    """A period that starts in the future has no closed buckets: every `billed_*` counter is 0
+    (or the request is refused with 400)."""
+    if exchange.status == 400:
+        return
+    body = _require_usage(exchange, "future period")
+    for name in fields:
+        if body.get(name) != 0:
+            raise Broken(
+                f"{name} = {body.get(name)!r} for a period that has not started",
+                expected="0",
+                actual=repr(body.get(name)),
+                location=f"$.{name}",
+            )
+
+
+@invariant
+def default_period_is_current_month(
+    fields: tuple[str, ...], before: Exchange, default: Exchange, after: Exchange
+) -> None:
+    """Without `period_start` the period starts on the "first of current month" (UTC): the
+    default read lies between two explicit reads of that month, taken before and after it."""
+    low = _require_usage(before, "explicit read before")
+    mid = _require_usage(default, "read without period_start")
+    high = _require_usage(after, "explicit read after")
+    for name in fields:
+        values = (low.get(name), mid.get(name), high.get(name))
+        if all(isinstance(v, int) for v in values) and not values[0] <= values[1] <= values[2]:
+            raise Broken(
+                f"{name} without period_start is {values[1]}, not the current month's "
+                f"({values[0]}..{values[2]})",
+                expected=f"{values[0]}..{values[2]}",
+                actual=str(values[1]),
+                location=f"$.{name}",
+            )
+    if mid.get("plan_slug") != low.get("plan_slug"):
+        raise Broken(
+            "plan_slug differs between default and explicit current month",
+            expected=repr(low.get("plan_slug")),
+            actual=repr(mid.get("plan_slug")),
+            location="$.plan_slug",
+        )

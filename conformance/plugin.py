@@ -1,0 +1,258 @@
+"""pytest plugin of the conformance suite: options, settings, the `dcs` fixture, outcomes.
+
+Loaded by `conformance/conftest.py`, so it is active when `pytest conformance` runs.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import random
+from collections.abc import Iterator
+from contextlib import ExitStack
+from typing import Any
+
+import pytest
+
+from conformance._errors import (
+    EXIT_TARGET_UNAVAILABLE,
+    ConfigError,
+    ContractViolation,
+    TargetUnavailable,
+)
+from conformance._http import BudgetExhausted, Limits, Masker, Transport
+from conformance._session import Credentials, Dcs, auth_headers
+from conformance._settings import OPTIONS, Settings, from_config
+from conformance._spec import Contract, load_contract
+
+__all__ = [
+    "dcs",
+    "pytest_addoption",
+    "pytest_configure",
+    "pytest_configure_node",
+    "pytest_report_header",
+    "pytest_runtest_call",
+    "pytest_runtest_logreport",
+    "pytest_runtest_makereport",
+    "pytest_sessionfinish",
+    "pytest_sessionstart",
+    "pytest_terminal_summary",
+]
+
+SETTINGS = pytest.StashKey[Settings]()
+CONTRACT = pytest.StashKey[Contract]()
+SEED = pytest.StashKey[int | None]()
+UNAVAILABLE = pytest.StashKey[list[str]]()
+_active: dict[str, Any] = {}
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    group = parser.getgroup("dcs-conformance", "DCS conformance suite")
+    for option, env, text in OPTIONS:
+        group.addoption(option, default=None, help=text + (f" (env {env})" if env else ""))
+    group.addoption(
+        "--no-method-probes",
+        action="store_true",
+        help="send GET only: skip the POST/PUT/PATCH/DELETE/... probes of undeclared methods",
+    )
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_configure(config: pytest.Config) -> None:
+    if not config.getoption("base_url", None) and os.environ.get("DCS_BASE_URL"):
+        config.option.base_url = os.environ["DCS_BASE_URL"]
+    base_url = config.getoption("base_url", None) or config.getini("base_url") or None
+    try:
+        settings = from_config(config, base_url)
+        contract = load_contract(settings.spec)
+    except ConfigError as exc:
+        raise pytest.UsageError(str(exc)) from None
+    config.stash[SETTINGS] = settings
+    config.stash[CONTRACT] = contract
+    config.stash[UNAVAILABLE] = []
+    _active["contract"] = contract
+    _load_hypothesis_profile(config, settings)
+    if config.getoption("timeout", None) is None and hasattr(config.option, "timeout"):
+        config.option.timeout = 300  # backstop only: every request already has a deadline
+
+
+def _load_hypothesis_profile(config: pytest.Config, settings: Settings) -> None:
+    from hypothesis import HealthCheck
+    from hypothesis import settings as hypothesis_settings
+
+    profile = settings.profile
+    name = f"dcs-{profile.name}"
+    hypothesis_settings.register_profile(
+        name,
+        max_examples=profile.max_examples,
+        derandomize=profile.derandomize,
+        deadline=None,
+        database=None if profile.derandomize else hypothesis_settings.default.database,
+        suppress_health_check=list(HealthCheck),
+        print_blob=True,
+    )
+    if not config.getoption("hypothesis_profile", None):
+        hypothesis_settings.load_profile(name)
+    seed = config.getoption("hypothesis_seed", None)
+    if seed is None and not profile.derandomize:
+        workerinput = getattr(config, "workerinput", None)
+        seed = workerinput["dcs_seed"] if workerinput else random.randrange(2**32)
+        config.option.hypothesis_seed = str(seed)
+    config.stash[SEED] = None if seed is None else int(seed)
+
+
+def pytest_configure_node(node: Any) -> None:
+    """xdist: every worker uses the controller's seed, so a run is reproducible as a whole."""
+    node.workerinput["dcs_seed"] = node.config.stash[SEED]
+
+
+def pytest_report_header(config: pytest.Config) -> list[str]:
+    settings, contract = config.stash[SETTINGS], config.stash[CONTRACT]
+    seed = config.stash[SEED]
+    return [
+        f"dcs-conformance: target {settings.target_label}; spec {contract.version} "
+        f"(sha256 {contract.sha256[:12]}); profile {settings.profile.name}; "
+        f"seed {'derandomized' if seed is None else seed}"
+    ]
+
+
+def pytest_sessionstart(session: pytest.Session) -> None:
+    """Before judging anything, make sure a live target answers at all (controller only)."""
+    settings = session.config.stash[SETTINGS]
+    if not settings.live or hasattr(session.config, "workerinput"):
+        return
+    assert settings.base_url is not None and settings.api_key is not None
+    limits = Limits(
+        connect_timeout=settings.limits.connect_timeout,
+        read_timeout=settings.limits.read_timeout,
+        deadline=settings.limits.deadline,
+    )
+    transport = Transport(settings.base_url, limits=limits, masker=Masker([settings.api_key]))
+    try:
+        probe = transport.request(
+            "GET", "/v1/usage", headers=auth_headers("x-api-key", settings.api_key)
+        )
+    except TargetUnavailable as exc:
+        pytest.exit(f"target unavailable: {exc}", returncode=EXIT_TARGET_UNAVAILABLE)
+    finally:
+        transport.close()
+    if probe.error or probe.unavailable:
+        reason = probe.error or f"{probe.status} marked retryable after {probe.retries} retries"
+        pytest.exit(
+            f"target unavailable: {settings.base_url} ({reason})",
+            returncode=EXIT_TARGET_UNAVAILABLE,
+        )
+
+
+def generated_schema() -> Any:
+    """The schemathesis schema of the contract loaded for this run (for `schema.parametrize`)."""
+    return _active["contract"].schemathesis_schema()
+
+
+@pytest.fixture(scope="session")
+def dcs(pytestconfig: pytest.Config) -> Iterator[Dcs]:
+    """The target under test: the `--base-url` deployment, or the embedded mock on loopback."""
+    settings, contract = pytestconfig.stash[SETTINGS], pytestconfig.stash[CONTRACT]
+    with ExitStack() as stack:
+        if settings.live:
+            assert settings.base_url is not None and settings.api_key is not None
+            base_url = settings.base_url
+            credentials = Credentials(settings.api_key, settings.org_id, settings.other_org_id)
+        else:
+            from conformance.mock import create_app, load_fixtures, serve
+
+            fixtures = load_fixtures()
+            server = stack.enter_context(serve(create_app(fixtures), host="127.0.0.1", port=0))
+            base_url = server.base_url
+            key, org = fixtures.suite_credentials
+            credentials = Credentials(key, org, settings.other_org_id)
+        transport = Transport(
+            base_url,
+            limits=_per_worker(pytestconfig, settings.limits),
+            masker=Masker([credentials.api_key]),
+        )
+        stack.callback(transport.close)
+        yield Dcs(settings, contract, transport, credentials)
+
+
+def _per_worker(config: pytest.Config, limits: Limits) -> Limits:
+    """Split the request budget and rate limit evenly between xdist workers."""
+    workers = int(getattr(config, "workerinput", {}).get("workercount", 1))
+    if workers <= 1:
+        return limits
+    from dataclasses import replace
+
+    return replace(
+        limits,
+        max_requests=None
+        if limits.max_requests is None
+        else max(1, limits.max_requests // workers),
+        rate_limit=None if limits.rate_limit is None else limits.rate_limit / workers,
+    )
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_call(item: pytest.Item) -> Any:
+    """Tell outages from violations, and stop early when the target is gone."""
+    try:
+        return (yield)
+    except ContractViolation as violation:
+        dcs = getattr(item, "funcargs", {}).get("dcs")
+        try:
+            if isinstance(dcs, Dcs):
+                dcs.explain_unavailable(violation.exchanges)
+        except TargetUnavailable as exc:
+            _unavailable(item, exc)
+        raise
+    except TargetUnavailable as exc:
+        _unavailable(item, exc)
+    except BudgetExhausted as exc:
+        pytest.skip(str(exc))
+
+
+def _unavailable(item: pytest.Item, exc: TargetUnavailable) -> None:
+    item.session.shouldstop = f"target unavailable: {exc}"
+    item.user_properties.append(("dcs_unavailable", str(exc)))
+    pytest.skip(f"target unavailable: {exc}")
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) -> Any:
+    """Show a violation as its evidence (no traceback), and attach it for the reports."""
+    report = yield
+    violation = call.excinfo.value if call.excinfo is not None else None
+    if isinstance(violation, ContractViolation):
+        report.longrepr = f"{violation}\n\n  rerun:     {_rerun(item)}"
+        report.user_properties.append(("dcs_violation", json.dumps(violation.as_dict())))
+    return report
+
+
+def _rerun(item: pytest.Item) -> str:
+    settings = item.config.stash[SETTINGS]
+    seed = item.config.stash[SEED]
+    parts = ["pytest", item.nodeid]
+    if settings.live:
+        parts += ["--base-url", str(settings.base_url), "--api-key", "$DCS_API_KEY"]
+    parts += ["--profile", settings.profile.name]
+    if seed is not None:
+        parts.append(f"--hypothesis-seed={seed}")
+    return " ".join(parts)
+
+
+def pytest_runtest_logreport(report: pytest.TestReport) -> None:
+    for name, value in report.user_properties:
+        if name == "dcs_unavailable":
+            _active.setdefault("unavailable", []).append(value)
+
+
+def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
+    """A run that found no violation but lost its target is 'unavailable', not 'conformant'."""
+    if _active.pop("unavailable", None) and exitstatus in (0, 5):
+        session.exitstatus = EXIT_TARGET_UNAVAILABLE
+
+
+def pytest_terminal_summary(terminalreporter: Any, exitstatus: int, config: pytest.Config) -> None:
+    if exitstatus == EXIT_TARGET_UNAVAILABLE or config.stash.get(UNAVAILABLE, None):
+        terminalreporter.write_line(
+            "dcs-conformance: the target became unavailable; no verdict (exit 75)", yellow=True
+        )

@@ -1,0 +1,59 @@
+"""Authentication and org scoping: the spec's security schemes and its 401/403 examples."""
+
+import pytest
+
+from conformance._dates import CLOSED_PERIOD_OFFSET, month_start
+from conformance._session import WRONG_KEY
+from conformance.checks import auth
+
+CLOSED = month_start(CLOSED_PERIOD_OFFSET).isoformat()
+
+
+def test_missing_key_is_auth_required(dcs):
+    auth.missing_key_is_auth_required(dcs.get_usage(scheme=None))
+
+
+@pytest.mark.parametrize("scheme", ["x-api-key", "bearer"])
+def test_wrong_key_is_auth_invalid(dcs, scheme):
+    auth.wrong_key_is_auth_invalid(dcs.get_usage(scheme=scheme, key=WRONG_KEY))
+
+
+@pytest.mark.parametrize("scheme", ["x-api-key", "bearer"])
+def test_valid_key_accepted(dcs, scheme):
+    auth.valid_key_accepted(dcs.get_usage(scheme=scheme))
+
+
+def test_auth_schemes_agree(dcs):
+    via_header = dcs.get_usage(period_start=CLOSED, scheme="x-api-key")
+    via_bearer = dcs.get_usage(period_start=CLOSED, scheme="bearer")
+    auth.same_answer(dcs.billed_fields, via_header, via_bearer)
+
+
+@pytest.mark.parametrize(
+    "header, template",
+    [
+        ("X-API-KEY", "{key}"),
+        ("X-Api-Key", "{key}"),
+        ("AUTHORIZATION", "Bearer {key}"),
+        ("authorization", "bearer {key}"),
+    ],
+)
+def test_header_names_case_insensitive(dcs, header, template):
+    reference = dcs.get_usage(period_start=CLOSED)
+    variant = dcs.get_usage(
+        period_start=CLOSED,
+        scheme=None,
+        headers={header: template.format(key=dcs.credentials.api_key)},
+    )
+    auth.same_answer(dcs.billed_fields, reference, variant)
+
+
+@pytest.mark.parametrize("scheme", ["x-api-key", "bearer"])
+def test_org_mismatch_forbidden(dcs, scheme):
+    auth.org_mismatch_forbidden(dcs.get_usage(scheme=scheme, org=dcs.credentials.other_org_id))
+
+
+def test_own_org_accepted(dcs):
+    if dcs.credentials.org_id is None:
+        pytest.skip("needs --org-id (or DCS_ORG_ID): the org that owns the key")
+    auth.valid_key_accepted(dcs.get_usage(org=dcs.credentials.org_id))

@@ -1,0 +1,205 @@
+"""Each check passes on a conforming exchange and fails, under its own name, on a broken one."""
+
+import json
+
+import pytest
+
+from conformance._errors import ContractViolation
+from conformance._http import Exchange, Masker
+from conformance._spec import load_contract
+from conformance.checks import CATALOGUE, auth, requests, usage, validate_response
+from conformance.checks.usage import billed_fields
+
+CONTRACT = load_contract()
+USAGE = CONTRACT.operation("/v1/usage", "get")
+FIELDS = billed_fields(CONTRACT, USAGE)
+GOOD_USAGE = {
+    "plan_slug": "pro",
+    "billed_awake_seconds": 3600,
+    "billed_cpu_millicore_seconds": 7200,
+    "billed_memory_mib_seconds": 4096,
+    "provisioned_storage_gib": 20,
+    "included_storage_gib": 100,
+    "billed_logical_storage_mib_seconds": 123,
+}
+
+
+def exchange(status=200, body=None, *, media="application/json", raw=None, method="GET", **kw):
+    content = raw if raw is not None else json.dumps(GOOD_USAGE if body is None else body).encode()
+    headers = {"content-type": media} if media else {}
+    headers.update(kw.pop("headers", {}))
+    return Exchange(
+        method=method,
+        url="http://127.0.0.1:9/v1/usage",
+        request_headers={"x-api-key": "dcs_secret_key"},
+        status=status,
+        headers=headers,
+        body=content,
+        elapsed=0.001,
+        masker=Masker(["dcs_secret_key"]),
+        **kw,
+    )
+
+
+def usage_ex(body, **kw):
+    return exchange(200, body, **kw)
+
+
+def error(status, code, retryable=False, media="application/json", **extra):
+    return exchange(
+        status, {"error_code": code, "message": "m", "retryable": retryable, **extra}, media=media
+    )
+
+
+def broken_checks(ex):
+    return sorted({name for v in validate_response(CONTRACT, USAGE, ex) for name in v.checks})
+
+
+def test_every_check_has_a_rule():
+    assert all(invariant.rule for invariant in CATALOGUE.values())
+
+
+@pytest.mark.parametrize(
+    "ex",
+    [
+        exchange(),
+        error(400, "INVALID_PERIOD_START", details={"parameter": "period_start"}),
+        error(401, "AUTH_REQUIRED"),
+        error(403, "AUTH_ORG_MISMATCH"),
+        error(502, "BILLING_LEDGER_UNAVAILABLE", retryable=True, retry_after_ms=1000),
+        exchange(
+            405, {"title": "Method Not Allowed", "status": 405}, media="application/problem+json"
+        ),
+        exchange(200, raw=b"", method="HEAD"),
+    ],
+)
+def test_conforming_responses_pass(ex):
+    assert broken_checks(ex) == []
+
+
+@pytest.mark.parametrize(
+    "ex, check",
+    [
+        (exchange(status=None, raw=b"", error="connection reset"), "complete_response"),
+        (
+            exchange(raw=b'{"plan_slug": "pro"', error="broken response: peer closed"),
+            "complete_response",
+        ),
+        (exchange(media="text/plain"), "content_type_documented"),
+        (exchange(404, {"title": "x"}, media="application/json"), "content_type_documented"),
+        (exchange(raw=b'{"plan_slug": "pro",'), "body_matches_schema"),
+        (exchange(raw=b"\xff\xfe"), "body_matches_schema"),
+        (exchange(raw=b"<html>oops</html>"), "body_matches_schema"),
+        (usage_ex({**GOOD_USAGE, "extra": 1}), "body_matches_schema"),
+        (
+            usage_ex({k: v for k, v in GOOD_USAGE.items() if k != "plan_slug"}),
+            "body_matches_schema",
+        ),
+        (usage_ex({**GOOD_USAGE, "billed_awake_seconds": "12"}), "body_matches_schema"),
+        (usage_ex({**GOOD_USAGE, "billed_awake_seconds": None}), "body_matches_schema"),
+        (usage_ex({**GOOD_USAGE, "billed_awake_seconds": 1.5}), "body_matches_schema"),
+        (usage_ex({**GOOD_USAGE, "billed_awake_seconds": 2**63}), "body_matches_schema"),
+        (usage_ex({**GOOD_USAGE, "billed_awake_seconds": -1}), "usage_counters_in_range"),
+        (usage_ex({**GOOD_USAGE, "provisioned_storage_gib": 2.0}), "usage_counters_in_range"),
+        (usage_ex({**GOOD_USAGE, "plan_slug": ""}), "plan_slug_non_empty"),
+        (exchange(401, {"error_code": "AUTH_REQUIRED", "message": "m"}), "body_matches_schema"),
+        (error(401, "AUTH_REQUIRED", extra_field="x"), "body_matches_schema"),
+        (error(401, "AUTH_REQUIRED", details={"a": 1}), "body_matches_schema"),
+        (error(401, "auth_required"), "error_code_format"),
+        (error(401, "AUTH_INVALID", retryable=True), "auth_errors_not_retryable"),
+        (error(403, "AUTH_ORG_MISMATCH", retryable=True), "auth_errors_not_retryable"),
+        (
+            exchange(405, {"title": "x", "bogus": 1}, media="application/problem+json"),
+            "body_matches_schema",
+        ),
+    ],
+)
+def test_broken_responses_fail_on_the_right_check(ex, check):
+    assert check in broken_checks(ex)
+
+
+def violated(check, *args):
+    with pytest.raises(ContractViolation) as info:
+        check(*args)
+    return info.value
+
+
+def test_auth_checks():
+    auth.missing_key_is_auth_required(error(401, "AUTH_REQUIRED"))
+    assert violated(auth.missing_key_is_auth_required, error(401, "AUTH_INVALID")).check == (
+        "missing_key_is_auth_required"
+    )
+    auth.wrong_key_is_auth_invalid(error(401, "AUTH_INVALID"))
+    violated(auth.wrong_key_is_auth_invalid, error(401, "AUTH_REQUIRED"))
+    violated(auth.wrong_key_is_auth_invalid, exchange())
+    violated(auth.wrong_key_is_auth_invalid, error(403, "AUTH_INVALID"))
+    auth.org_mismatch_forbidden(error(403, "AUTH_ORG_MISMATCH"))
+    violated(auth.org_mismatch_forbidden, exchange())
+    violated(auth.org_mismatch_forbidden, error(404 - 1, "AUTH_SCOPE_FORBIDDEN"))
+    auth.valid_key_accepted(exchange())
+    violated(auth.valid_key_accepted, error(401, "AUTH_INVALID"))
+
+
+def test_same_answer():
+    auth.same_answer(FIELDS, exchange(), exchange())
+    violated(auth.same_answer, FIELDS, exchange(), error(401, "AUTH_INVALID"))
+    other = usage_ex({**GOOD_USAGE, "billed_memory_mib_seconds": 1})
+    assert (
+        violated(auth.same_answer, FIELDS, exchange(), other).location
+        == "$.billed_memory_mib_seconds"
+    )
+
+
+def test_period_checks():
+    requests.malformed_period_rejected(error(400, "INVALID_PERIOD_START"))
+    violated(requests.malformed_period_rejected, exchange())
+    violated(requests.malformed_period_rejected, error(500, "INTERNAL", retryable=True))
+    requests.valid_period_accepted(exchange())
+    violated(requests.valid_period_accepted, error(400, "INVALID_PERIOD_START"))
+    requests.period_start_any_valid_date(error(400, "INVALID_PERIOD_START"))
+    violated(requests.period_start_any_valid_date, error(500, "INTERNAL"))
+
+
+def test_counter_relations():
+    more = usage_ex({**GOOD_USAGE, "billed_awake_seconds": 7200})
+    usage.open_period_monotonic(FIELDS, exchange(), more)
+    violated(usage.open_period_monotonic, FIELDS, more, exchange())
+    usage.closed_period_stable(FIELDS, exchange(), exchange())
+    violated(usage.closed_period_stable, FIELDS, exchange(), more)
+    zero = usage_ex({**GOOD_USAGE, **{name: 0 for name in FIELDS}})
+    usage.future_period_unbilled(FIELDS, zero)
+    usage.future_period_unbilled(FIELDS, error(400, "INVALID_PERIOD_START"))
+    violated(usage.future_period_unbilled, FIELDS, exchange())
+    usage.default_period_is_current_month(FIELDS, exchange(), exchange(), more)
+    violated(usage.default_period_is_current_month, FIELDS, exchange(), zero, more)
+    other_plan = usage_ex({**GOOD_USAGE, "plan_slug": "free"})
+    violated(usage.default_period_is_current_month, FIELDS, exchange(), other_plan, exchange())
+
+
+def test_request_checks():
+    requests.unknown_params_harmless(exchange())
+    requests.unknown_params_harmless(error(400, "INVALID_REQUEST"))
+    violated(requests.unknown_params_harmless, error(500, "INTERNAL"))
+    problem = {"title": "Method Not Allowed", "status": 405}
+    allowed = CONTRACT.allowed_methods("/v1/usage")
+    ok = exchange(405, problem, media="application/problem+json", headers={"allow": "GET, HEAD"})
+    requests.undeclared_method_refused(allowed, ok)
+    violated(requests.undeclared_method_refused, allowed, exchange(method="POST"))
+    no_allow = exchange(405, problem, media="application/problem+json")
+    assert (
+        violated(requests.undeclared_method_refused, allowed, no_allow).location == "header Allow"
+    )
+
+
+def test_violation_text_masks_the_key_and_shows_evidence():
+    ex = usage_ex(
+        {**GOOD_USAGE, "plan_slug": "dcs_secret_key"}, headers={"x-echo": "dcs_secret_key"}
+    )
+    ex.request_headers["Authorization"] = "Bearer dcs_secret_key"
+    text = str(violated(usage.future_period_unbilled, FIELDS, ex))
+    assert "dcs_secret_key" not in text
+    assert "[future_period_unbilled]" in text
+    assert "curl" in text and "x-api-key: ***" in text and "Bearer ***" in text
+    assert "dcs_secret_key" not in json.dumps(
+        violated(usage.future_period_unbilled, FIELDS, ex).as_dict()
+    )
