@@ -12,7 +12,7 @@ from contextlib import ExitStack
 from dataclasses import dataclass, field
 from functools import cached_property
 from typing import Any
-from urllib.parse import urlencode
+from urllib.parse import urlencode, urlsplit
 
 import anyio
 import httpx
@@ -122,6 +122,30 @@ class Exchange:
         parts.append(self.masker.text(self.url))
         return shlex.join(parts)
 
+    def summary(self) -> dict[str, Any]:
+        """What a coverage report needs of this exchange (no header values, no body)."""
+        parts = urlsplit(self.url)
+        names = {name.lower(): value for name, value in self.request_headers.items()}
+        scheme = "x-api-key" if "x-api-key" in names else None
+        if scheme is None and "authorization" in names:
+            scheme = names["authorization"].partition(" ")[0].lower() or "authorization"
+        code = None
+        ok, body = self.parsed
+        if ok and isinstance(body, dict) and isinstance(body.get("error_code"), str):
+            code = body["error_code"]
+        return {
+            "method": self.method,
+            "path": parts.path,
+            "query": self.masker.text(parts.query),
+            "auth": scheme or "none",
+            "org_header": "x-dedalus-org-id" in names,
+            "status": self.status,
+            "error_code": code,
+            "error": self.error,
+            "retries": self.retries,
+            "elapsed_s": round(self.elapsed, 4),
+        }
+
     def as_dict(self) -> dict[str, Any]:
         return {
             "request": {
@@ -160,6 +184,12 @@ class Transport:
         self._stack = ExitStack()
         self._portal = self._stack.enter_context(start_blocking_portal())
         self._client = self._portal.call(self._make_client)
+
+    def drain(self) -> list[Exchange]:
+        """The exchanges recorded since the last drain (the history is then emptied)."""
+        with self._lock:
+            drained, self.history = self.history, []
+        return drained
 
     async def _make_client(self) -> httpx.AsyncClient:
         timeout = httpx.Timeout(

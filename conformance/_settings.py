@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import os
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
@@ -40,6 +40,7 @@ OPTIONS: tuple[tuple[str, str | None, str], ...] = (
     ("--other-org-id", "DCS_OTHER_ORG_ID", f"an org the key does not own [{DEFAULT_OTHER_ORG}]"),
     ("--spec", "DCS_SPEC", "OpenAPI document (path or URL) [specs/dcs-openapi-usage.yaml]"),
     ("--profile", "DCS_PROFILE", f"test profile: {'|'.join(PROFILES)} [quick]"),
+    ("--max-examples", "DCS_MAX_EXAMPLES", "examples per generated test [the profile's]"),
     ("--max-requests", "DCS_MAX_REQUESTS", "request budget for the run (per xdist worker)"),
     ("--rate-limit", "DCS_RATE_LIMIT", "at most N requests per second, e.g. 20/s"),
     ("--connect-timeout", None, "seconds to wait for a connection [5]"),
@@ -94,11 +95,14 @@ def from_config(config: Any, base_url: str | None) -> Settings:
     if profile_name not in PROFILES:
         raise ConfigError(f"--profile {profile_name!r}: choose one of {', '.join(PROFILES)}")
     profile = PROFILES[profile_name]
+    examples = _count(option_value(config, "--max-examples"), "--max-examples")
+    if examples is not None:
+        profile = replace(profile, max_examples=examples)
     limits = Limits(
         connect_timeout=_number(config, "--connect-timeout", 5.0),
         read_timeout=_number(config, "--read-timeout", 10.0),
         deadline=_number(config, "--request-deadline", profile.deadline),
-        max_requests=_count(option_value(config, "--max-requests")),
+        max_requests=_count(option_value(config, "--max-requests"), "--max-requests"),
         rate_limit=_rate(option_value(config, "--rate-limit")),
     )
     return Settings(
@@ -127,11 +131,11 @@ def _number(config: Any, option: str, default: float) -> float:
     return value
 
 
-def _count(raw: str | None) -> int | None:
+def _count(raw: str | None, option: str) -> int | None:
     if raw is None:
         return None
     if not raw.isdigit() or int(raw) < 1:
-        raise ConfigError(f"--max-requests {raw!r}: expected a whole number of requests >= 1")
+        raise ConfigError(f"{option} {raw!r}: expected a whole number >= 1")
     return int(raw)
 
 

@@ -168,7 +168,7 @@ def dcs(pytestconfig: pytest.Config) -> Iterator[Dcs]:
             credentials = Credentials(key, org, settings.other_org_id)
         transport = Transport(
             base_url,
-            limits=_per_worker(pytestconfig, settings.limits),
+            limits=_worker_limits(pytestconfig, settings),
             masker=Masker([credentials.api_key]),
         )
         stack.callback(transport.close)
@@ -220,6 +220,10 @@ def _unavailable(item: pytest.Item, exc: TargetUnavailable) -> None:
 def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) -> Any:
     """Show a violation as its evidence (no traceback), and attach it for the reports."""
     report = yield
+    dcs = getattr(item, "funcargs", {}).get("dcs")
+    if call.when == "call" and isinstance(dcs, Dcs):
+        exchanges = [exchange.summary() for exchange in dcs.transport.drain()]
+        report.user_properties.append(("dcs_exchanges", json.dumps(exchanges)))
     violation = call.excinfo.value if call.excinfo is not None else None
     if isinstance(violation, ContractViolation):
         report.longrepr = f"{violation}\n\n  rerun:     {_rerun(item)}"
