@@ -10,6 +10,7 @@ import os
 import random
 from collections.abc import Iterator
 from contextlib import ExitStack
+from dataclasses import replace
 from typing import Any
 
 import pytest
@@ -175,20 +176,15 @@ def dcs(pytestconfig: pytest.Config) -> Iterator[Dcs]:
         yield Dcs(settings, contract, transport, credentials)
 
 
-def _per_worker(config: pytest.Config, limits: Limits) -> Limits:
-    """Split the request budget and rate limit evenly between xdist workers."""
+def _worker_limits(config: pytest.Config, settings: Settings) -> Limits:
+    """This process's share of the budget (less the preflight request) and of the rate limit."""
+    limits = settings.limits
     workers = int(getattr(config, "workerinput", {}).get("workercount", 1))
-    if workers <= 1:
-        return limits
-    from dataclasses import replace
-
-    return replace(
-        limits,
-        max_requests=None
-        if limits.max_requests is None
-        else max(1, limits.max_requests // workers),
-        rate_limit=None if limits.rate_limit is None else limits.rate_limit / workers,
-    )
+    budget = limits.max_requests
+    if budget is not None:
+        budget = max(0, budget - (1 if settings.live else 0)) // workers
+    rate = None if limits.rate_limit is None else limits.rate_limit / workers
+    return replace(limits, max_requests=budget, rate_limit=rate)
 
 
 @pytest.hookimpl(wrapper=True)
