@@ -247,7 +247,7 @@ def pytest_runtest_logreport(report: pytest.TestReport) -> None:
 
 def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
     """A run that found no violation but lost its target is 'unavailable', not 'conformant'."""
-    if _active.pop("unavailable", None) and exitstatus in (0, 5):
+    if _active.pop("unavailable", None) and exitstatus in (0, 2, 5):  # 2: we stopped it
         session.exitstatus = EXIT_TARGET_UNAVAILABLE
 
 

@@ -1,0 +1,195 @@
+"""The suite end to end, as a user runs it: options, exit outcomes, budget and rate limit."""
+
+from __future__ import annotations
+
+import socket
+import time
+
+import pytest
+from _support import output, run_suite
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import JSONResponse
+from starlette.routing import Route
+
+from conformance.mock import create_app, load_fixtures, serve, set_ledger_unavailable
+
+FAST = ("--max-examples", "5", "-q")
+
+
+@pytest.fixture(scope="module")
+def fixtures():
+    return load_fixtures()
+
+
+@pytest.fixture
+def mock(fixtures):
+    with serve(create_app(fixtures), host="127.0.0.1", port=0) as server:
+        yield server
+
+
+def live_args(server, fixtures):
+    key, org = fixtures.suite_credentials
+    return ("--base-url", server.base_url, "--api-key", key, "--org-id", org)
+
+
+def closed_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        (("--base-url", "http://127.0.0.1:9"), "--base-url needs --api-key"),
+        (("--base-url", "ftp://127.0.0.1:9", "--api-key", "k"), "is not an http(s) URL"),
+        (("--profile", "weekly"), "--profile 'weekly': choose one of quick, nightly, gate"),
+        (("--spec", "no/such/spec.yaml"), "spec no/such/spec.yaml: cannot be read"),
+        (("--rate-limit", "fast"), "--rate-limit 'fast'"),
+        (("--max-requests", "0"), "--max-requests '0'"),
+        (("--request-deadline", "-1"), "--request-deadline '-1'"),
+    ],
+)
+def test_operator_mistakes_are_one_line_usage_errors(args, message):
+    result = run_suite(*args)
+    assert result.returncode == 4, output(result)
+    assert message in result.stderr
+    assert "Traceback" not in output(result)
+
+
+def test_invalid_spec_is_a_usage_error(tmp_path):
+    spec = tmp_path / "spec.yaml"
+    spec.write_text("openapi: 3.1.0\ninfo: {title: x}\npaths: {}\n")
+    result = run_suite("--spec", str(spec))
+    assert result.returncode == 4, output(result)
+    assert "invalid OpenAPI" in result.stderr and "Traceback" not in output(result)
+
+
+def test_unreachable_target_is_one_line_and_exit_75():
+    started = time.monotonic()
+    result = run_suite("--base-url", f"http://127.0.0.1:{closed_port()}", "--api-key", "k")
+    assert result.returncode == 75, output(result)
+    assert "target unavailable" in output(result) and "cannot connect" in output(result)
+    assert "FAILED" not in output(result)
+    assert time.monotonic() - started < 60
+
+
+def test_persistently_retryable_target_is_unavailable(fixtures):
+    app = create_app(fixtures)
+    set_ledger_unavailable(app, True)
+    with serve(app, host="127.0.0.1", port=0) as server:
+        result = run_suite(*live_args(server, fixtures), "-q")
+    assert result.returncode == 75, output(result)
+    assert "502 marked retryable" in output(result)
+
+
+def test_conformant_target_passes(mock, fixtures):
+    result = run_suite(*live_args(mock, fixtures), *FAST)
+    assert result.returncode == 0, output(result)
+    assert " passed" in result.stdout and "failed" not in result.stdout
+
+
+def test_report_header_names_target_spec_and_profile(mock, fixtures):
+    result = run_suite(*live_args(mock, fixtures), "--co", "--profile", "gate")
+    header = next(line for line in result.stdout.splitlines() if line.startswith("dcs-conformance"))
+    assert mock.base_url in header and "spec v1" in header and "profile gate" in header
+    assert fixtures.suite_credentials[0] not in result.stdout
+
+
+GOOD_BODY = {
+    "plan_slug": "pro",
+    "billed_awake_seconds": 0,
+    "billed_cpu_millicore_seconds": 0,
+    "billed_memory_mib_seconds": 0,
+    "provisioned_storage_gib": 0,
+    "included_storage_gib": 0,
+    "billed_logical_storage_mib_seconds": 0,
+}
+
+
+def negative_counters_app() -> Starlette:
+    body = {**GOOD_BODY, "billed_awake_seconds": -5}
+
+    async def usage(request: Request) -> JSONResponse:
+        return JSONResponse(body)
+
+    return Starlette(routes=[Route("/v1/usage", usage)])
+
+
+def test_violations_exit_1_with_evidence():
+    with serve(negative_counters_app(), host="127.0.0.1", port=0) as server:
+        result = run_suite(
+            "--base-url", server.base_url, "--api-key", "dcs_k_secret", "-k", "valid_key", "-q"
+        )
+    assert result.returncode == 1, output(result)
+    text = output(result)
+    assert "[usage_counters_in_range] billed_awake_seconds = -5" in text
+    assert "reproduce: curl" in text and "rerun:" in text
+    assert "dcs_k_secret" not in text
+
+
+def counting_app(times: list[float]):
+    """Answers 401 to everything and notes when each request (any method) arrived."""
+
+    async def app(scope, receive, send):
+        if scope["type"] != "http":
+            return
+        times.append(time.monotonic())
+        await JSONResponse(
+            {"error_code": "AUTH_REQUIRED", "message": "m", "retryable": False}, 401
+        )(scope, receive, send)
+
+    return app
+
+
+def test_budget_holds_exactly(mock, fixtures):
+    before = mock.request_count
+    result = run_suite(*live_args(mock, fixtures), "--max-requests", "25", "-q")
+    assert mock.request_count - before == 25, output(result)
+    assert "request budget of" in output(result)
+
+
+def test_rate_limit_holds():
+    times: list[float] = []
+    with serve(counting_app(times), host="127.0.0.1", port=0) as server:
+        run_suite(
+            "--base-url",
+            server.base_url,
+            "--api-key",
+            "k",
+            "--rate-limit",
+            "20/s",
+            "--max-requests",
+            "30",
+            "-q",
+        )
+    assert len(times) == 30
+    tests_requests = times[1:]  # the preflight request is not paced
+    for i, start in enumerate(tests_requests):
+        in_window = [t for t in tests_requests[i:] if t - start < 1.0]
+        assert len(in_window) <= 21
+    assert tests_requests[-1] - tests_requests[0] >= (len(tests_requests) - 1) / 20 * 0.95
+
+
+def failing_after_first_app() -> Starlette:
+    """Healthy for the preflight request, then a documented, retryable outage for good."""
+    seen: list[int] = []
+
+    async def usage(request: Request) -> JSONResponse:
+        seen.append(1)
+        if len(seen) == 1:
+            return JSONResponse(GOOD_BODY)
+        outage = {"error_code": "BILLING_LEDGER_UNAVAILABLE", "message": "m", "retryable": True}
+        return JSONResponse({**outage, "retry_after_ms": 10}, 502)
+
+    return Starlette(routes=[Route("/v1/usage", usage)])
+
+
+def test_stops_early_when_the_target_goes_away():
+    with serve(failing_after_first_app(), host="127.0.0.1", port=0) as server:
+        result = run_suite("--base-url", server.base_url, "--api-key", "k", "-q", "-rs")
+    assert result.returncode == 75, output(result)
+    assert "target unavailable" in output(result)
+    assert "1 skipped" in result.stdout and "passed" not in result.stdout
+    assert "FAILED" not in result.stdout
