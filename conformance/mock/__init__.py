@@ -3,10 +3,38 @@
     fx = load_fixtures()                       # fixtures/dcs-mock.yaml; FixturesError if bad
     api_key, org_id = fx.suite_credentials
     fx = fx.add_key("dcs_test_extra", org_id)  # Fixtures are immutable: use the result
+    app = create_app(fx, clock=fixed_clock)    # Starlette app; clock() -> aware UTC datetime
+    set_ledger_unavailable(app, True)          # 502 mode, switchable at runtime
+    mock_state(app).clock = other_clock        # state: fixtures, clock, pipeline, ledger
+    with serve(app, host="127.0.0.1", port=0) as server:
+        server.base_url, server.request_count
+
+Request handling is a ``Pipeline`` of plain step functions (method, authenticate,
+authorize org, parse period, compute usage, render) on ``mock_state(app).pipeline``;
+a fault layer can replace one with ``dataclasses.replace``. Run standalone with
+``python -m conformance.mock --help``.
 """
 
+from conformance.mock._app import create_app, mock_state, set_ledger_unavailable
 from conformance.mock._fixtures import DEFAULT_FIXTURES, FixturesError, load_fixtures
 from conformance.mock._ledger import Ledger, Usage
 from conformance.mock._model import Fixtures
+from conformance.mock._server import MockServer, serve
+from conformance.mock._state import MockState
+from conformance.mock._steps import Pipeline
 
-__all__ = ["DEFAULT_FIXTURES", "Fixtures", "FixturesError", "Ledger", "Usage", "load_fixtures"]
+__all__ = [
+    "DEFAULT_FIXTURES",
+    "Fixtures",
+    "FixturesError",
+    "Ledger",
+    "MockServer",
+    "MockState",
+    "Pipeline",
+    "Usage",
+    "create_app",
+    "load_fixtures",
+    "mock_state",
+    "serve",
+    "set_ledger_unavailable",
+]
