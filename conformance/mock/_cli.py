@@ -1,0 +1,67 @@
+"""Command line of the standalone mock server."""
+
+from __future__ import annotations
+
+import argparse
+import signal
+import threading
+from collections.abc import Sequence
+from typing import NoReturn
+
+from conformance.mock._app import create_app
+from conformance.mock._fixtures import load_fixtures
+from conformance.mock._server import check_host, serve
+
+PROG = "python -m conformance.mock"
+USAGE_ERROR = 2
+
+
+class _Parser(argparse.ArgumentParser):
+    """An argument parser whose errors are one line on stderr and exit status 2."""
+
+    def error(self, message: str) -> NoReturn:
+        self.exit(USAGE_ERROR, f"{self.prog}: error: {message}\n")
+
+
+def _parser() -> _Parser:
+    parser = _Parser(prog=PROG, description="Mock Dedalus Cloud Services server (GET /v1/usage).")
+    parser.add_argument("--host", default="127.0.0.1", help="bind address (default 127.0.0.1)")
+    parser.add_argument("--port", type=int, default=8000, help="port; 0 picks a free one")
+    parser.add_argument("--fixtures", help="fixtures YAML file (default: fixtures/dcs-mock.yaml)")
+    parser.add_argument("--api-key", help="extra API key to accept (needs --org-id)")
+    parser.add_argument("--org-id", help="org of --api-key (an unknown org becomes a demo org)")
+    parser.add_argument(
+        "--ledger-unavailable", action="store_true", help="answer 502 to authenticated requests"
+    )
+    parser.add_argument("--allow-remote", action="store_true", help="allow a non-loopback --host")
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Serve until SIGINT/SIGTERM; print one ready line with the base URL (never keys)."""
+    parser = _parser()
+    args = parser.parse_args(argv)
+    if (args.api_key is None) != (args.org_id is None):
+        parser.error("--api-key and --org-id go together")
+    if not 0 <= args.port <= 65535:
+        parser.error(f"--port must be 0..65535, got {args.port}")
+    try:
+        check_host(args.host, allow_remote=args.allow_remote)
+        fixtures = load_fixtures(args.fixtures)
+        if args.api_key is not None:
+            fixtures = fixtures.add_key(args.api_key, args.org_id)
+    except ValueError as exc:  # FixturesError, refused host, malformed --api-key/--org-id
+        parser.error(str(exc))
+    app = create_app(fixtures, ledger_unavailable=args.ledger_unavailable)
+    stop = threading.Event()
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(signum, lambda *_: stop.set())
+    try:
+        with serve(app, args.host, args.port, allow_remote=args.allow_remote) as server:
+            print(f"dcs mock listening on {server.base_url}", flush=True)
+            while not stop.wait(0.5):
+                if not server.started:
+                    return 1
+    except OSError as exc:
+        parser.error(f"cannot listen on {args.host}:{args.port}: {exc.strerror or exc}")
+    return 0
