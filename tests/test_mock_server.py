@@ -49,7 +49,7 @@ def test_serve_on_a_free_loopback_port_and_count_requests(fx: Fixtures) -> None:
         assert time.monotonic() - started < 1.0
         assert server.started and server.port > 0
         assert server.base_url == f"http://127.0.0.1:{server.port}"
-        with httpx.Client(base_url=server.base_url, timeout=5) as client:
+        with httpx.Client(base_url=server.base_url, timeout=5, trust_env=False) as client:
             ok = client.get("/v1/usage", headers={"x-api-key": key})
             assert ok.status_code == 200 and set(ok.json()) >= {"plan_slug"}
             assert "server" not in ok.headers and ok.headers["content-type"] == "application/json"
@@ -60,13 +60,14 @@ def test_serve_on_a_free_loopback_port_and_count_requests(fx: Fixtures) -> None:
         base_url = server.base_url
     assert not any(t.name == "dcs-mock" and t.is_alive() for t in threading.enumerate())
     with pytest.raises(httpx.ConnectError):
-        httpx.get(f"{base_url}/v1/usage", timeout=2)
+        httpx.get(f"{base_url}/v1/usage", timeout=2, trust_env=False)
 
 
 def test_two_servers_side_by_side(fx: Fixtures) -> None:
     with serve(create_app(fx)) as first, serve(create_app(fx)) as second:
         assert first.port != second.port
-        assert httpx.get(f"{first.base_url}/v1/usage", timeout=5).status_code == 401
+        reply = httpx.get(f"{first.base_url}/v1/usage", timeout=5, trust_env=False)
+        assert reply.status_code == 401
         assert (first.request_count, second.request_count) == (1, 0)
 
 
@@ -138,7 +139,7 @@ def ready_url(process: subprocess.Popen[str], timeout: float = 15) -> str:
 def test_cli_serves_an_extra_key_until_terminated(run_cli, fx: Fixtures) -> None:
     process = run_cli("--host", "127.0.0.1", "--port", "0", "--api-key", CLI_KEY, "--org-id", "o1")
     base_url = ready_url(process)
-    with httpx.Client(base_url=base_url, timeout=5) as client:
+    with httpx.Client(base_url=base_url, timeout=5, trust_env=False) as client:
         mine = client.get("/v1/usage", headers={"Authorization": f"Bearer {CLI_KEY}"})
         assert mine.status_code == 200 and mine.json()["billed_logical_storage_mib_seconds"] > 0
         scoped = client.get("/v1/usage", headers={"x-api-key": CLI_KEY, "X-Dedalus-Org-Id": "o1"})
@@ -153,7 +154,8 @@ def test_cli_serves_an_extra_key_until_terminated(run_cli, fx: Fixtures) -> None
 
 def test_cli_ledger_unavailable(run_cli, fx: Fixtures) -> None:
     base_url = ready_url(run_cli("--port", "0", "--ledger-unavailable"))
-    reply = httpx.get(f"{base_url}/v1/usage", headers={"x-api-key": fx.suite_credentials[0]})
+    headers = {"x-api-key": fx.suite_credentials[0]}
+    reply = httpx.get(f"{base_url}/v1/usage", headers=headers, timeout=5, trust_env=False)
     assert reply.status_code == 502
     assert reply.json()["error_code"] == "BILLING_LEDGER_UNAVAILABLE"
 
