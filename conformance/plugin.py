@@ -8,6 +8,7 @@ from __future__ import annotations
 import json
 import os
 import random
+import sys
 from collections.abc import Iterator
 from contextlib import ExitStack
 from dataclasses import replace
@@ -15,6 +16,7 @@ from typing import Any
 
 import pytest
 
+from conformance._drift import spec_drift
 from conformance._errors import (
     EXIT_TARGET_UNAVAILABLE,
     ConfigError,
@@ -22,9 +24,12 @@ from conformance._errors import (
     TargetUnavailable,
 )
 from conformance._http import BudgetExhausted, Limits, Masker, Transport
+from conformance._reports import Results, Run, build_summary, drift_lines, junit_path, write_reports
 from conformance._session import Credentials, Dcs, auth_headers
 from conformance._settings import OPTIONS, Settings, from_config
 from conformance._spec import Contract, load_contract
+from conformance.checks import CATALOGUE
+from conformance.checks._invariant import drain_exercised
 
 __all__ = [
     "dcs",
@@ -38,6 +43,7 @@ __all__ = [
     "pytest_sessionfinish",
     "pytest_sessionstart",
     "pytest_terminal_summary",
+    "pytest_unconfigure",
 ]
 
 SETTINGS = pytest.StashKey[Settings]()
@@ -55,6 +61,18 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         "--no-method-probes",
         action="store_true",
         help="send GET only: skip the POST/PUT/PATCH/DELETE/... probes of undeclared methods",
+    )
+    group.addoption(
+        "--no-reports",
+        action="store_true",
+        help="write no reports (junit.xml, summary.json/.md/.html) to the reports dir",
+    )
+    group.addoption(
+        "--compare-spec",
+        default=None,
+        metavar="PATH_OR_URL",
+        help="report how this spec (e.g. the one the target publishes) differs from ours; "
+        "the exit status is unchanged",
     )
 
 
@@ -75,6 +93,9 @@ def pytest_configure(config: pytest.Config) -> None:
     _load_hypothesis_profile(config, settings)
     if config.getoption("timeout", None) is None and hasattr(config.option, "timeout"):
         config.option.timeout = 300  # backstop only: every request already has a deadline
+    if not hasattr(config, "workerinput") and not config.getoption("no_reports"):
+        _active["results"] = Results()  # reports are collected and written by the controller
+        junit_path(config.option, settings.reports_dir)
 
 
 def _load_hypothesis_profile(config: pytest.Config, settings: Settings) -> None:
@@ -220,6 +241,8 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) ->
     if call.when == "call" and isinstance(dcs, Dcs):
         exchanges = [exchange.summary() for exchange in dcs.transport.drain()]
         report.user_properties.append(("dcs_exchanges", json.dumps(exchanges)))
+    if call.when == "call":
+        report.user_properties.append(("dcs_checks", json.dumps(drain_exercised())))
     violation = call.excinfo.value if call.excinfo is not None else None
     if isinstance(violation, ContractViolation):
         report.longrepr = f"{violation}\n\n  rerun:     {_rerun(item)}"
@@ -243,6 +266,8 @@ def pytest_runtest_logreport(report: pytest.TestReport) -> None:
     for name, value in report.user_properties:
         if name == "dcs_unavailable":
             _active.setdefault("unavailable", []).append(value)
+    if "results" in _active:
+        _active["results"].record(report)
 
 
 def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
@@ -256,3 +281,48 @@ def pytest_terminal_summary(terminalreporter: Any, exitstatus: int, config: pyte
         terminalreporter.write_line(
             "dcs-conformance: the target became unavailable; no verdict (exit 75)", yellow=True
         )
+    drift = _drift(config)
+    for line in drift_lines(drift, limit=20) if drift else []:
+        terminalreporter.write_line(f"dcs-conformance: spec drift: {line}")
+    if "results" in _active:
+        terminalreporter.write_line(
+            f"dcs-conformance: reports in {config.stash[SETTINGS].reports_dir}/"
+        )
+
+
+def pytest_unconfigure(config: pytest.Config) -> None:
+    """Write the reports once the exit status is final (also after an early exit 75)."""
+    results = _active.pop("results", None)
+    if results is not None:
+        _write_reports(config, results)
+    _active.pop("drift", None)
+
+
+def _drift(config: pytest.Config) -> dict[str, Any] | None:
+    """The drift from our spec to `--compare-spec`, computed once per run (None: not asked)."""
+    if not config.getoption("compare_spec", None):
+        return None
+    if "drift" not in _active:
+        _active["drift"] = spec_drift(config.stash[SETTINGS].spec, config.option.compare_spec)
+    return _active["drift"]
+
+
+def _write_reports(config: pytest.Config, results: Results) -> None:
+    settings, contract = config.stash[SETTINGS], config.stash[CONTRACT]
+    session = config.pluginmanager.get_plugin("session")
+    run = Run(
+        target=settings.target_label,
+        spec_version=contract.version,
+        spec_sha256=contract.sha256,
+        spec_source=contract.source,
+        profile=settings.profile.name,
+        seed=config.stash[SEED],
+        exit_status=int(session.exitstatus) if session is not None else 3,
+        drift=_drift(config),
+    )
+    summary = build_summary(run, results, {name: c.rule for name, c in CATALOGUE.items()})
+    key = settings.api_key or ""  # a second masking pass; a toy key of a few letters is left out
+    try:
+        write_reports(settings.reports_dir, summary, Masker([key] if len(key) >= 8 else []))
+    except OSError as exc:
+        print(f"dcs-conformance: cannot write reports: {exc}", file=sys.stderr)

@@ -23,6 +23,15 @@ class Invariant:
 
 #: Every check of the suite, by name, in declaration order.
 CATALOGUE: dict[str, Invariant] = {}
+#: Names of the checks run in this process since the last `drain_exercised()`.
+_exercised: set[str] = set()
+
+
+def drain_exercised() -> list[str]:
+    """The checks run since the last call (for the coverage report); the record is then reset."""
+    names = sorted(_exercised)
+    _exercised.clear()
+    return names
 
 
 class Broken(Exception):
@@ -43,6 +52,7 @@ def invariant(func: F) -> F:
 
     @functools.wraps(func)
     def wrapper(*args: Any, **kwargs: Any) -> None:
+        _exercised.add(name)
         try:
             func(*args, **kwargs)
         except Broken as broken:

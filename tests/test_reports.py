@@ -1,0 +1,318 @@
+"""Run reports: the pure builders on hand-made results, then real runs of the suite."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import socket
+import xml.etree.ElementTree as ET
+from types import SimpleNamespace
+
+import pytest
+from _support import output, run_suite
+
+from conformance import _reports as reports
+from conformance.checks import CATALOGUE
+
+RULES = {name: invariant.rule for name, invariant in CATALOGUE.items()}
+FAST = ("--max-examples", "2", "-q")
+
+
+def exchange(status=200, *, auth="x-api-key", org=False, query="", code=None, retries=0, **kw):
+    return {
+        "method": kw.get("method", "GET"),
+        "path": "/v1/usage",
+        "query": query,
+        "auth": auth,
+        "org_header": org,
+        "status": status,
+        "error_code": code,
+        "error": kw.get("error", ""),
+        "retries": retries,
+        "elapsed_s": 0.01,
+    }
+
+
+VIOLATION = {
+    "check": "plan_slug_non_empty",
+    "message": "plan_slug is empty",
+    "expected": "a plan slug",
+    "actual": "''",
+    "location": "$.plan_slug",
+    "exchanges": [
+        {
+            "request": {"method": "GET", "url": "http://127.0.0.1:9/v1/usage", "headers": {}},
+            "response": {
+                "status": 200,
+                "headers": {"content-type": "application/json"},
+                "body_excerpt": '{"plan_slug": "<script>```|"}',
+                "error": "",
+            },
+            "elapsed_s": 0.01,
+            "retries": 0,
+            "curl": "curl -sS -X GET -H 'x-api-key: ***' http://127.0.0.1:9/v1/usage",
+        }
+    ],
+    "related": [{"check": "st.response_schema_conformance", "message": "m", "related": []}],
+}
+
+
+def report(nodeid, when="call", outcome="passed", properties=(), text="", longrepr=None):
+    return SimpleNamespace(
+        nodeid=nodeid,
+        when=when,
+        outcome=outcome,
+        failed=outcome == "failed",
+        skipped=outcome == "skipped",
+        passed=outcome == "passed",
+        user_properties=list(properties),
+        longreprtext=text,
+        longrepr=longrepr,
+    )
+
+
+def sample_results() -> reports.Results:
+    results = reports.Results()
+    results.record(report("t::ok", "setup"))
+    results.record(
+        report(
+            "t::ok",
+            properties=[
+                ("dcs_exchanges", json.dumps([exchange(), exchange(401, auth="none")])),
+                ("dcs_checks", json.dumps(["complete_response", "missing_key_is_auth_required"])),
+            ],
+        )
+    )
+    results.record(
+        report(
+            "t::bad",
+            outcome="failed",
+            text="[plan_slug_non_empty] plan_slug is empty",
+            properties=[
+                ("dcs_violation", json.dumps(VIOLATION)),
+                ("dcs_checks", json.dumps(["plan_slug_non_empty"])),
+                ("dcs_exchanges", json.dumps([exchange(query="period_start=2025-02-01")])),
+            ],
+        )
+    )
+    results.record(report("t::skip", "setup", "skipped", longrepr=("f.py", 3, "Skipped: no org")))
+    results.record(report("t::crash", "setup", "failed", text="RuntimeError: boom"))
+    return results
+
+
+def sample_summary(status=1, drift=None) -> dict:
+    run = reports.Run(
+        target="http://127.0.0.1:9",
+        spec_version="v1",
+        spec_sha256="ab" * 32,
+        spec_source="specs/dcs-openapi-usage.yaml",
+        profile="gate",
+        seed=None,
+        exit_status=status,
+        drift=drift,
+    )
+    return reports.build_summary(run, sample_results(), RULES)
+
+
+@pytest.mark.parametrize(
+    "value, bucket",
+    [
+        (None, "none"),
+        ("2025-02-01", "first_of_month"),
+        ("2024-02-29", "other_valid"),
+        ("2025-02-30", "malformed"),
+        ("20250201", "malformed"),
+        ("", "malformed"),
+        ("\uff12\uff10\uff12\uff15-02-01", "malformed"),
+    ],
+)
+def test_period_buckets(value, bucket):
+    assert reports.period_bucket(value) == bucket
+
+
+def test_coverage_counts_statuses_auth_periods_methods():
+    cov = reports.coverage(
+        [
+            exchange(200, query="period_start=2025-03-01", retries=2),
+            exchange(200, query="period_start=2025-03-01"),
+            exchange(400, query="period_start=2025-03-15", code="INVALID_PERIOD_START"),
+            exchange(400, query="period_start=nope&period_start=", code="INVALID_PERIOD_START"),
+            exchange(401, auth="none", code="AUTH_REQUIRED"),
+            exchange(403, auth="bearer", org=True, code="AUTH_ORG_MISMATCH"),
+            exchange(None, error="no complete response", method="POST"),
+        ]
+    )
+    assert cov["requests"] == 7 and cov["retries"] == 2 and cov["transport_errors"] == 1
+    assert cov["statuses"] == {"200": 2, "400": 2, "401": 1, "403": 1, "none": 1}
+    assert cov["error_codes"]["INVALID_PERIOD_START"] == 2
+    assert cov["auth"]["bearer"] == {"with_org_header": 1, "without_org_header": 0}
+    assert cov["auth"]["x-api-key"]["without_org_header"] == 5
+    assert cov["periods"]["first_of_month"] == {
+        "requests": 2,
+        "distinct": 1,
+        "examples": ["2025-03-01"],
+    }
+    assert cov["periods"]["other_valid"]["distinct"] == 1
+    assert cov["periods"]["malformed"]["distinct"] == 2
+    assert cov["periods"]["none"]["requests"] == 3
+    assert cov["methods"] == {"GET": 6, "POST": 1}
+
+
+def test_summary_counts_checks_and_failures():
+    summary = sample_summary()
+    assert summary["counts"] == {"tests": 4, "passed": 1, "failed": 1, "error": 1, "skipped": 1}
+    assert summary["exit"] == {"status": 1, "meaning": reports.EXIT_MEANINGS[1]}
+    assert summary["target"] == "http://127.0.0.1:9" and summary["seed"] is None
+    checks = summary["checks"]
+    assert set(RULES) <= set(checks)
+    assert checks["plan_slug_non_empty"]["outcome"] == "failed 1 time"
+    assert checks["complete_response"]["outcome"] == "passed"
+    assert checks["closed_period_stable"]["outcome"] == "not exercised"
+    assert checks["st.response_schema_conformance"]["failed_tests"] == 1
+    assert "schemathesis" in checks["st.response_schema_conformance"]["rule"]
+    failures = {f["test"]: f for f in summary["failures"]}
+    assert failures["t::bad"]["checks"] == ["plan_slug_non_empty", "st.response_schema_conformance"]
+    assert failures["t::bad"]["violation"]["check"] == "plan_slug_non_empty"
+    assert failures["t::crash"] == {
+        "test": "t::crash",
+        "outcome": "error",
+        "checks": [],
+        "violation": None,
+        "message": "RuntimeError: boom",
+    }
+    assert summary["coverage"]["requests"] == 3
+    started = dt.datetime.fromisoformat(summary["started"].replace("Z", "+00:00"))
+    assert started.tzinfo is not None and summary["duration_s"] >= 0
+    json.loads(reports.render_json(summary))
+
+
+def test_markdown_has_verdict_checks_failures_and_coverage():
+    text = reports.render_markdown(sample_summary())
+    assert "**❌ Violations: 2 of 4 tests failed**" in text
+    assert "| plan_slug_non_empty |" in text and "| failed 1 time |" in text
+    assert "| closed_period_stable |" in text and "not exercised" in text
+    assert "curl -sS -X GET -H 'x-api-key: ***'" in text
+    assert "````text" in text  # the excerpt holds ``` so the fence is longer
+    assert "**Auth paths tried**" in text and "| none | 0 | 1 |" in text
+    assert "**period_start values tried**" in text
+
+
+@pytest.mark.parametrize(
+    "status, words", [(0, "✅ Conformant"), (75, "Target unavailable"), (4, "Exit 4")]
+)
+def test_verdict_per_exit_status(status, words):
+    assert words in reports.verdict(sample_summary(status))
+
+
+def test_html_is_escaped_and_self_contained():
+    page = reports.render_html(sample_summary())
+    assert page.startswith("<!DOCTYPE html>") and "<script>" not in page
+    assert "&lt;script&gt;" in page and "http" not in page.split("<body>")[0]
+
+
+def test_markdown_cells_cannot_break_the_table():
+    assert reports._md("a | b\nc <i>`<x>`") == "a \\| b c &lt;i&gt;`<x>`"
+
+
+def test_drift_in_markdown_and_lines():
+    drift = {
+        "old": "a.yaml",
+        "new": "b.yaml",
+        "identical": False,
+        "counts": {"added": 1, "removed": 0, "changed": 0},
+        "changes": [
+            {"kind": "added", "where": f"GET /v{i}", "detail": "operation"} for i in range(3)
+        ],
+    }
+    assert "## Spec drift" in reports.render_markdown(sample_summary(drift=drift))
+    lines = reports.drift_lines(drift, limit=2)
+    assert "have not vendored" in lines[0] and lines[-1] == "  ... and 1 more in the reports"
+
+
+def test_junit_path_respects_an_explicit_junitxml(tmp_path):
+    chosen = SimpleNamespace(xmlpath="mine.xml")
+    reports.junit_path(chosen, tmp_path)
+    assert chosen.xmlpath == "mine.xml"
+    unset = SimpleNamespace(xmlpath=None)
+    reports.junit_path(unset, tmp_path)
+    assert unset.xmlpath == str(tmp_path / "junit.xml")
+
+
+def test_write_reports_creates_the_dir_and_masks(tmp_path):
+    from conformance._http import Masker
+
+    summary = sample_summary()
+    summary["target"] = "http://127.0.0.1:9/?k=sekrit_value_123"
+    written = reports.write_reports(tmp_path / "a" / "b", summary, Masker(["sekrit_value_123"]))
+    assert [p.name for p in written] == ["summary.json", "summary.md", "summary.html"]
+    assert all("sekrit_value_123" not in p.read_text(encoding="utf-8") for p in written)
+
+
+# --- real runs of the suite -------------------------------------------------------------------
+
+
+def test_a_run_against_the_mock_writes_every_report(tmp_path):
+    result = run_suite(*FAST, "--reports-dir", str(tmp_path / "out"))
+    assert result.returncode == 0, output(result)
+    out = tmp_path / "out"
+    assert sorted(p.name for p in out.iterdir()) == [
+        "junit.xml",
+        "summary.html",
+        "summary.json",
+        "summary.md",
+    ]
+    summary = json.loads((out / "summary.json").read_text(encoding="utf-8"))
+    assert set(summary) == {
+        "format",
+        "target",
+        "spec",
+        "profile",
+        "seed",
+        "started",
+        "finished",
+        "duration_s",
+        "exit",
+        "counts",
+        "checks",
+        "failures",
+        "unavailable",
+        "coverage",
+        "drift",
+    }
+    assert summary["exit"]["status"] == 0 and summary["target"].startswith("embedded mock")
+    assert summary["counts"]["passed"] == summary["counts"]["tests"] > 0
+    assert summary["spec"]["sha256"] and summary["profile"] == "quick"
+    assert all(check["outcome"] == "passed" for check in summary["checks"].values())
+    cov = summary["coverage"]
+    assert {"200", "400", "401", "403"} <= set(cov["statuses"])
+    assert {"AUTH_REQUIRED", "AUTH_INVALID", "AUTH_ORG_MISMATCH"} <= set(cov["error_codes"])
+    assert all(sum(row.values()) > 0 for row in cov["auth"].values())
+    assert all(bucket["requests"] > 0 for bucket in cov["periods"].values())
+    assert "POST" in cov["methods"] and cov["requests"] > 50
+    suite = ET.parse(out / "junit.xml").getroot()
+    assert int(suite.find("testsuite").get("tests")) == summary["counts"]["tests"]
+    assert (out / "summary.md").read_text(encoding="utf-8").count("| passed |") >= len(CATALOGUE)
+    assert f"dcs-conformance: reports in {out}/" in result.stdout
+
+
+def test_no_reports_writes_nothing_but_keeps_an_explicit_junitxml(tmp_path):
+    xml = tmp_path / "mine.xml"
+    result = run_suite(*FAST, "--reports-dir", str(tmp_path / "out"), "--no-reports",
+                       f"--junitxml={xml}", "-k", "auth")  # fmt: skip
+    assert result.returncode == 0, output(result)
+    assert not (tmp_path / "out").exists() and xml.is_file()
+    assert "reports in" not in result.stdout
+
+
+def test_an_unavailable_target_still_gets_a_summary(tmp_path):
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    result = run_suite(
+        "--base-url", f"http://127.0.0.1:{port}", "--api-key", "k" * 20,
+        "--reports-dir", str(tmp_path),
+    )  # fmt: skip
+    assert result.returncode == 75, output(result)
+    summary = json.loads((tmp_path / "summary.json").read_text(encoding="utf-8"))
+    assert summary["exit"] == {"status": 75, "meaning": reports.EXIT_MEANINGS[75]}
+    assert "Target unavailable" in (tmp_path / "summary.md").read_text(encoding="utf-8")
