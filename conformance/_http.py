@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import json
 import math
 import shlex
@@ -12,7 +13,7 @@ from contextlib import ExitStack
 from dataclasses import dataclass, field
 from functools import cached_property
 from typing import Any
-from urllib.parse import urlencode, urlsplit
+from urllib.parse import quote, quote_plus, urlencode, urlsplit
 
 import anyio
 import httpx
@@ -29,11 +30,13 @@ class Masker:
     """Hides secrets: whole values of credential headers, and known secrets anywhere in text."""
 
     def __init__(self, secrets: Iterable[str] = ()) -> None:
-        self._secrets = sorted({s for s in secrets if s}, key=len, reverse=True)
+        self._secrets: list[str] = []
+        for secret in secrets:
+            self.add(secret)
 
     def add(self, secret: str) -> None:
         if secret:
-            self._secrets = sorted({*self._secrets, secret}, key=len, reverse=True)
+            self._secrets = sorted({*self._secrets, *_forms(secret)}, key=len, reverse=True)
 
     def text(self, value: str) -> str:
         for secret in self._secrets:
@@ -48,6 +51,19 @@ class Masker:
 
     def headers(self, headers: Mapping[str, str]) -> dict[str, str]:
         return {name: self.header(name, value) for name, value in headers.items()}
+
+
+def _forms(secret: str) -> set[str]:
+    """A secret as it may be echoed: raw, URL-encoded, base64 (standard and URL-safe)."""
+    forms = {secret}
+    if len(secret) >= 8:  # encodings of a very short value would mask unrelated text
+        forms |= {quote(secret, safe=""), quote_plus(secret)}
+        for encoded in (
+            base64.b64encode(secret.encode()),
+            base64.urlsafe_b64encode(secret.encode()),
+        ):
+            forms |= {encoded.decode(), encoded.decode().rstrip("=")}
+    return forms
 
 
 @dataclass(frozen=True)
@@ -78,6 +94,9 @@ class Exchange:
     error: str = ""
     retries: int = 0
     masker: Masker = field(default_factory=Masker, repr=False)
+
+    def __repr__(self) -> str:
+        return f"<Exchange {self.request_line()} -> {self.status or self.error}>"
 
     @property
     def media_type(self) -> str:
@@ -140,8 +159,8 @@ class Exchange:
             "auth": scheme or "none",
             "org_header": "x-dedalus-org-id" in names,
             "status": self.status,
-            "error_code": code,
-            "error": self.error,
+            "error_code": None if code is None else self.masker.text(code),
+            "error": self.masker.text(self.error),
             "retries": self.retries,
             "elapsed_s": round(self.elapsed, 4),
         }
