@@ -71,6 +71,22 @@ def test_two_servers_side_by_side(fx: Fixtures) -> None:
         assert (first.request_count, second.request_count) == (1, 0)
 
 
+def test_keep_alive_responses_are_not_delayed_by_nagle(fx: Fixtures) -> None:
+    with (
+        serve(create_app(fx)) as server,
+        socket.create_connection((server.host, server.port), timeout=5) as sock,
+    ):
+        started = time.monotonic()
+        for _ in range(50):  # ~40 ms each if head and body waited for a delayed ACK
+            sock.sendall(b"GET /v1/usage HTTP/1.1\r\nHost: x\r\n\r\n")
+            received = b""
+            while not received.endswith(b"}"):
+                chunk = sock.recv(65536)
+                assert chunk, "connection closed"
+                received += chunk
+        assert time.monotonic() - started < 1.0
+
+
 @pytest.mark.parametrize("host", ["0.0.0.0", "::", "192.0.2.10", "example.invalid"])
 def test_serve_refuses_non_loopback_hosts(fx: Fixtures, host: str) -> None:
     with pytest.raises(ValueError, match="host"), serve(create_app(fx), host=host):

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import ipaddress
 import socket
@@ -19,21 +18,9 @@ from conformance.mock._replies import INVALID_REQUEST
 
 
 class _MockH11Protocol(H11Protocol):
-    """uvicorn's h11 protocol with two changes.
-
-    * TCP_NODELAY on every connection: uvicorn writes head and body separately, and with
-      Nagle on (as asyncio leaves accepted sockets here) each response waits ~40 ms for
-      the client's delayed ACK.
-    * A request h11 rejects (malformed, or a head over h11's 16 KiB limit) gets the spec's
-      JSON 400 shape instead of uvicorn's text/plain 400.
-    """
-
-    def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
-        sock = transport.get_extra_info("socket")
-        if sock is not None and sock.family in (socket.AF_INET, socket.AF_INET6):
-            with contextlib.suppress(OSError):
-                sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-        super().connection_made(transport)
+    """uvicorn's h11 protocol, but a request h11 rejects (malformed, or a head over h11's
+    16 KiB limit while still arriving) gets the spec's JSON 400 shape instead of uvicorn's
+    text/plain 400."""
 
     def send_400_response(self, msg: str) -> None:
         reply = INVALID_REQUEST
