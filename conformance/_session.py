@@ -8,11 +8,10 @@ from dataclasses import dataclass
 from conformance._errors import ContractViolation, TargetUnavailable
 from conformance._http import Exchange, Params, Transport
 from conformance._settings import Settings
-from conformance._spec import Contract, Operation
+from conformance._spec import USAGE_PATH, Contract, Operation
 from conformance.checks import validate_response
 from conformance.checks.usage import billed_fields
 
-USAGE_PATH = "/v1/usage"
 WRONG_KEY = "dcs_conformance_wrong_key_0000000000000000"
 
 

@@ -18,6 +18,7 @@ SPECS_DIR = Path(__file__).resolve().parent.parent / "specs"
 DEFAULT_SPEC = SPECS_DIR / "dcs-openapi-usage.yaml"
 OVERLAY = SPECS_DIR / "overlay.yaml"
 SPEC_RESOURCE = "urn:dcs-conformance:spec"
+USAGE_PATH = "/v1/usage"
 HTTP_METHODS = ("get", "put", "post", "delete", "options", "head", "patch", "trace")
 
 
@@ -170,6 +171,8 @@ def load_contract(
     _validate(raw, location)
     if overlay is not None:
         apply_overlay(raw, overlay)
+    if "get" not in raw.get("paths", {}).get(USAGE_PATH, {}):
+        raise ConfigError(f"spec {location}: no GET {USAGE_PATH}, the operation this suite tests")
     sha = hashlib.sha256(text.encode()).hexdigest()
     return Contract(raw, source=location, sha256=sha)
 
