@@ -1,0 +1,161 @@
+"""The CI workflows: actionlint finds nothing, the key facts hold, the run steps map exit codes."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import stat
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+from _support import REPO
+
+WORKFLOWS = REPO / ".github" / "workflows"
+NIGHTLY = WORKFLOWS / "nightly.yml"
+GATE = WORKFLOWS / "release-gate.yml"
+
+
+def load(path: Path) -> dict[str, Any]:
+    doc = yaml.safe_load(path.read_text(encoding="utf-8"))
+    doc["on"] = doc.pop(True, doc.get("on"))  # YAML 1.1 reads the key `on` as true
+    return doc
+
+
+def steps(doc: dict[str, Any]) -> list[dict[str, Any]]:
+    (job,) = doc["jobs"].values()
+    return job["steps"]
+
+
+def step(doc: dict[str, Any], *, uses: str = "", runs: str = "") -> dict[str, Any]:
+    found = [
+        s
+        for s in steps(doc)
+        if (uses and s.get("uses", "").startswith(uses)) or (runs and runs in s.get("run", ""))
+    ]
+    assert len(found) == 1, f"expected one step using {uses!r} / running {runs!r}"
+    return found[0]
+
+
+def actionlint() -> str | None:
+    beside = Path(sys.executable).parent / "actionlint"
+    return str(beside) if beside.is_file() else shutil.which("actionlint")
+
+
+def test_actionlint_finds_nothing():
+    binary = actionlint()
+    if binary is None:
+        message = "actionlint is not installed (it is in the dev extra: pip install -e '.[dev]')"
+        if os.environ.get("CI") == "true":
+            pytest.fail(message)
+        pytest.skip(message)
+    result = subprocess.run(
+        [binary, "-no-color", str(NIGHTLY), str(GATE)],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        cwd=REPO,
+        stdin=subprocess.DEVNULL,
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+@pytest.mark.parametrize("path", [NIGHTLY, GATE], ids=lambda p: p.name)
+def test_common_steps(path):
+    doc = load(path)
+    assert doc["permissions"] == {"contents": "read"}
+    assert step(doc, uses="actions/setup-python@")["with"]["python-version"] == "3.11"
+    step(doc, uses="actions/checkout@")
+    step(doc, runs="pip install -e '.[dev]'")
+    run = step(doc, runs="pytest conformance")
+    assert 'pytest conformance --base-url "$DCS_BASE_URL" --profile "$PROFILE"' in run["run"]
+    summary = step(doc, runs="GITHUB_STEP_SUMMARY")
+    assert summary["if"] == "always()"
+    assert 'cat reports/summary.md >> "$GITHUB_STEP_SUMMARY"' in summary["run"]
+    upload = step(doc, uses="actions/upload-artifact@")
+    assert upload["if"] == "always()" and upload["with"]["path"] == "reports/"
+    names = [s.get("uses", s.get("run", "")) for s in steps(doc)]
+    assert names.index(run["run"]) < names.index(summary["run"]) < names.index(upload["uses"])
+
+
+def test_nightly_facts():
+    doc = load(NIGHTLY)
+    assert doc["on"]["schedule"][0]["cron"] and "workflow_dispatch" in doc["on"]
+    assert doc["on"]["workflow_dispatch"]["inputs"]["profile"]["default"] == "nightly"
+    (job,) = doc["jobs"].values()
+    assert job["env"]["DCS_BASE_URL"] == "${{ secrets.DCS_BASE_URL }}"
+    assert job["env"]["DCS_API_KEY"] == "${{ secrets.DCS_API_KEY }}"
+    assert job["env"]["DCS_ORG_ID"] == "${{ secrets.DCS_ORG_ID }}"
+    assert job["env"]["PROFILE"] == "${{ inputs.profile || 'nightly' }}"
+
+
+def test_release_gate_facts():
+    doc = load(GATE)
+    call = doc["on"]["workflow_call"]
+    assert call["inputs"]["base-url"]["required"] is True
+    assert call["inputs"]["profile"]["default"] == "gate"
+    assert call["secrets"]["api-key"]["required"] is True and "org-id" in call["secrets"]
+    assert call["outputs"]["status"]["value"] == "${{ jobs.conformance.outputs.status }}"
+    (job,) = doc["jobs"].values()
+    assert job["env"]["DCS_API_KEY"] == "${{ secrets.api-key }}"
+    assert job["env"]["DCS_ORG_ID"] == "${{ secrets.org-id }}"
+    assert job["env"]["DCS_BASE_URL"] == "${{ inputs.base-url }}"
+
+
+def run_step(path: Path, tmp_path: Path, pytest_exit: int, **env: str):
+    """Run a workflow's suite step in bash as Actions does, with a fake `pytest` exiting so."""
+    fake = tmp_path / "bin" / "pytest"
+    fake.parent.mkdir(exist_ok=True)
+    fake.write_text(f'#!/bin/sh\necho "fake pytest $*"\nexit {pytest_exit}\n')
+    fake.chmod(fake.stat().st_mode | stat.S_IEXEC)
+    output = tmp_path / "output"
+    output.write_text("")
+    variables = {
+        "PATH": f"{fake.parent}{os.pathsep}{os.environ['PATH']}",
+        "GITHUB_OUTPUT": str(output),
+        "DCS_BASE_URL": "http://127.0.0.1:9",
+        "DCS_API_KEY": "k",
+        "PROFILE": "nightly",
+        **env,
+    }
+    script = step(load(path), runs="pytest conformance")["run"]
+    result = subprocess.run(
+        ["bash", "--noprofile", "--norc", "-eo", "pipefail", "-c", script],
+        capture_output=True,
+        text=True,
+        timeout=30,
+        env=variables,
+        stdin=subprocess.DEVNULL,
+    )
+    return result, output.read_text()
+
+
+@pytest.mark.parametrize(
+    "path, pytest_exit, step_exit, annotation",
+    [
+        (NIGHTLY, 0, 0, ""),
+        (NIGHTLY, 1, 1, ""),
+        (NIGHTLY, 75, 0, "::warning title=DCS staging unavailable::"),
+        (GATE, 0, 0, ""),
+        (GATE, 1, 1, ""),
+        (GATE, 4, 4, ""),
+        (GATE, 75, 75, "::error title=Release gate: target unavailable::"),
+    ],
+)
+def test_run_step_exit_codes(tmp_path, path, pytest_exit, step_exit, annotation):
+    result, output = run_step(path, tmp_path, pytest_exit)
+    assert result.returncode == step_exit, result.stdout + result.stderr
+    assert f"status={pytest_exit}" in output
+    assert "fake pytest conformance --base-url http://127.0.0.1:9 --profile nightly" in (
+        result.stdout
+    )
+    assert (annotation in result.stdout) if annotation else "::" not in result.stdout
+
+
+def test_nightly_refuses_to_run_without_its_secrets(tmp_path):
+    result, _ = run_step(NIGHTLY, tmp_path, 0, DCS_BASE_URL="")
+    assert result.returncode == 4 and "::error title=Secrets missing::" in result.stdout
+    assert "fake pytest" not in result.stdout
