@@ -28,7 +28,7 @@ class Profile:
 
 
 PROFILES = {
-    "quick": Profile("quick", max_examples=150, derandomize=False, deadline=10.0),
+    "quick": Profile("quick", max_examples=100, derandomize=False, deadline=10.0),
     "nightly": Profile("nightly", max_examples=1000, derandomize=False, deadline=20.0),
     "gate": Profile("gate", max_examples=300, derandomize=True, deadline=15.0, seed=20261125),
 }

@@ -1,6 +1,8 @@
 """Authentication and org scoping: the spec's security schemes and its 401/403 examples."""
 
 import pytest
+from hypothesis import assume, given
+from hypothesis import strategies as st
 
 from conformance._dates import CLOSED_PERIOD_OFFSET, month_start
 from conformance._session import WRONG_KEY
@@ -57,3 +59,41 @@ def test_own_org_accepted(dcs):
     if dcs.credentials.org_id is None:
         pytest.skip("needs --org-id (or DCS_ORG_ID): the org that owns the key")
     auth.valid_key_accepted(dcs.get_usage(org=dcs.credentials.org_id))
+
+
+def random_case(name: str):
+    return st.lists(st.booleans(), min_size=len(name), max_size=len(name)).map(
+        lambda upper: "".join(
+            c.upper() if u else c.lower() for c, u in zip(name, upper, strict=True)
+        )
+    )
+
+
+@given(
+    credential=st.one_of(
+        st.tuples(random_case("x-api-key"), st.just("")),
+        st.tuples(random_case("authorization"), random_case("bearer").map(lambda s: s + " ")),
+    )
+)
+def test_generated_header_case_variants(dcs, credential):
+    name, prefix = credential
+    reference = dcs.get_usage(period_start=CLOSED)
+    variant = dcs.get_usage(
+        period_start=CLOSED, scheme=None, headers={name: prefix + dcs.credentials.api_key}
+    )
+    auth.same_answer(dcs.billed_fields, reference, variant)
+
+
+TOKEN = st.from_regex(r"[A-Za-z0-9_.\-]{1,64}", fullmatch=True)
+
+
+@given(key=TOKEN, scheme=st.sampled_from(["x-api-key", "bearer"]))
+def test_generated_wrong_keys_auth_invalid(dcs, key, scheme):
+    assume(key != dcs.credentials.api_key)
+    auth.wrong_key_is_auth_invalid(dcs.get_usage(scheme=scheme, key=key))
+
+
+@given(org=st.from_regex(r"[A-Za-z0-9_\-]{1,40}", fullmatch=True))
+def test_generated_foreign_orgs_forbidden(dcs, org):
+    assume(org != dcs.credentials.org_id)
+    auth.org_mismatch_forbidden(dcs.get_usage(org=org))

@@ -116,3 +116,22 @@ def test_future_period_unbilled(dcs, offset):
     start = month_start(offset)
     assert start > utc_today()
     usage.future_period_unbilled(dcs.billed_fields, dcs.get_usage(period_start=start.isoformat()))
+
+
+@given(day=st.dates(dt.date(1970, 1, 1), dt.date(2200, 12, 31)))
+def test_generated_valid_dates(dcs, day):
+    exchange = dcs.get_usage(period_start=day.isoformat())
+    if day.day == 1:
+        requests.valid_period_accepted(exchange)
+    else:
+        requests.period_start_any_valid_date(exchange)
+    if day > utc_today() and exchange.status == 200:
+        usage.future_period_unbilled(dcs.billed_fields, exchange)
+
+
+@given(months_back=st.integers(-CLOSED_PERIOD_OFFSET, 12 * 30))
+def test_generated_closed_periods_stable(dcs, months_back):
+    closed = month_start(-months_back).isoformat()
+    first = dcs.get_usage(period_start=closed)
+    second = dcs.get_usage(period_start=closed)
+    usage.closed_period_stable(dcs.billed_fields, first, second)
