@@ -41,7 +41,7 @@ def check_case(dcs: Dcs, case: Any) -> Exchange | None:
     headers = {k: v for k, v in headers.items() if k.lower() not in CREDENTIAL_HEADERS}
     credentials = auth_headers("x-api-key", dcs.credentials.api_key)
     headers.update(credentials)
-    exchange = dcs.transport.request(
+    exchange = dcs.send(
         kwargs["method"], kwargs["url"], params=_query(kwargs.get("params")), headers=headers
     )
     operation = dcs.contract.operation(case.operation.path, case.operation.method)

@@ -23,6 +23,7 @@ from conformance._errors import TargetUnavailable
 
 MASK = "***"
 SECRET_HEADERS = frozenset({"x-api-key", "authorization", "proxy-authorization", "cookie"})
+BUDGET_USED_UP = "the request budget (--max-requests) is used up"
 Params = Sequence[tuple[str, str]] | Mapping[str, str] | None
 
 
@@ -204,6 +205,10 @@ class Transport:
         self._portal = self._stack.enter_context(start_blocking_portal())
         self._client = self._portal.call(self._make_client)
 
+    @property
+    def budget_used_up(self) -> bool:
+        return self.limits.max_requests is not None and self.sent >= self.limits.max_requests
+
     def drain(self) -> list[Exchange]:
         """The exchanges recorded since the last drain (the history is then emptied)."""
         with self._lock:
@@ -263,7 +268,7 @@ class Transport:
         with self._lock:
             limit = self.limits.max_requests
             if limit is not None and self.sent >= limit:
-                raise BudgetExhausted(f"the request budget of {limit} requests is used up")
+                raise BudgetExhausted(BUDGET_USED_UP)
             self.sent += 1
             if self.limits.rate_limit:
                 now = time.monotonic()

@@ -23,7 +23,7 @@ from conformance._errors import (
     ContractViolation,
     TargetUnavailable,
 )
-from conformance._http import BudgetExhausted, Limits, Masker, Transport
+from conformance._http import BUDGET_USED_UP, BudgetExhausted, Limits, Masker, Transport
 from conformance._reports import Results, Run, build_summary, drift_lines, junit_path, write_reports
 from conformance._session import Credentials, Dcs, auth_headers
 from conformance._settings import OPTIONS, Settings, from_config
@@ -211,10 +211,12 @@ def _worker_limits(config: pytest.Config, settings: Settings) -> Limits:
 @pytest.hookimpl(wrapper=True)
 def pytest_runtest_call(item: pytest.Item) -> Any:
     """Tell outages from violations, and stop early when the target is gone."""
+    dcs = getattr(item, "funcargs", {}).get("dcs")
+    if isinstance(dcs, Dcs) and dcs.transport.budget_used_up:
+        pytest.skip(BUDGET_USED_UP)
     try:
         return (yield)
     except ContractViolation as violation:
-        dcs = getattr(item, "funcargs", {}).get("dcs")
         try:
             if isinstance(dcs, Dcs):
                 dcs.explain_unavailable(violation.exchanges)

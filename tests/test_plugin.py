@@ -147,7 +147,7 @@ def test_budget_holds_exactly(mock, fixtures):
     before = mock.request_count
     result = run_suite(*live_args(mock, fixtures), "--max-requests", "25", "-q")
     assert mock.request_count - before == 25, output(result)
-    assert "request budget of" in output(result)
+    assert "the request budget (--max-requests) is used up" in output(result)
 
 
 def test_rate_limit_holds():
