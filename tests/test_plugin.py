@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import socket
 import time
 
@@ -193,3 +194,29 @@ def test_stops_early_when_the_target_goes_away():
     assert "target unavailable" in output(result)
     assert "1 skipped" in result.stdout and "passed" not in result.stdout
     assert "FAILED" not in result.stdout
+
+
+def test_no_tests_selected_is_exit_5(mock, fixtures):
+    result = run_suite(*live_args(mock, fixtures), "-k", "no_such_test", "-q")
+    assert result.returncode == 5, output(result)
+
+
+def test_gate_profile_gives_the_same_verdict_twice(mock, fixtures, tmp_path):
+    runs = []
+    for name in ("one", "two"):
+        result = run_suite(
+            *live_args(mock, fixtures),
+            "--profile",
+            "gate",
+            "--max-examples",
+            "10",
+            "--reports-dir",
+            str(tmp_path / name),
+            "-k",
+            "generated",
+            "-q",
+        )
+        assert result.returncode == 0, output(result)
+        summary = json.loads((tmp_path / name / "summary.json").read_text())
+        runs.append((summary["seed"], summary["counts"], summary["coverage"]["periods"]))
+    assert runs[0] == runs[1]
