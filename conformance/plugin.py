@@ -49,7 +49,6 @@ __all__ = [
 SETTINGS = pytest.StashKey[Settings]()
 CONTRACT = pytest.StashKey[Contract]()
 SEED = pytest.StashKey[int | None]()
-UNAVAILABLE = pytest.StashKey[list[str]]()
 _active: dict[str, Any] = {}
 
 
@@ -88,7 +87,6 @@ def pytest_configure(config: pytest.Config) -> None:
         raise pytest.UsageError(str(exc)) from None
     config.stash[SETTINGS] = settings
     config.stash[CONTRACT] = contract
-    config.stash[UNAVAILABLE] = []
     _active["contract"] = contract
     _load_hypothesis_profile(config, settings)
     if config.getoption("timeout", None) is None and hasattr(config.option, "timeout"):
@@ -276,10 +274,11 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
     """A run that found no violation but lost its target is 'unavailable', not 'conformant'."""
     if _active.pop("unavailable", None) and exitstatus in (0, 2, 5):  # 2: we stopped it
         session.exitstatus = EXIT_TARGET_UNAVAILABLE
+        _active["no_verdict"] = True
 
 
 def pytest_terminal_summary(terminalreporter: Any, exitstatus: int, config: pytest.Config) -> None:
-    if exitstatus == EXIT_TARGET_UNAVAILABLE or config.stash.get(UNAVAILABLE, None):
+    if _active.pop("no_verdict", False):
         terminalreporter.write_line(
             "dcs-conformance: the target became unavailable; no verdict (exit 75)", yellow=True
         )

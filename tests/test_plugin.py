@@ -193,6 +193,7 @@ def test_stops_early_when_the_target_goes_away():
     assert result.returncode == 75, output(result)
     assert "target unavailable" in output(result)
     assert "1 skipped" in result.stdout and "passed" not in result.stdout
+    assert "the target became unavailable; no verdict (exit 75)" in result.stdout
     assert "FAILED" not in result.stdout
 
 
