@@ -214,17 +214,18 @@ def pytest_runtest_call(item: pytest.Item) -> Any:
         pytest.skip(BUDGET_USED_UP)
     try:
         return (yield)
-    except ContractViolation as violation:
-        try:
-            if isinstance(dcs, Dcs):
-                dcs.explain_unavailable(violation.exchanges)
-        except TargetUnavailable as exc:
-            _unavailable(item, exc)
-        raise
     except TargetUnavailable as exc:
         _unavailable(item, exc)
     except BudgetExhausted as exc:
         pytest.skip(str(exc))
+    except BaseException as exc:
+        exchanges = [e for violation in _violations(exc) for e in violation.exchanges]
+        if exchanges and isinstance(dcs, Dcs):
+            try:
+                dcs.explain_unavailable(exchanges)
+            except TargetUnavailable as unavailable:
+                _unavailable(item, unavailable)
+        raise
 
 
 def _unavailable(item: pytest.Item, exc: TargetUnavailable) -> None:
@@ -243,11 +244,25 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) ->
         report.user_properties.append(("dcs_exchanges", json.dumps(exchanges)))
     if call.when == "call":
         report.user_properties.append(("dcs_checks", json.dumps(drain_exercised())))
-    violation = call.excinfo.value if call.excinfo is not None else None
-    if isinstance(violation, ContractViolation):
-        report.longrepr = f"{violation}\n\n  rerun:     {_rerun(item)}"
-        report.user_properties.append(("dcs_violation", json.dumps(violation.as_dict())))
+    violations = _violations(call.excinfo.value) if call.excinfo is not None else []
+    if violations:
+        shown = "\n\n".join(str(v) for v in violations)
+        report.longrepr = f"{shown}\n\n  rerun:     {_rerun(item)}"
+        for violation in violations:
+            report.user_properties.append(("dcs_violation", json.dumps(violation.as_dict())))
     return report
+
+
+def _violations(exc: BaseException) -> list[ContractViolation]:
+    """The violations an exception carries: itself, or every leaf of a group (hypothesis
+    raises an ExceptionGroup when it finds several distinct failures). Empty if any leaf is
+    something else (an internal error must keep its traceback)."""
+    if isinstance(exc, ContractViolation):
+        return [exc]
+    if isinstance(exc, BaseExceptionGroup):
+        leaves = [v for e in exc.exceptions for v in _violations(e) or [None]]
+        return leaves if all(leaves) else []  # type: ignore[return-value]
+    return []
 
 
 def _rerun(item: pytest.Item) -> str:
