@@ -66,8 +66,12 @@ class Results:
         """Take one pytest `TestReport` (any phase) into account; duck-typed, no pytest import."""
         test = self.tests.setdefault(report.nodeid, TestRecord(report.nodeid))
         for name, value in report.user_properties:
-            if name == "dcs_violation":
-                test.violation = json.loads(value)
+            if name == "dcs_violation":  # several when hypothesis found distinct failures
+                found = json.loads(value)
+                if test.violation is None:
+                    test.violation = found
+                else:
+                    test.violation.setdefault("related", []).append(found)
             elif name == "dcs_exchanges":
                 test.exchanges.extend(json.loads(value))
             elif name == "dcs_checks":
