@@ -221,3 +221,18 @@ def test_gate_profile_gives_the_same_verdict_twice(mock, fixtures, tmp_path):
         summary = json.loads((tmp_path / name / "summary.json").read_text())
         runs.append((summary["seed"], summary["counts"], summary["coverage"]["periods"]))
     assert runs[0] == runs[1]
+
+
+def test_no_method_probes_sends_get_only(mock, fixtures, tmp_path):
+    result = run_suite(
+        *live_args(mock, fixtures),
+        "--no-method-probes",
+        "--max-examples",
+        "20",
+        "--reports-dir",
+        str(tmp_path),
+        "-q",
+    )
+    assert result.returncode == 0, output(result)
+    methods = json.loads((tmp_path / "summary.json").read_text())["coverage"]["methods"]
+    assert set(methods) == {"GET"} and methods["GET"] > 100
