@@ -13,9 +13,20 @@ Request handling is a ``Pipeline`` of plain step functions (method, authenticate
 authorize org, parse period, compute usage, render) on ``mock_state(app).pipeline``;
 a fault layer can replace one with ``dataclasses.replace``. Run standalone with
 ``python -m conformance.mock --help``.
+
+Broken servers for proving the suite: ``faulty_app(fx, ["usage_counter_negative"])`` or
+``apply_fault(app, name)`` (serve the app returned); ``FAULTS`` and ``KNOWN_LIMITS``.
 """
 
 from conformance.mock._app import create_app, mock_state, set_ledger_unavailable
+from conformance.mock._faults import (
+    FAULTS,
+    KNOWN_LIMITS,
+    Fault,
+    KnownLimit,
+    apply_fault,
+    faulty_app,
+)
 from conformance.mock._fixtures import DEFAULT_FIXTURES, FixturesError, load_fixtures
 from conformance.mock._ledger import Ledger, Usage
 from conformance.mock._model import Fixtures
@@ -25,14 +36,20 @@ from conformance.mock._steps import Pipeline
 
 __all__ = [
     "DEFAULT_FIXTURES",
+    "FAULTS",
+    "KNOWN_LIMITS",
+    "Fault",
     "Fixtures",
     "FixturesError",
+    "KnownLimit",
     "Ledger",
     "MockServer",
     "MockState",
     "Pipeline",
     "Usage",
+    "apply_fault",
     "create_app",
+    "faulty_app",
     "load_fixtures",
     "mock_state",
     "serve",

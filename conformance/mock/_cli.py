@@ -9,6 +9,7 @@ from collections.abc import Sequence
 from typing import NoReturn
 
 from conformance.mock._app import create_app
+from conformance.mock._faults import apply_fault, catalogue_text, get_fault
 from conformance.mock._fixtures import load_fixtures
 from conformance.mock._server import check_host, serve
 
@@ -34,6 +35,14 @@ def _parser() -> _Parser:
         "--ledger-unavailable", action="store_true", help="answer 502 to authenticated requests"
     )
     parser.add_argument("--allow-remote", action="store_true", help="allow a non-loopback --host")
+    parser.add_argument(
+        "--fault",
+        action="append",
+        default=[],
+        metavar="NAME",
+        help="serve a broken server: install this fault (repeatable; 'list' lists them)",
+    )
+    parser.add_argument("--list-faults", action="store_true", help="print the fault catalogue")
     return parser
 
 
@@ -41,6 +50,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Serve until SIGINT/SIGTERM; print one ready line with the base URL (never keys)."""
     parser = _parser()
     args = parser.parse_args(argv)
+    if args.list_faults or "list" in args.fault:
+        print(catalogue_text(), end="")
+        return 0
     if (args.api_key is None) != (args.org_id is None):
         parser.error("--api-key and --org-id go together")
     if not 0 <= args.port <= 65535:
@@ -50,9 +62,15 @@ def main(argv: Sequence[str] | None = None) -> int:
         fixtures = load_fixtures(args.fixtures)
         if args.api_key is not None:
             fixtures = fixtures.add_key(args.api_key, args.org_id)
+        for name in args.fault:
+            get_fault(name)
     except ValueError as exc:  # FixturesError, refused host, malformed --api-key/--org-id
         parser.error(str(exc))
+    except KeyError as exc:  # unknown --fault
+        parser.error(exc.args[0])
     app = create_app(fixtures, ledger_unavailable=args.ledger_unavailable)
+    for name in args.fault:
+        app = apply_fault(app, name)
     stop = threading.Event()
     for signum in (signal.SIGINT, signal.SIGTERM):
         signal.signal(signum, lambda *_: stop.set())

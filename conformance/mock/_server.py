@@ -104,8 +104,10 @@ def serve(
     """Serve ``app`` in a background thread for the ``with`` body; port 0 picks a free port.
 
     The server is accepting connections when the body starts, and is stopped and joined
-    on exit. No access log, no ``server`` header. Raises ValueError for a refused host,
-    OSError if the port cannot be bound, RuntimeError if uvicorn fails to start.
+    on exit. No access log, no ``server`` header. An app may name its own uvicorn protocol
+    class in ``app.http_protocol``: the fault layer's wire-level faults do. Raises
+    ValueError for a refused host, OSError if the port cannot be bound, RuntimeError if
+    uvicorn fails to start.
     """
     bind_host = check_host(host, allow_remote=allow_remote)
     family = socket.AF_INET6 if ":" in bind_host else socket.AF_INET
@@ -122,7 +124,7 @@ def serve(
     counter = _CountRequests(app)
     config = uvicorn.Config(
         counter,
-        http=_MockH11Protocol,
+        http=getattr(app, "http_protocol", _MockH11Protocol),
         ws="none",
         lifespan="off",
         log_config=None,

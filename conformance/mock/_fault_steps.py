@@ -1,0 +1,450 @@
+"""Faults made by replacing one step of the mock's ``Pipeline`` (see ``_steps.py``).
+
+Each public function here returns an ``apply(app) -> app`` for the catalogue in
+``_faults.py``; it swaps one step on ``mock_state(app).pipeline`` with ``dataclasses.replace``,
+wrapping the step in place so that faults on the same step compose.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import itertools
+import json
+import random
+import re
+from collections.abc import Callable
+from datetime import UTC, date, datetime, timedelta
+from typing import Any
+
+from starlette.datastructures import Headers
+from starlette.responses import Response
+from starlette.types import ASGIApp
+
+from conformance.mock import _replies as replies
+from conformance.mock._app import mock_state
+from conformance.mock._ledger import Usage
+from conformance.mock._model import Fixtures, Org
+from conformance.mock._periods import HOUR, closed_until, epoch_seconds, period_bounds
+from conformance.mock._query import MalformedQuery, query_values
+from conformance.mock._replies import ApiError, Reply
+from conformance.mock._state import MockState
+
+Apply = Callable[[ASGIApp], ASGIApp]
+Step = Callable[..., Any]
+MISSING = object()  # a field transform returning this drops the field
+CRASH = replies.api_error(500, "INTERNAL", "internal server error", retryable=False)
+_LOOSE_DATE = re.compile(r"(\d{4})-(\d{2})-(\d{2})")
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+_LAST_SECOND = epoch_seconds(datetime(9999, 12, 31, 23, 59, 59, tzinfo=UTC))
+
+
+def base_app(app: ASGIApp) -> ASGIApp:
+    """The ``create_app`` app under any fault wrappers (each keeps it as ``.app``)."""
+    while not hasattr(getattr(app, "state", None), "mock"):
+        app = app.app  # type: ignore[attr-defined]
+    return app
+
+
+def on_step(step: str, wrap: Callable[[Step], Step]) -> Apply:
+    """Replace pipeline step ``step`` with ``wrap(current step)``."""
+
+    def apply(app: ASGIApp) -> ASGIApp:
+        state = mock_state(base_app(app))  # type: ignore[arg-type]
+        current = getattr(state.pipeline, step)
+        state.pipeline = dataclasses.replace(state.pipeline, **{step: wrap(current)})
+        return app
+
+    return apply
+
+
+# --- 200 bodies -------------------------------------------------------------------------
+
+
+def usage_document(edit: Callable[[dict[str, Any]], None]) -> Apply:
+    """The rendered ``UsageBody`` after ``edit`` changed its fields (in place)."""
+
+    def wrap(render: Step) -> Step:
+        def render_usage(usage: Usage) -> Response:
+            response = render(usage)
+            try:
+                document = json.loads(response.body)
+            except ValueError:  # another fault already broke the body: leave it
+                return response
+            edit(document)
+            return Response(replies.dumps(document), media_type=response.media_type)
+
+        return render_usage
+
+    return on_step("render_usage", wrap)
+
+
+def usage_field(name: str, transform: Callable[[Any], Any]) -> Apply:
+    """One ``UsageBody`` field through ``transform`` (``MISSING`` drops it)."""
+
+    def edit(document: dict[str, Any]) -> None:
+        value = transform(document[name])
+        if value is MISSING:
+            del document[name]
+        else:
+            document[name] = value
+
+    return usage_document(edit)
+
+
+def usage_bytes(transform: Callable[[bytes], bytes]) -> Apply:
+    """The 200 body's bytes through ``transform``, headers otherwise as rendered."""
+
+    def wrap(render: Step) -> Step:
+        def render_usage(usage: Usage) -> Response:
+            response = render(usage)
+            return Response(transform(response.body), media_type=replies.JSON)
+
+        return render_usage
+
+    return on_step("render_usage", wrap)
+
+
+def usage_media_type(media_type: str) -> Apply:
+    """The 200 body unchanged, served with another Content-Type."""
+
+    def wrap(render: Step) -> Step:
+        def render_usage(usage: Usage) -> Response:
+            return Response(render(usage).body, media_type=media_type)
+
+        return render_usage
+
+    return on_step("render_usage", wrap)
+
+
+def latin1_plan(document: dict[str, Any]) -> bytes:
+    """The document written in Latin-1 with an accented plan name: not UTF-8."""
+    document = {**document, "plan_slug": f"{document['plan_slug']}-\u00e9t\u00e9"}
+    return json.dumps(document, separators=(",", ":"), ensure_ascii=False).encode("latin-1")
+
+
+def invalid_utf8() -> Apply:
+    def wrap(render: Step) -> Step:
+        def render_usage(usage: Usage) -> Response:
+            return Response(latin1_plan(usage._asdict()), media_type=replies.JSON)
+
+        return render_usage
+
+    return on_step("render_usage", wrap)
+
+
+# --- error bodies ------------------------------------------------------------------------
+
+
+def error_reply(change: Callable[[Reply], Reply]) -> Apply:
+    """Every error reply through ``change`` before it is rendered."""
+
+    def wrap(render: Step) -> Step:
+        return lambda reply: render(change(reply))
+
+    return on_step("render_error", wrap)
+
+
+def error_document(
+    edit: Callable[[dict[str, Any]], None], *, statuses: frozenset[int] | None = None
+) -> Apply:
+    """Edit the JSON document of the spec-shaped error replies (of ``statuses``, or all)."""
+
+    def change(reply: Reply) -> Reply:
+        if reply.media_type != replies.JSON or (statuses and reply.status not in statuses):
+            return reply
+        document = json.loads(reply.body)
+        edit(document)
+        return dataclasses.replace(reply, body=replies.dumps(document))
+
+    return error_reply(change)
+
+
+def auth_as_problem(reply: Reply) -> Reply:
+    """A 401/403 rendered by a generic framework handler as RFC 9457 problem+json."""
+    if reply.status not in (401, 403):
+        return reply
+    code = json.loads(reply.body)["error_code"]
+    return replies.problem(reply.status, "Unauthorized", code)
+
+
+def auth_required_as_200(reply: Reply) -> Reply:
+    """The 'missing key' error document, but with status 200."""
+    return dataclasses.replace(reply, status=200) if reply is replies.AUTH_REQUIRED else reply
+
+
+def without_allow(reply: Reply) -> Reply:
+    return dataclasses.replace(reply, headers={}) if reply.status == 405 else reply
+
+
+# --- methods and authentication -------------------------------------------------------
+
+
+def allow_post() -> Apply:
+    """POST goes through the GET handler."""
+
+    def wrap(check: Step) -> Step:
+        return lambda method: None if method == "POST" else check(method)
+
+    return on_step("check_method", wrap)
+
+
+def auth_headers_rewritten(rewrite: Callable[[bytes, bytes], bytes | None]) -> Apply:
+    """Authenticate on headers where each ``(name, value)`` became ``rewrite(...)`` (None: gone)."""
+
+    def wrap(authenticate: Step) -> Step:
+        def step(headers: Headers, fixtures: Fixtures) -> Org:
+            raw = []
+            for name, value in headers.raw:
+                new = rewrite(name, value)
+                if new is not None:
+                    raw.append((name, new))
+            return authenticate(Headers(raw=raw), fixtures)
+
+        return step
+
+    return on_step("authenticate", wrap)
+
+
+def auth_errors_mapped(mapping: dict[str, Reply]) -> Apply:
+    """Answer ``mapping[code]`` instead of the authentication error ``code``."""
+
+    def wrap(authenticate: Step) -> Step:
+        def step(headers: Headers, fixtures: Fixtures) -> Org:
+            try:
+                return authenticate(headers, fixtures)
+            except ApiError as exc:
+                code = json.loads(exc.reply.body).get("error_code", "")
+                raise ApiError(mapping.get(code, exc.reply)) from None
+
+        return step
+
+    return on_step("authenticate", wrap)
+
+
+def key_prefix_match(length: int) -> Apply:
+    """Keys looked up by their first ``length`` characters (an index on a truncated column)."""
+
+    def wrap(authenticate: Step) -> Step:
+        def step(headers: Headers, fixtures: Fixtures) -> Org:
+            try:
+                return authenticate(headers, fixtures)
+            except ApiError as exc:
+                if exc.reply is not replies.AUTH_INVALID:
+                    raise
+                sent = _sent_key(headers)
+                for key, org_id in fixtures.keys.items():
+                    if len(sent) >= length and key[:length] == sent[:length]:
+                        return fixtures.orgs[org_id]
+                raise
+
+        return step
+
+    return on_step("authenticate", wrap)
+
+
+def _sent_key(headers: Headers) -> str:
+    key = headers.get("x-api-key", "").strip()
+    if not key:
+        key = headers.get("authorization", "").partition(" ")[2].strip()
+    return key
+
+
+def org_check(check: Callable[[Headers, Org], None]) -> Apply:
+    return on_step("authorize_org", lambda _current: check)
+
+
+def ignore_org(headers: Headers, org: Org) -> None:
+    """No org check at all."""
+
+
+def refuse_any_org(headers: Headers, org: Org) -> None:
+    """Every org header is taken for a cross-org request."""
+    if "x-dedalus-org-id" in headers:
+        raise ApiError(replies.AUTH_ORG_MISMATCH)
+
+
+# --- periods ------------------------------------------------------------------------------
+
+
+def _period_values(query_string: bytes) -> list[str]:
+    try:
+        return query_values(query_string, "period_start")
+    except MalformedQuery:
+        return []
+
+
+def period_default_previous_month() -> Apply:
+    def wrap(parse: Step) -> Step:
+        def step(query_string: bytes, now: datetime) -> date:
+            start = parse(query_string, now)
+            if _period_values(query_string):
+                return start
+            return (start - timedelta(days=1)).replace(day=1)
+
+        return step
+
+    return on_step("parse_period", wrap)
+
+
+def rolled_over(text: str) -> date | None:
+    """``2025-02-30`` read as 2025-03-02, month 13 as January next year (like mktime)."""
+    match = _LOOSE_DATE.fullmatch(text)
+    if match is None:
+        return None
+    year, month, day = (int(part) for part in match.groups())
+    year, month = divmod(year * 12 + month - 1, 12)
+    try:
+        return date(year, month + 1, 1) + timedelta(days=day - 1)
+    except (ValueError, OverflowError):
+        return None
+
+
+def period_rolled_over() -> Apply:
+    def wrap(parse: Step) -> Step:
+        def step(query_string: bytes, now: datetime) -> date:
+            try:
+                return parse(query_string, now)
+            except ApiError:
+                values = _period_values(query_string)
+                start = rolled_over(values[0]) if len(values) == 1 else None
+                if start is None:
+                    raise
+                return start
+
+        return step
+
+    return on_step("parse_period", wrap)
+
+
+def period_errors_crash() -> Apply:
+    """A period the server cannot parse raises an unhandled exception: 500."""
+
+    def wrap(parse: Step) -> Step:
+        def step(query_string: bytes, now: datetime) -> date:
+            try:
+                return parse(query_string, now)
+            except ApiError as exc:
+                if exc.reply is replies.INVALID_PERIOD_START:
+                    raise ApiError(CRASH) from None
+                raise
+
+        return step
+
+    return on_step("parse_period", wrap)
+
+
+def period_mid_month_crash() -> Apply:
+    """Only a first of the month has a bucket row: any other date crashes (500)."""
+
+    def wrap(parse: Step) -> Step:
+        def step(query_string: bytes, now: datetime) -> date:
+            start = parse(query_string, now)
+            if start.day != 1:
+                raise ApiError(CRASH)
+            return start
+
+        return step
+
+    return on_step("parse_period", wrap)
+
+
+def period_ignored() -> Apply:
+    """The server reads ``periodStart``: ``period_start`` never reaches it."""
+    return on_step("parse_period", lambda parse: lambda _query, now: parse(b"", now))
+
+
+UsageStep = Callable[[MockState, Org, date, datetime], Usage]
+
+
+def usage_step(wrap: Callable[[UsageStep], UsageStep]) -> Apply:
+    return on_step("compute_usage", wrap)
+
+
+def billed_to_period_end(compute: UsageStep) -> UsageStep:
+    """Counters of the whole period, as if every bucket had already closed (a forecast)."""
+
+    def step(state: MockState, org: Org, start: date, now: datetime) -> Usage:
+        end = _EPOCH + timedelta(seconds=min(period_bounds(start)[1], _LAST_SECOND))
+        return compute(state, org, start, max(now, end))
+
+    return step
+
+
+def lagging_replica(lag: timedelta) -> Callable[[UsageStep], UsageStep]:
+    """Every other read comes from a replica ``lag`` behind the primary."""
+
+    def wrap(compute: UsageStep) -> UsageStep:
+        reads = itertools.count()
+
+        def step(state: MockState, org: Org, start: date, now: datetime) -> Usage:
+            return compute(state, org, start, now - lag if next(reads) % 2 else now)
+
+        return step
+
+    return wrap
+
+
+BILLED = (
+    "billed_awake_seconds",
+    "billed_cpu_millicore_seconds",
+    "billed_memory_mib_seconds",
+    "billed_logical_storage_mib_seconds",
+)
+
+
+def jittered(compute: UsageStep) -> UsageStep:
+    """Sampled metering: every non-zero counter is off by up to a minute's worth, each read."""
+    rng = random.Random()
+
+    def step(state: MockState, org: Org, start: date, now: datetime) -> Usage:
+        usage = compute(state, org, start, now)
+        noise = {f: getattr(usage, f) + rng.randrange(1, 60) for f in BILLED if getattr(usage, f)}
+        return usage._replace(**noise)
+
+    return step
+
+
+# --- known limits: wrong figures the suite has no ground truth for ---------------------
+
+
+def open_hour_counted(compute: UsageStep) -> UsageStep:
+    """The running hour is counted pro rata instead of waiting for it to close."""
+
+    def step(state: MockState, org: Org, start: date, now: datetime) -> Usage:
+        usage = compute(state, org, start, now)
+        now_s = epoch_seconds(now)
+        later = closed_until(now_s) + HOUR
+        full = state.ledger.billed(org.id, start, later)
+        done = now_s - closed_until(now_s)
+        partial = {
+            f"billed_{name}": getattr(usage, f"billed_{name}")
+            + (value - getattr(usage, f"billed_{name}")) * done // HOUR
+            for name, value in full._asdict().items()
+        }
+        return usage._replace(**partial)
+
+    return step
+
+
+def deleted_storage_counted(compute: UsageStep) -> UsageStep:
+    """``provisioned_storage_gib`` forgets the ``deleted_at`` filter."""
+
+    def step(state: MockState, org: Org, start: date, now: datetime) -> Usage:
+        usage = compute(state, org, start, now)
+        return usage._replace(provisioned_storage_gib=sum(m.storage_gib for m in org.machines))
+
+    return step
+
+
+def other_orgs_counters(compute: UsageStep) -> UsageStep:
+    """A join on the wrong column: counters of another org, under the caller's plan."""
+
+    def step(state: MockState, org: Org, start: date, now: datetime) -> Usage:
+        others = sorted(o for o in state.fixtures.orgs if o != org.id)
+        usage = compute(state, org, start, now)
+        if not others:
+            return usage
+        theirs = compute(state, state.fixtures.orgs[others[0]], start, now)
+        return usage._replace(**{f: getattr(theirs, f) for f in BILLED})
+
+    return step

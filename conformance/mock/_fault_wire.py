@@ -1,0 +1,277 @@
+"""Faults on the wire: an ASGI wrapper that misbehaves on selected requests, and an h11
+protocol that can reset a connection or match header names case-sensitively.
+
+``wire(hit, act)`` returns an ``apply(app) -> app`` for the catalogue: requests for which
+``hit(scope)`` is true get ``act`` (which may call the mock app for the real answer),
+the others get the mock app unchanged. Every act is bounded in time.
+"""
+
+from __future__ import annotations
+
+import socket
+import struct
+from collections.abc import Awaitable, Callable
+from datetime import date, timedelta
+from typing import Any, ClassVar
+from urllib.parse import parse_qsl
+
+import anyio
+import h11
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+from uvicorn.protocols.http.h11_impl import H11Protocol
+
+from conformance.mock._periods import parse_period_start, utc_now
+from conformance.mock._query import MalformedQuery, query_values
+
+TRANSPORT = "dcs.transport"  # scope["extensions"] key: the connection's asyncio transport
+ACT_LIMIT = 60.0  # no act runs longer than this, client or not
+Hit = Callable[[Scope], bool]
+Act = Callable[[ASGIApp, Scope, Receive, Send], Awaitable[None]]
+Apply = Callable[[ASGIApp], ASGIApp]
+
+
+class FaultProtocol(H11Protocol):
+    """uvicorn's h11 protocol, exposing the transport to the app (``TRANSPORT``) and, when
+    ``lowercase_only`` names headers, hiding those sent with any upper-case letter.
+
+    Independent of the mock's own protocol: a faulty server differs from the correct one
+    only in how it frames malformed requests (which the suite does not send)."""
+
+    lowercase_only: ClassVar[frozenset[bytes]] = frozenset()
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        if self.lowercase_only:
+            next_event = self.conn.next_event
+
+            def lowercase_names_only() -> Any:
+                event = next_event()
+                return _lowercase_only(event, self.lowercase_only)
+
+            self.conn.next_event = lowercase_names_only  # type: ignore[method-assign]
+
+    def data_received(self, data: bytes) -> None:
+        super().data_received(data)
+        scope = getattr(self, "scope", None)
+        if scope is not None:  # the request task has been created but has not run yet
+            scope.setdefault("extensions", {})[TRANSPORT] = self.transport
+
+
+def _lowercase_only(event: Any, names: frozenset[bytes]) -> Any:
+    if not isinstance(event, h11.Request):
+        return event
+    kept = [(n, v) for n, v in event.headers.raw_items() if n.lower() not in names or n.islower()]
+    return h11.Request(
+        method=event.method, target=event.target, headers=kept, http_version=event.http_version
+    )
+
+
+class WireFault:
+    """ASGI wrapper: requests ``hit`` selects get ``act``, the others the wrapped app."""
+
+    def __init__(
+        self, app: ASGIApp, hit: Hit, act: Act, protocol: type[FaultProtocol] | None = None
+    ) -> None:
+        self.app = app
+        self.hit = hit
+        self.act = act
+        self.http_protocol = protocol or getattr(app, "http_protocol", FaultProtocol)
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http" or not self.hit(scope):
+            await self.app(scope, receive, send)
+            return
+        with anyio.move_on_after(ACT_LIMIT):
+            await self.act(self.app, scope, receive, send)
+
+
+def wire(hit: Hit, act: Act, protocol: type[FaultProtocol] | None = None) -> Apply:
+    return lambda app: WireFault(app, hit, act, protocol)
+
+
+def lowercase_header_names(*names: str) -> Apply:
+    """Headers ``names`` are only seen when sent in lower case (served by ``serve``)."""
+    protocol = type(
+        "LowercaseOnlyProtocol",
+        (FaultProtocol,),
+        {"lowercase_only": frozenset(name.encode() for name in names)},
+    )
+    return wire(lambda scope: False, passthrough, protocol)
+
+
+# --- which requests --------------------------------------------------------------------
+
+
+def _period(scope: Scope) -> list[str] | None:
+    """The ``period_start`` values of the request (None: the query is not decodable)."""
+    try:
+        return query_values(scope.get("query_string", b""), "period_start")
+    except MalformedQuery:
+        return None
+
+
+def has_period_start(scope: Scope) -> bool:
+    return bool(_period(scope))
+
+
+def _period_date(scope: Scope) -> date | None:
+    values = _period(scope)
+    return parse_period_start(values[0]) if values and len(values) == 1 else None
+
+
+def mid_month(scope: Scope) -> bool:
+    """A real date that is not the first of a month."""
+    start = _period_date(scope)
+    return start is not None and start.day != 1
+
+
+def older_than_a_year(scope: Scope) -> bool:
+    start = _period_date(scope)
+    return start is not None and start < utc_now().date() - timedelta(days=366)
+
+
+def unparseable_period(scope: Scope) -> bool:
+    values = _period(scope)
+    return values is None or (bool(values) and _period_date(scope) is None)
+
+
+def unknown_param(scope: Scope) -> bool:
+    query = scope.get("query_string", b"").decode("latin-1")
+    return any(name != "period_start" for name, _ in parse_qsl(query, keep_blank_values=True))
+
+
+def undeclared_route(scope: Scope) -> bool:
+    """Another path, or a method other than GET/HEAD on /v1/usage."""
+    return scope["path"] != "/v1/usage" or scope["method"] not in ("GET", "HEAD")
+
+
+# --- what happens ----------------------------------------------------------------------
+
+
+async def passthrough(app: ASGIApp, scope: Scope, receive: Receive, send: Send) -> None:
+    await app(scope, receive, send)
+
+
+async def _answer(app: ASGIApp, scope: Scope, receive: Receive) -> tuple[Message, bytes]:
+    """The mock's own response, captured: its start message and its whole body."""
+    start: Message = {}
+    body = bytearray()
+
+    async def keep(message: Message) -> None:
+        if message["type"] == "http.response.start":
+            start.update(message)
+        elif message["type"] == "http.response.body":
+            body.extend(message.get("body", b""))
+
+    await app(scope, receive, keep)
+    return start, bytes(body)
+
+
+async def _until_disconnect(receive: Receive) -> None:
+    while (await receive())["type"] != "http.disconnect":
+        pass
+
+
+def _body(chunk: bytes, more: bool) -> Message:
+    return {"type": "http.response.body", "body": chunk, "more_body": more}
+
+
+async def reset_mid_body(app: ASGIApp, scope: Scope, receive: Receive, send: Send) -> None:
+    """The real answer's head and half its body, then a TCP reset (RST, not FIN)."""
+    start, body = await _answer(app, scope, receive)
+    await send(start)
+    await send(_body(body[: len(body) // 2], True))
+    await anyio.sleep(0.05)
+    transport = scope.get("extensions", {}).get(TRANSPORT)
+    if transport is None:  # not served through FaultProtocol: the best we can do is hang up
+        raise ConnectionResetError("fault: reset mid-response")
+    sock = transport.get_extra_info("socket")
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+    transport.abort()
+
+
+def dribble(interval: float) -> Act:
+    """The real answer, its body one byte every ``interval`` seconds (until the client goes)."""
+
+    async def act(app: ASGIApp, scope: Scope, receive: Receive, send: Send) -> None:
+        start, body = await _answer(app, scope, receive)
+        await send(start)
+        async with anyio.create_task_group() as group:
+
+            async def stop_when_gone() -> None:
+                await _until_disconnect(receive)
+                group.cancel_scope.cancel()
+
+            group.start_soon(stop_when_gone)
+            for i in range(len(body)):
+                await send(_body(body[i : i + 1], i + 1 < len(body)))
+                await anyio.sleep(interval)
+            group.cancel_scope.cancel()
+
+    return act
+
+
+def hang(limit: float) -> Act:
+    """Nothing until the client gives up (or ``limit`` seconds), then the real answer."""
+
+    async def act(app: ASGIApp, scope: Scope, receive: Receive, send: Send) -> None:
+        with anyio.move_on_after(limit):
+            await _until_disconnect(receive)
+        await app(scope, receive, send)  # after a disconnect, uvicorn drops what is sent
+
+    return act
+
+
+DUMP_LINE = b"DEBUG ledger dump: row=000000 org=? bucket=? awake=? cpu=? mem=? storage=?\n"
+
+
+def huge_body(size: int, chunk: int = 1 << 20) -> Act:
+    """A 200 ``text/plain`` debug dump of ``size`` bytes, streamed without Content-Length."""
+    block = (DUMP_LINE * (chunk // len(DUMP_LINE) + 1))[:chunk]
+
+    async def act(app: ASGIApp, scope: Scope, receive: Receive, send: Send) -> None:
+        start = {
+            "type": "http.response.start",
+            "status": 200,
+            "headers": [(b"content-type", b"text/plain; charset=utf-8")],
+        }
+        await send(start)
+        sent = 0
+        while sent < size:
+            piece = block[: min(chunk, size - sent)]
+            sent += len(piece)
+            await send(_body(piece, sent < size))
+
+    return act
+
+
+def html_page(status: int, title: str, headers: tuple[tuple[bytes, bytes], ...] = ()) -> Act:
+    """A web framework's default HTML error page."""
+    page = (
+        f"<!DOCTYPE html><html><head><title>{status} {title}</title></head>"
+        f"<body><h1>{title}</h1><hr><p>nginx</p></body></html>"
+    ).encode()
+
+    async def act(app: ASGIApp, scope: Scope, receive: Receive, send: Send) -> None:
+        await send(
+            {
+                "type": "http.response.start",
+                "status": status,
+                "headers": [
+                    (b"content-type", b"text/html; charset=utf-8"),
+                    (b"content-length", str(len(page)).encode()),
+                    *headers,
+                ],
+            }
+        )
+        await send(_body(page, False))
+
+    return act
+
+
+async def html_404_405(app: ASGIApp, scope: Scope, receive: Receive, send: Send) -> None:
+    if scope["path"] != "/v1/usage":
+        await html_page(404, "Not Found")(app, scope, receive, send)
+    else:
+        allow = ((b"allow", b"GET, HEAD"),)
+        await html_page(405, "Method Not Allowed", allow)(app, scope, receive, send)

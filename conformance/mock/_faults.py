@@ -1,0 +1,467 @@
+"""A catalogue of realistic broken DCS servers, each one fault on top of the correct mock.
+
+    app = faulty_app(fixtures, "usage_counter_negative")   # or apply_fault(create_app(), name)
+    with serve(app) as server: ...                           # serve the app *returned*
+
+A ``Fault`` names the suite checks expected to catch it (plain strings: the mock never
+imports the suite). ``KNOWN_LIMITS`` lists faults no check can catch without false alarms
+on a correct server, with the reason. ``python -m conformance.mock --fault NAME`` serves one;
+``--list-faults`` prints the catalogue; ``python -m conformance.selftest`` runs the suite
+against every fault (the kill matrix).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from datetime import timedelta
+
+from starlette.types import ASGIApp
+
+from conformance.mock import _fault_steps as steps
+from conformance.mock import _fault_wire as wire
+from conformance.mock import _replies as replies
+from conformance.mock._app import create_app
+from conformance.mock._model import Fixtures
+from conformance.mock._state import Clock
+
+Apply = Callable[[ASGIApp], ASGIApp]
+
+
+@dataclass(frozen=True)
+class Fault:
+    """One way a backend breaks the contract, and the suite checks expected to catch it."""
+
+    name: str
+    description: str
+    expected_checks: tuple[str, ...]
+    apply: Apply = field(repr=False, compare=False)
+    family: str = ""
+
+
+@dataclass(frozen=True)
+class KnownLimit:
+    """A fault the suite cannot catch without risking false alarms, and why."""
+
+    fault: Fault
+    reason: str
+
+
+def _family(family: str, *faults: Fault) -> list[Fault]:
+    return [Fault(f.name, f.description, f.expected_checks, f.apply, family) for f in faults]
+
+
+SCHEMA = ("body_matches_schema",)
+RANGE = ("usage_counters_in_range",)
+RESPONSE_JSON = frozenset({400, 401, 403, 500, 502})
+AUTH = frozenset({401, 403})
+CRED_HEADERS = ("x-api-key", "authorization", "x-dedalus-org-id")
+
+
+def _set(name: str, value: object) -> Callable[[dict], None]:
+    return lambda document: document.__setitem__(name, value)
+
+
+def _add_position(document: dict) -> None:
+    if isinstance(document.get("details"), dict):
+        document["details"]["position"] = 0
+
+
+def _drop(name: str) -> Callable[[bytes, bytes], bytes | None]:
+    return lambda header, value: None if header == name.encode() else value
+
+
+def _bearer_kept(header: bytes, value: bytes) -> bytes:
+    return b"Bearer " + value if header == b"authorization" else value
+
+
+def _bearer_exact(header: bytes, value: bytes) -> bytes | None:
+    return None if header == b"authorization" and not value.startswith(b"Bearer ") else value
+
+
+_FAULTS = [
+    *_family(
+        "usage body",
+        Fault(
+            "usage_field_missing",
+            "billed_memory_mib_seconds is left out of the 200 body",
+            SCHEMA,
+            steps.usage_field("billed_memory_mib_seconds", lambda v: steps.MISSING),
+        ),
+        Fault(
+            "usage_extra_field",
+            "the 200 body carries an undocumented field (currency)",
+            SCHEMA,
+            steps.usage_document(_set("currency", "usd")),
+        ),
+        Fault(
+            "usage_counter_as_string",
+            'billed_awake_seconds is serialised as a JSON string ("3600")',
+            (*SCHEMA, *RANGE),
+            steps.usage_field("billed_awake_seconds", str),
+        ),
+        Fault(
+            "usage_counter_null",
+            "provisioned_storage_gib is null (an SQL SUM over no rows)",
+            (*SCHEMA, *RANGE),
+            steps.usage_field("provisioned_storage_gib", lambda v: None),
+        ),
+        Fault(
+            "usage_counter_float",
+            "billed_cpu_millicore_seconds is computed in floating point (2520.0, not 2520)",
+            RANGE,
+            steps.usage_field("billed_cpu_millicore_seconds", float),
+        ),
+        Fault(
+            "usage_counter_over_int64",
+            "billed_logical_storage_mib_seconds is an unsigned 64-bit value above 2^63-1",
+            (*RANGE, *SCHEMA),
+            steps.usage_field("billed_logical_storage_mib_seconds", lambda v: v + 2**63),
+        ),
+        Fault(
+            "usage_counter_negative",
+            "included_storage_gib is -1, a sentinel for 'unlimited'",
+            RANGE,
+            steps.usage_field("included_storage_gib", lambda v: -1),
+        ),
+        Fault(
+            "plan_slug_empty",
+            "plan_slug is an empty string (the plan row was not joined)",
+            ("plan_slug_non_empty",),
+            steps.usage_field("plan_slug", lambda v: ""),
+        ),
+        Fault(
+            "plan_slug_null",
+            "plan_slug is null (a left join found no plan)",
+            SCHEMA,
+            steps.usage_field("plan_slug", lambda v: None),
+        ),
+    ),
+    *_family(
+        "error body",
+        Fault(
+            "error_missing_retryable",
+            "error bodies leave out the required retryable",
+            SCHEMA,
+            steps.error_document(lambda d: d.pop("retryable", None)),
+        ),
+        Fault(
+            "error_extra_field",
+            "error bodies carry an undocumented trace_id",
+            SCHEMA,
+            steps.error_document(_set("trace_id", "4bf92f3577b34da6")),
+        ),
+        Fault(
+            "error_retryable_string",
+            'retryable is the string "false", not a boolean',
+            (*SCHEMA, "auth_errors_not_retryable"),
+            steps.error_document(lambda d: d.__setitem__("retryable", str(d["retryable"]).lower())),
+        ),
+        Fault(
+            "error_code_lowercase",
+            "error codes are lower case (auth_invalid)",
+            ("error_code_format",),
+            steps.error_document(lambda d: d.__setitem__("error_code", d["error_code"].lower())),
+        ),
+        Fault(
+            "error_details_not_strings",
+            'details of a 400 hold a number ({"position": 0}); the spec says strings',
+            SCHEMA,
+            steps.error_document(_add_position),
+        ),
+        Fault(
+            "auth_errors_retryable",
+            "401 and 403 say retryable: true",
+            ("auth_errors_not_retryable",),
+            steps.error_document(_set("retryable", True), statuses=AUTH),
+        ),
+        Fault(
+            "auth_errors_as_problem_json",
+            "401 and 403 come from a generic handler as application/problem+json",
+            ("content_type_documented",),
+            steps.error_reply(steps.auth_as_problem),
+        ),
+    ),
+    *_family(
+        "auth",
+        Fault(
+            "auth_codes_swapped",
+            "a missing key gets AUTH_INVALID and an unknown key AUTH_REQUIRED",
+            ("missing_key_is_auth_required", "wrong_key_is_auth_invalid"),
+            steps.auth_errors_mapped(
+                {"AUTH_REQUIRED": replies.AUTH_INVALID, "AUTH_INVALID": replies.AUTH_REQUIRED}
+            ),
+        ),
+        Fault(
+            "invalid_key_forbidden",
+            "an unknown key gets 403 instead of 401",
+            ("wrong_key_is_auth_invalid",),
+            steps.auth_errors_mapped(
+                {
+                    "AUTH_INVALID": replies.api_error(
+                        403, "AUTH_INVALID", "invalid Dedalus API key", retryable=False
+                    )
+                }
+            ),
+        ),
+        Fault(
+            "missing_key_200",
+            "no credentials: status 200 with the AUTH_REQUIRED error body",
+            ("missing_key_is_auth_required", *SCHEMA),
+            steps.error_reply(steps.auth_required_as_200),
+        ),
+        Fault(
+            "bearer_prefix_kept",
+            "Authorization: the whole value, 'Bearer ' included, is looked up as the key",
+            ("valid_key_accepted", "same_answer"),
+            steps.auth_headers_rewritten(_bearer_kept),
+        ),
+        Fault(
+            "bearer_scheme_case_sensitive",
+            "only 'Bearer' is accepted as the scheme; 'bearer <key>' is refused",
+            ("same_answer",),
+            steps.auth_headers_rewritten(_bearer_exact),
+        ),
+        Fault(
+            "x_api_key_ignored",
+            "the x-api-key header is never read: only Authorization works",
+            ("valid_key_accepted", "same_answer"),
+            steps.auth_headers_rewritten(_drop("x-api-key")),
+        ),
+        Fault(
+            "header_names_case_sensitive",
+            "credential and org header names only count in lower case",
+            ("same_answer", "valid_key_accepted"),
+            wire.lowercase_header_names(*CRED_HEADERS),
+        ),
+        Fault(
+            "key_prefix_match",
+            "API keys are compared on their first 20 characters only",
+            ("wrong_key_is_auth_invalid",),
+            steps.key_prefix_match(20),
+        ),
+        Fault(
+            "org_header_ignored",
+            "X-Dedalus-Org-Id is ignored: any org id is accepted with any key",
+            ("org_mismatch_forbidden",),
+            steps.org_check(steps.ignore_org),
+        ),
+        Fault(
+            "own_org_header_forbidden",
+            "any X-Dedalus-Org-Id, even the key's own org, gets 403",
+            ("valid_key_accepted",),
+            steps.org_check(steps.refuse_any_org),
+        ),
+    ),
+    *_family(
+        "period",
+        Fault(
+            "default_period_previous_month",
+            "without period_start the previous month is served",
+            ("default_period_is_current_month",),
+            steps.period_default_previous_month(),
+        ),
+        Fault(
+            "impossible_dates_rolled_over",
+            "2025-02-30 is accepted and rolled over to 2025-03-02 (like mktime)",
+            ("malformed_period_rejected",),
+            steps.period_rolled_over(),
+        ),
+        Fault(
+            "malformed_period_500",
+            "a period_start that does not parse raises: 500",
+            ("malformed_period_rejected", "st.not_a_server_error"),
+            steps.period_errors_crash(),
+        ),
+        Fault(
+            "mid_month_period_500",
+            "a real date that is not the 1st crashes the bucket lookup: 500",
+            ("period_start_any_valid_date", "st.not_a_server_error"),
+            steps.period_mid_month_crash(),
+        ),
+        Fault(
+            "future_period_billed",
+            "periods are billed to their end, as a forecast: future months are not 0",
+            ("future_period_unbilled",),
+            steps.usage_step(steps.billed_to_period_end),
+        ),
+        Fault(
+            "period_start_ignored",
+            "the server reads periodStart, so period_start is ignored",
+            ("future_period_unbilled", "malformed_period_rejected"),
+            steps.period_ignored(),
+        ),
+        Fault(
+            "open_period_decreasing",
+            "every other read comes from a replica 3 hours behind: counters go back",
+            ("open_period_monotonic",),
+            steps.usage_step(steps.lagging_replica(timedelta(hours=3))),
+        ),
+        Fault(
+            "closed_period_jitter",
+            "counters are sampled estimates: a closed month differs between reads",
+            ("closed_period_stable", "same_answer"),
+            steps.usage_step(steps.jittered),
+        ),
+    ),
+    *_family(
+        "content type and method",
+        Fault(
+            "usage_as_text_plain",
+            "the 200 JSON body is served as text/plain",
+            ("content_type_documented",),
+            steps.usage_media_type("text/plain"),
+        ),
+        Fault(
+            "html_error_pages",
+            "404 and 405 are a proxy's HTML error pages",
+            ("content_type_documented",),
+            wire.wire(wire.undeclared_route, wire.html_404_405),
+        ),
+        Fault(
+            "unknown_param_html_500",
+            "an undeclared query parameter crashes into an HTML 500 page",
+            ("content_type_documented", "unknown_params_harmless"),
+            wire.wire(wire.unknown_param, wire.html_page(500, "Internal Server Error")),
+        ),
+        Fault(
+            "post_answered_as_get",
+            "POST /v1/usage is routed to the GET handler: 200",
+            ("undeclared_method_refused", "st.unsupported_method"),
+            steps.allow_post(),
+        ),
+        Fault(
+            "method_not_allowed_without_allow",
+            "405 comes without the Allow header",
+            ("undeclared_method_refused",),
+            steps.error_reply(steps.without_allow),
+        ),
+    ),
+    *_family(
+        "transport",
+        Fault(
+            "truncated_json",
+            "the 200 body is cut in half (Content-Length of the cut body)",
+            SCHEMA,
+            steps.usage_bytes(lambda body: body[: len(body) // 2]),
+        ),
+        Fault(
+            "empty_200_body",
+            "200 with an empty body",
+            SCHEMA,
+            steps.usage_bytes(lambda body: b""),
+        ),
+        Fault(
+            "invalid_utf8_body",
+            "the 200 body is written in Latin-1 with an accented plan name: not UTF-8",
+            SCHEMA,
+            steps.invalid_utf8(),
+        ),
+        Fault(
+            "reset_mid_response",
+            "requests with period_start: head and half the body, then a TCP reset",
+            ("complete_response",),
+            wire.wire(wire.has_period_start, wire.reset_mid_body),
+        ),
+        Fault(
+            "slow_dribble_old_periods",
+            "periods over a year old come from cold storage, one byte every 0.25 s",
+            ("complete_response",),
+            wire.wire(wire.older_than_a_year, wire.dribble(0.25)),
+        ),
+        Fault(
+            "hang_mid_month",
+            "a real date that is not the 1st waits on a lock: no answer until the client leaves",
+            ("complete_response",),
+            wire.wire(wire.mid_month, wire.hang(30.0)),
+        ),
+        Fault(
+            "huge_body_bad_period",
+            "a period_start that does not parse gets a 50 MiB text/plain debug dump",
+            ("complete_response",),
+            wire.wire(wire.unparseable_period, wire.huge_body(50 << 20)),
+        ),
+    ),
+]
+
+#: Every fault of the catalogue, by name, in catalogue order.
+FAULTS: dict[str, Fault] = {fault.name: fault for fault in _FAULTS}
+
+_NO_GROUND_TRUTH = (
+    "the figures stay integers, stable and monotonic; only a reconciliation against the "
+    "ledger (usage the suite does not know) could tell them wrong"
+)
+
+#: Faults the suite does not catch, and why: listed in the kill matrix, never hidden.
+KNOWN_LIMITS: tuple[KnownLimit, ...] = (
+    KnownLimit(
+        Fault(
+            "open_hour_counted",
+            "the running hour is counted pro rata before it closes",
+            (),
+            steps.usage_step(steps.open_hour_counted),
+            "known limit",
+        ),
+        "the suite cannot see bucket boundaries: counters that grow every second look like "
+        "finer buckets; " + _NO_GROUND_TRUTH,
+    ),
+    KnownLimit(
+        Fault(
+            "deleted_storage_counted",
+            "provisioned_storage_gib also sums machines already deleted",
+            (),
+            steps.usage_step(steps.deleted_storage_counted),
+            "known limit",
+        ),
+        "which machines exist is not visible through GET /v1/usage; " + _NO_GROUND_TRUTH,
+    ),
+    KnownLimit(
+        Fault(
+            "other_orgs_counters",
+            "counters come from another org (a join on the wrong column), the plan is right",
+            (),
+            steps.usage_step(steps.other_orgs_counters),
+            "known limit",
+        ),
+        "with one key the suite sees one org's numbers and cannot tell whose they are; it "
+        "would need keys of two orgs with known, different usage",
+    ),
+)
+LIMITS: dict[str, KnownLimit] = {limit.fault.name: limit for limit in KNOWN_LIMITS}
+
+
+def get_fault(name: str) -> Fault:
+    """The fault (or known limit) called ``name``; KeyError listing the names otherwise."""
+    if name in FAULTS:
+        return FAULTS[name]
+    if name in LIMITS:
+        return LIMITS[name].fault
+    raise KeyError(f"unknown fault {name!r}; see --list-faults")
+
+
+def apply_fault(app: ASGIApp, name: str) -> ASGIApp:
+    """Install fault ``name`` on a ``create_app`` app (or one already faulty); serve the result."""
+    return get_fault(name).apply(app)
+
+
+def faulty_app(
+    fixtures: Fixtures | None = None, faults: Iterable[str] = (), *, clock: Clock | None = None
+) -> ASGIApp:
+    """A mock app with ``faults`` installed, in order (unknown names: KeyError before any)."""
+    chosen = [get_fault(name) for name in faults]
+    app: ASGIApp = create_app(fixtures, clock=clock)
+    for fault in chosen:
+        app = fault.apply(app)
+    return app
+
+
+def catalogue_text() -> str:
+    """The catalogue as text, one line per fault: name, description, [expected checks]."""
+    width = max(len(name) for name in [*FAULTS, *LIMITS])
+    lines = [
+        f"{f.name:<{width}}  {f.description}  [{', '.join(f.expected_checks)}]"
+        for f in FAULTS.values()
+    ]
+    lines.append("known limits (no check catches them without false alarms):")
+    lines += [f"{k.fault.name:<{width}}  {k.fault.description}" for k in KNOWN_LIMITS]
+    return "\n".join(lines) + "\n"

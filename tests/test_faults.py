@@ -1,0 +1,532 @@
+"""Each fault of the catalogue really breaks the mock as its description says (fast, in process;
+wire-level faults over a real loopback socket with tight timeouts), and the CLI serves them."""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import re
+import select
+import socket
+import subprocess
+import sys
+import time
+import warnings
+from collections.abc import Callable, Iterator
+from datetime import UTC, datetime
+from pathlib import Path
+
+import httpx
+import pytest
+
+from conformance.checks import CATALOGUE, auth, requests, usage
+from conformance.mock import FAULTS, KNOWN_LIMITS, create_app, faulty_app, load_fixtures, serve
+from conformance.mock._faults import apply_fault, catalogue_text, get_fault
+
+with warnings.catch_warnings():
+    warnings.simplefilter("ignore")
+    from starlette.testclient import TestClient
+
+pytestmark = pytest.mark.filterwarnings("ignore::DeprecationWarning")
+
+REPO = Path(__file__).resolve().parents[1]
+NOW = datetime(2026, 11, 25, 12, 30, tzinfo=UTC)
+FX = load_fixtures()
+KEY, ORG = FX.suite_credentials
+AUTH = {"x-api-key": KEY}
+SCHEMATHESIS_CHECKS = {
+    "st.not_a_server_error",
+    "st.status_code_conformance",
+    "st.content_type_conformance",
+    "st.response_headers_conformance",
+    "st.response_schema_conformance",
+    "st.negative_data_rejection",
+    "st.positive_data_acceptance",
+    "st.missing_required_header",
+    "st.unsupported_method",
+}
+LIMIT_NAMES = {limit.fault.name for limit in KNOWN_LIMITS}
+CHECK_MODULES = (auth, requests, usage)  # importing them registers their checks in CATALOGUE
+
+
+def client(*faults: str) -> TestClient:
+    return TestClient(faulty_app(FX, faults, clock=lambda: NOW))
+
+
+GOOD = client()
+
+
+def usage(c: TestClient, period: str | None = None, **headers: str) -> httpx.Response:
+    params = {} if period is None else {"period_start": period}
+    return c.get("/v1/usage", params=params, headers=headers or AUTH)
+
+
+def good(period: str | None = None) -> dict:
+    return usage(GOOD, period).json()
+
+
+# --- in process: one assertion per fault, on what the description promises -------------
+
+
+def _missing(c: TestClient) -> None:
+    assert "billed_memory_mib_seconds" not in usage(c).json()
+
+
+def _extra(c: TestClient) -> None:
+    assert usage(c).json().get("currency") == "usd"
+
+
+def _as_string(c: TestClient) -> None:
+    assert usage(c).json()["billed_awake_seconds"] == str(good()["billed_awake_seconds"])
+
+
+def _null(c: TestClient) -> None:
+    assert usage(c).json()["provisioned_storage_gib"] is None
+
+
+def _float(c: TestClient) -> None:
+    reply = usage(c)
+    value = reply.json()["billed_cpu_millicore_seconds"]
+    assert isinstance(value, float) and value == good()["billed_cpu_millicore_seconds"]
+
+
+def _over(c: TestClient) -> None:
+    assert usage(c).json()["billed_logical_storage_mib_seconds"] > 2**63 - 1
+
+
+def _negative(c: TestClient) -> None:
+    assert usage(c).json()["included_storage_gib"] == -1
+
+
+def _slug(expected: object) -> Callable[[TestClient], None]:
+    return lambda c: _equal(usage(c).json()["plan_slug"], expected)
+
+
+def _equal(actual: object, expected: object) -> None:
+    assert actual == expected, (actual, expected)
+
+
+def _error(c: TestClient, **headers: str) -> httpx.Response:
+    return c.get("/v1/usage", headers=headers)
+
+
+def _no_retryable(c: TestClient) -> None:
+    body = _error(c).json()
+    assert body["error_code"] == "AUTH_REQUIRED" and "retryable" not in body
+
+
+def _trace(c: TestClient) -> None:
+    assert "trace_id" in _error(c).json()
+
+
+def _retryable_string(c: TestClient) -> None:
+    assert _error(c).json()["retryable"] == "false"
+
+
+def _lowercase(c: TestClient) -> None:
+    assert _error(c).json()["error_code"] == "auth_required"
+
+
+def _details(c: TestClient) -> None:
+    body = usage(c, "2025-02-30").json()
+    assert body["details"] == {"parameter": "period_start", "position": 0}
+
+
+def _auth_retryable(c: TestClient) -> None:
+    assert _error(c).json()["retryable"] is True
+    assert _error(c, **AUTH, **{"X-Dedalus-Org-Id": "org_globex"}).json()["retryable"] is True
+    assert usage(c, "nope").json()["retryable"] is False  # 400 untouched
+
+
+def _problem(c: TestClient) -> None:
+    reply = _error(c)
+    assert reply.status_code == 401
+    assert reply.headers["content-type"] == "application/problem+json"
+
+
+def _codes(missing: tuple[int, str], wrong: tuple[int, str]) -> Callable[[TestClient], None]:
+    def check(c: TestClient) -> None:
+        no_key = _error(c)
+        bad_key = _error(c, **{"x-api-key": "dcs_not_a_key"})
+        _equal((no_key.status_code, no_key.json()["error_code"]), missing)
+        _equal((bad_key.status_code, bad_key.json()["error_code"]), wrong)
+
+    return check
+
+
+def _statuses(*cases: tuple[dict[str, str], int]) -> Callable[[TestClient], None]:
+    def check(c: TestClient) -> None:
+        _equal([_error(c, **headers).status_code for headers, _ in cases], [s for _, s in cases])
+
+    return check
+
+
+def _previous_month(c: TestClient) -> None:
+    _equal(usage(c).json(), good("2026-10-01"))
+    assert good("2026-10-01") != good()
+
+
+def _rolled(c: TestClient) -> None:
+    _equal(usage(c, "2025-02-30").json(), good("2025-03-02"))
+    assert usage(c, "2025-13-01").json() == good("2026-01-01")
+
+
+def _crash(period: str, fine: str) -> Callable[[TestClient], None]:
+    def check(c: TestClient) -> None:
+        crash, ok = usage(c, period), usage(c, fine)
+        code = crash.json().get("error_code")
+        _equal((crash.status_code, code, ok.status_code), (500, "INTERNAL", 200))
+
+    return check
+
+
+def _future(c: TestClient) -> None:
+    assert good("2027-01-01")["billed_awake_seconds"] == 0
+    assert usage(c, "2027-01-01").json()["billed_awake_seconds"] > 0
+
+
+def _ignored(c: TestClient) -> None:
+    _equal(usage(c, "2025-01-01").json(), good())
+    assert usage(c, "yesterday").status_code == 200
+
+
+def _decreasing(c: TestClient) -> None:
+    first, second = (usage(c, "2026-11-01").json()["billed_awake_seconds"] for _ in range(2))
+    assert second < first
+
+
+def _jitter(c: TestClient) -> None:
+    first, second = (usage(c, "2026-06-01").json() for _ in range(2))
+    assert first != second and first["plan_slug"] == second["plan_slug"]
+    assert usage(c, "2027-01-01").json()["billed_awake_seconds"] == 0  # zero stays zero
+
+
+def _text_plain(c: TestClient) -> None:
+    reply = usage(c)
+    assert reply.headers["content-type"].startswith("text/plain")
+    _equal(reply.json(), good())
+
+
+def _html(c: TestClient) -> None:
+    for reply, status in ((c.post("/v1/usage"), 405), (c.get("/nowhere"), 404)):
+        _equal(reply.status_code, status)
+        assert reply.headers["content-type"].startswith("text/html")
+    assert c.post("/v1/usage").headers["allow"] == "GET, HEAD"
+
+
+def _html_500(c: TestClient) -> None:
+    reply = c.get("/v1/usage", params={"foo": "1"}, headers=AUTH)
+    _equal(reply.status_code, 500)
+    assert reply.headers["content-type"].startswith("text/html")
+    assert usage(c).status_code == 200
+
+
+def _post(c: TestClient) -> None:
+    reply = c.post("/v1/usage", headers=AUTH)
+    _equal((reply.status_code, reply.json()), (200, good()))
+    assert c.put("/v1/usage", headers=AUTH).status_code == 405
+
+
+def _no_allow(c: TestClient) -> None:
+    reply = c.put("/v1/usage", headers=AUTH)
+    assert reply.status_code == 405 and "allow" not in reply.headers
+
+
+def _truncated(c: TestClient) -> None:
+    reply = usage(c)
+    assert 0 < len(reply.content) < len(usage(GOOD).content)
+    _equal(reply.headers["content-length"], str(len(reply.content)))
+    with pytest.raises(ValueError):
+        json.loads(reply.content)
+
+
+def _empty(c: TestClient) -> None:
+    reply = usage(c)
+    assert reply.status_code == 200 and reply.content == b""
+
+
+def _latin1(c: TestClient) -> None:
+    body = usage(c).content
+    with pytest.raises(UnicodeDecodeError):
+        body.decode("utf-8")
+    assert json.loads(body.decode("latin-1"))["plan_slug"] == "pro-\u00e9t\u00e9"
+
+
+def _open_hour(c: TestClient) -> None:
+    now, closed = usage(c, "2026-11-01").json(), good("2026-11-01")
+    assert now["billed_awake_seconds"] > closed["billed_awake_seconds"]  # half of 12:00-13:00
+    _equal(usage(c, "2026-06-01").json(), good("2026-06-01"))
+
+
+def _deleted(c: TestClient) -> None:
+    assert usage(c).json()["provisioned_storage_gib"] > good()["provisioned_storage_gib"]
+
+
+def _other_org(c: TestClient) -> None:
+    body = usage(c, "2026-06-01").json()
+    globex = usage(GOOD, "2026-06-01", **{"x-api-key": FX.orgs["org_globex"].api_keys[0]})
+    _equal(body["billed_awake_seconds"], globex.json()["billed_awake_seconds"])
+    _equal(body["plan_slug"], "pro")
+
+
+WRONG = {"x-api-key": "dcs_not_a_key"}
+IN_PROCESS: dict[str, Callable[[TestClient], None]] = {
+    "usage_field_missing": _missing,
+    "usage_extra_field": _extra,
+    "usage_counter_as_string": _as_string,
+    "usage_counter_null": _null,
+    "usage_counter_float": _float,
+    "usage_counter_over_int64": _over,
+    "usage_counter_negative": _negative,
+    "plan_slug_empty": _slug(""),
+    "plan_slug_null": _slug(None),
+    "error_missing_retryable": _no_retryable,
+    "error_extra_field": _trace,
+    "error_retryable_string": _retryable_string,
+    "error_code_lowercase": _lowercase,
+    "error_details_not_strings": _details,
+    "auth_errors_retryable": _auth_retryable,
+    "auth_errors_as_problem_json": _problem,
+    "auth_codes_swapped": _codes((401, "AUTH_INVALID"), (401, "AUTH_REQUIRED")),
+    "invalid_key_forbidden": _codes((401, "AUTH_REQUIRED"), (403, "AUTH_INVALID")),
+    "missing_key_200": _codes((200, "AUTH_REQUIRED"), (401, "AUTH_INVALID")),
+    "bearer_prefix_kept": _statuses(({"Authorization": f"Bearer {KEY}"}, 401), (AUTH, 200)),
+    "bearer_scheme_case_sensitive": _statuses(
+        ({"Authorization": f"Bearer {KEY}"}, 200), ({"Authorization": f"bearer {KEY}"}, 401)
+    ),
+    "x_api_key_ignored": _statuses((AUTH, 401), ({"Authorization": f"Bearer {KEY}"}, 200)),
+    "key_prefix_match": _statuses(
+        ({"x-api-key": KEY[:-1]}, 200), ({"x-api-key": KEY[:19]}, 401), (WRONG, 401)
+    ),
+    "org_header_ignored": _statuses(({**AUTH, "X-Dedalus-Org-Id": "org_globex"}, 200)),
+    "own_org_header_forbidden": _statuses(({**AUTH, "X-Dedalus-Org-Id": ORG}, 403), (AUTH, 200)),
+    "default_period_previous_month": _previous_month,
+    "impossible_dates_rolled_over": _rolled,
+    "malformed_period_500": _crash("2025-02-30", "2025-02-01"),
+    "mid_month_period_500": _crash("2025-02-15", "2025-02-01"),
+    "future_period_billed": _future,
+    "period_start_ignored": _ignored,
+    "open_period_decreasing": _decreasing,
+    "closed_period_jitter": _jitter,
+    "usage_as_text_plain": _text_plain,
+    "html_error_pages": _html,
+    "unknown_param_html_500": _html_500,
+    "post_answered_as_get": _post,
+    "method_not_allowed_without_allow": _no_allow,
+    "truncated_json": _truncated,
+    "empty_200_body": _empty,
+    "invalid_utf8_body": _latin1,
+    "open_hour_counted": _open_hour,
+    "deleted_storage_counted": _deleted,
+    "other_orgs_counters": _other_org,
+}
+
+
+@pytest.mark.parametrize("name", sorted(IN_PROCESS))
+def test_fault_misbehaves_in_process(name: str) -> None:
+    IN_PROCESS[name](client(name))
+
+
+@pytest.mark.parametrize("name", sorted(IN_PROCESS))
+def test_the_correct_mock_does_not(name: str) -> None:
+    with pytest.raises((AssertionError, pytest.fail.Exception)):
+        IN_PROCESS[name](GOOD)
+
+
+# --- over a real socket: the wire-level faults ----------------------------------------
+
+
+@pytest.fixture
+def server() -> Iterator[Callable[[str], str]]:
+    """``start(fault)`` serves one faulty app on loopback and returns its base URL."""
+    with contextlib.ExitStack() as stack:
+
+        def start(name: str) -> str:
+            app = faulty_app(FX, [name])
+            return stack.enter_context(serve(app, host="127.0.0.1", port=0)).base_url
+
+        yield start
+
+
+def fetch(base: str, period: str | None = None, timeout: float = 2, **headers: str):
+    params = {} if period is None else {"period_start": period}
+    with httpx.Client(base_url=base, timeout=timeout, trust_env=False) as http:
+        return http.get("/v1/usage", params=params, headers=headers or AUTH)
+
+
+def test_header_names_case_sensitive(server) -> None:
+    base = server("header_names_case_sensitive")
+    assert fetch(base, **{"x-api-key": KEY}).status_code == 200
+    assert fetch(base, **{"X-Api-Key": KEY}).status_code == 401
+    assert fetch(base, **{"authorization": f"Bearer {KEY}"}).status_code == 200
+    assert fetch(base, **{"Authorization": f"Bearer {KEY}"}).status_code == 401
+    scoped = {"x-api-key": KEY, "X-Dedalus-Org-Id": "org_globex"}
+    assert fetch(base, **scoped).status_code == 200  # the org header went unseen
+
+
+def raw_get(port: int, target: str, timeout: float = 3) -> tuple[bytes, BaseException | None]:
+    """Send one GET and read until the server closes or fails: (bytes read, error)."""
+    received = b""
+    request = f"GET {target} HTTP/1.1\r\nHost: x\r\nx-api-key: {KEY}\r\n\r\n".encode()
+    with socket.create_connection(("127.0.0.1", port), timeout=timeout) as sock:
+        sock.sendall(request)
+        try:
+            while chunk := sock.recv(65536):
+                received += chunk
+        except OSError as exc:
+            return received, exc
+    return received, None
+
+
+def test_reset_mid_response(server) -> None:
+    port = int(server("reset_mid_response").rsplit(":", 1)[1])
+    received, error = raw_get(port, "/v1/usage?period_start=2026-06-01")
+    assert isinstance(error, ConnectionResetError), (received, error)
+    if received:  # the head and half the body may or may not be read before the reset
+        head, _, body = received.partition(b"\r\n\r\n")
+        length = int(re.search(rb"content-length: (\d+)", head.lower()).group(1))
+        assert len(body) < length
+    plain, error = raw_get(port, "/v1/usage", timeout=2)
+    assert plain.startswith(b"HTTP/1.1 200") and error is not None  # keep-alive: timed out
+
+
+def test_slow_dribble_old_periods(server) -> None:
+    base = server("slow_dribble_old_periods")
+    started = time.monotonic()
+    with (
+        httpx.Client(base_url=base, timeout=5, trust_env=False) as http,
+        http.stream("GET", "/v1/usage", params={"period_start": "2020-01-01"}, headers=AUTH) as r,
+    ):
+        assert r.status_code == 200 and int(r.headers["content-length"]) > 100
+        got = b""
+        for chunk in r.iter_raw():
+            got += chunk
+            if time.monotonic() - started > 1.0:
+                break
+    assert 1 <= len(got) <= 8  # about 4 bytes a second
+    assert fetch(base, "2026-06-01", timeout=1).status_code == 200
+
+
+def test_hang_mid_month(server) -> None:
+    base = server("hang_mid_month")
+    started = time.monotonic()
+    with pytest.raises(httpx.ReadTimeout):
+        fetch(base, "2026-06-15", timeout=0.5)
+    assert time.monotonic() - started < 2
+    assert fetch(base, "2026-06-01", timeout=1).status_code == 200
+
+
+def test_huge_body_bad_period(server) -> None:
+    base = server("huge_body_bad_period")
+    with (
+        httpx.Client(base_url=base, timeout=5, trust_env=False) as http,
+        http.stream("GET", "/v1/usage", params={"period_start": "2025-02-30"}, headers=AUTH) as r,
+    ):
+        assert r.headers["content-type"].startswith("text/plain")
+        assert "content-length" not in r.headers
+        got = 0
+        for chunk in r.iter_raw():
+            got += len(chunk)
+            if got > 8 << 20:
+                break
+    assert got > 8 << 20
+    assert fetch(base, "2025-02-01").status_code == 200
+
+
+WIRE = {
+    "header_names_case_sensitive",
+    "reset_mid_response",
+    "slow_dribble_old_periods",
+    "hang_mid_month",
+    "huge_body_bad_period",
+}
+
+
+# --- the catalogue itself ---------------------------------------------------------------
+
+
+def test_every_fault_and_limit_has_a_behaviour_test() -> None:
+    assert set(IN_PROCESS) | WIRE == set(FAULTS) | LIMIT_NAMES
+    assert not set(IN_PROCESS) & WIRE
+
+
+def test_catalogue_shape() -> None:
+    assert len(FAULTS) >= 32
+    for fault in FAULTS.values():
+        assert re.fullmatch(r"[a-z][a-z0-9_]*", fault.name)
+        assert fault.description and "\n" not in fault.description
+        assert fault.expected_checks and fault.family
+        for check in fault.expected_checks:
+            assert check in CATALOGUE or check in SCHEMATHESIS_CHECKS, (fault.name, check)
+    for limit in KNOWN_LIMITS:
+        assert limit.reason and not limit.fault.expected_checks
+        assert limit.fault.name not in FAULTS
+
+
+def test_faults_compose_and_unknown_names_fail_first() -> None:
+    c = client("usage_counter_negative", "plan_slug_empty")
+    body = usage(c).json()
+    assert (body["included_storage_gib"], body["plan_slug"]) == (-1, "")
+    with pytest.raises(KeyError, match="unknown fault 'nope'"):
+        faulty_app(FX, ["plan_slug_empty", "nope"])
+    app = create_app(FX, clock=lambda: NOW)
+    assert apply_fault(app, "plan_slug_empty") is app  # pipeline faults change the app itself
+    assert get_fault("open_hour_counted").name == "open_hour_counted"
+
+
+def test_faults_do_not_leak_between_apps() -> None:
+    client("usage_counter_negative")
+    assert usage(client()).json()["included_storage_gib"] == 100
+
+
+# --- the command line -----------------------------------------------------------------
+
+
+def mock_cli(*args: str, timeout: float = 20) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [sys.executable, "-m", "conformance.mock", *args],
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        cwd=REPO,
+        stdin=subprocess.DEVNULL,
+    )
+
+
+@pytest.mark.parametrize("args", [("--list-faults",), ("--fault", "list")])
+def test_cli_lists_the_catalogue(args: tuple[str, ...]) -> None:
+    result = mock_cli(*args)
+    assert result.returncode == 0 and result.stdout == catalogue_text()
+    for name in [*FAULTS, *LIMIT_NAMES]:
+        assert re.search(rf"^{name} ", result.stdout, re.MULTILINE), name
+
+
+def test_cli_unknown_fault_is_a_one_line_usage_error() -> None:
+    result = mock_cli("--port", "0", "--fault", "no_such_fault")
+    assert result.returncode == 2 and result.stdout == ""
+    assert result.stderr.count("\n") == 1 and "unknown fault 'no_such_fault'" in result.stderr
+
+
+TWO_FAULTS = ("--fault", "usage_counter_negative", "--fault", "error_code_lowercase")
+
+
+def test_cli_serves_a_fault() -> None:
+    process = subprocess.Popen(
+        [sys.executable, "-m", "conformance.mock", "--port", "0", *TWO_FAULTS],
+        cwd=REPO,
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        ready, _, _ = select.select([process.stdout], [], [], 15)
+        line = process.stdout.readline() if ready else "(no ready line)"
+        match = re.fullmatch(r"dcs mock listening on (http://127\.0\.0\.1:\d+)\n", line)
+        assert match, line
+        assert fetch(match.group(1)).json()["included_storage_gib"] == -1
+        assert fetch(match.group(1), **{"x-api-key": "nope"}).json()["error_code"] == "auth_invalid"
+    finally:
+        process.terminate()
+        process.communicate(timeout=10)
+    assert process.returncode == 0
