@@ -20,6 +20,21 @@ def test_wrong_key_is_auth_invalid(dcs, scheme):
     auth.wrong_key_is_auth_invalid(dcs.get_usage(scheme=scheme, key=WRONG_KEY))
 
 
+def near_miss_keys(key: str) -> dict[str, str]:
+    """Keys one edit away from the valid one: a server must compare the whole key."""
+    other = "1" if key.endswith("0") else "0"
+    return {"last_dropped": key[:-1], "appended": key + other, "last_changed": key[:-1] + other}
+
+
+@pytest.mark.parametrize("edit", ["last_dropped", "appended", "last_changed"])
+def test_near_miss_key_auth_invalid(dcs, edit):
+    key = near_miss_keys(dcs.credentials.api_key)[edit]
+    if not key:
+        pytest.skip("the key is one character long")
+    dcs.transport.masker.add(key)  # nearly the secret itself: never shown either
+    auth.wrong_key_is_auth_invalid(dcs.get_usage(key=key))
+
+
 @pytest.mark.parametrize("scheme", ["x-api-key", "bearer"])
 def test_valid_key_accepted(dcs, scheme):
     auth.valid_key_accepted(dcs.get_usage(scheme=scheme))
