@@ -1,0 +1,96 @@
+"""`python -m conformance.selftest`: prove the suite bites (the kill matrix).
+
+Runs the suite, as a user would, against the correct mock (one run per hypothesis seed; each
+must pass) and against every fault of `conformance.mock`'s catalogue (each must be killed:
+exit 1 with an expected check failing), then writes kill-matrix.md and kill-matrix.json.
+Exit status: 0 all killed and the mock passes; 1 otherwise; 4 usage error.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from dataclasses import replace
+from pathlib import Path
+from typing import NoReturn
+
+from conformance._errors import EXIT_USAGE
+from conformance._killmatrix import Options, run_matrix, split_names, summary, write_reports
+
+QUICK_EXAMPLES = 10
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str) -> NoReturn:
+        self.exit(EXIT_USAGE, f"{self.prog}: error: {message}\n")
+
+
+def _positive(kind: type) -> object:
+    def parse(text: str) -> object:
+        value = kind(text)
+        if value <= 0:
+            raise argparse.ArgumentTypeError(f"expected a number > 0, got {text}")
+        return value
+
+    parse.__name__ = kind.__name__
+    return parse
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = _Parser(
+        prog="python -m conformance.selftest",
+        description="Run the suite against the correct mock and against each fault of the "
+        "catalogue; write kill-matrix.md/.json. Exit 0 when every fault is killed and the "
+        "correct mock passes, 1 otherwise, 4 on a usage error.",
+    )
+    parser.add_argument("--faults", help="comma-separated fault names [all, with known limits]")
+    parser.add_argument("--jobs", type=_positive(int), default=2, help="runs at a time [2]")
+    parser.add_argument("--out", type=Path, default=Path("reports"), help="report dir [reports]")
+    parser.add_argument(
+        "--quick",
+        action="store_true",
+        help=f"--max-examples {QUICK_EXAMPLES}, one baseline seed, no known limits",
+    )
+    parser.add_argument("--seeds", type=_positive(int), help="baseline runs (seeds) [5; quick 1]")
+    parser.add_argument("--seed", type=int, default=1, help="first hypothesis seed [1]")
+    parser.add_argument("--max-examples", type=_positive(int), help="per generated test [25]")
+    parser.add_argument(
+        "--request-deadline", type=_positive(float), default=2.0, help="seconds [2]"
+    )
+    parser.add_argument(
+        "--run-timeout", type=_positive(float), default=300.0, help="seconds per suite run [300]"
+    )
+    args = parser.parse_args(argv)
+    options = Options(jobs=args.jobs, seed=args.seed, deadline=args.request_deadline)
+    if args.quick:
+        options = replace(options, max_examples=QUICK_EXAMPLES, seeds=1, limits=())
+    if args.faults is not None:
+        try:
+            faults, limits = split_names([n.strip() for n in args.faults.split(",") if n.strip()])
+        except KeyError as exc:
+            parser.error(exc.args[0])
+        options = replace(options, faults=faults, limits=limits)
+    if args.seeds is not None:
+        options = replace(options, seeds=args.seeds)
+    if args.max_examples is not None:
+        options = replace(options, max_examples=args.max_examples)
+    options = replace(options, run_timeout=args.run_timeout)
+
+    total = options.seeds + len(options.faults) + len(options.limits)
+    print(f"kill matrix: {total} suite runs, {options.jobs} at a time", flush=True)
+    matrix = run_matrix(options, progress=lambda line: print(line, flush=True))
+    md, _ = write_reports(matrix, args.out)
+    s = summary(matrix)
+    print(
+        f"killed {s['killed']}/{s['total']}; correct mock "
+        f"{'passed' if s['baseline_passed'] else 'FAILED'}; median time to kill "
+        f"{s['median_time_to_kill_s']} s, worst {s['worst_time_to_kill_s']} s; "
+        f"{s['wall_s']} s in all; report {md}"
+    )
+    for name in s["survivors"]:
+        print(f"SURVIVED: {name}")
+    return 0 if matrix.ok else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,140 @@
+"""The kill matrix machinery on a fast subset: the real suite, run as users run it, kills one
+fault of each family by the check expected, and passes the correct mock. The full matrix is
+`tox -e killmatrix` (`python -m conformance.selftest`)."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from conformance._killmatrix import (
+    BASELINE,
+    Matrix,
+    Options,
+    Row,
+    Run,
+    run_matrix,
+    split_names,
+    summary,
+    to_markdown,
+    write_reports,
+)
+from conformance.mock import FAULTS, KNOWN_LIMITS
+
+REPO = Path(__file__).resolve().parents[1]
+SUBSET = (
+    "huge_body_bad_period",  # transport
+    "org_header_ignored",  # auth
+    "key_prefix_match",  # auth, caught by the near-miss keys
+    "error_code_lowercase",  # error body
+    "open_period_decreasing",  # period
+    "post_answered_as_get",  # method
+    "html_error_pages",  # content type
+)
+
+
+@pytest.fixture(scope="module")
+def matrix() -> Matrix:
+    options = Options(faults=SUBSET, limits=(), seeds=1, max_examples=5, jobs=2, run_timeout=120)
+    started = time.monotonic()
+    result = run_matrix(options)
+    assert time.monotonic() - started < 90, "the subset should stay well under a minute"
+    return result
+
+
+def test_the_correct_mock_passes(matrix: Matrix) -> None:
+    assert [run.exit for run in matrix.baseline] == [0], matrix.baseline
+    assert matrix.baseline[0].failed_checks == []
+    assert matrix.baseline_passed
+
+
+@pytest.mark.parametrize("name", SUBSET)
+def test_each_fault_is_killed_by_an_expected_check(matrix: Matrix, name: str) -> None:
+    row = next(row for row in matrix.rows if row.name == name)
+    assert row.run.exit == 1, row.run
+    assert set(row.expected_checks) & set(row.run.failed_checks), row.run.failed_checks
+    assert row.killed and row.run.first_failure_s is not None
+    assert 0 < row.run.first_failure_s <= row.run.wall_s
+
+
+def test_reports(matrix: Matrix, tmp_path: Path) -> None:
+    md, js = write_reports(matrix, tmp_path / "out")
+    data = json.loads(js.read_text(encoding="utf-8"))
+    assert data["summary"]["killed"] == data["summary"]["total"] == len(SUBSET)
+    assert data["summary"]["ok"] and data["summary"]["baseline_passed"]
+    assert {f["name"] for f in data["faults"]} == set(SUBSET)
+    for fault in data["faults"]:
+        assert fault["killed"] and fault["expected_hit"] and fault["wall_s"] > 0
+        assert fault["description"] == FAULTS[fault["name"]].description
+    text = md.read_text(encoding="utf-8")
+    assert f"{len(SUBSET)}/{len(SUBSET)} faults killed" in text
+    for limit in KNOWN_LIMITS:  # listed even when not run
+        assert f"`{limit.fault.name}`" in text and limit.reason in text
+
+
+# --- the verdict logic, without running anything ------------------------------------
+
+
+def row(checks: list[str], exit_status: int | None, expected: tuple[str, ...] = ("a",)) -> Row:
+    run = Run("f", ("f",), 1, exit=exit_status, failed_checks=checks, first_failure_s=1.0)
+    return Row("f", "x", "d", list(expected), run)
+
+
+@pytest.mark.parametrize(
+    ("checks", "exit_status", "killed"),
+    [
+        (["a"], 1, True),
+        (["b", "a"], 1, True),
+        (["b"], 1, False),  # failed, but not for the reason expected
+        (["a"], 75, False),  # unavailable is no verdict
+        (["a"], None, False),  # timed out
+        ([], 0, False),
+    ],
+)
+def test_killed_means_exit_1_and_an_expected_check(checks, exit_status, killed) -> None:
+    assert row(checks, exit_status).killed is killed
+
+
+def test_a_survivor_or_a_failing_baseline_fails_the_matrix() -> None:
+    good = Run(BASELINE, (), 1, exit=0)
+    ok = Matrix(Options(), [good], [row(["a"], 1)], [], 1.0)
+    assert ok.ok and summary(ok)["killed"] == 1
+    survivor = Matrix(Options(), [good], [row(["b"], 1)], [], 1.0)
+    assert not survivor.ok and summary(survivor)["survivors"] == ["f"]
+    assert "**SURVIVED** (exit 1)" in to_markdown(survivor)
+    bad_baseline = Matrix(Options(), [Run(BASELINE, (), 1, exit=1)], [row(["a"], 1)], [], 1.0)
+    assert not bad_baseline.ok
+    assert not Matrix(Options(), [], [row(["a"], 1)], [], 1.0).ok  # no baseline: no proof
+
+
+def test_split_names() -> None:
+    limit = KNOWN_LIMITS[0].fault.name
+    assert split_names(["plan_slug_empty", limit]) == (("plan_slug_empty",), (limit,))
+    with pytest.raises(KeyError, match="nope"):
+        split_names(["plan_slug_empty", "nope"])
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (("--faults", "no_such_fault"), "unknown fault(s): no_such_fault"),
+        (("--jobs", "0"), "expected a number > 0"),
+        (("--request-deadline", "soon"), "--request-deadline"),
+    ],
+)
+def test_selftest_usage_errors_exit_4(args: tuple[str, ...], message: str) -> None:
+    result = subprocess.run(
+        [sys.executable, "-m", "conformance.selftest", *args],
+        capture_output=True,
+        text=True,
+        timeout=30,
+        cwd=REPO,
+        stdin=subprocess.DEVNULL,
+    )
+    assert result.returncode == 4 and message in result.stderr, result.stderr
+    assert result.stdout == "" and "Traceback" not in result.stderr
