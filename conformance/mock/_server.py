@@ -14,6 +14,7 @@ import uvicorn
 from starlette.types import ASGIApp, Receive, Scope, Send
 from uvicorn.protocols.http.h11_impl import H11Protocol
 
+from conformance.mock._protocol import MockHttpToolsProtocol
 from conformance.mock._replies import INVALID_REQUEST
 
 
@@ -104,8 +105,9 @@ def serve(
     """Serve ``app`` in a background thread for the ``with`` body; port 0 picks a free port.
 
     The server is accepting connections when the body starts, and is stopped and joined
-    on exit. No access log, no ``server`` header. An app may name its own uvicorn protocol
-    class in ``app.http_protocol``: the fault layer's wire-level faults do. Raises
+    on exit. No access log, no ``server`` header; httptools parses requests (see
+    ``_protocol``) and uvloop runs the loop when installed. An app may name its own uvicorn
+    protocol class in ``app.http_protocol``: the fault layer's wire-level faults do. Raises
     ValueError for a refused host, OSError if the port cannot be bound, RuntimeError if
     uvicorn fails to start.
     """
@@ -124,7 +126,7 @@ def serve(
     counter = _CountRequests(app)
     config = uvicorn.Config(
         counter,
-        http=getattr(app, "http_protocol", _MockH11Protocol),
+        http=getattr(app, "http_protocol", MockHttpToolsProtocol),
         ws="none",
         lifespan="off",
         log_config=None,
