@@ -133,6 +133,7 @@ def serve(
         log_level="warning",
         access_log=False,
         server_header=False,
+        proxy_headers=False,  # no proxy in front of the mock: X-Forwarded-* mean nothing
         timeout_graceful_shutdown=2,
     )
     server = uvicorn.Server(config)
