@@ -1,0 +1,196 @@
+"""Benchmark of the suite and its mock; prints every run, the medians, and each target's verdict.
+
+    .venv/bin/python benchmarks/bench.py [--repeat 3] [--parts compare,default,load,xdist]
+
+compare  the suite and its schemathesis-generated test against ``st run`` (same overlaid
+         spec, same mock served here, same examples and checks; requests counted by the server)
+default  a default ``pytest conformance`` run: wall time, peak RSS, requests
+load     the mock under wrk next to Prism's mock (server on CPU 0, wrk on CPU 1)
+xdist    ``-n 2`` against serial, on the embedded mock and on a ``--base-url`` mock
+
+Not part of the tests. Every process it starts is stopped before it exits.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import subprocess
+import sys
+import tempfile
+from collections.abc import Callable, Sequence
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+import _load
+from _procs import Servers
+from _report import busy, fmt, machine, measure, median, ratio, summary, verdict
+from _suite import Run, Target, default_run, st_run, suite, write_overlaid_spec
+
+from conformance._dates import CLOSED_PERIOD_OFFSET, month_start
+from conformance._settings import PROFILES
+from conformance.mock import create_app, load_fixtures, serve
+
+PARTS = ("compare", "default", "load", "xdist")
+WARM_UP = 5  # seconds of load before measuring (Node JIT-compiles Prism meanwhile)
+
+
+def compare(target: Target, spec: Path, examples: int, repeat: int) -> None:
+    print(
+        f"\n== compare: {examples} examples per generated test, seed = run number, one worker; "
+        "both read the vendored spec with our overlay applied (one JSON file)"
+    )
+    results = measure(
+        "compare",
+        {
+            "suite (all tests)": lambda i: suite(target, spec, examples, i, whole=True),
+            "suite (generated test)": lambda i: suite(target, spec, examples, i, whole=False),
+            "st run": lambda i: st_run(target, spec, examples, i),
+        },
+        repeat,
+    )
+    table = summary(results)
+    st = table["st run"]["rps"]
+    whole = ratio(table["suite (all tests)"]["rps"], st)
+    alike = ratio(table["suite (generated test)"]["rps"], st)
+    print(
+        f"  requests per second of wall time, suite / st run: {fmt(whole)}x "
+        f"(target >= 3x: {verdict(None if whole is None else whole >= 3)})"
+    )
+    print(f"  like for like, the suite's generated test / st run: {fmt(alike)}x")
+    print(
+        "  cases: hypothesis's passing+failing test cases (the suite; schemathesis's coverage-"
+        "phase cases are not in hypothesis's statistics) or st run's 'N generated'"
+    )
+
+
+def default(repeat: int) -> list[Run]:
+    print("\n== default run: pytest conformance (embedded mock), reports to a temporary dir")
+    results = measure("default", {"pytest conformance": lambda i: default_run()}, repeat)
+    row = summary(results)["pytest conformance"]
+    wall, requests = row["wall"], row["requests"]
+    print(f"  peak RSS (largest process): {fmt(row['rss'])} MiB")
+    met = None if wall is None or requests is None else wall < 15 and requests >= 1000
+    print(
+        f"  target under 15 s wall with >= 1000 requests: {verdict(met)} "
+        f"({fmt(wall, '.2f')} s, {fmt(requests, '.0f')} requests)"
+    )
+    return results["pytest conformance"]
+
+
+def load(spec: Path, logs: Path, repeat: int, seconds: int, connections: int) -> None:
+    print(
+        f"\n== load: wrk -t1 -c{connections} -d{seconds}s --latency (after a {WARM_UP} s warm-up), "
+        f"server pinned to CPU {_load.SERVER_CPU}, wrk to CPU {_load.LOAD_CPU}"
+    )
+    missing = _load.wrk_missing()
+    if missing:
+        print(f"  skipped: {missing}")
+        return
+    fx = load_fixtures()
+    headers = {"x-api-key": fx.suite_credentials[0]}
+    path = f"/v1/usage?period_start={month_start(-CLOSED_PERIOD_OFFSET).isoformat()}"
+    servers = {"mock": _load.start_mock}
+    prism_problem = _load.prism_install_hint()
+    if prism_problem:
+        print(f"  Prism skipped: {prism_problem}")
+    else:
+        print(f"  Prism {_load.prism_version()}: prism mock SPEC -v warn (no per-request log)")
+        servers["prism"] = lambda s, logs: _load.start_prism(s, spec, logs)
+    medians = {}
+    for name, start in servers.items():
+        with Servers() as running:
+            url = start(running, logs) + path
+            _load.wrk(url, headers, seconds=WARM_UP, connections=connections)
+            loads = []
+            for index in range(1, repeat + 1):
+                output = _load.wrk(url, headers, seconds=seconds, connections=connections)
+                result = _load.parse_wrk(output)
+                loads.append(result)
+                print(
+                    f"[load] {index}/{repeat} {name:<6} {result.rps:9.1f} req/s  p50 "
+                    f"{result.p50:.2f} ms  p90 {result.p90:.2f} ms  p99 {result.p99:.2f} ms  "
+                    f"{result.requests} requests, non-2xx {result.non_2xx}, "
+                    f"socket errors {result.socket_errors}",
+                    flush=True,
+                )
+        medians[name] = {
+            k: median([getattr(x, k) for x in loads]) for k in ("rps", "p50", "p90", "p99")
+        }
+        m = medians[name]
+        print(
+            f"  median {name}: {fmt(m['rps'])} req/s, p50 {fmt(m['p50'], '.2f')} ms, "
+            f"p90 {fmt(m['p90'], '.2f')} ms, p99 {fmt(m['p99'], '.2f')} ms"
+        )
+    p99 = medians["mock"]["p99"]
+    print(f"  target mock p99 under 10 ms: {verdict(None if p99 is None else p99 < 10)}")
+    if "prism" in medians:
+        times = ratio(medians["mock"]["rps"], medians["prism"]["rps"])
+        met = None if times is None else times >= 4
+        print(f"  mock / Prism requests per second: {fmt(times)}x (target >= 4x: {verdict(met)})")
+
+
+def xdist(target: Target, repeat: int, serial: list[Run] | None) -> None:
+    cpus = len(os.sched_getaffinity(0))
+    print(f"\n== xdist: -n 2 against serial (-n auto = {cpus} workers on this machine)")
+    runs: dict[str, Callable[[int], Run]] = {}
+    if serial is None:
+        runs["embedded serial"] = lambda i: default_run()
+    runs["embedded -n 2"] = lambda i: default_run("-n", "2")
+    runs["base-url serial"] = lambda i: default_run(target=target)
+    runs["base-url -n 2"] = lambda i: default_run("-n", "2", target=target)
+    results = measure("xdist", runs, repeat)
+    if serial is not None:
+        results = {"embedded serial": serial, **results}
+    table = summary(results)
+    for where in ("embedded", "base-url"):
+        gain = ratio(table[f"{where} serial"]["wall"], table[f"{where} -n 2"]["wall"])
+        print(f"  speed-up of -n 2 over serial, {where} mock (wall time): {fmt(gain, '.2f')}x")
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="benchmarks/bench.py", description=__doc__.split("\n")[0])
+    parser.add_argument("--repeat", type=int, default=3, help="runs of each measurement [3]")
+    parser.add_argument("--parts", default=",".join(PARTS), help=f"subset of {','.join(PARTS)}")
+    parser.add_argument(
+        "--examples",
+        type=int,
+        default=PROFILES["quick"].max_examples,
+        help="examples per generated test in compare [the quick profile's]",
+    )
+    parser.add_argument("--seconds", type=int, default=10, help="seconds per wrk run [10]")
+    parser.add_argument("--connections", type=int, default=32, help="wrk connections [32]")
+    args = parser.parse_args(argv)
+    parts = [p.strip() for p in args.parts.split(",") if p.strip()]
+    unknown = set(parts) - set(PARTS)
+    if unknown or not 1 <= args.repeat <= 20:
+        parser.error(f"unknown part(s) {sorted(unknown)}" if unknown else "--repeat: 1..20")
+    machine()
+    logging.getLogger("uvicorn.error").setLevel(logging.ERROR)  # st's probes: parser warnings
+    fx = load_fixtures()
+    key, org = fx.suite_credentials
+    with tempfile.TemporaryDirectory(prefix="bench-") as tmp, serve(create_app(fx)) as server:
+        target = Target(server, key, org)
+        spec = write_overlaid_spec(Path(tmp))
+        serial = None
+        if "compare" in parts:
+            compare(target, spec, args.examples, args.repeat)
+        if "default" in parts:
+            serial = default(args.repeat)
+        if "load" in parts:
+            load(spec, Path(tmp), args.repeat, args.seconds, args.connections)
+        if "xdist" in parts:
+            xdist(target, args.repeat, serial)
+    print()
+    busy()
+    return 0
+
+
+if __name__ == "__main__":
+    try:
+        sys.exit(main())
+    except (RuntimeError, subprocess.SubprocessError) as exc:
+        print(f"bench: {exc}", file=sys.stderr)
+        sys.exit(1)
