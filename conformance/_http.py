@@ -23,6 +23,7 @@ from conformance._errors import TargetUnavailable
 
 MASK = "***"
 SECRET_HEADERS = frozenset({"x-api-key", "authorization", "proxy-authorization", "cookie"})
+OVERSIZE_EVIDENCE_BYTES = 64 * 1024  # of a body over the cap, what an exchange keeps
 BUDGET_USED_UP = "the request budget (--max-requests) is used up"
 Params = Sequence[tuple[str, str]] | Mapping[str, str] | None
 
@@ -94,6 +95,7 @@ class Exchange:
     elapsed: float
     error: str = ""
     retries: int = 0
+    stalled: bool = False  # the deadline or the read timeout ran out
     masker: Masker = field(default_factory=Masker, repr=False)
 
     def __repr__(self) -> str:
@@ -199,6 +201,7 @@ class Transport:
         self.sent = 0
         self.retried = 0
         self.history: list[Exchange] = []
+        self._stalled: tuple[tuple[Any, ...], Exchange] | None = None  # in the current test
         self._lock = threading.Lock()
         self._next_slot = 0.0
         self._stack = ExitStack()
@@ -213,6 +216,7 @@ class Transport:
         """The exchanges recorded since the last drain (the history is then emptied)."""
         with self._lock:
             drained, self.history = self.history, []
+            self._stalled = None  # drained once per test: a new test starts afresh
         return drained
 
     async def _make_client(self) -> httpx.AsyncClient:
@@ -247,6 +251,11 @@ class Transport:
         """Send one request, retrying what the API marks retryable within the limits."""
         url = self.url(path_or_url, params)
         headers = dict(headers or {})
+        identity = (method, url, sorted(headers.items()))
+        if self._stalled is not None:
+            if self._stalled[0] == identity:
+                return self._stalled[1]  # it stalled already in this test: not sent again
+            _not_against_a_stalled_target()
         retries = 0
         while True:
             exchange = self._send(method, url, headers)
@@ -257,6 +266,8 @@ class Transport:
             retries += 1
             self.retried += 1
             time.sleep(wait)
+        if exchange.stalled:
+            self._stalled = (identity, exchange)
         self.history.append(exchange)
         return exchange
 
@@ -286,6 +297,7 @@ class Transport:
         response_headers: dict[str, str] = {}
         body = bytearray()
         error = ""
+        stalled = False
         try:
             with anyio.fail_after(self.limits.deadline):
                 async with self._client.stream(method, url, headers=headers) as response:
@@ -297,15 +309,18 @@ class Transport:
                             error = (
                                 f"body exceeds {self.limits.max_body_bytes} bytes; stopped reading"
                             )
+                            del body[OVERSIZE_EVIDENCE_BYTES:]  # not 4 MiB kept per request
                             break
         except TimeoutError:
             error = f"no complete response within the {self.limits.deadline:g} s deadline"
+            stalled = True
         except httpx.ConnectError as exc:
             raise TargetUnavailable(f"cannot connect to {self.base_url} ({_reason(exc)})") from exc
         except httpx.ConnectTimeout as exc:
             raise TargetUnavailable(f"connecting to {self.base_url} timed out") from exc
         except httpx.TimeoutException:
             error = f"no data for {self.limits.read_timeout:g} s (read timeout)"
+            stalled = True
         except httpx.HTTPError as exc:
             error = f"broken response: {_reason(exc)}"
         return Exchange(
@@ -317,6 +332,7 @@ class Transport:
             body=bytes(body),
             elapsed=time.perf_counter() - start,
             error=error,
+            stalled=stalled,
             masker=self.masker,
         )
 
@@ -332,6 +348,19 @@ class Transport:
             if isinstance(body.get("retry_after_ms"), int):
                 wait = body["retry_after_ms"] / 1000
         return min(max(wait, 0.0), self.limits.max_retry_wait)
+
+
+def _not_against_a_stalled_target() -> None:
+    """A request of this test already stalled: under hypothesis, skip this example.
+
+    The test has failed; shrinking it would wait out the deadline once per attempt (minutes).
+    Rejected attempts leave the failing example as it was; hypothesis's final replay makes
+    the stalled request again and gets its recorded exchange: real evidence, no second wait.
+    """
+    from hypothesis.control import currently_in_test_context, reject
+
+    if currently_in_test_context():
+        reject()
 
 
 def _seconds(value: str | None, *, default: float) -> float:
