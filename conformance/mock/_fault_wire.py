@@ -176,18 +176,29 @@ def _body(chunk: bytes, more: bool) -> Message:
     return {"type": "http.response.body", "body": chunk, "more_body": more}
 
 
-async def reset_mid_body(app: ASGIApp, scope: Scope, receive: Receive, send: Send) -> None:
-    """The real answer's head and half its body, then a TCP reset (RST, not FIN)."""
+async def _half_then(scope: Scope, receive: Receive, send: Send, app: ASGIApp) -> Any:
+    """Send the real answer's head and half its body; return the connection's transport."""
     start, body = await _answer(app, scope, receive)
     await send(start)
     await send(_body(body[: len(body) // 2], True))
     await anyio.sleep(0.05)
     transport = scope.get("extensions", {}).get(TRANSPORT)
     if transport is None:  # not served through FaultProtocol: the best we can do is hang up
-        raise ConnectionResetError("fault: reset mid-response")
+        raise ConnectionResetError("fault: connection lost mid-response")
+    return transport
+
+
+async def reset_mid_body(app: ASGIApp, scope: Scope, receive: Receive, send: Send) -> None:
+    """The real answer's head and half its body, then a TCP reset (RST, not FIN)."""
+    transport = await _half_then(scope, receive, send, app)
     sock = transport.get_extra_info("socket")
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
     transport.abort()
+
+
+async def close_mid_body(app: ASGIApp, scope: Scope, receive: Receive, send: Send) -> None:
+    """The real answer's head and half its body, then an orderly close (FIN): truncated."""
+    (await _half_then(scope, receive, send, app)).close()
 
 
 def dribble(interval: float) -> Act:

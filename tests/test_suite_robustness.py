@@ -1,0 +1,134 @@
+"""The suite against servers that misbehave on the wire: every affected test fails with a clear
+message within the request deadline, the run ends (exit 1, never 2/3) in bounded time, and
+memory stays bounded on a huge body. The servers are the fault layer's wire acts."""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+from starlette.types import ASGIApp
+
+from conformance._killmatrix import seed_hypothesis_cache, warm_hypothesis_cache
+from conformance.mock import _fault_wire as wire
+from conformance.mock import create_app, faulty_app, load_fixtures, serve
+
+REPO = Path(__file__).resolve().parents[1]
+FX = load_fixtures()
+KEY, ORG = FX.suite_credentials
+DEADLINE = 1.0
+# One plain test and two generated ones; every request of theirs carries period_start.
+SELECTED = (
+    "test_closed_period_stable or test_generated_valid_dates or test_generated_header_case_variants"
+)
+AFFECTED = 3
+STARTUP_S = 15.0  # interpreter, pytest, schemathesis, spec: generous for a loaded CI machine
+# Each affected test waits out the deadline at most twice (the failure, and nothing else:
+# no shrinking against a stalled target). Unbounded shrinking took over 100 s per test.
+WALL_BOUND_S = STARTUP_S + AFFECTED * 3 * DEADLINE
+RSS_BOUND_MIB = 300
+
+
+@dataclass
+class Outcome:
+    exit: int
+    output: str
+    wall_s: float
+    peak_rss_mib: float
+    summary: dict
+
+
+@pytest.fixture(scope="module")
+def unicode_data(tmp_path_factory: pytest.TempPathFactory) -> Path | None:
+    """Hypothesis's Unicode tables, built once: built cold, they alone peak at ~300 MiB."""
+    return warm_hypothesis_cache(tmp_path_factory.mktemp("hypothesis-cache"), timeout=120)
+
+
+def run_measured(base_url: str, tmp: Path, unicode_data: Path | None) -> Outcome:
+    """The suite against ``base_url`` in a subprocess: exit, output, wall time and peak RSS."""
+    seed_hypothesis_cache(tmp, unicode_data)
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("DCS_", "PYTEST_"))}
+    env.pop("HYPOTHESIS_STORAGE_DIRECTORY", None)
+    command = [
+        *(sys.executable, "-m", "pytest", str(REPO / "conformance"), "-p", "no:cacheprovider"),
+        *("--base-url", base_url, "--api-key", KEY, "--org-id", ORG, "-k", SELECTED),
+        *("--request-deadline", f"{DEADLINE:g}", "--reports-dir", str(tmp / "reports")),
+    ]
+    started = time.monotonic()
+    with (tmp / "out.txt").open("w+") as out:
+        process = subprocess.Popen(
+            command, stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+            cwd=tmp, env=env, start_new_session=True,
+        )  # fmt: skip
+        watchdog = threading.Timer(120, lambda: _kill(process.pid))
+        watchdog.start()
+        try:
+            _, status, usage = os.wait4(process.pid, 0)  # this child's own peak RSS
+        finally:
+            watchdog.cancel()
+        process.returncode = os.waitstatus_to_exitcode(status)
+        out.seek(0)
+        output = out.read()
+    summary_file = tmp / "reports" / "summary.json"
+    summary = json.loads(summary_file.read_text()) if summary_file.exists() else {}
+    return Outcome(
+        process.returncode, output, time.monotonic() - started, usage.ru_maxrss / 1024, summary
+    )
+
+
+def _kill(pid: int) -> None:
+    with contextlib.suppress(ProcessLookupError):
+        os.killpg(pid, signal.SIGKILL)
+
+
+def on_period_requests(act: wire.Act) -> Callable[[], ASGIApp]:
+    """The mock, but ``act`` for every request with period_start (the preflight is spared)."""
+    return lambda: wire.wire(wire.has_period_start, act)(create_app(FX))
+
+
+def fault(name: str) -> Callable[[], ASGIApp]:
+    return lambda: faulty_app(FX, [name])
+
+
+SCENARIOS = {
+    "hang": (on_period_requests(wire.hang(30.0)), "no complete response within the 1 s deadline"),
+    "dribble": (
+        on_period_requests(wire.dribble(0.2)),
+        "no complete response within the 1 s deadline",
+    ),
+    "reset": (on_period_requests(wire.reset_mid_body), "broken response"),
+    "truncated": (on_period_requests(wire.close_mid_body), "broken response"),
+    "huge": (on_period_requests(wire.huge_body(200 << 20)), "body exceeds 4194304 bytes"),
+    "non_utf8": (fault("invalid_utf8_body"), "'utf-8' codec can't decode"),
+}
+
+
+@pytest.mark.parametrize("scenario", sorted(SCENARIOS))
+def test_affected_tests_fail_clearly_and_the_run_ends(
+    scenario: str, tmp_path: Path, unicode_data: Path | None
+) -> None:
+    make_app, message = SCENARIOS[scenario]
+    with serve(make_app(), host="127.0.0.1", port=0) as server:
+        outcome = run_measured(server.base_url, tmp_path, unicode_data)
+    text = outcome.output
+    assert outcome.exit == 1, text[-3000:]  # violations: not an internal error (3), not 2
+    assert "INTERNAL ERROR" not in text and "Traceback" not in text, text[-3000:]
+    assert f"{AFFECTED} failed" in text, text[-3000:]
+    assert text.count(message) >= AFFECTED, text[-3000:]  # each failure says what went wrong
+    assert outcome.wall_s < WALL_BOUND_S, f"{outcome.wall_s:.1f} s"
+    failures = outcome.summary["failures"]
+    assert len(failures) == AFFECTED
+    for failure in failures:
+        for exchange in failure["violation"]["exchanges"]:
+            assert exchange["elapsed_s"] <= DEADLINE + 0.5, exchange  # the deadline holds
+    assert outcome.peak_rss_mib < RSS_BOUND_MIB, f"{outcome.peak_rss_mib:.0f} MiB"
