@@ -19,6 +19,7 @@ from pathlib import Path
 import pytest
 from starlette.types import ASGIApp
 
+from conformance._http import Limits, Masker, Transport
 from conformance._killmatrix import seed_hypothesis_cache, warm_hypothesis_cache
 from conformance.mock import _fault_wire as wire
 from conformance.mock import create_app, faulty_app, load_fixtures, serve
@@ -132,3 +133,24 @@ def test_affected_tests_fail_clearly_and_the_run_ends(
         for exchange in failure["violation"]["exchanges"]:
             assert exchange["elapsed_s"] <= DEADLINE + 0.5, exchange  # the deadline holds
     assert outcome.peak_rss_mib < RSS_BOUND_MIB, f"{outcome.peak_rss_mib:.0f} MiB"
+
+
+def test_a_stalled_request_is_not_resent_in_the_same_test() -> None:
+    hanging = on_period_requests(wire.hang(30.0))()
+    period = {"period_start": "2026-06-01"}
+    with serve(hanging, host="127.0.0.1", port=0) as server:
+        transport = Transport(server.base_url, limits=Limits(deadline=0.3), masker=Masker())
+        try:
+            stalled = transport.request("GET", "/v1/usage", params=period)
+            assert stalled.stalled and "0.3 s deadline" in stalled.error
+            started = time.monotonic()
+            again = transport.request("GET", "/v1/usage", params=period)
+            assert again is stalled and time.monotonic() - started < 0.1
+            other = transport.request("GET", "/v1/usage")  # outside hypothesis: sent as usual
+            assert other.status == 401 and not other.stalled
+            assert server.request_count == 2
+            transport.drain()  # the next test starts afresh
+            assert transport.request("GET", "/v1/usage", params=period).stalled
+            assert server.request_count == 3
+        finally:
+            transport.close()
