@@ -66,7 +66,7 @@ def compare(target: Target, spec: Path, examples: int, repeat: int) -> None:
     )
 
 
-def default(repeat: int) -> list[Run]:
+def default(repeat: int) -> None:
     print("\n== default run: pytest conformance (embedded mock), reports to a temporary dir")
     results = measure("default", {"pytest conformance": lambda i: default_run()}, repeat)
     row = summary(results)["pytest conformance"]
@@ -77,7 +77,6 @@ def default(repeat: int) -> list[Run]:
         f"  target under 15 s wall with >= 1000 requests: {verdict(met)} "
         f"({fmt(wall, '.2f')} s, {fmt(requests, '.0f')} requests)"
     )
-    return results["pytest conformance"]
 
 
 def load(spec: Path, logs: Path, repeat: int, seconds: int, connections: int) -> None:
@@ -132,19 +131,16 @@ def load(spec: Path, logs: Path, repeat: int, seconds: int, connections: int) ->
         print(f"  mock / Prism requests per second: {fmt(times)}x (target >= 4x: {verdict(met)})")
 
 
-def xdist(target: Target, repeat: int, serial: list[Run] | None) -> None:
+def xdist(target: Target, repeat: int) -> None:
     cpus = len(os.sched_getaffinity(0))
-    print(f"\n== xdist: -n 2 against serial (-n auto = {cpus} workers on this machine)")
-    runs: dict[str, Callable[[int], Run]] = {}
-    if serial is None:
-        runs["embedded serial"] = lambda i: default_run()
-    runs["embedded -n 2"] = lambda i: default_run("-n", "2")
-    runs["base-url serial"] = lambda i: default_run(target=target)
-    runs["base-url -n 2"] = lambda i: default_run("-n", "2", target=target)
-    results = measure("xdist", runs, repeat)
-    if serial is not None:
-        results = {"embedded serial": serial, **results}
-    table = summary(results)
+    print(f"\n== xdist: -n 2 against serial, interleaved (-n auto = {cpus} workers here)")
+    runs: dict[str, Callable[[int], Run]] = {
+        "embedded serial": lambda i: default_run(),
+        "embedded -n 2": lambda i: default_run("-n", "2"),
+        "base-url serial": lambda i: default_run(target=target),
+        "base-url -n 2": lambda i: default_run("-n", "2", target=target),
+    }
+    table = summary(measure("xdist", runs, repeat))
     for where in ("embedded", "base-url"):
         gain = ratio(table[f"{where} serial"]["wall"], table[f"{where} -n 2"]["wall"])
         print(f"  speed-up of -n 2 over serial, {where} mock (wall time): {fmt(gain, '.2f')}x")
@@ -175,15 +171,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     with tempfile.TemporaryDirectory(prefix="bench-") as tmp, serve(create_app(fx)) as server:
         target = Target(server, key, org)
         spec = write_overlaid_spec(Path(tmp))
-        serial = None
         if "compare" in parts:
             compare(target, spec, args.examples, args.repeat)
         if "default" in parts:
-            serial = default(args.repeat)
+            default(args.repeat)
         if "load" in parts:
             load(spec, Path(tmp), args.repeat, args.seconds, args.connections)
         if "xdist" in parts:
-            xdist(target, args.repeat, serial)
+            xdist(target, args.repeat)
     print()
     busy()
     return 0
