@@ -291,6 +291,7 @@ _FAULTS = [
             ("future_period_unbilled", "malformed_period_rejected"),
             steps.period_ignored(),
         ),
+        # Invisible in the first hour of a UTC month: every open-period counter is still 0.
         Fault(
             "open_period_decreasing",
             "every other read comes from a replica 3 hours behind: counters go back",
