@@ -84,6 +84,17 @@ def error_body(exchange: Exchange) -> dict[str, Any]:
     return body if ok and isinstance(body, dict) else {}
 
 
+def expect_status(exchange: Exchange, allowed: tuple[int, ...], what: str) -> None:
+    """Raise `Broken` unless the response's status is one of `allowed`."""
+    if exchange.status not in allowed:
+        raise Broken(
+            f"{what} answered {describe(exchange)}",
+            expected=" or ".join(str(status) for status in allowed),
+            actual=describe(exchange),
+            location="status",
+        )
+
+
 def describe(exchange: Exchange) -> str:
     """A short 'what came back' for messages: status and error_code or transport error."""
     if exchange.error:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from conformance._http import Exchange
-from conformance.checks._invariant import Broken, describe, error_body, invariant
+from conformance.checks._invariant import Broken, describe, error_body, expect_status, invariant
 from conformance.checks.usage import usage_body
 
 
@@ -43,13 +43,7 @@ def org_mismatch_forbidden(exchange: Exchange) -> None:
 def valid_key_accepted(exchange: Exchange) -> None:
     """The valid key, sent as the spec's security schemes say (`x-api-key` header, or
     `Authorization: Bearer <key>`), and scoped to its own org, gets 200."""
-    if exchange.status != 200:
-        raise Broken(
-            f"a valid request was refused: {describe(exchange)}",
-            expected="200",
-            actual=describe(exchange),
-            location="status",
-        )
+    expect_status(exchange, (200,), "a valid request")
 
 
 @invariant
