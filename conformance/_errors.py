@@ -71,3 +71,15 @@ class ContractViolation(AssertionError):
             "exchanges": [exchange.as_dict() for exchange in self.exchanges],
             "related": [violation.as_dict() for violation in self.related],
         }
+
+
+def violations_in(exc: BaseException) -> list[ContractViolation]:
+    """The violations an exception carries: itself, or every leaf of a group (hypothesis
+    raises an ExceptionGroup when it finds several distinct failures). Empty if any leaf is
+    something else (an internal error must keep its traceback)."""
+    if isinstance(exc, ContractViolation):
+        return [exc]
+    if isinstance(exc, BaseExceptionGroup):
+        leaves = [v for e in exc.exceptions for v in violations_in(e) or [None]]
+        return leaves if all(leaves) else []  # type: ignore[return-value]
+    return []

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import ExitStack, contextmanager
+from dataclasses import dataclass, replace
 from typing import Any
 
 from conformance._errors import ContractViolation, TargetUnavailable
-from conformance._http import BudgetExhausted, Exchange, Params, Transport
+from conformance._http import BudgetExhausted, Exchange, Limits, Masker, Params, Transport
 from conformance._settings import Settings
 from conformance._spec import USAGE_PATH, Contract, Operation
 from conformance.checks import validate_response
@@ -108,3 +109,58 @@ class Dcs:
                     f"{self.settings.target_label} answers {probe.status} (retryable) "
                     "even to a plain valid request"
                 )
+
+
+@contextmanager
+def open_target(settings: Settings, contract: Contract, workers: int = 1) -> Iterator[Dcs]:
+    """The `--base-url` deployment, or the embedded mock started on loopback for the `with`."""
+    with ExitStack() as stack:
+        if settings.live:
+            assert settings.base_url is not None and settings.api_key is not None
+            base_url = settings.base_url
+            credentials = Credentials(settings.api_key, settings.org_id, settings.other_org_id)
+        else:
+            from conformance.mock import create_app, load_fixtures, serve
+
+            fixtures = load_fixtures()
+            server = stack.enter_context(serve(create_app(fixtures), host="127.0.0.1", port=0))
+            base_url = server.base_url
+            key, org = fixtures.suite_credentials
+            credentials = Credentials(key, org, settings.other_org_id)
+        limits = worker_limits(settings, workers)
+        transport = Transport(base_url, limits=limits, masker=Masker([credentials.api_key]))
+        stack.callback(transport.close)
+        yield Dcs(settings, contract, transport, credentials)
+
+
+def worker_limits(settings: Settings, workers: int) -> Limits:
+    """One process's share of the budget (less the preflight request) and of the rate limit."""
+    limits = settings.limits
+    budget = limits.max_requests
+    if budget is not None:
+        budget = max(0, budget - (1 if settings.live else 0)) // workers
+    rate = None if limits.rate_limit is None else limits.rate_limit / workers
+    return replace(limits, max_requests=budget, rate_limit=rate)
+
+
+def preflight(settings: Settings) -> str | None:
+    """Why a live target cannot be judged now (None: it answers a plain valid request)."""
+    assert settings.base_url is not None and settings.api_key is not None
+    limits = Limits(
+        connect_timeout=settings.limits.connect_timeout,
+        read_timeout=settings.limits.read_timeout,
+        deadline=settings.limits.deadline,
+    )
+    transport = Transport(settings.base_url, limits=limits, masker=Masker([settings.api_key]))
+    try:
+        probe = transport.request(
+            "GET", USAGE_PATH, headers=auth_headers("x-api-key", settings.api_key)
+        )
+    except TargetUnavailable as exc:
+        return str(exc)
+    finally:
+        transport.close()
+    if probe.error or probe.unavailable:
+        reason = probe.error or f"{probe.status} marked retryable after {probe.retries} retries"
+        return f"{settings.base_url} ({reason})"
+    return None

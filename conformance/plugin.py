@@ -10,8 +10,6 @@ import os
 import random
 import sys
 from collections.abc import Iterator
-from contextlib import ExitStack
-from dataclasses import replace
 from typing import Any
 
 import pytest
@@ -20,12 +18,12 @@ from conformance._drift import spec_drift
 from conformance._errors import (
     EXIT_TARGET_UNAVAILABLE,
     ConfigError,
-    ContractViolation,
     TargetUnavailable,
+    violations_in,
 )
-from conformance._http import BUDGET_USED_UP, BudgetExhausted, Limits, Masker, Transport
+from conformance._http import BUDGET_USED_UP, BudgetExhausted, Masker
 from conformance._reports import Results, Run, build_summary, drift_lines, junit_path, write_reports
-from conformance._session import Credentials, Dcs, auth_headers
+from conformance._session import Dcs, open_target, preflight
 from conformance._settings import OPTIONS, Settings, from_config
 from conformance._spec import Contract, load_contract
 from conformance.checks import CATALOGUE
@@ -139,29 +137,10 @@ def pytest_report_header(config: pytest.Config) -> list[str]:
 def pytest_sessionstart(session: pytest.Session) -> None:
     """Before judging anything, make sure a live target answers at all (controller only)."""
     settings = session.config.stash[SETTINGS]
-    if not settings.live or hasattr(session.config, "workerinput"):
-        return
-    assert settings.base_url is not None and settings.api_key is not None
-    limits = Limits(
-        connect_timeout=settings.limits.connect_timeout,
-        read_timeout=settings.limits.read_timeout,
-        deadline=settings.limits.deadline,
-    )
-    transport = Transport(settings.base_url, limits=limits, masker=Masker([settings.api_key]))
-    try:
-        probe = transport.request(
-            "GET", "/v1/usage", headers=auth_headers("x-api-key", settings.api_key)
-        )
-    except TargetUnavailable as exc:
-        pytest.exit(f"target unavailable: {exc}", returncode=EXIT_TARGET_UNAVAILABLE)
-    finally:
-        transport.close()
-    if probe.error or probe.unavailable:
-        reason = probe.error or f"{probe.status} marked retryable after {probe.retries} retries"
-        pytest.exit(
-            f"target unavailable: {settings.base_url} ({reason})",
-            returncode=EXIT_TARGET_UNAVAILABLE,
-        )
+    if settings.live and not hasattr(session.config, "workerinput"):
+        reason = preflight(settings)
+        if reason is not None:
+            pytest.exit(f"target unavailable: {reason}", returncode=EXIT_TARGET_UNAVAILABLE)
 
 
 def generated_schema() -> Any:
@@ -172,38 +151,10 @@ def generated_schema() -> Any:
 @pytest.fixture(scope="session")
 def dcs(pytestconfig: pytest.Config) -> Iterator[Dcs]:
     """The target under test: the `--base-url` deployment, or the embedded mock on loopback."""
+    workers = int(getattr(pytestconfig, "workerinput", {}).get("workercount", 1))
     settings, contract = pytestconfig.stash[SETTINGS], pytestconfig.stash[CONTRACT]
-    with ExitStack() as stack:
-        if settings.live:
-            assert settings.base_url is not None and settings.api_key is not None
-            base_url = settings.base_url
-            credentials = Credentials(settings.api_key, settings.org_id, settings.other_org_id)
-        else:
-            from conformance.mock import create_app, load_fixtures, serve
-
-            fixtures = load_fixtures()
-            server = stack.enter_context(serve(create_app(fixtures), host="127.0.0.1", port=0))
-            base_url = server.base_url
-            key, org = fixtures.suite_credentials
-            credentials = Credentials(key, org, settings.other_org_id)
-        transport = Transport(
-            base_url,
-            limits=_worker_limits(pytestconfig, settings),
-            masker=Masker([credentials.api_key]),
-        )
-        stack.callback(transport.close)
-        yield Dcs(settings, contract, transport, credentials)
-
-
-def _worker_limits(config: pytest.Config, settings: Settings) -> Limits:
-    """This process's share of the budget (less the preflight request) and of the rate limit."""
-    limits = settings.limits
-    workers = int(getattr(config, "workerinput", {}).get("workercount", 1))
-    budget = limits.max_requests
-    if budget is not None:
-        budget = max(0, budget - (1 if settings.live else 0)) // workers
-    rate = None if limits.rate_limit is None else limits.rate_limit / workers
-    return replace(limits, max_requests=budget, rate_limit=rate)
+    with open_target(settings, contract, workers) as target:
+        yield target
 
 
 @pytest.hookimpl(wrapper=True)
@@ -219,7 +170,7 @@ def pytest_runtest_call(item: pytest.Item) -> Any:
     except BudgetExhausted as exc:
         pytest.skip(str(exc))
     except BaseException as exc:
-        exchanges = [e for violation in _violations(exc) for e in violation.exchanges]
+        exchanges = [e for violation in violations_in(exc) for e in violation.exchanges]
         if exchanges and isinstance(dcs, Dcs):
             try:
                 dcs.explain_unavailable(exchanges)
@@ -244,25 +195,13 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) ->
         report.user_properties.append(("dcs_exchanges", json.dumps(exchanges)))
     if call.when == "call":
         report.user_properties.append(("dcs_checks", json.dumps(drain_exercised())))
-    violations = _violations(call.excinfo.value) if call.excinfo is not None else []
+    violations = violations_in(call.excinfo.value) if call.excinfo is not None else []
     if violations:
         shown = "\n\n".join(str(v) for v in violations)
         report.longrepr = f"{shown}\n\n  rerun:     {_rerun(item)}"
         for violation in violations:
             report.user_properties.append(("dcs_violation", json.dumps(violation.as_dict())))
     return report
-
-
-def _violations(exc: BaseException) -> list[ContractViolation]:
-    """The violations an exception carries: itself, or every leaf of a group (hypothesis
-    raises an ExceptionGroup when it finds several distinct failures). Empty if any leaf is
-    something else (an internal error must keep its traceback)."""
-    if isinstance(exc, ContractViolation):
-        return [exc]
-    if isinstance(exc, BaseExceptionGroup):
-        leaves = [v for e in exc.exceptions for v in _violations(e) or [None]]
-        return leaves if all(leaves) else []  # type: ignore[return-value]
-    return []
 
 
 def _rerun(item: pytest.Item) -> str:
