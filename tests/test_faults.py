@@ -180,6 +180,11 @@ def _crash(period: str, fine: str) -> Callable[[TestClient], None]:
     return check
 
 
+def _current_month_refused(c: TestClient) -> None:
+    codes = [usage(c, p).status_code for p in ("2026-11-01", "2026-10-01", None)]
+    _equal(codes, [400, 200, 200])
+
+
 def _future(c: TestClient) -> None:
     assert good("2027-01-01")["billed_awake_seconds"] == 0
     assert usage(c, "2027-01-01").json()["billed_awake_seconds"] > 0
@@ -304,6 +309,7 @@ IN_PROCESS: dict[str, Callable[[TestClient], None]] = {
     "impossible_dates_rolled_over": _rolled,
     "malformed_period_500": _crash("2025-02-30", "2025-02-01"),
     "mid_month_period_500": _crash("2025-02-15", "2025-02-01"),
+    "current_month_refused": _current_month_refused,
     "future_period_billed": _future,
     "period_start_ignored": _ignored,
     "open_period_decreasing": _decreasing,

@@ -348,6 +348,22 @@ def period_mid_month_crash() -> Apply:
     return on_step("parse_period", wrap)
 
 
+def period_current_month_refused() -> Apply:
+    """Off by one: an explicit ``period_start`` must lie before this month, so the current
+    month's first day (the very default) is refused with 400."""
+
+    def wrap(parse: Step) -> Step:
+        def step(query_string: bytes, now: datetime) -> date:
+            start = parse(query_string, now)
+            if b"period_start=" in query_string and start >= now.date().replace(day=1):
+                raise ApiError(replies.INVALID_PERIOD_START)
+            return start
+
+        return step
+
+    return on_step("parse_period", wrap)
+
+
 def period_ignored() -> Apply:
     """The server reads ``periodStart``: ``period_start`` never reaches it."""
     return on_step("parse_period", lambda parse: lambda _query, now: parse(b"", now))

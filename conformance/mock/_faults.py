@@ -280,6 +280,12 @@ _FAULTS = [
             steps.period_mid_month_crash(),
         ),
         Fault(
+            "current_month_refused",
+            "off by one: an explicit period_start must be before this month, so 400 for it",
+            ("valid_period_accepted", "default_period_is_current_month"),
+            steps.period_current_month_refused(),
+        ),
+        Fault(
             "future_period_billed",
             "periods are billed to their end, as a forecast: future months are not 0",
             ("future_period_unbilled",),
