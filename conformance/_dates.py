@@ -3,10 +3,23 @@
 from __future__ import annotations
 
 import datetime as dt
+import re
+
+_DATE = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}")  # ASCII digits only, with fullmatch
 
 
 def utc_today() -> dt.date:
     return dt.datetime.now(dt.UTC).date()
+
+
+def parse_date(value: str) -> dt.date | None:
+    """The date a YYYY-MM-DD value spells (our overlay's reading of `period_start`), or None."""
+    if not _DATE.fullmatch(value):
+        return None
+    try:
+        return dt.date.fromisoformat(value)
+    except ValueError:
+        return None
 
 
 def month_start(offset: int = 0, today: dt.date | None = None) -> dt.date:

@@ -7,11 +7,11 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from conformance import _readings as readings
 from conformance._dates import CLOSED_PERIOD_OFFSET, month_start, utc_today
 from conformance.checks import requests, usage
 
 MALFORMED = [
-    "",
     "2025-02-30",
     "2023-02-29",
     "2025-04-31",
@@ -85,16 +85,27 @@ def test_mid_month_date_allowed_or_refused(dcs, value):
     requests.period_start_any_valid_date(dcs.get_usage(period_start=value))
 
 
-def test_default_period_is_current_month(dcs):
-    for _ in range(2):  # tolerate the month turning over between the reads: try once more
+def around_current_month(dcs, read):
+    """Explicit reads of the current month before and after `read()`; retried once if the
+    UTC month turns over in between (None if it turned twice)."""
+    for _ in range(2):
         month = month_start(0)
         before = dcs.get_usage(period_start=month.isoformat())
-        default = dcs.get_usage()
+        middle = read()
         after = dcs.get_usage(period_start=month.isoformat())
         if month_start(0) == month:
-            usage.default_period_is_current_month(dcs.billed_fields, before, default, after)
-            return
+            return before, middle, after
     pytest.skip("the UTC month turned over twice during the test")
+
+
+def test_default_period_is_current_month(dcs):
+    reads = around_current_month(dcs, dcs.get_usage)
+    usage.default_period_is_current_month(dcs.billed_fields, *reads)
+
+
+def test_empty_period_refused_or_default(dcs):
+    reads = around_current_month(dcs, lambda: dcs.get_usage(period_start=""))
+    usage.empty_period_refused_or_default(dcs.billed_fields, *reads)
 
 
 def test_open_period_monotonic(dcs):
@@ -121,7 +132,7 @@ def test_future_period_unbilled(dcs, offset):
 @given(day=st.dates(dt.date(1970, 1, 1), dt.date(2200, 12, 31)))
 def test_generated_valid_dates(dcs, day):
     exchange = dcs.get_usage(period_start=day.isoformat())
-    if day.day == 1:
+    if readings.period_statuses(day, utc_today()) == (200,):
         requests.valid_period_accepted(exchange)
     else:
         requests.period_start_any_valid_date(exchange)

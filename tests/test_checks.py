@@ -160,6 +160,16 @@ def test_period_checks():
     violated(requests.period_start_any_valid_date, error(500, "INTERNAL"))
 
 
+def test_empty_period_is_refused_or_the_default():
+    more = usage_ex({**GOOD_USAGE, "billed_awake_seconds": 7200})
+    refused = error(400, "INVALID_PERIOD_START")
+    usage.empty_period_refused_or_default(FIELDS, exchange(), refused, more)
+    usage.empty_period_refused_or_default(FIELDS, exchange(), exchange(), more)
+    zero = usage_ex({**GOOD_USAGE, **{name: 0 for name in FIELDS}})
+    violated(usage.empty_period_refused_or_default, FIELDS, exchange(), zero, more)
+    violated(usage.empty_period_refused_or_default, FIELDS, exchange(), error(500, "X"), more)
+
+
 def test_counter_relations():
     more = usage_ex({**GOOD_USAGE, "billed_awake_seconds": 7200})
     usage.open_period_monotonic(FIELDS, exchange(), more)
@@ -180,15 +190,49 @@ def test_request_checks():
     requests.unknown_params_harmless(exchange())
     requests.unknown_params_harmless(error(400, "INVALID_REQUEST"))
     violated(requests.unknown_params_harmless, error(500, "INTERNAL"))
-    problem = {"title": "Method Not Allowed", "status": 405}
     allowed = CONTRACT.allowed_methods("/v1/usage")
-    ok = exchange(405, problem, media="application/problem+json", headers={"allow": "GET, HEAD"})
-    requests.undeclared_method_refused(allowed, ok)
     violated(requests.undeclared_method_refused, allowed, exchange(method="POST"))
-    no_allow = exchange(405, problem, media="application/problem+json")
-    assert (
-        violated(requests.undeclared_method_refused, allowed, no_allow).location == "header Allow"
+
+
+def refusal(method: str, status: int = 405, allow: str | None = None):
+    problem = {"title": "Method Not Allowed", "status": status}
+    headers = {} if allow is None else {"allow": allow}
+    return exchange(
+        status, problem, media="application/problem+json", method=method, headers=headers
     )
+
+
+@pytest.mark.parametrize(
+    "method, status, allow",
+    [
+        ("POST", 405, "GET, HEAD"),
+        ("DELETE", 405, "GET"),
+        ("PUT", 405, "GET, HEAD, OPTIONS"),  # a gateway answering OPTIONS itself
+        ("PATCH", 405, "get,head"),
+        ("QUERY", 501, None),  # a method HTTP does not define: 501 Not Implemented
+        ("QUERY", 405, "GET"),
+    ],
+)
+def test_undeclared_method_refusals_a_correct_server_may_give(method, status, allow):
+    allowed = CONTRACT.allowed_methods("/v1/usage")
+    requests.undeclared_method_refused(allowed, refusal(method, status, allow))
+
+
+@pytest.mark.parametrize(
+    "method, status, allow",
+    [
+        ("POST", 405, None),  # RFC 9110: a 405 MUST carry Allow
+        ("POST", 405, ""),
+        ("POST", 405, "GET, HEAD, POST"),  # lists the very method it refused
+        ("DELETE", 405, "GET, PUT"),  # claims an undeclared method
+        ("DELETE", 405, "HEAD"),  # leaves out the declared GET
+        ("POST", 501, None),  # POST is an HTTP method: 405, not 501
+        ("PUT", 404, None),
+    ],
+)
+def test_undeclared_method_refusals_that_break_the_contract(method, status, allow):
+    allowed = CONTRACT.allowed_methods("/v1/usage")
+    violated(requests.undeclared_method_refused, allowed, refusal(method, status, allow))
 
 
 def test_violation_text_masks_the_key_and_shows_evidence():

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 from typing import Any
 
+from conformance import _readings as readings
 from conformance._http import Exchange
 from conformance._spec import Contract, Operation
-from conformance.checks._invariant import Broken, describe, invariant
+from conformance.checks._invariant import Broken, describe, expect_status, invariant
 
 INT64_MAX = 2**63 - 1
 BILLED_PREFIX = "billed_"  # the spec's naming of the period's (closed-bucket) counters
@@ -125,14 +126,33 @@ def default_period_is_current_month(
 ) -> None:
     """Without `period_start` the period starts on the "first of current month" (UTC): the
     default read lies between two explicit reads of that month, taken before and after it."""
+    _between(fields, before, default, after, "read without period_start")
+
+
+@invariant
+def empty_period_refused_or_default(
+    fields: tuple[str, ...], before: Exchange, empty: Exchange, after: Exchange
+) -> None:
+    """`period_start=` with an empty value is refused as malformed (400) or read as absent,
+    the default period (our reading): then it lies between two explicit reads of the current
+    month ("Defaults to first of current month")."""
+    expect_status(empty, readings.EMPTY_PERIOD, "an empty period_start")
+    if empty.status == 200:
+        _between(fields, before, empty, after, "read with an empty period_start")
+
+
+def _between(
+    fields: tuple[str, ...], before: Exchange, default: Exchange, after: Exchange, what: str
+) -> None:
+    """Raise unless `default` reads the current month: between the explicit reads around it."""
     low = _require_usage(before, "explicit read before")
-    mid = _require_usage(default, "read without period_start")
+    mid = _require_usage(default, what)
     high = _require_usage(after, "explicit read after")
     for name in fields:
         values = (low.get(name), mid.get(name), high.get(name))
         if all(isinstance(v, int) for v in values) and not values[0] <= values[1] <= values[2]:
             raise Broken(
-                f"{name} without period_start is {values[1]}, not the current month's "
+                f"{name} in the {what} is {values[1]}, not the current month's "
                 f"({values[0]}..{values[2]})",
                 expected=f"{values[0]}..{values[2]}",
                 actual=str(values[1]),
@@ -140,7 +160,7 @@ def default_period_is_current_month(
             )
     if mid.get("plan_slug") != low.get("plan_slug"):
         raise Broken(
-            "plan_slug differs between default and explicit current month",
+            f"plan_slug differs between the {what} and the explicit current month",
             expected=repr(low.get("plan_slug")),
             actual=repr(mid.get("plan_slug")),
             location="$.plan_slug",
