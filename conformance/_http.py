@@ -8,7 +8,7 @@ import math
 import shlex
 import threading
 import time
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from contextlib import ExitStack
 from dataclasses import dataclass, field
 from functools import cached_property
@@ -25,7 +25,13 @@ MASK = "***"
 SECRET_HEADERS = frozenset({"x-api-key", "authorization", "proxy-authorization", "cookie"})
 OVERSIZE_EVIDENCE_BYTES = 64 * 1024  # of a body over the cap, what an exchange keeps
 BUDGET_USED_UP = "the request budget (--max-requests) is used up"
+#: Statuses with which a gateway or a rate limiter says "not now", whatever the body says.
+GATEWAY_STATUSES = frozenset({429, 502, 503, 504})
+#: Media types of streams: their status and headers are judged, the stream itself is not read.
+STREAM_MEDIA_TYPES = frozenset({"text/event-stream"})
 Params = Sequence[tuple[str, str]] | Mapping[str, str] | None
+#: Says why a request must not be sent (method, path relative to the target), or None.
+Guard = Callable[[str, str], str | None]
 
 
 class Masker:
@@ -96,6 +102,7 @@ class Exchange:
     error: str = ""
     retries: int = 0
     stalled: bool = False  # the deadline or the read timeout ran out
+    streamed: bool = False  # a stream (event stream, protocol switch): its body was not read
     masker: Masker = field(default_factory=Masker, repr=False)
 
     def __repr__(self) -> str:
@@ -120,14 +127,25 @@ class Exchange:
         return value
 
     @property
+    def answered(self) -> bool:
+        """Whether an HTTP response head came back (complete or not)."""
+        return self.status is not None
+
+    @property
     def unavailable(self) -> bool:
-        """A 429/5xx that the API itself marks retryable: the target cannot serve right now."""
-        if self.status == 429:
+        """The target cannot serve right now: a gateway or rate-limit status (429, 502, 503,
+        504, whatever the body), or a 5xx that the API itself marks `retryable: true`."""
+        if self.status in GATEWAY_STATUSES:
             return True
         if self.status is None or self.status < 500:
             return False
         ok, body = self.parsed
         return ok and isinstance(body, dict) and body.get("retryable") is True
+
+    def server_line(self) -> str:
+        """The status, and the `Server` header where there is one (for one-line outcomes)."""
+        server = self.headers.get("server")
+        return f"{self.status}" + (f" (Server: {self.masker.text(server)})" if server else "")
 
     def excerpt(self, limit: int = 400) -> str:
         text = self.body[:limit].decode("utf-8", errors="replace")
@@ -191,13 +209,25 @@ class BudgetExhausted(Exception):
     """The run's request budget is used up; remaining tests are skipped, not judged."""
 
 
+class WriteRefused(Exception):
+    """A request the suite must never send (a declared write): it was not sent."""
+
+
 class Transport:
     """Sends requests to one target with a total deadline per request and records them."""
 
-    def __init__(self, base_url: str, *, limits: Limits | None = None, masker: Masker) -> None:
+    def __init__(
+        self,
+        base_url: str,
+        *,
+        limits: Limits | None = None,
+        masker: Masker,
+        guard: Guard | None = None,
+    ) -> None:
         self.base_url = base_url.rstrip("/")
         self.limits = limits or Limits()
         self.masker = masker
+        self.guard = guard
         self.sent = 0
         self.retried = 0
         self.history: list[Exchange] = []
@@ -248,8 +278,15 @@ class Transport:
         params: Params = None,
         headers: Mapping[str, str] | None = None,
     ) -> Exchange:
-        """Send one request, retrying what the API marks retryable within the limits."""
+        """Send one request, retrying what the API marks retryable within the limits.
+
+        Raises `WriteRefused`, sending nothing, when the guard forbids the request."""
         url = self.url(path_or_url, params)
+        if self.guard is not None:
+            path = urlsplit(url).path.removeprefix(urlsplit(self.base_url).path) or "/"
+            reason = self.guard(method, path)
+            if reason:
+                raise WriteRefused(f"{method} {path} not sent: {reason}")
         headers = dict(headers or {})
         identity = (method, url, sorted(headers.items()))
         if self._stalled is not None:
@@ -297,20 +334,16 @@ class Transport:
         response_headers: dict[str, str] = {}
         body = bytearray()
         error = ""
-        stalled = False
+        stalled = streamed = False
         try:
             with anyio.fail_after(self.limits.deadline):
                 async with self._client.stream(method, url, headers=headers) as response:
                     status = response.status_code
                     response_headers = {k.lower(): v for k, v in response.headers.items()}
-                    async for chunk in response.aiter_bytes():
-                        body += chunk
-                        if len(body) > self.limits.max_body_bytes:
-                            error = (
-                                f"body exceeds {self.limits.max_body_bytes} bytes; stopped reading"
-                            )
-                            del body[OVERSIZE_EVIDENCE_BYTES:]  # not 4 MiB kept per request
-                            break
+                    media = response_headers.get("content-type", "").split(";")[0].strip()
+                    streamed = status == 101 or media.lower() in STREAM_MEDIA_TYPES
+                    if not streamed:
+                        error = await self._read_body(response, body)
         except TimeoutError:
             error = f"no complete response within the {self.limits.deadline:g} s deadline"
             stalled = True
@@ -333,20 +366,29 @@ class Transport:
             elapsed=time.perf_counter() - start,
             error=error,
             stalled=stalled,
+            streamed=streamed,
             masker=self.masker,
         )
 
+    async def _read_body(self, response: httpx.Response, body: bytearray) -> str:
+        """Read the body into `body` up to the size cap; the error if it is over."""
+        async for chunk in response.aiter_bytes():
+            body += chunk
+            if len(body) > self.limits.max_body_bytes:
+                del body[OVERSIZE_EVIDENCE_BYTES:]  # not 4 MiB kept per request
+                return f"body exceeds {self.limits.max_body_bytes} bytes; stopped reading"
+        return ""
+
     def _retry_wait(self, exchange: Exchange) -> float | None:
-        """Seconds to wait before retrying, or None when the answer is final."""
+        """Seconds to wait before retrying, or None when the answer is final: the body's
+        `retry_after_ms`, else the `Retry-After` header, else 1 s (429) or 0.5 s."""
         if exchange.error or not exchange.unavailable:
             return None
-        wait = 0.5
-        if exchange.status == 429:
-            wait = _seconds(exchange.headers.get("retry-after"), default=1.0)
-        else:
-            body = exchange.json()
-            if isinstance(body.get("retry_after_ms"), int):
-                wait = body["retry_after_ms"] / 1000
+        default = 1.0 if exchange.status == 429 else 0.5
+        wait = _seconds(exchange.headers.get("retry-after"), default=default)
+        ok, body = exchange.parsed
+        if ok and isinstance(body, dict) and type(body.get("retry_after_ms")) is int:
+            wait = body["retry_after_ms"] / 1000
         return min(max(wait, 0.0), self.limits.max_retry_wait)
 
 

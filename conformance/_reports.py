@@ -12,12 +12,13 @@ import html
 import json
 import re
 from collections import Counter
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qsl
 
+from conformance._dates import parse_date
 from conformance._http import Masker
 
 JUNIT = "junit.xml"
@@ -37,7 +38,6 @@ EXIT_MEANINGS = {
 }
 AUTH_PATHS = ("x-api-key", "bearer", "none")
 PERIOD_BUCKETS = ("none", "first_of_month", "other_valid", "malformed")
-_DATE = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}")
 _MD_FAILURES = 50  # failures detailed in summary.md (a GitHub job summary holds 1 MiB)
 _MESSAGE_CHARS = 2000
 
@@ -61,6 +61,16 @@ class Results:
     def __init__(self) -> None:
         self.tests: dict[str, TestRecord] = {}
         self.started = _now()
+
+    def record_violation(
+        self, nodeid: str, violation: dict[str, Any], exchanges: list[dict[str, Any]]
+    ) -> None:
+        """A failure found outside any test (the preflight): the violation as a dict and the
+        summaries of the requests it made."""
+        test = self.tests.setdefault(nodeid, TestRecord(nodeid))
+        test.outcome, test.violation = "failed", violation
+        test.exchanges.extend(exchanges)
+        test.checks.update(_violated(violation))
 
     def record(self, report: Any) -> None:
         """Take one pytest `TestReport` (any phase) into account; duck-typed, no pytest import."""
@@ -94,6 +104,8 @@ class Run:
     spec_version: str
     spec_sha256: str
     spec_source: str
+    spec_operations: int
+    writes_not_exercised: tuple[str, ...]  # declared writes: the suite is read-only
     profile: str
     seed: int | None
     exit_status: int
@@ -126,7 +138,13 @@ def build_summary(run: Run, results: Results, rules: Mapping[str, str]) -> dict[
     return {
         "format": FORMAT,
         "target": run.target,
-        "spec": {"version": run.spec_version, "sha256": run.spec_sha256, "source": run.spec_source},
+        "spec": {
+            "version": run.spec_version,
+            "sha256": run.spec_sha256,
+            "source": run.spec_source,
+            "operations": run.spec_operations,
+            "writes_not_exercised": list(run.writes_not_exercised),
+        },
         "profile": run.profile,
         "seed": run.seed,
         "started": _stamp(results.started),
@@ -143,6 +161,16 @@ def build_summary(run: Run, results: Results, rules: Mapping[str, str]) -> dict[
         "coverage": coverage(exchange for test in tests for exchange in test.exchanges),
         "drift": run.drift,
     }
+
+
+def operations_line(operations: int, writes: Sequence[str], *, names: bool = True) -> str:
+    """How much of the spec a run exercises: its operations, less the declared writes."""
+    line = f"{operations} operation{'s' if operations != 1 else ''}"
+    if writes:
+        plural = "s" if len(writes) > 1 else ""
+        line += f", {len(writes)} write operation{plural} not exercised (the suite is read-only)"
+        line += f": {', '.join(writes)}" if names else ""
+    return line
 
 
 def exit_meaning(status: int) -> str:
@@ -198,11 +226,8 @@ def period_bucket(value: str | None) -> str:
     """none, first_of_month, other_valid (a real date, not the 1st) or malformed."""
     if value is None:
         return "none"
-    if not _DATE.fullmatch(value):
-        return "malformed"
-    try:
-        date = dt.date.fromisoformat(value)
-    except ValueError:
+    date = parse_date(value)
+    if date is None:
         return "malformed"
     return "first_of_month" if date.day == 1 else "other_valid"
 
@@ -233,7 +258,8 @@ def render_markdown(summary: Mapping[str, Any]) -> str:
         f"**{verdict(summary)}**",
         "",
         f"- target: `{summary['target']}`",
-        f"- spec: {spec['version']} (sha256 `{spec['sha256'][:12]}`, {_md(spec['source'])})",
+        f"- spec: {spec['version']} (sha256 `{spec['sha256'][:12]}`, {_md(spec['source'])}); "
+        f"{_md(operations_line(spec['operations'], spec['writes_not_exercised']))}",
         f"- profile: {summary['profile']}; seed: {_seed(summary['seed'])}",
         f"- started {summary['started']}, {summary['duration_s']:.1f} s",
         f"- exit {summary['exit']['status']}: {summary['exit']['meaning']}",
@@ -261,11 +287,12 @@ def render_html(summary: Mapping[str, Any]) -> str:
     """summary.html: the same content as summary.md, as one self-contained page."""
     esc = html.escape
     spec = summary["spec"]
+    exercised = operations_line(spec["operations"], spec["writes_not_exercised"])
     body = [
         f"<h1>DCS conformance</h1><p><strong>{esc(verdict(summary))}</strong></p><ul>",
         f"<li>target: <code>{esc(summary['target'])}</code></li>",
         f"<li>spec: {esc(spec['version'])} (sha256 <code>{esc(spec['sha256'][:12])}</code>, "
-        f"{esc(spec['source'])})</li>",
+        f"{esc(spec['source'])}); {esc(exercised)}</li>",
         f"<li>profile: {esc(summary['profile'])}; seed: {esc(_seed(summary['seed']))}</li>",
         f"<li>exit {summary['exit']['status']}: {esc(summary['exit']['meaning'])}</li></ul>",
         "<h2>Checks</h2>",

@@ -8,7 +8,15 @@ from dataclasses import dataclass, replace
 from typing import Any
 
 from conformance._errors import ContractViolation, TargetUnavailable
-from conformance._http import BudgetExhausted, Exchange, Limits, Masker, Params, Transport
+from conformance._http import (
+    BudgetExhausted,
+    Exchange,
+    Guard,
+    Limits,
+    Masker,
+    Params,
+    Transport,
+)
 from conformance._settings import Settings
 from conformance._spec import USAGE_PATH, Contract, Operation
 from conformance.checks import validate_response
@@ -101,13 +109,15 @@ class Dcs:
         )
 
     def explain_unavailable(self, exchanges: Sequence[Exchange]) -> None:
-        """Raise `TargetUnavailable` if a failure rests on an outage the target still has."""
-        if any(e.unavailable for e in exchanges):
+        """Raise `TargetUnavailable` if a failure rests on an outage the target still has:
+        a gateway status, or no answer at all, that a plain valid request gets too."""
+        if any(e.unavailable or not e.answered for e in exchanges):
             probe = self.healthy()
-            if probe.unavailable:
+            if probe.unavailable or not probe.answered:
                 raise TargetUnavailable(
-                    f"{self.settings.target_label} answers {probe.status} (retryable) "
-                    "even to a plain valid request"
+                    f"{self.settings.target_label} answers "
+                    f"{probe.server_line() if probe.answered else 'nothing'} "
+                    f"({probe.error or 'retryable'}) even to a plain valid request"
                 )
 
 
@@ -128,9 +138,24 @@ def open_target(settings: Settings, contract: Contract, workers: int = 1) -> Ite
             key, org = fixtures.suite_credentials
             credentials = Credentials(key, org, settings.other_org_id)
         limits = worker_limits(settings, workers)
-        transport = Transport(base_url, limits=limits, masker=Masker([credentials.api_key]))
+        transport = Transport(
+            base_url,
+            limits=limits,
+            masker=Masker([credentials.api_key]),
+            guard=read_only_guard(contract),
+        )
         stack.callback(transport.close)
         yield Dcs(settings, contract, transport, credentials)
+
+
+def read_only_guard(contract: Contract) -> Guard:
+    """The transport's last line: a declared write of the spec is never sent, to any target."""
+
+    def guard(method: str, path: str) -> str | None:
+        operation = contract.declared_write(method, path)
+        return None if operation is None else f"{operation.label} is a declared write"
+
+    return guard
 
 
 def worker_limits(settings: Settings, workers: int) -> Limits:
@@ -143,8 +168,24 @@ def worker_limits(settings: Settings, workers: int) -> Limits:
     return replace(limits, max_requests=budget, rate_limit=rate)
 
 
-def preflight(settings: Settings) -> str | None:
-    """Why a live target cannot be judged now (None: it answers a plain valid request)."""
+@dataclass(frozen=True)
+class Preflight:
+    """What one plain valid request (and, if needed, one without credentials) tells of a
+    live target before any test: judge it, give up for now, or it is already broken."""
+
+    unavailable: str | None = None  # it cannot be judged now (exit 75): why
+    violation: ContractViolation | None = None  # it answers HTTP, brokenly (exit 1)
+
+
+def preflight(settings: Settings, contract: Contract) -> Preflight:
+    """Tell "down" from "broken" before the first test.
+
+    Unavailable: no TCP connection, a DNS failure, no response head within the deadline or
+    a close before any byte (to the keyless request too), or a gateway or rate-limit status
+    (429, 502, 503, 504) or a 5xx marked retryable that persists after the retries. Any other
+    HTTP answer is judged: a truncated, oversized, undecodable or dribbled answer, or none to
+    the valid request while the keyless one gets an answer, is a `complete_response` violation.
+    """
     assert settings.base_url is not None and settings.api_key is not None
     limits = Limits(
         connect_timeout=settings.limits.connect_timeout,
@@ -152,15 +193,31 @@ def preflight(settings: Settings) -> str | None:
         deadline=settings.limits.deadline,
     )
     transport = Transport(settings.base_url, limits=limits, masker=Masker([settings.api_key]))
+    keyless: Exchange | None = None
     try:
-        probe = transport.request(
+        valid = transport.request(
             "GET", USAGE_PATH, headers=auth_headers("x-api-key", settings.api_key)
         )
+        if not valid.answered:
+            keyless = transport.request("GET", USAGE_PATH)
     except TargetUnavailable as exc:
-        return str(exc)
+        return Preflight(unavailable=str(exc))
     finally:
         transport.close()
-    if probe.error or probe.unavailable:
-        reason = probe.error or f"{probe.status} marked retryable after {probe.retries} retries"
-        return f"{settings.base_url} ({reason})"
-    return None
+    if valid.unavailable:
+        return Preflight(
+            unavailable=f"{settings.base_url} answers {valid.server_line()} to a plain valid "
+            f"request, still after {valid.retries} retries"
+        )
+    if not valid.answered and (keyless is None or not keyless.answered or keyless.unavailable):
+        return Preflight(unavailable=f"{settings.base_url} gives no HTTP answer ({valid.error})")
+    if not valid.error:
+        return Preflight()  # an HTTP answer: the tests judge it
+    violations = validate_response(contract, contract.operation(USAGE_PATH, "get"), valid)
+    violation = ContractViolation.combine(violations)
+    if keyless is not None:
+        violation.message += (
+            f"; a request without credentials got {keyless.server_line()}: the target is up"
+        )
+        violation.exchanges.append(keyless)
+    return Preflight(violation=violation)

@@ -5,10 +5,13 @@ from __future__ import annotations
 import copy
 import hashlib
 import json
+import posixpath
+import re
 from dataclasses import dataclass, field
 from functools import cached_property, lru_cache
 from pathlib import Path
 from typing import Any
+from urllib.parse import unquote
 
 import yaml
 
@@ -20,6 +23,8 @@ OVERLAY = SPECS_DIR / "overlay.yaml"
 SPEC_RESOURCE = "urn:dcs-conformance:spec"
 USAGE_PATH = "/v1/usage"
 HTTP_METHODS = ("get", "put", "post", "delete", "options", "head", "patch", "trace")
+#: Methods that change state on the server: the suite never sends one the spec declares.
+WRITE_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
 
 
 @dataclass(frozen=True)
@@ -33,6 +38,19 @@ class Operation:
     @property
     def label(self) -> str:
         return f"{self.method.upper()} {self.path}"
+
+    @property
+    def is_write(self) -> bool:
+        return self.method.upper() in WRITE_METHODS
+
+    @cached_property
+    def path_pattern(self) -> re.Pattern[str]:
+        """The concrete paths of this operation: each `{parameter}` is one non-empty segment."""
+        parts = re.split(r"(\{[^}/]*\})", self.path)
+        return re.compile(
+            "".join("[^/]+" if part.startswith("{") else re.escape(part) for part in parts),
+            re.IGNORECASE,  # a case-insensitive router reaches the same handler
+        )
 
 
 @dataclass(frozen=True)
@@ -70,6 +88,28 @@ class Contract:
             if operation.path == path and operation.method == method.lower():
                 return operation
         raise KeyError(f"{method.upper()} {path} is not in the spec")
+
+    @property
+    def write_operations(self) -> tuple[Operation, ...]:
+        """The operations the suite never exercises: declared POST, PUT, PATCH and DELETE."""
+        return tuple(op for op in self.operations if op.is_write)
+
+    def declared_write(self, method: str, path: str) -> Operation | None:
+        """The write operation of the spec that `method path` (a concrete path) would reach.
+
+        `path` is matched as sent, percent-decoded and normalised (doubled slashes, dot
+        segments, a trailing slash), as a lenient router might read it: no spelling of a
+        declared write slips past."""
+        if method.upper() not in WRITE_METHODS:
+            return None
+        candidates = {path, unquote(path)}
+        candidates |= {"/" + posixpath.normpath(c).lstrip("/") for c in set(candidates)}
+        for operation in self.write_operations:
+            if operation.method.upper() == method.upper() and any(
+                operation.path_pattern.fullmatch(candidate) for candidate in candidates
+            ):
+                return operation
+        return None
 
     def allowed_methods(self, path: str) -> set[str]:
         """Methods the spec declares for a path (upper case; HEAD rides along with GET)."""
@@ -129,10 +169,19 @@ class Contract:
         return tuple(fields)
 
     def schemathesis_schema(self) -> Any:
-        """A schemathesis schema for this contract (import is deferred: it is heavy)."""
+        """A schemathesis schema for this contract without its write operations: no phase
+        (examples, coverage, fuzzing) generates a declared write (import deferred: heavy)."""
         import schemathesis
 
-        return schemathesis.openapi.from_dict(copy.deepcopy(self.raw))
+        schema = schemathesis.openapi.from_dict(copy.deepcopy(self.raw))
+        writes = {(op.method, op.path) for op in self.write_operations}
+        if not writes:
+            return schema
+
+        def declared_write(ctx: Any) -> bool:
+            return (ctx.operation.method.lower(), ctx.operation.path) in writes
+
+        return schema.exclude(func=declared_write)
 
 
 @lru_cache(maxsize=64)

@@ -17,12 +17,22 @@ import pytest
 from conformance._drift import spec_drift
 from conformance._errors import (
     EXIT_TARGET_UNAVAILABLE,
+    EXIT_VIOLATIONS,
     ConfigError,
+    ContractViolation,
     TargetUnavailable,
     violations_in,
 )
 from conformance._http import BUDGET_USED_UP, BudgetExhausted, Masker
-from conformance._reports import Results, Run, build_summary, drift_lines, junit_path, write_reports
+from conformance._reports import (
+    Results,
+    Run,
+    build_summary,
+    drift_lines,
+    junit_path,
+    operations_line,
+    write_reports,
+)
 from conformance._session import Dcs, open_target, preflight
 from conformance._settings import OPTIONS, Settings, from_config
 from conformance._spec import Contract, load_contract
@@ -127,9 +137,11 @@ def pytest_configure_node(node: Any) -> None:
 def pytest_report_header(config: pytest.Config) -> list[str]:
     settings, contract = config.stash[SETTINGS], config.stash[CONTRACT]
     seed = config.stash[SEED]
+    writes = [op.label for op in contract.write_operations]
+    exercised = operations_line(len(contract.operations), writes, names=False)
     return [
         f"dcs-conformance: target {settings.target_label}; spec {contract.version} "
-        f"(sha256 {contract.sha256[:12]}); profile {settings.profile.name}; "
+        f"(sha256 {contract.sha256[:12]}; {exercised}); profile {settings.profile.name}; "
         f"seed {'derandomized' if seed is None else seed}"
     ]
 
@@ -138,9 +150,29 @@ def pytest_sessionstart(session: pytest.Session) -> None:
     """Before judging anything, make sure a live target answers at all (controller only)."""
     settings = session.config.stash[SETTINGS]
     if settings.live and not hasattr(session.config, "workerinput"):
-        reason = preflight(settings)
-        if reason is not None:
-            pytest.exit(f"target unavailable: {reason}", returncode=EXIT_TARGET_UNAVAILABLE)
+        outcome = preflight(settings, session.config.stash[CONTRACT])
+        if outcome.unavailable is not None:
+            pytest.exit(
+                f"target unavailable: {outcome.unavailable}", returncode=EXIT_TARGET_UNAVAILABLE
+            )
+        if outcome.violation is not None:
+            _broken_at_preflight(session, outcome.violation)
+
+
+PREFLIGHT = "preflight"  # the test id under which a broken preflight answer is reported
+
+
+def _broken_at_preflight(session: pytest.Session, violation: ContractViolation) -> None:
+    """The target answers HTTP, but brokenly, to a plain valid request: that is the verdict."""
+    if "results" in _active:
+        exchanges = [exchange.summary() for exchange in violation.exchanges]
+        _active["results"].record_violation(PREFLIGHT, violation.as_dict(), exchanges)
+    session.config.get_terminal_writer().line(f"{PREFLIGHT}: {violation}", red=True)
+    pytest.exit(
+        "the target's answer to a plain valid request is broken (see above); the tests would "
+        "only repeat it",
+        returncode=EXIT_VIOLATIONS,
+    )
 
 
 def generated_schema() -> Any:
@@ -270,6 +302,8 @@ def _write_reports(config: pytest.Config, results: Results) -> None:
         spec_version=contract.version,
         spec_sha256=contract.sha256,
         spec_source=contract.source,
+        spec_operations=len(contract.operations),
+        writes_not_exercised=tuple(op.label for op in contract.write_operations),
         profile=settings.profile.name,
         seed=config.stash[SEED],
         exit_status=int(session.exitstatus) if session is not None else 3,

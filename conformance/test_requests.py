@@ -28,5 +28,7 @@ UNDECLARED = ["POST", "PUT", "PATCH", "DELETE"]
 def test_undeclared_method_refused(dcs, method):
     if not dcs.settings.method_probes:
         pytest.skip("--no-method-probes: only GET is sent")
-    allowed = dcs.contract.allowed_methods(dcs.usage.path)
-    requests.undeclared_method_refused(allowed, dcs.get_usage(method=method))
+    declared = dcs.contract.allowed_methods(dcs.usage.path)
+    if method in declared:
+        pytest.skip(f"the spec declares {method} {dcs.usage.path}: a write, never sent")
+    requests.undeclared_method_refused(declared, dcs.get_usage(method=method))

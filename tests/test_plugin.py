@@ -82,7 +82,7 @@ def test_persistently_retryable_target_is_unavailable(fixtures):
     with serve(app, host="127.0.0.1", port=0) as server:
         result = run_suite(*live_args(server, fixtures), "-q")
     assert result.returncode == 75, output(result)
-    assert "502 marked retryable" in output(result)
+    assert "answers 502 to a plain valid request, still after 2 retries" in output(result)
 
 
 def test_conformant_target_passes(mock, fixtures):
@@ -95,6 +95,7 @@ def test_report_header_names_target_spec_and_profile(mock, fixtures):
     result = run_suite(*live_args(mock, fixtures), "--co", "--profile", "gate")
     header = next(line for line in result.stdout.splitlines() if line.startswith("dcs-conformance"))
     assert mock.base_url in header and "spec v1" in header and "profile gate" in header
+    assert "; 1 operation)" in header  # and no write operation left out
     assert fixtures.suite_credentials[0] not in result.stdout
 
 

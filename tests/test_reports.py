@@ -106,6 +106,8 @@ def sample_summary(status=1, drift=None) -> dict:
         spec_version="v1",
         spec_sha256="ab" * 32,
         spec_source="specs/dcs-openapi-usage.yaml",
+        spec_operations=3,
+        writes_not_exercised=("POST /v1/machines",),
         profile="gate",
         seed=None,
         exit_status=status,
