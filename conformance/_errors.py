@@ -3,17 +3,38 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from enum import IntEnum
+from typing import Any
 
-if TYPE_CHECKING:
-    from conformance._http import Exchange
+from conformance._exchange import Exchange
 
-#: Exit codes of a conformance run (pytest's own codes, plus one for an unavailable target).
-EXIT_CONFORMANT = 0
-EXIT_VIOLATIONS = 1
-EXIT_USAGE = 4
-EXIT_NO_TESTS = 5
-EXIT_TARGET_UNAVAILABLE = 75  # sysexits EX_TEMPFAIL: try again later, nothing was judged
+
+class ExitCode(IntEnum):
+    """How a conformance run ends: pytest's own codes, and one for an unavailable target."""
+
+    meaning: str
+
+    def __new__(cls, value: int, meaning: str) -> ExitCode:
+        member = int.__new__(cls, value)
+        member._value_ = value
+        member.meaning = meaning
+        return member
+
+    CONFORMANT = 0, "conformant: no violation found"
+    VIOLATIONS = 1, "violations: the target broke the contract"
+    INTERRUPTED = 2, "interrupted"
+    INTERNAL_ERROR = 3, "internal error of the suite"
+    USAGE_ERROR = 4, "usage error: the run's configuration is wrong"
+    NO_TESTS = 5, "no tests ran"
+    #: sysexits EX_TEMPFAIL: nothing was judged, try again later
+    TARGET_UNAVAILABLE = 75, "target unavailable: nothing was judged, try again later"
+
+    @classmethod
+    def meaning_of(cls, status: int) -> str:
+        try:
+            return cls(status).meaning
+        except ValueError:
+            return "unexpected exit status"
 
 
 class ConfigError(Exception):
@@ -50,11 +71,6 @@ class ContractViolation(AssertionError):
 
     def __post_init__(self) -> None:
         super().__init__(self.message)
-
-    def __str__(self) -> str:
-        from conformance._report_text import format_violation
-
-        return format_violation(self)
 
     def mask(self, text: str) -> str:
         """Hide the run's secrets in text derived from this violation's evidence."""

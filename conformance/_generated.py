@@ -8,12 +8,12 @@ from urllib.parse import parse_qsl, urlsplit
 from conformance import _readings as readings
 from conformance._dates import parse_date, utc_today
 from conformance._errors import ContractViolation
-from conformance._http import Exchange, WriteRefused
-from conformance._session import Dcs, auth_headers
+from conformance._exchange import Exchange
+from conformance._http import WriteRefused
+from conformance._session import FIRST_SCHEME, Dcs, credential_headers
 from conformance._spec import Operation
 from conformance.checks import validate_response
 
-CREDENTIAL_HEADERS = frozenset({"x-api-key", "authorization"})
 #: RFC 6455 4.1: the opening handshake of a WebSocket client (the key is any 16 bytes).
 WEBSOCKET_HANDSHAKE = {
     "Connection": "Upgrade",
@@ -52,10 +52,10 @@ def check_case(dcs: Dcs, case: Any) -> Exchange | None:
     operation = dcs.contract.operation(case.operation.path, case.operation.method)
     kwargs = case.as_transport_kwargs(base_url=dcs.transport.base_url)
     headers = {k: str(v) for k, v in (kwargs.get("headers") or {}).items()}
-    headers = {k: v for k, v in headers.items() if k.lower() not in CREDENTIAL_HEADERS}
+    headers = {k: v for k, v in headers.items() if k.lower() not in dcs.contract.secret_headers}
     if case.method.upper() == "GET" and _upgrades_to_websocket(operation):
         headers.update(WEBSOCKET_HANDSHAKE)  # its status and headers are judged, not the stream
-    credentials = auth_headers("x-api-key", dcs.credentials.api_key)
+    credentials = credential_headers(dcs.contract, FIRST_SCHEME, dcs.credentials.api_key)
     headers.update(credentials)
     try:
         exchange = dcs.send(

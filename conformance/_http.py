@@ -1,77 +1,31 @@
-"""The one HTTP client of the suite: deadlines, size cap, budget, rate limit, retries, masking."""
+"""The one HTTP client of the suite: deadlines, size cap, budget, rate limit, retries, and the
+read-only guard. It makes `Exchange` records (`_exchange`); nothing else imports httpx."""
 
 from __future__ import annotations
 
-import base64
-import json
 import math
-import shlex
 import threading
 import time
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from contextlib import ExitStack
-from dataclasses import dataclass, field
-from functools import cached_property
+from dataclasses import dataclass
 from typing import Any
-from urllib.parse import quote, quote_plus, urlencode, urlsplit
+from urllib.parse import urlencode, urlsplit
 
 import anyio
 import httpx
 from anyio.from_thread import start_blocking_portal
 
 from conformance._errors import TargetUnavailable
+from conformance._exchange import Exchange, Masker
 
-MASK = "***"
-SECRET_HEADERS = frozenset({"x-api-key", "authorization", "proxy-authorization", "cookie"})
 OVERSIZE_EVIDENCE_BYTES = 64 * 1024  # of a body over the cap, what an exchange keeps
 BUDGET_USED_UP = "the request budget (--max-requests) is used up"
-#: Statuses with which a gateway or a rate limiter says "not now", whatever the body says.
-GATEWAY_STATUSES = frozenset({429, 502, 503, 504})
 #: Media types of streams: their status and headers are judged, the stream itself is not read.
 STREAM_MEDIA_TYPES = frozenset({"text/event-stream"})
 Params = Sequence[tuple[str, str]] | Mapping[str, str] | None
 #: Says why a request must not be sent (method, path relative to the target), or None.
 Guard = Callable[[str, str], str | None]
-
-
-class Masker:
-    """Hides secrets: whole values of credential headers, and known secrets anywhere in text."""
-
-    def __init__(self, secrets: Iterable[str] = ()) -> None:
-        self._secrets: list[str] = []
-        for secret in secrets:
-            self.add(secret)
-
-    def add(self, secret: str) -> None:
-        if secret:
-            self._secrets = sorted({*self._secrets, *_forms(secret)}, key=len, reverse=True)
-
-    def text(self, value: str) -> str:
-        for secret in self._secrets:
-            value = value.replace(secret, MASK)
-        return value
-
-    def header(self, name: str, value: str) -> str:
-        if name.lower() not in SECRET_HEADERS:
-            return self.text(value)
-        scheme, _, rest = value.partition(" ")
-        return f"{scheme} {MASK}" if rest and scheme.isalpha() and len(scheme) < 16 else MASK
-
-    def headers(self, headers: Mapping[str, str]) -> dict[str, str]:
-        return {name: self.header(name, value) for name, value in headers.items()}
-
-
-def _forms(secret: str) -> set[str]:
-    """A secret as it may be echoed: raw, URL-encoded, base64 (standard and URL-safe)."""
-    forms = {secret}
-    if len(secret) >= 8:  # encodings of a very short value would mask unrelated text
-        forms |= {quote(secret, safe=""), quote_plus(secret)}
-        for encoded in (
-            base64.b64encode(secret.encode()),
-            base64.urlsafe_b64encode(secret.encode()),
-        ):
-            forms |= {encoded.decode(), encoded.decode().rstrip("=")}
-    return forms
 
 
 @dataclass(frozen=True)
@@ -86,123 +40,6 @@ class Limits:
     rate_limit: float | None = None  # requests per second (per worker under xdist)
     max_retries: int = 2
     max_retry_wait: float = 5.0
-
-
-@dataclass(eq=False)
-class Exchange:
-    """One request and what came back (or the transport error). Secrets are masked on output."""
-
-    method: str
-    url: str
-    request_headers: dict[str, str]
-    status: int | None
-    headers: dict[str, str]
-    body: bytes
-    elapsed: float
-    error: str = ""
-    retries: int = 0
-    stalled: bool = False  # the deadline or the read timeout ran out
-    streamed: bool = False  # a stream (event stream, protocol switch): its body was not read
-    masker: Masker = field(default_factory=Masker, repr=False)
-
-    def __repr__(self) -> str:
-        return f"<Exchange {self.request_line()} -> {self.status or self.error}>"
-
-    @property
-    def media_type(self) -> str:
-        return self.headers.get("content-type", "").split(";")[0].strip().lower()
-
-    @cached_property
-    def parsed(self) -> tuple[bool, Any]:
-        """(True, value) when the body is strict JSON in UTF-8, else (False, reason)."""
-        try:
-            return True, json.loads(self.body.decode("utf-8"), parse_constant=_reject_constant)
-        except (UnicodeDecodeError, ValueError) as exc:
-            return False, str(exc).splitlines()[0]
-
-    def json(self) -> Any:
-        ok, value = self.parsed
-        if not ok:
-            raise ValueError(value)
-        return value
-
-    @property
-    def answered(self) -> bool:
-        """Whether an HTTP response head came back (complete or not)."""
-        return self.status is not None
-
-    @property
-    def unavailable(self) -> bool:
-        """The target cannot serve right now: a gateway or rate-limit status (429, 502, 503,
-        504, whatever the body), or a 5xx that the API itself marks `retryable: true`."""
-        if self.status in GATEWAY_STATUSES:
-            return True
-        if self.status is None or self.status < 500:
-            return False
-        ok, body = self.parsed
-        return ok and isinstance(body, dict) and body.get("retryable") is True
-
-    def server_line(self) -> str:
-        """The status, and the `Server` header where there is one (for one-line outcomes)."""
-        server = self.headers.get("server")
-        return f"{self.status}" + (f" (Server: {self.masker.text(server)})" if server else "")
-
-    def excerpt(self, limit: int = 400) -> str:
-        text = self.body[:limit].decode("utf-8", errors="replace")
-        more = f"... ({len(self.body)} bytes)" if len(self.body) > limit else ""
-        return self.masker.text(text) + more
-
-    def request_line(self) -> str:
-        return f"{self.method} {self.masker.text(self.url)}"
-
-    def curl(self) -> str:
-        parts = ["curl", "-sS", "-X", self.method]
-        for name, value in self.request_headers.items():
-            parts += ["-H", f"{name}: {self.masker.header(name, value)}"]
-        parts.append(self.masker.text(self.url))
-        return shlex.join(parts)
-
-    def summary(self) -> dict[str, Any]:
-        """What a coverage report needs of this exchange (no header values, no body)."""
-        parts = urlsplit(self.url)
-        names = {name.lower(): value for name, value in self.request_headers.items()}
-        scheme = "x-api-key" if "x-api-key" in names else None
-        if scheme is None and "authorization" in names:
-            scheme = names["authorization"].partition(" ")[0].lower() or "authorization"
-        code = None
-        ok, body = self.parsed
-        if ok and isinstance(body, dict) and isinstance(body.get("error_code"), str):
-            code = body["error_code"]
-        return {
-            "method": self.method,
-            "path": parts.path,
-            "query": self.masker.text(parts.query),
-            "auth": scheme or "none",
-            "org_header": "x-dedalus-org-id" in names,
-            "status": self.status,
-            "error_code": None if code is None else self.masker.text(code),
-            "error": self.masker.text(self.error),
-            "retries": self.retries,
-            "elapsed_s": round(self.elapsed, 4),
-        }
-
-    def as_dict(self) -> dict[str, Any]:
-        return {
-            "request": {
-                "method": self.method,
-                "url": self.masker.text(self.url),
-                "headers": self.masker.headers(self.request_headers),
-            },
-            "response": {
-                "status": self.status,
-                "headers": self.masker.headers(self.headers),
-                "body_excerpt": self.excerpt(),
-                "error": self.error,
-            },
-            "elapsed_s": round(self.elapsed, 4),
-            "retries": self.retries,
-            "curl": self.curl(),
-        }
 
 
 class BudgetExhausted(Exception):
@@ -411,10 +248,6 @@ def _seconds(value: str | None, *, default: float) -> float:
     except ValueError:
         return default
     return seconds if math.isfinite(seconds) else default
-
-
-def _reject_constant(name: str) -> Any:
-    raise ValueError(f"{name} is not valid JSON")
 
 
 def _reason(exc: BaseException) -> str:

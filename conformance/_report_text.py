@@ -2,11 +2,9 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
-
-if TYPE_CHECKING:
-    from conformance._errors import ContractViolation
-    from conformance._http import Exchange
+from conformance._errors import ContractViolation
+from conformance._exchange import Exchange
+from conformance.checks import CATALOGUE
 
 
 def format_violation(violation: ContractViolation) -> str:
@@ -17,8 +15,6 @@ def format_violation(violation: ContractViolation) -> str:
 
 
 def _describe(violation: ContractViolation) -> str:
-    from conformance.checks import CATALOGUE
-
     invariant = CATALOGUE.get(violation.check)
     lines = [f"[{violation.check}] {violation.message}"]
     if invariant is not None:

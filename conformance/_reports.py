@@ -19,7 +19,8 @@ from typing import Any
 from urllib.parse import parse_qsl
 
 from conformance._dates import parse_date
-from conformance._http import Masker
+from conformance._errors import ExitCode
+from conformance._exchange import Masker
 
 JUNIT = "junit.xml"
 SUMMARY_JSON = "summary.json"
@@ -27,16 +28,6 @@ SUMMARY_MD = "summary.md"
 SUMMARY_HTML = "summary.html"
 FORMAT = "dcs-conformance/summary/1"
 
-EXIT_MEANINGS = {
-    0: "conformant: no violation found",
-    1: "violations: the target broke the contract",
-    2: "interrupted",
-    3: "internal error of the suite",
-    4: "usage error: the run's configuration is wrong",
-    5: "no tests ran",
-    75: "target unavailable: nothing was judged, try again later",
-}
-AUTH_PATHS = ("x-api-key", "bearer", "none")
 PERIOD_BUCKETS = ("none", "first_of_month", "other_valid", "malformed")
 _MD_FAILURES = 50  # failures detailed in summary.md (a GitHub job summary holds 1 MiB)
 _MESSAGE_CHARS = 2000
@@ -174,7 +165,7 @@ def operations_line(operations: int, writes: Sequence[str], *, names: bool = Tru
 
 
 def exit_meaning(status: int) -> str:
-    return EXIT_MEANINGS.get(status, "unexpected exit status")
+    return ExitCode.meaning_of(status)
 
 
 def coverage(exchanges: Iterable[Mapping[str, Any]]) -> dict[str, Any]:
@@ -182,7 +173,8 @@ def coverage(exchanges: Iterable[Mapping[str, Any]]) -> dict[str, Any]:
     statuses: Counter[str] = Counter()
     codes: Counter[str] = Counter()
     methods: Counter[str] = Counter()
-    auth = {path: {"with_org_header": 0, "without_org_header": 0} for path in AUTH_PATHS}
+    auth: dict[str, dict[str, int]] = {"none": {"with_org_header": 0, "without_org_header": 0}}
+    # labels of the spec's security schemes as seen, "none" last
     periods: dict[str, set[str]] = {bucket: set() for bucket in PERIOD_BUCKETS}
     period_requests: Counter[str] = Counter()
     requests = retries = errors = 0
@@ -209,7 +201,7 @@ def coverage(exchanges: Iterable[Mapping[str, Any]]) -> dict[str, Any]:
         "transport_errors": errors,
         "statuses": dict(sorted(statuses.items())),
         "error_codes": dict(sorted(codes.items())),
-        "auth": auth,
+        "auth": {label: auth[label] for label in sorted(auth, key=lambda k: (k == "none", k))},
         "periods": {
             bucket: {
                 "requests": period_requests[bucket],
@@ -239,12 +231,12 @@ def render_json(summary: Mapping[str, Any]) -> str:
 def verdict(summary: Mapping[str, Any]) -> str:
     """One line: the outcome of the run as a person reads it."""
     status, counts = summary["exit"]["status"], summary["counts"]
-    if status == 0:
+    if status == ExitCode.CONFORMANT:
         return f"✅ Conformant: {counts['passed']} passed, {counts['skipped']} skipped"
-    if status == 1:
+    if status == ExitCode.VIOLATIONS:
         bad = counts["failed"] + counts["error"]
         return f"❌ Violations: {bad} of {counts['tests']} tests failed"
-    if status == 75:
+    if status == ExitCode.TARGET_UNAVAILABLE:
         return "⚠️ Target unavailable (exit 75): no verdict, try again later"
     return f"⚠️ Exit {status}: {summary['exit']['meaning']}"
 

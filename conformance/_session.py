@@ -8,17 +8,10 @@ from dataclasses import dataclass, replace
 from typing import Any
 
 from conformance._errors import ContractViolation, TargetUnavailable
-from conformance._http import (
-    BudgetExhausted,
-    Exchange,
-    Guard,
-    Limits,
-    Masker,
-    Params,
-    Transport,
-)
+from conformance._exchange import SECRET_HEADERS, Exchange, Masker
+from conformance._http import BudgetExhausted, Guard, Limits, Params, Transport
 from conformance._settings import Settings
-from conformance._spec import USAGE_PATH, Contract, Operation
+from conformance._spec import ORG_HEADER, USAGE_PATH, Contract, Operation
 from conformance.checks import validate_response
 from conformance.checks.usage import billed_fields
 
@@ -32,15 +25,30 @@ class Credentials:
     other_org_id: str
 
 
-def auth_headers(scheme: str | None, key: str) -> dict[str, str]:
-    """Headers carrying `key` by one of the spec's security schemes (None: no credentials)."""
+#: `Dcs.get_usage(scheme=...)`: the spec's first security scheme.
+FIRST_SCHEME = "(first)"
+
+
+def credential_headers(contract: Contract, scheme: str | None, key: str) -> dict[str, str]:
+    """Headers carrying `key` by a security scheme of the spec, by its label (`FIRST_SCHEME`:
+    the first one; None: no credentials)."""
     if scheme is None:
         return {}
-    if scheme == "x-api-key":
-        return {"x-api-key": key}
-    if scheme == "bearer":
-        return {"Authorization": f"Bearer {key}"}
-    raise ValueError(f"unknown auth scheme {scheme!r}")
+    if scheme == FIRST_SCHEME:
+        return contract.auth_schemes[0].headers(key)
+    return contract.auth_scheme(scheme).headers(key)
+
+
+def coverage_record(contract: Contract, exchange: Exchange) -> dict[str, Any]:
+    """`Exchange.summary()` for the coverage report, with the credentials named as the spec's
+    scheme that carried them (`none`; `other` for a credential header no scheme describes)."""
+    headers = exchange.request_headers
+    credential = next((s.label for s in contract.auth_schemes if s.carried_by(headers)), None)
+    if credential is None:
+        secret = {name.lower() for name in headers} & (SECRET_HEADERS | contract.secret_headers)
+        credential = "other" if secret else "none"
+    org = ORG_HEADER.lower() in {name.lower() for name in headers}
+    return exchange.summary(credential=credential, org_header=org)
 
 
 class Dcs:
@@ -60,7 +68,7 @@ class Dcs:
         self,
         *,
         period_start: str | None = None,
-        scheme: str | None = "x-api-key",
+        scheme: str | None = FIRST_SCHEME,
         key: str | None = None,
         org: str | None = None,
         params: Params = None,
@@ -72,9 +80,9 @@ class Dcs:
             [] if period_start is None else [("period_start", period_start)]
         )
         query += list(params.items()) if isinstance(params, Mapping) else list(params or [])
-        sent = auth_headers(scheme, key or self.credentials.api_key)
+        sent = credential_headers(self.contract, scheme, key or self.credentials.api_key)
         if org is not None:
-            sent["X-Dedalus-Org-Id"] = org
+            sent[ORG_HEADER] = org
         sent.update(headers or {})
         return self.fetch(self.usage, method, USAGE_PATH, params=query, headers=sent)
 
@@ -104,9 +112,9 @@ class Dcs:
 
     def healthy(self) -> Exchange:
         """A plain valid request, without judging it (used to tell outages from violations)."""
-        return self.send(
-            "GET", USAGE_PATH, headers=auth_headers("x-api-key", self.credentials.api_key)
-        )
+        key = self.credentials.api_key
+        headers = credential_headers(self.contract, FIRST_SCHEME, key)
+        return self.send("GET", USAGE_PATH, headers=headers)
 
     def explain_unavailable(self, exchanges: Sequence[Exchange]) -> None:
         """Raise `TargetUnavailable` if a failure rests on an outage the target still has:
@@ -141,7 +149,7 @@ def open_target(settings: Settings, contract: Contract, workers: int = 1) -> Ite
         transport = Transport(
             base_url,
             limits=limits,
-            masker=Masker([credentials.api_key]),
+            masker=Masker([credentials.api_key], secret_headers=contract.secret_headers),
             guard=read_only_guard(contract),
         )
         stack.callback(transport.close)
@@ -192,11 +200,12 @@ def preflight(settings: Settings, contract: Contract) -> Preflight:
         read_timeout=settings.limits.read_timeout,
         deadline=settings.limits.deadline,
     )
-    transport = Transport(settings.base_url, limits=limits, masker=Masker([settings.api_key]))
+    masker = Masker([settings.api_key], secret_headers=contract.secret_headers)
+    transport = Transport(settings.base_url, limits=limits, masker=masker)
     keyless: Exchange | None = None
     try:
         valid = transport.request(
-            "GET", USAGE_PATH, headers=auth_headers("x-api-key", settings.api_key)
+            "GET", USAGE_PATH, headers=credential_headers(contract, FIRST_SCHEME, settings.api_key)
         )
         if not valid.answered:
             keyless = transport.request("GET", USAGE_PATH)

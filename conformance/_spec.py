@@ -7,6 +7,7 @@ import hashlib
 import json
 import posixpath
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from functools import cached_property, lru_cache
 from pathlib import Path
@@ -25,6 +26,28 @@ USAGE_PATH = "/v1/usage"
 HTTP_METHODS = ("get", "put", "post", "delete", "options", "head", "patch", "trace")
 #: Methods that change state on the server: the suite never sends one the spec declares.
 WRITE_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
+#: The header that scopes a request to an org (declared on the controlplane's other operations).
+ORG_HEADER = "X-Dedalus-Org-Id"
+
+
+@dataclass(frozen=True)
+class AuthScheme:
+    """How a security scheme of the spec carries a key: a header, and a prefix before the key
+    (`apiKey` in a header: none; `http` bearer: "Bearer ")."""
+
+    label: str  # "x-api-key" (the header, for apiKey) or "bearer" (the http scheme)
+    header: str
+    prefix: str = ""
+
+    def headers(self, key: str) -> dict[str, str]:
+        return {self.header: f"{self.prefix}{key}"}
+
+    def carried_by(self, headers: Mapping[str, str]) -> bool:
+        """Whether `headers` present credentials this way (names and schemes in any case)."""
+        value = next((v for k, v in headers.items() if k.lower() == self.header.lower()), None)
+        if value is None:
+            return False
+        return not self.prefix or value[: len(self.prefix)].lower() == self.prefix.lower()
 
 
 @dataclass(frozen=True)
@@ -110,6 +133,32 @@ class Contract:
             ):
                 return operation
         return None
+
+    @cached_property
+    def auth_schemes(self) -> tuple[AuthScheme, ...]:
+        """The ways to present a key that the spec's security requirements name, in order:
+        `apiKey` schemes in a header and `http` bearer schemes (others cannot carry a key)."""
+        schemes = self.raw.get("components", {}).get("securitySchemes", {})
+        required = [*self.raw.get("security", [])]
+        for operation in self.operations:
+            required += operation.definition.get("security", [])
+        found: dict[tuple[str, str], AuthScheme] = {}
+        for name in (name for requirement in required for name in requirement):
+            scheme = _auth_scheme(schemes.get(name, {}))
+            if scheme is not None:
+                found.setdefault((scheme.header.lower(), scheme.prefix.lower()), scheme)
+        return tuple(found.values())
+
+    @property
+    def secret_headers(self) -> frozenset[str]:
+        """The (lower-case) names of the headers that carry a key."""
+        return frozenset(scheme.header.lower() for scheme in self.auth_schemes)
+
+    def auth_scheme(self, label: str) -> AuthScheme:
+        for scheme in self.auth_schemes:
+            if scheme.label == label:
+                return scheme
+        raise KeyError(f"the spec has no security scheme {label!r}")
 
     def allowed_methods(self, path: str) -> set[str]:
         """Methods the spec declares for a path (upper case; HEAD rides along with GET)."""
@@ -201,6 +250,15 @@ def _validator(contract: Contract, pointer: str) -> Any:
     )
 
 
+def _auth_scheme(definition: Mapping[str, Any]) -> AuthScheme | None:
+    if definition.get("type") == "apiKey" and definition.get("in") == "header":
+        name = str(definition.get("name", ""))
+        return AuthScheme(name.lower(), name) if name else None
+    if definition.get("type") == "http" and str(definition.get("scheme", "")).lower() == "bearer":
+        return AuthScheme("bearer", "Authorization", "Bearer ")
+    return None
+
+
 def _escape(token: str) -> str:
     return token.replace("~", "~0").replace("/", "~1")
 
@@ -223,7 +281,13 @@ def load_contract(
     if "get" not in raw.get("paths", {}).get(USAGE_PATH, {}):
         raise ConfigError(f"spec {location}: no GET {USAGE_PATH}, the operation this suite tests")
     sha = hashlib.sha256(text.encode()).hexdigest()
-    return Contract(raw, source=location, sha256=sha)
+    contract = Contract(raw, source=location, sha256=sha)
+    if not contract.auth_schemes:
+        raise ConfigError(
+            f"spec {location}: no security scheme the suite can present a key with "
+            "(an apiKey in a header, or http bearer)"
+        )
+    return contract
 
 
 def _read(location: str) -> str:

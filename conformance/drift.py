@@ -10,7 +10,7 @@ import sys
 from typing import NoReturn
 
 from conformance._drift import compare, format_report, load_raw
-from conformance._errors import EXIT_USAGE, ConfigError
+from conformance._errors import ConfigError, ExitCode
 from conformance._spec import DEFAULT_SPEC
 
 EXIT_IDENTICAL = 0
@@ -19,7 +19,7 @@ EXIT_DRIFT = 3
 
 class _Parser(argparse.ArgumentParser):
     def error(self, message: str) -> NoReturn:
-        self.exit(EXIT_USAGE, f"{self.prog}: error: {message}\n")
+        self.exit(ExitCode.USAGE_ERROR, f"{self.prog}: error: {message}\n")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -43,7 +43,7 @@ def main(argv: list[str] | None = None) -> int:
         changes = compare(load_raw(old), load_raw(new))
     except ConfigError as exc:
         print(f"{parser.prog}: {exc}", file=sys.stderr)
-        return EXIT_USAGE
+        return ExitCode.USAGE_ERROR
     sys.stdout.write(format_report(changes, old or _vendored(), new))
     return EXIT_DRIFT if changes else EXIT_IDENTICAL
 

@@ -14,7 +14,7 @@ from dataclasses import replace
 from pathlib import Path
 from typing import NoReturn
 
-from conformance._errors import EXIT_USAGE
+from conformance._errors import ExitCode
 from conformance._killmatrix import Options, run_matrix, split_names, summary, write_reports
 
 QUICK_EXAMPLES = 10
@@ -22,7 +22,7 @@ QUICK_EXAMPLES = 10
 
 class _Parser(argparse.ArgumentParser):
     def error(self, message: str) -> NoReturn:
-        self.exit(EXIT_USAGE, f"{self.prog}: error: {message}\n")
+        self.exit(ExitCode.USAGE_ERROR, f"{self.prog}: error: {message}\n")
 
 
 def _positive(kind: type) -> object:

@@ -96,9 +96,18 @@ def raw_server(handler: Handler) -> Iterator[RawServer]:
     thread.start()
     if not ready.wait(5):
         raise RuntimeError("the raw server did not start")
+
+    async def stop() -> None:
+        server_box[0].close()
+        tasks = [t for t in asyncio.all_tasks() if t is not asyncio.current_task()]
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+        loop.stop()
+
     try:
         yield state
     finally:
-        loop.call_soon_threadsafe(server_box[0].close)
-        loop.call_soon_threadsafe(loop.stop)
+        asyncio.run_coroutine_threadsafe(stop(), loop)
         thread.join(5)
+        loop.close()

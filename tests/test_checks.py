@@ -5,7 +5,8 @@ import json
 import pytest
 
 from conformance._errors import ContractViolation
-from conformance._http import Exchange, Masker
+from conformance._exchange import Exchange, Masker
+from conformance._report_text import format_violation
 from conformance._spec import load_contract
 from conformance.checks import CATALOGUE, auth, requests, usage, validate_response
 from conformance.checks.usage import billed_fields
@@ -240,7 +241,7 @@ def test_violation_text_masks_the_key_and_shows_evidence():
         {**GOOD_USAGE, "plan_slug": "dcs_secret_key"}, headers={"x-echo": "dcs_secret_key"}
     )
     ex.request_headers["Authorization"] = "Bearer dcs_secret_key"
-    text = str(violated(usage.future_period_unbilled, FIELDS, ex))
+    text = format_violation(violated(usage.future_period_unbilled, FIELDS, ex))
     assert "dcs_secret_key" not in text
     assert "[future_period_unbilled]" in text
     assert "curl" in text and "x-api-key: ***" in text and "Bearer ***" in text

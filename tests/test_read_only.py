@@ -14,7 +14,8 @@ import pytest
 from _raw_server import Request, raw_server, response
 from _support import REPO, output, run_suite
 
-from conformance._http import Limits, Masker, Transport, WriteRefused
+from conformance._exchange import Masker
+from conformance._http import Limits, Transport, WriteRefused
 from conformance._session import read_only_guard
 from conformance._spec import load_contract
 from conformance.mock import create_app, load_fixtures, serve

@@ -12,6 +12,7 @@ import pytest
 from _support import output, run_suite
 
 from conformance import _reports as reports
+from conformance._errors import ExitCode
 from conformance.checks import CATALOGUE
 
 RULES = {name: invariant.rule for name, invariant in CATALOGUE.items()}
@@ -163,7 +164,7 @@ def test_coverage_counts_statuses_auth_periods_methods():
 def test_summary_counts_checks_and_failures():
     summary = sample_summary()
     assert summary["counts"] == {"tests": 4, "passed": 1, "failed": 1, "error": 1, "skipped": 1}
-    assert summary["exit"] == {"status": 1, "meaning": reports.EXIT_MEANINGS[1]}
+    assert summary["exit"] == {"status": 1, "meaning": ExitCode.VIOLATIONS.meaning}
     assert summary["target"] == "http://127.0.0.1:9" and summary["seed"] is None
     checks = summary["checks"]
     assert set(RULES) <= set(checks)
@@ -241,7 +242,7 @@ def test_junit_path_respects_an_explicit_junitxml(tmp_path):
 
 
 def test_write_reports_creates_the_dir_and_masks(tmp_path):
-    from conformance._http import Masker
+    from conformance._exchange import Masker
 
     summary = sample_summary()
     summary["target"] = "http://127.0.0.1:9/?k=sekrit_value_123"
@@ -316,5 +317,5 @@ def test_an_unavailable_target_still_gets_a_summary(tmp_path):
     )  # fmt: skip
     assert result.returncode == 75, output(result)
     summary = json.loads((tmp_path / "summary.json").read_text(encoding="utf-8"))
-    assert summary["exit"] == {"status": 75, "meaning": reports.EXIT_MEANINGS[75]}
+    assert summary["exit"] == {"status": 75, "meaning": ExitCode.TARGET_UNAVAILABLE.meaning}
     assert "Target unavailable" in (tmp_path / "summary.md").read_text(encoding="utf-8")

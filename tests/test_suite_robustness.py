@@ -19,7 +19,8 @@ from pathlib import Path
 import pytest
 from starlette.types import ASGIApp
 
-from conformance._http import Limits, Masker, Transport
+from conformance._exchange import Masker
+from conformance._http import Limits, Transport
 from conformance._killmatrix import seed_hypothesis_cache, warm_hypothesis_cache
 from conformance.mock import _fault_wire as wire
 from conformance.mock import create_app, faulty_app, load_fixtures, serve

@@ -9,7 +9,8 @@ import pytest
 from starlette.responses import JSONResponse, Response
 
 from conformance._errors import TargetUnavailable
-from conformance._http import BudgetExhausted, Limits, Masker, Transport
+from conformance._exchange import Masker
+from conformance._http import BudgetExhausted, Limits, Transport
 from conformance.mock import serve
 
 OUTAGE = {"error_code": "BILLING_LEDGER_UNAVAILABLE", "message": "m", "retryable": True}

@@ -7,7 +7,7 @@ invariants (auth, periods, methods) are called by the tests in `conformance/test
 from __future__ import annotations
 
 from conformance._errors import ContractViolation
-from conformance._http import Exchange
+from conformance._exchange import Exchange
 from conformance._spec import Contract, Operation
 
 # Imported for their checks: CATALOGUE must be complete even in a process that imports no

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from typing import Any, TypeVar
 
 from conformance._errors import ContractViolation
-from conformance._http import Exchange
+from conformance._exchange import Exchange
 
 F = TypeVar("F", bound=Callable[..., None])
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from conformance._http import Exchange
+from conformance._exchange import Exchange
 from conformance.checks._invariant import Broken, describe, error_body, expect_status, invariant
 from conformance.checks.usage import usage_body
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from conformance import _readings as readings
-from conformance._http import Exchange
+from conformance._exchange import Exchange
 from conformance.checks._invariant import Broken, expect_status, invariant
 
 

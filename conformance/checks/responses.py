@@ -6,7 +6,7 @@ import re
 
 from jsonschema.exceptions import best_match
 
-from conformance._http import Exchange
+from conformance._exchange import Exchange
 from conformance._spec import Contract, Operation
 from conformance.checks._invariant import Broken, error_body, invariant
 

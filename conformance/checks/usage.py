@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from conformance import _readings as readings
-from conformance._http import Exchange
+from conformance._exchange import Exchange
 from conformance._spec import Contract, Operation
 from conformance.checks._invariant import Broken, describe, expect_status, invariant
 

@@ -1,0 +1,157 @@
+"""One run of the suite: its typed state (kept on the pytest config) and the work the plugin's
+hooks hand to it. No pytest import: the plugin passes in what it needs."""
+
+from __future__ import annotations
+
+import random
+import sys
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from conformance._drift import spec_drift
+from conformance._errors import ExitCode
+from conformance._exchange import Masker
+from conformance._reports import Results, Run, build_summary, operations_line, write_reports
+from conformance._settings import Settings
+from conformance._spec import Contract
+from conformance.checks import CATALOGUE
+
+SUITE_DIR = Path(__file__).resolve().parent
+PREFLIGHT = "preflight"  # the test id under which a broken preflight answer is reported
+
+
+@dataclass
+class RunState:
+    """What one run keeps between hooks, in the controller and in each xdist worker."""
+
+    settings: Settings
+    contract: Contract
+    seed: int | None
+    compare_spec: str | None = None
+    results: Results | None = None  # the controller's, unless --no-reports
+    unavailable: list[str] = field(default_factory=list)  # why the target went away mid-run
+    no_verdict: bool = False
+    _drift: dict[str, Any] | None = None
+    _drift_done: bool = False
+
+    def header(self) -> str:
+        """The report header line: target, spec, how much of it is exercised, profile, seed."""
+        contract, settings = self.contract, self.settings
+        writes = [op.label for op in contract.write_operations]
+        exercised = operations_line(len(contract.operations), writes, names=False)
+        seed = "derandomized" if self.seed is None else self.seed
+        return (
+            f"dcs-conformance: target {settings.target_label}; spec {contract.version} "
+            f"(sha256 {contract.sha256[:12]}; {exercised}); profile {settings.profile.name}; "
+            f"seed {seed}"
+        )
+
+    def rerun(self, nodeid: str) -> str:
+        """The command that reruns one test as it ran (never the key itself)."""
+        settings = self.settings
+        parts = ["pytest", nodeid]
+        if settings.live:
+            parts += ["--base-url", str(settings.base_url), "--api-key", "$DCS_API_KEY"]
+        parts += ["--profile", settings.profile.name]
+        if self.seed is not None:
+            parts.append(f"--hypothesis-seed={self.seed}")
+        return " ".join(parts)
+
+    def drift(self) -> dict[str, Any] | None:
+        """The drift from our spec to `--compare-spec`, computed once (None: not asked)."""
+        if self.compare_spec and not self._drift_done:
+            self._drift = spec_drift(self.settings.spec, self.compare_spec)
+            self._drift_done = True
+        return self._drift
+
+    def finish(self, exit_status: int) -> int:
+        """The final exit status: a run that found no violation but lost its target has no
+        verdict (75), not 'conformant'."""
+        if self.unavailable and exit_status in (0, 2, 5):  # 2: we stopped it
+            self.no_verdict = True
+            return ExitCode.TARGET_UNAVAILABLE
+        return exit_status
+
+    def write_reports(self, exit_status: int) -> None:
+        """Write summary.json/.md/.html (controller only; an unwritable dir is one line)."""
+        if self.results is None:
+            return
+        contract, settings = self.contract, self.settings
+        run = Run(
+            target=settings.target_label,
+            spec_version=contract.version,
+            spec_sha256=contract.sha256,
+            spec_source=contract.source,
+            spec_operations=len(contract.operations),
+            writes_not_exercised=tuple(op.label for op in contract.write_operations),
+            profile=settings.profile.name,
+            seed=self.seed,
+            exit_status=exit_status,
+            drift=self.drift(),
+        )
+        summary = build_summary(run, self.results, {n: c.rule for n, c in CATALOGUE.items()})
+        key = settings.api_key or ""  # a second masking pass; a toy key of a few letters is not
+        masker = Masker([key] if len(key) >= 8 else [], secret_headers=contract.secret_headers)
+        try:
+            write_reports(settings.reports_dir, summary, masker)
+        except OSError as exc:
+            print(f"dcs-conformance: cannot write reports: {exc}", file=sys.stderr)
+
+
+def hypothesis_profile(
+    settings: Settings, *, chosen: bool, seed: int | None, worker_seed: Any
+) -> int | None:
+    """Register (and unless the user chose one, load) the profile's hypothesis settings; the
+    run's seed: the user's, the controller's (xdist workers), a fresh one, or None when the
+    profile is derandomized."""
+    from hypothesis import HealthCheck
+    from hypothesis import settings as hypothesis_settings
+
+    profile = settings.profile
+    name = f"dcs-{profile.name}"
+    hypothesis_settings.register_profile(
+        name,
+        max_examples=profile.max_examples,
+        derandomize=profile.derandomize,
+        deadline=None,
+        database=None if profile.derandomize else hypothesis_settings.default.database,
+        suppress_health_check=list(HealthCheck),
+        print_blob=True,
+    )
+    if not chosen:
+        hypothesis_settings.load_profile(name)
+    if seed is None and not profile.derandomize:
+        seed = worker_seed if worker_seed is not None else random.randrange(2**32)
+    return seed
+
+
+def runs_the_suite(args: Sequence[str], *, pyargs: bool, invocation_dir: Path) -> bool:
+    """Whether a pytest session with these arguments collects the suite's tests: the plugin
+    is registered wherever the package is installed, and stays inert in other sessions."""
+    return any(_covers_suite(path) for path in _arg_paths(args, pyargs, invocation_dir))
+
+
+def _arg_paths(args: Iterable[str], pyargs: bool, invocation_dir: Path) -> Iterable[Path]:
+    import importlib.util
+
+    for arg in args:
+        name = arg.split("::")[0]
+        if pyargs and name and not name.startswith((".", "/")):
+            try:
+                spec = importlib.util.find_spec(name)
+            except (ImportError, ValueError):
+                spec = None
+            if spec is not None and spec.origin not in (None, "namespace"):
+                yield Path(spec.origin).resolve()
+                continue
+            if spec is not None and spec.submodule_search_locations:
+                yield from (Path(p).resolve() for p in spec.submodule_search_locations)
+                continue
+        yield (invocation_dir / name).resolve()
+
+
+def _covers_suite(path: Path) -> bool:
+    """The path is the suite's directory, inside it, or a directory that contains it."""
+    return path == SUITE_DIR or SUITE_DIR in path.parents or path in SUITE_DIR.parents
