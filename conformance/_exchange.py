@@ -33,7 +33,7 @@ class Masker:
 
     def add(self, secret: str) -> None:
         if secret:
-            self._secrets = sorted({*self._secrets, *_forms(secret)}, key=len, reverse=True)
+            self._secrets = sorted({*self._secrets, *secret_forms(secret)}, key=len, reverse=True)
 
     def text(self, value: str) -> str:
         for secret in self._secrets:
@@ -50,7 +50,7 @@ class Masker:
         return {name: self.header(name, value) for name, value in headers.items()}
 
 
-def _forms(secret: str) -> set[str]:
+def secret_forms(secret: str) -> set[str]:
     """A secret as it may be echoed: raw, URL-encoded, base64 (standard and URL-safe)."""
     forms = {secret}
     if len(secret) >= 8:  # encodings of a very short value would mask unrelated text

@@ -63,7 +63,7 @@ def check_case(dcs: Dcs, case: Any) -> Exchange | None:
         )
     except WriteRefused:
         return None
-    violations = validate_response(dcs.contract, operation, exchange)
+    violations = validate_response(dcs.contract, operation, exchange, dcs.keys)
     if not exchange.error:
         violations += _schemathesis_violations(case, exchange, credentials)
     if violations:

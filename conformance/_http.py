@@ -174,7 +174,9 @@ class Transport:
         stalled = streamed = False
         try:
             with anyio.fail_after(self.limits.deadline):
-                async with self._client.stream(method, url, headers=headers) as response:
+                async with self._client.stream(
+                    method, url, headers=_wire_headers(headers), extensions=_exact_target(url)
+                ) as response:
                     status = response.status_code
                     response_headers = {k.lower(): v for k, v in response.headers.items()}
                     media = response_headers.get("content-type", "").split(";")[0].strip()
@@ -191,6 +193,9 @@ class Transport:
         except httpx.TimeoutException:
             error = f"no data for {self.limits.read_timeout:g} s (read timeout)"
             stalled = True
+        except httpx.DecodingError as exc:
+            encoding = response_headers.get("content-encoding", "?")
+            error = f"broken response: the body is not {encoding} as labelled ({_reason(exc)})"
         except httpx.HTTPError as exc:
             error = f"broken response: {_reason(exc)}"
         return Exchange(
@@ -227,6 +232,19 @@ class Transport:
         if ok and isinstance(body, dict) and type(body.get("retry_after_ms")) is int:
             wait = body["retry_after_ms"] / 1000
         return min(max(wait, 0.0), self.limits.max_retry_wait)
+
+
+def _wire_headers(headers: Mapping[str, str]) -> dict[str, str | bytes]:
+    """Header values as sent: ASCII as is, anything else as its UTF-8 bytes (a probe)."""
+    return {k: v if v.isascii() else v.encode("utf-8") for k, v in headers.items()}
+
+
+def _exact_target(url: str) -> dict[str, Any]:
+    """The request-target exactly as the URL spells it: httpx would otherwise normalise dot
+    segments away, and a probe of `/v1/./usage` must reach the server as written."""
+    parts = urlsplit(url)
+    target = parts.path + (f"?{parts.query}" if parts.query else "")
+    return {"target": target.encode("ascii")} if target.isascii() else {}
 
 
 def _not_against_a_stalled_target() -> None:

@@ -13,6 +13,7 @@ from conformance._http import BudgetExhausted, Guard, Limits, Params, Transport
 from conformance._settings import Settings
 from conformance._spec import ORG_HEADER, USAGE_PATH, Contract, Operation
 from conformance.checks import validate_response
+from conformance.checks.responses import key_never_echoed
 from conformance.checks.usage import billed_fields
 
 WRONG_KEY = "dcs_conformance_wrong_key_0000000000000000"
@@ -64,6 +65,11 @@ class Dcs:
         self.usage = contract.operation(USAGE_PATH, "get")
         self.billed_fields = billed_fields(contract, self.usage)
 
+    @property
+    def keys(self) -> tuple[str, ...]:
+        """The caller's keys: no answer may echo them."""
+        return (self.credentials.api_key,)
+
     def get_usage(
         self,
         *,
@@ -76,15 +82,42 @@ class Dcs:
         method: str = "GET",
     ) -> Exchange:
         """Request the usage summary and judge the response on its own."""
-        query: list[tuple[str, str]] = (
-            [] if period_start is None else [("period_start", period_start)]
-        )
+        query, sent = self._usage_request(period_start, scheme, key, org, params, headers)
+        return self.fetch(self.usage, method, USAGE_PATH, params=query, headers=sent)
+
+    def probe_usage(
+        self,
+        path: str,
+        *,
+        period_start: str | None = None,
+        scheme: str | None = FIRST_SCHEME,
+        key: str | None = None,
+        headers: Mapping[str, str] | None = None,
+    ) -> Exchange:
+        """Send the usage request to `path`, spelled exactly as given (another spelling of the
+        declared path, or a raw query): the answer is not the operation's, so it is judged
+        only for echoed keys; the caller's invariant judges the rest."""
+        query, sent = self._usage_request(period_start, scheme, key, None, None, headers)
+        exchange = self.send("GET", path, params=query, headers=sent)
+        key_never_echoed(self.keys, exchange)
+        return exchange
+
+    def _usage_request(
+        self,
+        period_start: str | None,
+        scheme: str | None,
+        key: str | None,
+        org: str | None,
+        params: Params,
+        headers: Mapping[str, str] | None,
+    ) -> tuple[list[tuple[str, str]], dict[str, str]]:
+        query = [] if period_start is None else [("period_start", period_start)]
         query += list(params.items()) if isinstance(params, Mapping) else list(params or [])
         sent = credential_headers(self.contract, scheme, key or self.credentials.api_key)
         if org is not None:
             sent[ORG_HEADER] = org
         sent.update(headers or {})
-        return self.fetch(self.usage, method, USAGE_PATH, params=query, headers=sent)
+        return query, sent
 
     def fetch(
         self,
@@ -96,7 +129,7 @@ class Dcs:
         headers: Mapping[str, str] | None = None,
     ) -> Exchange:
         exchange = self.send(method, path_or_url, params=params, headers=headers)
-        violations = validate_response(self.contract, operation, exchange)
+        violations = validate_response(self.contract, operation, exchange, self.keys)
         if violations:
             raise ContractViolation.combine(violations)
         return exchange
@@ -222,7 +255,8 @@ def preflight(settings: Settings, contract: Contract) -> Preflight:
         return Preflight(unavailable=f"{settings.base_url} gives no HTTP answer ({valid.error})")
     if not valid.error:
         return Preflight()  # an HTTP answer: the tests judge it
-    violations = validate_response(contract, contract.operation(USAGE_PATH, "get"), valid)
+    usage = contract.operation(USAGE_PATH, "get")
+    violations = validate_response(contract, usage, valid, [settings.api_key])
     violation = ContractViolation.combine(violations)
     if keyless is not None:
         violation.message += (

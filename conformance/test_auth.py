@@ -4,6 +4,7 @@ import pytest
 from hypothesis import assume, given
 from hypothesis import strategies as st
 
+from conformance import _readings as readings
 from conformance._dates import CLOSED_PERIOD_OFFSET, month_start
 from conformance._session import WRONG_KEY
 from conformance.checks import auth
@@ -69,9 +70,19 @@ def test_header_names_case_insensitive(dcs, header, prefix):
     auth.same_answer(dcs.billed_fields, reference, variant)
 
 
+def refuse_foreign_org(dcs, org, exchange):
+    """403 AUTH_ORG_MISMATCH for an id shaped like the own one; else 400 may refuse it too."""
+    statuses = readings.org_refusals(dcs.credentials.org_id, org)
+    if statuses == (403,):
+        auth.org_mismatch_forbidden(exchange)
+    else:
+        auth.foreign_org_refused(statuses, exchange)
+
+
 @pytest.mark.parametrize("scheme", SCHEMES)
 def test_org_mismatch_forbidden(dcs, scheme):
-    auth.org_mismatch_forbidden(dcs.get_usage(scheme=scheme, org=dcs.credentials.other_org_id))
+    other = dcs.credentials.other_org_id
+    refuse_foreign_org(dcs, other, dcs.get_usage(scheme=scheme, org=other))
 
 
 def test_own_org_accepted(dcs):
@@ -114,7 +125,23 @@ def test_generated_wrong_keys_auth_invalid(dcs, key, scheme):
     auth.wrong_key_is_auth_invalid(dcs.get_usage(scheme=scheme, key=key))
 
 
-@given(org=st.from_regex(r"[A-Za-z0-9_\-]{1,40}", fullmatch=True))
-def test_generated_foreign_orgs_forbidden(dcs, org):
-    assume(org != dcs.credentials.org_id)
-    auth.org_mismatch_forbidden(dcs.get_usage(org=org))
+def foreign_orgs(own):
+    """Org ids of other orgs: shaped like the own one (a UUID, or its prefix and case) when it
+    is known, and ids of any shape."""
+    anything = st.from_regex(r"[A-Za-z0-9_\-]{1,40}", fullmatch=True)
+    if own is None:
+        return anything
+    if readings.UUID.fullmatch(own):
+        alike = st.uuids().map(str)
+    else:
+        prefix = own.split("_", 1)[0] + "_" if "_" in own else ""
+        alike = st.from_regex(r"[a-z0-9]{1,30}", fullmatch=True).map(lambda rest: prefix + rest)
+    return st.one_of(alike, anything)
+
+
+@given(data=st.data())
+def test_generated_foreign_orgs_forbidden(dcs, data):
+    own = dcs.credentials.org_id
+    org = data.draw(foreign_orgs(own), label="org")
+    assume(own is None or not readings.same_org_id(own, org))
+    refuse_foreign_org(dcs, org, dcs.get_usage(org=org))

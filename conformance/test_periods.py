@@ -1,5 +1,6 @@
 """The billing period: `period_start` parsing, the default month, and how counters evolve."""
 
+import calendar
 import datetime as dt
 import itertools
 
@@ -9,8 +10,9 @@ from hypothesis import strategies as st
 
 from conformance import _readings as readings
 from conformance._dates import CLOSED_PERIOD_OFFSET, month_start, utc_today
-from conformance.checks import requests, usage
+from conformance.checks import auth, requests, usage
 
+CLOSED_MONTH = month_start(CLOSED_PERIOD_OFFSET).isoformat()
 MALFORMED = [
     "2025-02-30",
     "2023-02-29",
@@ -129,8 +131,32 @@ def test_future_period_unbilled(dcs, offset):
     usage.future_period_unbilled(dcs.billed_fields, dcs.get_usage(period_start=start.isoformat()))
 
 
-@given(day=st.dates(dt.date(1970, 1, 1), dt.date(2200, 12, 31)))
-def test_generated_valid_dates(dcs, day):
+#: Years where date code breaks: the first, the Gregorian reform, 1900, the Unix epoch and
+#: the year before it, 2000, the 32-bit time_t end, 2100, and the last two years there are.
+EDGE_YEARS = (1, 2, 1582, 1899, 1900, 1969, 1970, 1999, 2000, 2037, 2038, 2039, 2100, 9998, 9999)
+
+
+def edge_day(year: int, month: int, where: str) -> dt.date:
+    """The first, 28th, 29th (or last), or last day of a month."""
+    last = calendar.monthrange(year, month)[1]
+    day = {"first": 1, "28th": 28, "29th": min(29, last), "last": last}[where]
+    return dt.date(year, month, day)
+
+
+def whole_calendar():
+    """Dates from 0001-01-01 to 9999-12-31, weighted toward the edges: month ends, 29
+    February, December and January, and the years in EDGE_YEARS."""
+    edges = st.builds(
+        edge_day,
+        st.one_of(st.sampled_from(EDGE_YEARS), st.integers(1, 9999)),
+        st.one_of(st.sampled_from([1, 2, 12]), st.integers(1, 12)),
+        st.sampled_from(["first", "28th", "29th", "last"]),
+    )
+    return st.one_of(edges, st.dates(dt.date(1, 1, 1), dt.date(9999, 12, 31)))
+
+
+@given(day=whole_calendar())
+def test_generated_whole_calendar(dcs, day):
     exchange = dcs.get_usage(period_start=day.isoformat())
     if readings.period_statuses(day, utc_today()) == (200,):
         requests.valid_period_accepted(exchange)
@@ -138,6 +164,69 @@ def test_generated_valid_dates(dcs, day):
         requests.period_start_any_valid_date(exchange)
     if day > utc_today() and exchange.status == 200:
         usage.future_period_unbilled(dcs.billed_fields, exchange)
+
+
+DIGITS = {
+    "arabic_indic": "\u0660",
+    "devanagari": "\u0966",
+    "full_width": "\uff10",
+    "bengali": "\u09e6",
+}
+
+
+def iso8601_lookalikes():
+    """The same day in the ISO 8601 and RFC 3339 forms that lenient parsers accept, none of
+    them the YYYY-MM-DD the spec asks for: basic, week and ordinal dates, date-times, time
+    zones, expanded and two-digit years, and digits of other scripts."""
+    forms = [
+        lambda d: d.strftime("%Y%m%d"),
+        lambda d: f"{d.isocalendar()[0]:04d}-W{d.isocalendar()[1]:02d}-{d.isocalendar()[2]}",
+        lambda d: f"{d.isocalendar()[0]:04d}W{d.isocalendar()[1]:02d}{d.isocalendar()[2]}",
+        lambda d: d.strftime("%Y-%j"),
+        lambda d: d.strftime("%Y%j"),
+        lambda d: f"{d.isoformat()}T00:00:00",
+        lambda d: f"{d.isoformat()}T00:00:00Z",
+        lambda d: f"{d.isoformat()}T00:00:00+00:00",
+        lambda d: f"{d.isoformat()} 00:00",
+        lambda d: f"{d.isoformat()}Z",
+        lambda d: f"+00{d.isoformat()}",
+        lambda d: d.strftime("%Y-%m"),
+        lambda d: d.strftime("%y-%m-%d"),
+        lambda d: d.strftime("%Y-%m-%d").replace("-", "/"),
+        lambda d: d.strftime("%d.%m.%Y"),
+        *(
+            lambda d, zero=zero: "".join(
+                chr(ord(zero) + int(c)) if c.isdigit() else c for c in d.isoformat()
+            )
+            for zero in DIGITS.values()
+        ),
+    ]
+    days = st.dates(dt.date(1000, 1, 1), dt.date(9999, 12, 31))
+    return st.builds(lambda day, form: form(day), days, st.sampled_from(forms))
+
+
+@given(value=iso8601_lookalikes())
+def test_generated_iso8601_lookalikes_rejected(dcs, value):
+    if is_valid_period(dcs, value):
+        return  # cannot happen: every form differs from YYYY-MM-DD
+    requests.malformed_period_rejected(dcs.get_usage(period_start=value))
+
+
+def test_percent_encoded_period_same_answer(dcs):
+    encoded = "".join(f"%{ord(c):02X}" if c == "-" else c for c in CLOSED_MONTH)
+    reference = dcs.get_usage(period_start=CLOSED_MONTH)
+    variant = dcs.probe_usage(f"{dcs.usage.path}?period_start={encoded}")
+    auth.same_answer(dcs.billed_fields, reference, variant)
+
+
+@pytest.mark.parametrize("other", [-1, 0, 1], ids=["previous_month", "current_month", "next_month"])
+def test_figures_of_the_org_not_of_the_period(dcs, other):
+    closed = dcs.get_usage(period_start=CLOSED_MONTH)
+    second = dcs.get_usage(period_start=month_start(other).isoformat())
+    if second.status != 200:
+        pytest.skip(f"the server refuses that period ({second.status}), our reading allows it")
+    usage.current_storage_same_for_every_period(closed, second)
+    usage.plan_determines_included_storage(closed, second)
 
 
 @given(months_back=st.integers(-CLOSED_PERIOD_OFFSET, 12 * 30))

@@ -32,3 +32,15 @@ def test_undeclared_method_refused(dcs, method):
     if method in declared:
         pytest.skip(f"the spec declares {method} {dcs.usage.path}: a write, never sent")
     requests.undeclared_method_refused(declared, dcs.get_usage(method=method))
+
+
+def test_problem_title_stable(dcs):
+    if not dcs.settings.method_probes:
+        pytest.skip("--no-method-probes: only GET is sent")
+    method = next(
+        (m for m in UNDECLARED if m not in dcs.contract.allowed_methods(dcs.usage.path)), None
+    )
+    if method is None:
+        pytest.skip("every probed method is declared")
+    first, second = (dcs.get_usage(method=method) for _ in range(2))
+    requests.problem_title_stable(first, second)

@@ -6,6 +6,8 @@ invariants (auth, periods, methods) are called by the tests in `conformance/test
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 from conformance._errors import ContractViolation
 from conformance._exchange import Exchange
 from conformance._spec import Contract, Operation
@@ -20,8 +22,17 @@ from conformance.checks.responses import (
     complete_response,
     content_type_documented,
     error_code_format,
+    json_wire_format,
+    key_never_echoed,
+    problem_status_matches,
+    request_errors_not_retryable,
+    retry_hint_non_negative,
 )
-from conformance.checks.usage import plan_slug_non_empty, usage_counters_in_range
+from conformance.checks.usage import (
+    counters_consistent,
+    plan_slug_non_empty,
+    usage_counters_in_range,
+)
 
 __all__ = ["CATALOGUE", "RESPONSE_CHECKS", "Invariant", "validate_response"]
 
@@ -29,20 +40,25 @@ __all__ = ["CATALOGUE", "RESPONSE_CHECKS", "Invariant", "validate_response"]
 RESPONSE_CHECKS = (
     complete_response,
     content_type_documented,
+    json_wire_format,
     body_matches_schema,
     error_code_format,
     auth_errors_not_retryable,
+    request_errors_not_retryable,
+    retry_hint_non_negative,
+    problem_status_matches,
 )
 #: Run on every response of one operation, by its label.
 OPERATION_CHECKS = {
-    "GET /v1/usage": (usage_counters_in_range, plan_slug_non_empty),
+    "GET /v1/usage": (usage_counters_in_range, plan_slug_non_empty, counters_consistent),
 }
 
 
 def validate_response(
-    contract: Contract, operation: Operation, exchange: Exchange
+    contract: Contract, operation: Operation, exchange: Exchange, keys: Sequence[str] = ()
 ) -> list[ContractViolation]:
-    """Every violation that one response shows on its own (empty when it conforms)."""
+    """Every violation that one response shows on its own (empty when it conforms); `keys`
+    are the caller's keys, which no answer may echo."""
     found: list[ContractViolation] = []
     for check in (*RESPONSE_CHECKS, *OPERATION_CHECKS.get(operation.label, ())):
         try:
@@ -50,5 +66,9 @@ def validate_response(
         except ContractViolation as violation:
             found.append(violation)
             if check is complete_response:
-                break
+                return found
+    try:
+        key_never_echoed(keys, exchange)
+    except ContractViolation as violation:
+        found.append(violation)
     return found

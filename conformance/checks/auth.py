@@ -2,9 +2,20 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 from conformance._exchange import Exchange
 from conformance.checks._invariant import Broken, describe, error_body, expect_status, invariant
 from conformance.checks.usage import usage_body
+
+#: The error codes of the spec's 401 examples.
+AUTH_CODES = ("AUTH_REQUIRED", "AUTH_INVALID")
+#: What each kind of credentials must get, whatever was sent before on the connection.
+EXPECTED_FOR = {
+    "valid": (200, None),
+    "missing": (401, "AUTH_REQUIRED"),
+    "wrong": (401, "AUTH_INVALID"),
+}
 
 
 def _expect_error(exchange: Exchange, status: int, code: str) -> None:
@@ -47,9 +58,80 @@ def valid_key_accepted(exchange: Exchange) -> None:
 
 
 @invariant
+def malformed_credentials_refused(statuses: tuple[int, ...], exchange: Exchange) -> None:
+    """A credential that is no Dedalus key presented the way the spec's security schemes say
+    (`Bearer` with no token or no space, another scheme such as `Basic` or `Token`, a token
+    with a space inside, bytes that are not ASCII, thousands of characters) gets 401 with the
+    spec's error body, `AUTH_REQUIRED` or `AUTH_INVALID` (the 401 examples); never a 2xx,
+    never a 5xx."""
+    expect_status(exchange, statuses, "a malformed credential")
+    code = error_body(exchange).get("error_code")
+    if exchange.status == 401 and code not in AUTH_CODES:
+        raise Broken(
+            f"401 with error_code {code!r}",
+            expected=" or ".join(AUTH_CODES),
+            actual=repr(code),
+            location="$.error_code",
+        )
+
+
+@invariant
+def key_only_where_declared(statuses: tuple[int, ...], exchange: Exchange) -> None:
+    """The key counts only where the spec's security schemes put it (`securitySchemes`: the
+    `x-api-key` header, `Authorization: Bearer`): in the query string, a cookie or another
+    header it authenticates nothing, 401 `AUTH_REQUIRED` (a query parameter may be refused
+    first as undeclared, 400)."""
+    expect_status(exchange, statuses, "a key outside the declared places")
+    code = error_body(exchange).get("error_code")
+    if exchange.status == 401 and code != "AUTH_REQUIRED":
+        raise Broken(
+            f"401 with error_code {code!r}: the misplaced key was read",
+            expected="AUTH_REQUIRED (no credentials where the spec puts them)",
+            actual=repr(code),
+            location="$.error_code",
+        )
+
+
+@invariant
+def foreign_org_refused(statuses: tuple[int, ...], exchange: Exchange) -> None:
+    """An `X-Dedalus-Org-Id` that is not exactly the key's own org (the own id with something
+    appended, cut short, or in another case) names another org: 403 `AUTH_ORG_MISMATCH`, or
+    400 for an id not shaped like an org id (our reading); never 200, never 5xx."""
+    expect_status(exchange, statuses, "another org's id")
+    code = error_body(exchange).get("error_code")
+    if exchange.status == 403 and code != "AUTH_ORG_MISMATCH":
+        raise Broken(
+            f"403 with error_code {code!r}",
+            expected="AUTH_ORG_MISMATCH",
+            actual=repr(code),
+            location="$.error_code",
+        )
+
+
+@invariant
+def no_credential_carry_over(kinds: Sequence[str], exchanges: Sequence[Exchange]) -> None:
+    """Each request is judged on its own credentials (RFC 9110 11.6.2: credentials go with
+    each request; RFC 9111 3.5: a shared cache must not reuse an authenticated answer): on one
+    keep-alive connection and for one URL, valid, missing and wrong keys in any order get
+    200, 401 `AUTH_REQUIRED` and 401 `AUTH_INVALID`."""
+    for index, (kind, exchange) in enumerate(zip(kinds, exchanges, strict=True)):
+        status, code = EXPECTED_FOR[kind]
+        got = (exchange.status, error_body(exchange).get("error_code") if code else None)
+        if got != (status, code):
+            before = ", ".join(kinds[:index]) or "nothing"
+            raise Broken(
+                f"request {index + 1} ({kind} key, after {before}) answered {describe(exchange)}",
+                expected=f"{status} {code or ''}".strip(),
+                actual=describe(exchange),
+                location="status" if exchange.status != status else "$.error_code",
+            )
+
+
+@invariant
 def same_answer(fields: tuple[str, ...], reference: Exchange, variant: Exchange) -> None:
     """Two equivalent requests (the other security scheme; header names in another case, which
-    HTTP says are case-insensitive) get the same answer for a closed period."""
+    HTTP says are case-insensitive; a query value with unreserved characters percent-encoded,
+    RFC 3986 6.2.2.2) get the same answer for a closed period."""
     one, two = usage_body(reference), usage_body(variant)
     if one is None or two is None:
         raise Broken(

@@ -4,7 +4,14 @@ from __future__ import annotations
 
 from conformance import _readings as readings
 from conformance._exchange import Exchange
-from conformance.checks._invariant import Broken, expect_status, invariant
+from conformance.checks._invariant import (
+    Broken,
+    describe,
+    error_body,
+    expect_status,
+    invariant,
+)
+from conformance.checks.usage import usage_body
 
 
 @invariant
@@ -56,3 +63,60 @@ def undeclared_method_refused(declared: set[str], exchange: Exchange) -> None:
             actual=raw or "(missing)",
             location="header Allow",
         )
+
+
+@invariant
+def path_variant_guarded(exchange: Exchange) -> None:
+    """The declared path spelled another way (a trailing slash, doubled slashes, dot segments,
+    percent-encoded letters, another case) never answers without credentials: a 404, a
+    redirect or another refusal (our reading: any 3xx or 4xx), never a 2xx, never a 5xx."""
+    if exchange.error or exchange.status not in readings.PATH_VARIANT_WITHOUT_KEY:
+        raise Broken(
+            f"{exchange.request_line()} without credentials answered {describe(exchange)}",
+            expected="a 3xx or 4xx (404, a redirect, or 401 like the declared path)",
+            actual=describe(exchange),
+            location="status",
+        )
+
+
+@invariant
+def path_variant_same_contract(reference: Exchange, variant: Exchange) -> None:
+    """With the key, the declared path spelled another way is refused or redirected (3xx or
+    4xx), or it is the same resource (RFC 3986 6: equivalent spellings) and answers exactly
+    what the declared path answers for a closed period; never a 5xx, never another body."""
+    if variant.status is not None and 300 <= variant.status < 500:
+        return
+    one, two = usage_body(reference), usage_body(variant)
+    if one is None or two is None:
+        raise Broken(
+            f"{variant.request_line()} answered {describe(variant)}",
+            expected=f"3xx/4xx, or 200 like the declared path ({describe(reference)})",
+            actual=describe(variant),
+            location="status",
+        )
+    for name in sorted(set(one) | set(two)):
+        if one.get(name) != two.get(name):
+            raise Broken(
+                f"{variant.request_line()} answers another {name}",
+                expected=repr(one.get(name)),
+                actual=repr(two.get(name)),
+                location=f"$.{name}",
+            )
+
+
+@invariant
+def problem_title_stable(first: Exchange, second: Exchange) -> None:
+    """A problem document's `title` "should not change between occurrences of the error"
+    (`ErrorModel.title`, RFC 9457 3.1.4): the same refused request, sent twice, gets the same
+    status, `type` and `title`."""
+    one, two = error_body(first), error_body(second)
+    if first.media_type != "application/problem+json" or not one:
+        return
+    for name in ("status", "type", "title"):
+        if (first.status, one.get(name)) != (second.status, two.get(name)):
+            raise Broken(
+                f"the same request refused twice, with another {name}",
+                expected=repr(one.get(name)),
+                actual=repr(two.get(name)),
+                location=f"$.{name}",
+            )

@@ -2,15 +2,21 @@
 
 from __future__ import annotations
 
+import json
 import re
+from collections.abc import Sequence
+from typing import Any
 
 from jsonschema.exceptions import best_match
 
-from conformance._exchange import Exchange
+from conformance._exchange import Exchange, secret_forms
 from conformance._spec import Contract, Operation
 from conformance.checks._invariant import Broken, error_body, invariant
 
 BODYLESS_STATUSES = frozenset({204, 304})
+UTF8_BOM = b"\xef\xbb\xbf"
+#: Keys shorter than this are not searched for in answers: an echo could not be told from chance.
+MIN_SEARCHED_KEY = 8
 ERROR_CODE = re.compile(r"[A-Z][A-Z0-9]*(?:_[A-Z0-9]+)*")
 
 
@@ -100,4 +106,126 @@ def auth_errors_not_retryable(contract: Contract, operation: Operation, exchange
                 expected="retryable: false",
                 actual=f"retryable: {retryable!r}",
                 location="$.retryable",
+            )
+
+
+@invariant
+def json_wire_format(contract: Contract, operation: Operation, exchange: Exchange) -> None:
+    """A JSON body is one JSON text in UTF-8 with no byte order mark, no duplicate member
+    names and nothing after the value (RFC 8259 8.1: "MUST NOT add a byte order mark", 4:
+    names "SHOULD be unique"; I-JSON, RFC 7493 2.3: "MUST NOT have duplicate names")."""
+    if not _is_json(exchange) or not _has_body(exchange) or exchange.streamed:
+        return
+    if exchange.body.startswith(UTF8_BOM):
+        raise Broken(
+            f"{exchange.status} body starts with a UTF-8 byte order mark",
+            expected="no byte order mark (RFC 8259 8.1)",
+            actual=repr(exchange.body[:8]),
+            location="$",
+        )
+    try:
+        text = exchange.body.decode("utf-8").lstrip(" \t\r\n")
+        _, end = json.JSONDecoder(object_pairs_hook=_unique_names).raw_decode(text)
+    except _DuplicateName as duplicate:
+        raise Broken(
+            f"{exchange.status} body repeats the member name {duplicate.name!r}",
+            expected="unique member names (RFC 7493 2.3)",
+            actual=f"{duplicate.name!r} twice",
+            location=f"$.{duplicate.name}",
+        ) from None
+    except ValueError:
+        return  # not JSON at all: body_matches_schema's finding
+    rest = text[end:]
+    if rest.strip(" \t\r\n"):
+        raise Broken(
+            f"{exchange.status} body has data after the JSON value",
+            expected="one JSON value, then at most whitespace (RFC 8259 2)",
+            actual=repr(rest[:40]),
+            location="$",
+        )
+
+
+class _DuplicateName(ValueError):
+    def __init__(self, name: str) -> None:
+        super().__init__(name)
+        self.name = name
+
+
+def _unique_names(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    names = [name for name, _ in pairs]
+    for name in names:
+        if names.count(name) > 1:
+            raise _DuplicateName(name)
+    return dict(pairs)
+
+
+def _is_json(exchange: Exchange) -> bool:
+    media = exchange.media_type
+    return media == "application/json" or media.endswith("+json")
+
+
+@invariant
+def request_errors_not_retryable(
+    contract: Contract, operation: Operation, exchange: Exchange
+) -> None:
+    """A 400 says `retryable: false`: the same invalid request cannot succeed when retried
+    ("Invalid request")."""
+    if exchange.status == 400 and exchange.media_type == "application/json":
+        retryable = error_body(exchange).get("retryable")
+        if retryable is True:
+            raise Broken(
+                "400 says retryable=True",
+                expected="retryable: false",
+                actual="retryable: true",
+                location="$.retryable",
+            )
+
+
+@invariant
+def retry_hint_non_negative(contract: Contract, operation: Operation, exchange: Exchange) -> None:
+    """`retry_after_ms`, when an error gives it, is a wait: zero or more milliseconds."""
+    hint = error_body(exchange).get("retry_after_ms") if (exchange.status or 0) >= 400 else None
+    if type(hint) is int and hint < 0:
+        raise Broken(
+            f"retry_after_ms is {hint}",
+            expected=">= 0",
+            actual=str(hint),
+            location="$.retry_after_ms",
+        )
+
+
+@invariant
+def problem_status_matches(contract: Contract, operation: Operation, exchange: Exchange) -> None:
+    """A problem document's `status` is the status of the response that carries it
+    (`ErrorModel.status`: "HTTP status code"; RFC 9457 3.1.3: a generator "MUST use the same
+    status code in the actual HTTP response")."""
+    if exchange.media_type != "application/problem+json":
+        return
+    status = error_body(exchange).get("status")
+    if type(status) is int and status != exchange.status:
+        raise Broken(
+            f"a {exchange.status} problem document says status {status}",
+            expected=str(exchange.status),
+            actual=str(status),
+            location="$.status",
+        )
+
+
+@invariant
+def key_never_echoed(keys: Sequence[str], exchange: Exchange) -> None:
+    """No answer, body or header, on any status, contains the caller's key, plain,
+    URL-encoded or base64-encoded: an echo hands the secret to every log and proxy on the way
+    (keys under 8 characters are not searched for)."""
+    searched = [form for key in keys if len(key) >= MIN_SEARCHED_KEY for form in secret_forms(key)]
+    if not searched:
+        return
+    places = [("body", exchange.body.decode("latin-1"))]
+    places += [(f"header {name}", value) for name, value in exchange.headers.items()]
+    for where, text in places:
+        if any(form in text for form in searched):
+            raise Broken(
+                f"the caller's key comes back in the {where}",
+                expected="no trace of the key",
+                actual=f"the key (masked: ***) in the {where}",
+                location=where if where != "body" else "$",
             )

@@ -11,6 +11,10 @@ from conformance.checks._invariant import Broken, describe, expect_status, invar
 
 INT64_MAX = 2**63 - 1
 BILLED_PREFIX = "billed_"  # the spec's naming of the period's (closed-bucket) counters
+AWAKE = "billed_awake_seconds"
+RUNNING_ONLY = ("billed_cpu_millicore_seconds", "billed_memory_mib_seconds")
+STORAGE = "provisioned_storage_gib"
+INCLUDED = "included_storage_gib"
 
 
 def billed_fields(contract: Contract, operation: Operation) -> tuple[str, ...]:
@@ -68,6 +72,55 @@ def plan_slug_non_empty(contract: Contract, operation: Operation, exchange: Exch
             expected="a plan slug",
             actual=repr(body["plan_slug"]),
             location="$.plan_slug",
+        )
+
+
+@invariant
+def counters_consistent(contract: Contract, operation: Operation, exchange: Exchange) -> None:
+    """No CPU and no memory without awake time: `billed_cpu_millicore_seconds` ("... active
+    CPU seconds") and `billed_memory_mib_seconds` ("... running allocation seconds") are 0
+    when `billed_awake_seconds` ("closed awake seconds") is 0 for the period."""
+    body = usage_body(exchange)
+    if body is None or body.get(AWAKE) != 0:
+        return
+    for name in RUNNING_ONLY:
+        value = body.get(name)
+        if isinstance(value, int) and value > 0:
+            raise Broken(
+                f"{name} = {value} for a period with billed_awake_seconds = 0",
+                expected="0 (nothing runs while nothing is awake)",
+                actual=str(value),
+                location=f"$.{name}",
+            )
+
+
+@invariant
+def current_storage_same_for_every_period(first: Exchange, second: Exchange) -> None:
+    """`provisioned_storage_gib` is the "current provisioned storage summed across machines":
+    the same whichever period is asked, for two reads made back to back."""
+    one = _require_usage(first, "first period")
+    two = _require_usage(second, "second period")
+    if one.get(STORAGE) != two.get(STORAGE):
+        raise Broken(
+            f"{STORAGE} differs between two periods read back to back",
+            expected=repr(one.get(STORAGE)),
+            actual=repr(two.get(STORAGE)),
+            location=f"$.{STORAGE}",
+        )
+
+
+@invariant
+def plan_determines_included_storage(first: Exchange, second: Exchange) -> None:
+    """`included_storage_gib` is the "plan-included storage": two answers that name the same
+    `plan_slug` give the same figure."""
+    one = _require_usage(first, "first read")
+    two = _require_usage(second, "second read")
+    if one.get("plan_slug") == two.get("plan_slug") and one.get(INCLUDED) != two.get(INCLUDED):
+        raise Broken(
+            f"{INCLUDED} differs for the same plan {one.get('plan_slug')!r}",
+            expected=repr(one.get(INCLUDED)),
+            actual=repr(two.get(INCLUDED)),
+            location=f"$.{INCLUDED}",
         )
 
 
