@@ -1,5 +1,6 @@
 """Each check passes on a conforming exchange and fails, under its own name, on a broken one."""
 
+import base64
 import json
 
 import pytest
@@ -50,6 +51,13 @@ def error(status, code, retryable=False, media="application/json", **extra):
     return exchange(
         status, {"error_code": code, "message": "m", "retryable": retryable, **extra}, media=media
     )
+
+
+DUPLICATE_NAMES = (
+    b'{"plan_slug":"pro","billed_awake_seconds":0,"billed_cpu_millicore_seconds":0,'
+    b'"billed_memory_mib_seconds":0,"provisioned_storage_gib":0,"included_storage_gib":1,'
+    b'"billed_logical_storage_mib_seconds":0,"billed_awake_seconds":3600}'
+)
 
 
 def broken_checks(ex):
@@ -113,10 +121,58 @@ def test_conforming_responses_pass(ex):
             exchange(405, {"title": "x", "bogus": 1}, media="application/problem+json"),
             "body_matches_schema",
         ),
+        (exchange(raw=b"\xef\xbb\xbf" + json.dumps(GOOD_USAGE).encode()), "json_wire_format"),
+        (exchange(raw=DUPLICATE_NAMES), "json_wire_format"),
+        (exchange(raw=json.dumps(GOOD_USAGE).encode() + b"\n{}"), "json_wire_format"),
+        (exchange(raw=json.dumps(GOOD_USAGE).encode() + b"x"), "json_wire_format"),
+        (error(400, "INVALID_PERIOD_START", retryable=True), "request_errors_not_retryable"),
+        (error(502, "X", retryable=True, retry_after_ms=-5), "retry_hint_non_negative"),
+        (
+            exchange(404, {"title": "Not Found", "status": 400}, media="application/problem+json"),
+            "problem_status_matches",
+        ),
+        (usage_ex({**GOOD_USAGE, "billed_awake_seconds": 0}), "counters_consistent"),
+        (
+            usage_ex({**GOOD_USAGE, "billed_awake_seconds": 0, "billed_cpu_millicore_seconds": 0}),
+            "counters_consistent",
+        ),
     ],
 )
 def test_broken_responses_fail_on_the_right_check(ex, check):
     assert check in broken_checks(ex)
+
+
+@pytest.mark.parametrize(
+    "ex",
+    [
+        exchange(raw=b"  \r\n" + json.dumps(GOOD_USAGE, indent=2).encode() + b"\n\n"),
+        usage_ex({**{name: 0 for name in GOOD_USAGE if name != "plan_slug"}, "plan_slug": "p"}),
+        exchange(media="application/json; charset=utf-8"),
+        error(400, "INVALID_PERIOD_START", retry_after_ms=0),
+    ],
+    ids=["whitespace_around", "all_zero", "charset", "retry_after_zero"],
+)
+def test_responses_a_correct_server_may_give_pass(ex):
+    assert broken_checks(ex) == []
+
+
+def test_an_echoed_key_is_found_in_every_form():
+    key = "dcs+live/0123456789abcdef"
+    masker = Masker([key])
+    encoded = base64.b64encode(key.encode()).decode()
+    for echo in (key, "dcs%2Blive%2F0123456789abcdef", encoded, encoded.rstrip("=")):
+        body = error(401, "AUTH_INVALID")
+        body.body = body.body.replace(b'"m"', json.dumps(f"bad key {echo}").encode())
+        found = validate_response(CONTRACT, USAGE, body, [key])
+        assert [v.check for v in found] == ["key_never_echoed"], echo
+        assert key not in format_violation(found[0]).replace(echo, "")
+    in_header = exchange(headers={"x-debug": key})
+    assert [v.check for v in validate_response(CONTRACT, USAGE, in_header, [key])] == [
+        "key_never_echoed"
+    ]
+    assert validate_response(CONTRACT, USAGE, exchange(), [key]) == []
+    assert validate_response(CONTRACT, USAGE, exchange(), ["short"]) == []  # not searched
+    assert masker.text(key) == "***"
 
 
 def violated(check, *args):
@@ -234,6 +290,63 @@ def test_undeclared_method_refusals_a_correct_server_may_give(method, status, al
 def test_undeclared_method_refusals_that_break_the_contract(method, status, allow):
     allowed = CONTRACT.allowed_methods("/v1/usage")
     violated(requests.undeclared_method_refused, allowed, refusal(method, status, allow))
+
+
+def test_credential_checks():
+    for statuses in [(401,), (400, 401)]:
+        auth.malformed_credentials_refused(statuses, error(401, "AUTH_INVALID"))
+        auth.malformed_credentials_refused(statuses, error(401, "AUTH_REQUIRED"))
+        violated(auth.malformed_credentials_refused, statuses, exchange())
+        violated(auth.malformed_credentials_refused, statuses, error(500, "INTERNAL"))
+        violated(auth.malformed_credentials_refused, statuses, error(401, "BAD_KEY"))
+    auth.malformed_credentials_refused((400, 401), error(400, "INVALID_REQUEST"))
+    auth.key_only_where_declared((401,), error(401, "AUTH_REQUIRED"))
+    violated(auth.key_only_where_declared, (401,), error(401, "AUTH_INVALID"))
+    violated(auth.key_only_where_declared, (400, 401), exchange())
+    auth.foreign_org_refused((400, 403), error(400, "INVALID_ORG"))
+    auth.foreign_org_refused((403,), error(403, "AUTH_ORG_MISMATCH"))
+    violated(auth.foreign_org_refused, (403,), error(403, "AUTH_SCOPE_FORBIDDEN"))
+    violated(auth.foreign_org_refused, (400, 403), exchange())
+
+
+def test_no_credential_carry_over():
+    answers = {
+        "valid": exchange(),
+        "missing": error(401, "AUTH_REQUIRED"),
+        "wrong": error(401, "AUTH_INVALID"),
+    }
+    kinds = ["valid", "missing", "wrong", "valid"]
+    auth.no_credential_carry_over(kinds, [answers[k] for k in kinds])
+    cached = [answers["valid"], answers["valid"], answers["wrong"], answers["valid"]]
+    found = violated(auth.no_credential_carry_over, kinds, cached)
+    assert "request 2 (missing key, after valid)" in found.message
+
+
+def test_path_and_period_relations():
+    requests.path_variant_guarded(error(401, "AUTH_REQUIRED"))
+    requests.path_variant_guarded(exchange(404, {"title": "x"}, media="text/html"))
+    requests.path_variant_guarded(exchange(308, {}, media=""))
+    violated(requests.path_variant_guarded, exchange())
+    violated(requests.path_variant_guarded, error(500, "INTERNAL"))
+    requests.path_variant_same_contract(exchange(), exchange())
+    requests.path_variant_same_contract(exchange(), exchange(404, {"title": "x"}))
+    other_org = usage_ex({**GOOD_USAGE, "billed_awake_seconds": 1})
+    violated(requests.path_variant_same_contract, exchange(), other_org)
+    violated(requests.path_variant_same_contract, exchange(), error(500, "INTERNAL"))
+    usage.current_storage_same_for_every_period(exchange(), usage_ex(GOOD_USAGE))
+    more = usage_ex({**GOOD_USAGE, "provisioned_storage_gib": 60})
+    violated(usage.current_storage_same_for_every_period, exchange(), more)
+    usage.plan_determines_included_storage(exchange(), usage_ex(GOOD_USAGE))
+    other_plan = usage_ex({**GOOD_USAGE, "plan_slug": "free", "included_storage_gib": 1})
+    usage.plan_determines_included_storage(exchange(), other_plan)
+    same_plan = usage_ex({**GOOD_USAGE, "included_storage_gib": 1})
+    violated(usage.plan_determines_included_storage, exchange(), same_plan)
+    problem = {"type": "about:blank", "title": "Method Not Allowed", "status": 405}
+    first = exchange(405, problem, media="application/problem+json")
+    requests.problem_title_stable(first, exchange(405, problem, media="application/problem+json"))
+    renamed = {**problem, "title": "Nope"}
+    second = exchange(405, renamed, media="application/problem+json")
+    violated(requests.problem_title_stable, first, second)
 
 
 def test_violation_text_masks_the_key_and_shows_evidence():
