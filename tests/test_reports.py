@@ -11,6 +11,7 @@ from types import SimpleNamespace
 import pytest
 from _support import output, run_suite
 
+from conformance import _report_groups as groups
 from conformance import _reports as reports
 from conformance._errors import ExitCode
 from conformance.checks import CATALOGUE
@@ -249,6 +250,140 @@ def test_write_reports_creates_the_dir_and_masks(tmp_path):
     written = reports.write_reports(tmp_path / "a" / "b", summary, Masker(["sekrit_value_123"]))
     assert [p.name for p in written] == ["summary.json", "summary.md", "summary.html"]
     assert all("sekrit_value_123" not in p.read_text(encoding="utf-8") for p in written)
+
+
+# --- root causes and masked checks ---------------------------------------------------------
+
+
+def evidence(status=200, body="{}"):
+    return {
+        "request": {"method": "GET", "url": "http://127.0.0.1:9/v1/usage", "headers": {}},
+        "response": {
+            "status": status,
+            "headers": {"content-type": "application/json"},
+            "body_excerpt": body,
+            "error": "" if status else "no answer",
+        },
+        "elapsed_s": 0.01,
+        "retries": 0,
+        "curl": "curl -sS -X GET -H 'x-api-key: ***' http://127.0.0.1:9/v1/usage",
+    }
+
+
+def broken(check, actual="", *, location="", expected="", statuses=(200,), message="m", related=()):
+    """A violation dict as `ContractViolation.as_dict()` makes it."""
+    return {
+        "check": check,
+        "message": message,
+        "expected": expected,
+        "actual": actual,
+        "location": location,
+        "exchanges": [evidence(status) for status in statuses],
+        "related": list(related),
+    }
+
+
+@pytest.mark.parametrize(
+    "violation, kind",
+    [
+        (broken("usage_counters_in_range", "-1", location="$.included"), "negative integer"),
+        (broken("usage_counters_in_range", "'3600'", location="$.billed_awake_seconds"), "string"),
+        (broken("body_matches_schema", "None", location="$.provisioned_storage_gib"), "null"),
+        (broken("usage_counters_in_range", "2520.0", location="$.billed_cpu"), "float"),
+        (broken("usage_counters_in_range", str(2**64 - 1), location="$.b"), "integer over int64"),
+        (broken("future_period_unbilled", "3124800", location="$.billed_awake_seconds"), "integer"),
+        (broken("plan_slug_non_empty", "''", location="$.plan_slug"), "empty string"),
+        (broken("body_matches_schema", "True", location="$.retryable"), "boolean"),
+        (broken("body_matches_schema", "[1, 2]", location="$.details"), "array"),
+        (broken("body_matches_schema", "{'plan_slug': 'pro', 'billed_aw", location="$",
+                expected="schema keyword 'required': ['billed_memory_mib_seconds']"), "missing"),
+        (broken("body_matches_schema", "{'currency': 'EUR', 'plan_slug': 'pro'}", location="$",
+                expected="schema keyword 'additionalProperties': False"), "extra field"),
+        (broken("body_matches_schema", "{'plan_slug': 'pro', 'billed_aw", location="$"), "object"),
+        (broken("error_code_format", "auth_invalid", location="$.error_code"), "text"),
+        (broken("content_type_documented", "text/plain; charset=utf-8",
+                location="header Content-Type"), "text"),
+        (broken("undeclared_method_refused", "(missing)", location="header Allow"), "missing"),
+        (broken("wrong_key_is_auth_invalid", "403 AUTH_INVALID", location="status",
+                statuses=(403,)), "status"),
+        (broken("st.not_a_server_error", "500", statuses=(500,)), "status"),
+        (broken("complete_response", "read timed out", statuses=(None,)), "text"),
+        (broken("auth_errors_not_retryable", "retryable: True", location="$.retryable"), "text"),
+        (broken("malformed_period_rejected", "9" * 5000, location="$.x"), "text"),
+    ],
+)  # fmt: skip
+def test_value_kinds(violation, kind):
+    assert groups.value_kind(violation) == kind
+
+
+@pytest.mark.parametrize(
+    "statuses, status",
+    [((200,), 200), ((200, 200, 200), 200), ((200, 401), 401), ((None,), None), ((), None)],
+)
+def test_the_status_of_a_violation_is_the_one_that_stands_out(statuses, status):
+    assert groups.response_status(broken("same_answer", statuses=statuses)) == status
+
+
+def test_failures_are_grouped_by_root_cause():
+    negative = dict(location="$.included_storage_gib")
+    found = groups.group_failures(
+        [
+            ("t::a", broken("usage_counters_in_range", "-1", message="first", **negative)),
+            (
+                "t::b",
+                broken(
+                    "usage_counters_in_range",
+                    "-5",
+                    **negative,
+                    related=[broken("plan_slug_non_empty", "''", location="$.plan_slug")],
+                ),
+            ),
+            (
+                "t::c",
+                broken("error_code_format", "auth_x", location="$.error_code", statuses=(401,)),
+            ),
+            ("t::d", broken("usage_counters_in_range", "'1'", **negative)),
+            (
+                "t::e",  # hypothesis found the same root cause twice: one test, counted once
+                broken(
+                    "usage_counters_in_range",
+                    "-1",
+                    **negative,
+                    related=[broken("usage_counters_in_range", "-2", **negative)],
+                ),
+            ),
+            ("t::f", None),  # a crash: no violation, no group
+        ]
+    )
+    keys = [(g["check"], g["status"], g["location"], g["value_kind"], g["tests"]) for g in found]
+    assert keys == [
+        ("usage_counters_in_range", 200, "$.included_storage_gib", "negative integer", 3),
+        ("error_code_format", 401, "$.error_code", "text", 1),
+        ("plan_slug_non_empty", 200, "$.plan_slug", "empty string", 1),
+        ("usage_counters_in_range", 200, "$.included_storage_gib", "string", 1),
+    ]
+    top = found[0]
+    assert top["test_ids"] == ["t::a", "t::b", "t::e"]  # t::b is in two groups
+    assert found[2]["test_ids"] == ["t::b"]
+    assert top["example"]["message"] == "first" and "related" not in top["example"]
+    assert top["example"]["exchanges"][0]["curl"].startswith("curl ")
+    json.dumps(found)
+
+
+def test_masked_checks_count_tests_per_masking_check():
+    masked = groups.masked_checks(
+        [
+            (["a", "x", "y"], ["a"], ["a"]),  # x, y never ran: masked by a
+            (["b", "x"], ["b", "c"], ["b", "c"]),  # x masked by b and c
+            (["x"], [], []),  # no violation (a crash): nothing masked
+        ]
+    )
+    assert masked == {
+        "x": {"tests": 2, "by": {"a": 1, "b": 1, "c": 1}},
+        "y": {"tests": 1, "by": {"a": 1}},
+    }
+    assert groups.masked_outcome(masked["x"]) == "masked by a, b, c in 2 tests"
+    assert groups.masked_outcome(masked["y"]) == "masked by a in 1 test"
 
 
 # --- real runs of the suite -------------------------------------------------------------------
