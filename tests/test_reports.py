@@ -12,6 +12,7 @@ import pytest
 from _support import output, run_suite
 
 from conformance import _report_groups as groups
+from conformance import _report_render as render
 from conformance import _reports as reports
 from conformance._errors import ExitCode
 from conformance.checks import CATALOGUE
@@ -192,7 +193,7 @@ def test_summary_counts_checks_and_failures():
 
 def test_markdown_has_verdict_checks_failures_and_coverage():
     text = reports.render_markdown(sample_summary())
-    assert "**❌ Violations: 2 of 4 tests failed**" in text
+    assert "**❌ Violations: 2 of 4 tests failed, 2 root causes**" in text
     assert "| plan_slug_non_empty |" in text and "| failed 1 time |" in text
     assert "| closed_period_stable |" in text and "not exercised" in text
     assert "curl -sS -X GET -H 'x-api-key: ***'" in text
@@ -215,7 +216,7 @@ def test_html_is_escaped_and_self_contained():
 
 
 def test_markdown_cells_cannot_break_the_table():
-    assert reports._md("a | b\nc <i>`<x>`") == "a \\| b c &lt;i&gt;`<x>`"
+    assert render._md("a | b\nc <i>`<x>`") == "a \\| b c &lt;i&gt;`<x>`"
 
 
 def test_drift_in_markdown_and_lines():
@@ -386,6 +387,163 @@ def test_masked_checks_count_tests_per_masking_check():
     assert groups.masked_outcome(masked["y"]) == "masked by a in 1 test"
 
 
+def call(nodeid, outcome="failed", *, violation=None, checks=(), intended=()):
+    properties = [
+        ("dcs_checks", json.dumps(list(checks))),
+        ("dcs_intended", json.dumps(list(intended))),
+    ]
+    if violation is not None:
+        properties.append(("dcs_violation", json.dumps(violation)))
+    return report(nodeid, outcome=outcome, properties=properties, text="failed")
+
+
+def masked_results() -> reports.Results:
+    response_checks = ["complete_response", "body_matches_schema", "usage_counters_in_range"]
+    counter = broken("usage_counters_in_range", "-1", location="$.included_storage_gib")
+    results = reports.Results()
+    for record in [
+        call("t::monotonic", violation=counter, checks=response_checks,
+             intended=[*response_checks, "open_period_monotonic"]),
+        call("t::default", violation=counter, checks=response_checks,
+             intended=[*response_checks, "default_period_is_current_month", "same_answer"]),
+        call("t::auth", checks=["body_matches_schema", "plan_slug_non_empty"],
+             violation=broken("body_matches_schema", "{}", location="$", related=[
+                 broken("plan_slug_non_empty", "''", location="$.plan_slug")]),
+             intended=["body_matches_schema", "valid_key_accepted"]),
+        call("t::same", "passed", checks=["same_answer"], intended=["same_answer"]),
+        call("t::closed", "skipped", intended=["closed_period_stable"]),
+    ]:  # fmt: skip
+        results.record(record)
+    return results
+
+
+def masked_summary(status=1, results=None) -> dict:
+    run = reports.Run(
+        target="http://127.0.0.1:9",
+        spec_version="v1",
+        spec_sha256="ab" * 32,
+        spec_source="specs/dcs-openapi-usage.yaml",
+        spec_operations=1,
+        writes_not_exercised=(),
+        profile="quick",
+        seed=1,
+        exit_status=status,
+    )
+    return reports.build_summary(run, results or masked_results(), RULES)
+
+
+def test_masked_is_told_from_not_exercised():
+    checks = masked_summary()["checks"]
+    monotonic = checks["open_period_monotonic"]
+    assert monotonic["outcome"] == "masked by usage_counters_in_range in 1 test"
+    assert monotonic["masked_tests"] == 1
+    assert monotonic["masked_by"] == {"usage_counters_in_range": 1}
+    assert checks["default_period_is_current_month"]["outcome"].startswith("masked by")
+    assert checks["valid_key_accepted"]["outcome"] == (
+        "masked by body_matches_schema, plan_slug_non_empty in 1 test"
+    )
+    assert checks["same_answer"]["outcome"] == "passed"  # masked once, but run elsewhere
+    assert checks["same_answer"]["masked_tests"] == 1
+    assert checks["closed_period_stable"]["outcome"] == "not exercised"  # its test was skipped
+    assert checks["closed_period_stable"]["masked_tests"] == 0
+    assert checks["usage_counters_in_range"]["failed_tests"] == 2  # the kill matrix reads it
+    assert checks["plan_slug_non_empty"]["outcome"] == "failed 1 time"
+
+
+def test_summary_groups_and_keeps_failures():
+    summary = masked_summary()
+    assert [(g["check"], g["tests"], g["test_ids"]) for g in summary["groups"]] == [
+        ("usage_counters_in_range", 2, ["t::monotonic", "t::default"]),
+        ("body_matches_schema", 1, ["t::auth"]),
+        ("plan_slug_non_empty", 1, ["t::auth"]),
+    ]
+    assert [f["test"] for f in summary["failures"]] == ["t::monotonic", "t::default", "t::auth"]
+    assert reports.verdict(summary) == "❌ Violations: 3 of 5 tests failed, 3 root causes"
+
+
+def test_terminal_lines_list_root_causes_then_masked_checks():
+    summary = masked_summary()
+    lines = render.terminal_lines(summary["checks"], summary["groups"], summary["failures"])
+    assert lines[0] == "dcs-conformance: 3 failures, 3 root causes"
+    assert lines[1].split() == ["#", "tests", "check", "status", "where", "value"]
+    assert lines[2].split() == [
+        "1", "2", "usage_counters_in_range", "200", "$.included_storage_gib", "negative", "integer"
+    ]  # fmt: skip
+    assert lines[3].strip() == "first: t::monotonic" and lines[4].strip() == "m"
+    text = "\n".join(lines)
+    assert "1 test (t::auth) broke several checks at once" in text
+    assert "dcs-conformance: 3 checks masked (never run" in text
+    assert "open_period_monotonic            masked by usage_counters_in_range in 1 test" in text
+    assert "closed_period_stable" not in text
+    assert render.terminal_lines(summary["checks"], [], []) == []
+
+
+def test_a_crash_is_listed_apart_from_the_root_causes():
+    results = masked_results()
+    results.record(report("t::crash", "setup", "failed", text="RuntimeError: boom\nmore"))
+    summary = masked_summary(results=results)
+    lines = render.terminal_lines(summary["checks"], summary["groups"], summary["failures"])
+    assert lines[0] == "dcs-conformance: 4 failures, 3 root causes"
+    assert lines[-2:] == [
+        "dcs-conformance: 1 failure without a contract violation:",
+        "  t::crash: RuntimeError: boom",
+    ]
+    assert "## Other failures (1)" in reports.render_markdown(summary)
+    assert 'id="other-failures"' in reports.render_html(summary)
+
+
+def test_repeated_failure_line_names_the_root_cause_and_the_first_test():
+    cause = {"check": "c", "status": 200, "location": "$.x", "value_kind": "null"}
+    other = {"check": "d", "status": None, "location": "", "value_kind": "text"}
+    assert render.repeated_failure_line([(cause, "t::a", "x is null\nmore")]) == (
+        "[c] x is null (200 $.x null): same root cause as t::a (evidence there)"
+    )
+    assert render.repeated_failure_line([(cause, "t::a", "m1"), (other, "t::b", "m2")]) == (
+        "[c] m1 (200 $.x null); [d] m2 (no response - text): same root causes as t::a, t::b "
+        "(evidence there)"
+    )
+
+
+def test_reports_put_root_causes_first_and_coverage_last():
+    summary = masked_summary()
+    md = reports.render_markdown(summary)
+    order = ["## Root causes (3 for 3 failed tests)", "## Checks", "## One example per root cause",
+             "## Coverage"]  # fmt: skip
+    assert [md.index(title) for title in order] == sorted(md.index(title) for title in order)
+    assert (
+        "| 1 | 2 | `usage_counters_in_range` | 200 | `$.included_storage_gib` | negative integer"
+        in md
+    )
+    assert "3 failed, 3 masked, 14 not exercised, 2 passed; masked (never run: an earlier" in md
+    assert (
+        "### 1. usage_counters_in_range: 200 at $.included_storage_gib, negative integer (2 tests)"
+        in md
+    )
+    assert "<details><summary>2 tests with this root cause</summary>" in md
+    page = reports.render_html(summary)
+    order = ["Root causes (3", "<h2>Checks", "One example per root cause", "<h2>Coverage"]
+    assert [page.index(title) for title in order] == sorted(page.index(t) for t in order)
+    assert '<td class="outcome masked">masked by usage_counters_in_range in 1 test</td>' in page
+    assert page.count('<div class="example"') == 3 and "<details><summary>evidence" in page
+    assert "<script" not in page and "src=" not in page and 'href="http' not in page
+
+
+def test_a_secret_in_a_root_cause_example_is_masked_when_written(tmp_path):
+    from conformance._exchange import Masker
+
+    secret = "dcs_k_canary_0123456789"
+    results = masked_results()
+    leak = broken("error_code_format", secret, location="$.error_code", message=f"got {secret}")
+    leak["exchanges"][0]["response"]["body_excerpt"] = f'{{"error_code": "{secret}"}}'
+    results.record(call("t::leak", violation=leak, checks=["error_code_format"]))
+    summary = masked_summary(results=results)
+    assert any(g["example"]["actual"] == secret for g in summary["groups"])
+    written = reports.write_reports(tmp_path, summary, Masker([secret]))
+    assert all(secret not in path.read_text(encoding="utf-8") for path in written)
+    lines = render.terminal_lines(summary["checks"], summary["groups"], summary["failures"])
+    assert secret not in Masker([secret]).text("\n".join(lines))
+
+
 # --- real runs of the suite -------------------------------------------------------------------
 
 
@@ -412,12 +570,14 @@ def test_a_run_against_the_mock_writes_every_report(tmp_path):
         "exit",
         "counts",
         "checks",
+        "groups",
         "failures",
         "unavailable",
         "coverage",
         "drift",
     }
     assert summary["exit"]["status"] == 0 and summary["target"].startswith("embedded mock")
+    assert summary["groups"] == [] and summary["failures"] == []
     assert summary["counts"]["passed"] == summary["counts"]["tests"] > 0
     assert summary["spec"]["sha256"] and summary["profile"] == "quick"
     assert all(check["outcome"] == "passed" for check in summary["checks"].values())
