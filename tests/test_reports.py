@@ -10,12 +10,15 @@ from types import SimpleNamespace
 
 import pytest
 from _support import output, run_suite
+from hypothesis import given
+from hypothesis import strategies as st
 
 from conformance import _report_groups as groups
 from conformance import _report_render as render
 from conformance import _reports as reports
 from conformance._errors import ExitCode
-from conformance.checks import CATALOGUE
+from conformance.checks import CATALOGUE, usage
+from conformance.checks import requests as request_checks
 
 RULES = {name: invariant.rule for name, invariant in CATALOGUE.items()}
 FAST = ("--max-examples", "2", "-q")
@@ -544,6 +547,53 @@ def test_a_secret_in_a_root_cause_example_is_masked_when_written(tmp_path):
     assert secret not in Masker([secret]).text("\n".join(lines))
 
 
+def sample_test(dcs):
+    reads = [dcs.get_usage() for _ in range(2)]
+    usage.open_period_monotonic(dcs.billed_fields, *reads)
+
+
+def sample_lambda(dcs):
+    return lambda: request_checks.valid_period_accepted(dcs.get_usage())
+
+
+def helper(dcs):
+    usage.future_period_unbilled(dcs.billed_fields, dcs.get_usage())
+
+
+def sample_helper(dcs):
+    helper(dcs)
+
+
+@given(months=st.integers())
+def sample_given(dcs, months):
+    usage.closed_period_stable(dcs.billed_fields, dcs.get_usage(), dcs.get_usage())
+
+
+def test_intended_checks_are_read_from_the_test_code():
+    from conformance._run import intended_checks
+
+    response = {"complete_response", "content_type_documented", "body_matches_schema",
+                "error_code_format", "auth_errors_not_retryable", "usage_counters_in_range",
+                "plan_slug_non_empty"}  # fmt: skip
+    assert intended_checks(sample_test, uses_dcs=False) == ["open_period_monotonic"]
+    assert set(intended_checks(sample_test, uses_dcs=True)) == {"open_period_monotonic", *response}
+    assert intended_checks(sample_lambda, uses_dcs=False) == ["valid_period_accepted"]
+    assert intended_checks(sample_helper, uses_dcs=False) == []  # helpers are not followed
+    assert intended_checks(sample_given, uses_dcs=False) == ["closed_period_stable"]
+
+
+def test_intended_checks_of_the_suite_name_its_invariants():
+    from conformance import test_periods
+    from conformance._run import intended_checks
+
+    assert "open_period_monotonic" in intended_checks(test_periods.test_open_period_monotonic, True)
+    assert {
+        "valid_period_accepted",
+        "period_start_any_valid_date",
+        "future_period_unbilled",
+    } <= set(intended_checks(test_periods.test_generated_valid_dates, True))
+
+
 # --- real runs of the suite -------------------------------------------------------------------
 
 
@@ -614,3 +664,56 @@ def test_an_unavailable_target_still_gets_a_summary(tmp_path):
     summary = json.loads((tmp_path / "summary.json").read_text(encoding="utf-8"))
     assert summary["exit"] == {"status": 75, "meaning": ExitCode.TARGET_UNAVAILABLE.meaning}
     assert "Target unavailable" in (tmp_path / "summary.md").read_text(encoding="utf-8")
+
+
+@pytest.mark.parametrize("workers", [(), ("-n", "2")], ids=["serial", "xdist"])
+def test_one_systemic_fault_is_one_root_cause_and_masks_the_invariants(tmp_path, workers):
+    from conformance.mock import faulty_app, load_fixtures, serve
+
+    fixtures = load_fixtures()
+    key, org = fixtures.suite_credentials
+    app = faulty_app(fixtures, ["usage_counter_negative"])
+    with serve(app, host="127.0.0.1", port=0) as server:
+        result = run_suite(
+            "--base-url", server.base_url, "--api-key", key, "--org-id", org,
+            "--max-examples", "5", "--reports-dir", str(tmp_path), *workers,
+        )  # fmt: skip
+    assert result.returncode == 1, output(result)
+    summary = json.loads((tmp_path / "summary.json").read_text(encoding="utf-8"))
+    failed = summary["counts"]["failed"]
+    assert failed >= 20 and summary["counts"]["error"] == 0
+    [group] = summary["groups"]
+    assert (group["check"], group["status"], group["location"], group["value_kind"]) == (
+        "usage_counters_in_range",
+        200,
+        "$.included_storage_gib",
+        "negative integer",
+    )
+    assert group["tests"] == len(group["test_ids"]) == failed
+    assert sorted(group["test_ids"]) == sorted(f["test"] for f in summary["failures"])
+    assert group["example"]["actual"] == "-1" and group["example"]["exchanges"][0]["curl"]
+    checks = summary["checks"]
+    assert checks["open_period_monotonic"]["outcome"] == (
+        "masked by usage_counters_in_range in 1 test"
+    )
+    masked = {name for name, check in checks.items() if check["outcome"].startswith("masked")}
+    assert {
+        "open_period_monotonic",
+        "closed_period_stable",
+        "future_period_unbilled",
+        "default_period_is_current_month",
+        "valid_key_accepted",
+        "valid_period_accepted",
+    } <= masked
+    assert "not exercised" not in {check["outcome"] for check in checks.values()}
+    assert checks["usage_counters_in_range"]["failed_tests"] == failed
+    # the terminal: the root cause once, the 2nd and later tests in one line (per process)
+    assert f"dcs-conformance: {failed} failures, 1 root cause" in result.stdout
+    assert f"dcs-conformance: {len(masked)} checks masked (never run" in result.stdout
+    assert "  open_period_monotonic" in result.stdout
+    full = result.stdout.count("  rerun:     pytest ")
+    assert 1 <= full <= (2 if workers else 1), result.stdout
+    assert result.stdout.count("same root cause as") == failed - full
+    for name in ("summary.md", "summary.html"):
+        text = (tmp_path / name).read_text(encoding="utf-8")
+        assert "masked by usage_counters_in_range" in text and key not in text
