@@ -287,7 +287,7 @@ _STYLE = (
     "th{background:#f3f4f6}td.n{text-align:right}"
     "code,pre{font-family:ui-monospace,'DejaVu Sans Mono',monospace,monospace;font-size:.88em}"
     "pre{background:#f6f8fa;padding:.5em;white-space:pre-wrap;overflow-wrap:anywhere;margin:.3em 0}"
-    "td.outcome{min-width:14em;max-width:26em}td.nw{white-space:nowrap}"
+    "td.outcome{width:25em}td.nw{white-space:nowrap}"
     ".failed{background:#fde8e8;font-weight:bold}.masked{background:#fff4d6}"
     ".skipped{color:#777}.passed{color:#1a7f37}"
     ".rule{color:#666;font-size:.85em}.first code,.example code{overflow-wrap:anywhere}"
