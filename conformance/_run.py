@@ -3,9 +3,10 @@ hooks hand to it. No pytest import: the plugin passes in what it needs."""
 
 from __future__ import annotations
 
+import inspect
 import random
 import sys
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -13,10 +14,12 @@ from typing import Any
 from conformance._drift import spec_drift
 from conformance._errors import ExitCode
 from conformance._exchange import Masker
+from conformance._report_groups import GroupKey, group_key, violation_items
+from conformance._report_render import repeated_failure_line
 from conformance._reports import Results, Run, build_summary, operations_line, write_reports
 from conformance._settings import Settings
 from conformance._spec import Contract
-from conformance.checks import CATALOGUE
+from conformance.checks import CATALOGUE, OPERATION_CHECKS, RESPONSE_CHECKS
 
 SUITE_DIR = Path(__file__).resolve().parent
 PREFLIGHT = "preflight"  # the test id under which a broken preflight answer is reported
@@ -30,11 +33,14 @@ class RunState:
     contract: Contract
     seed: int | None
     compare_spec: str | None = None
-    results: Results | None = None  # the controller's, unless --no-reports
+    results: Results | None = None  # the controller's
+    reports: bool = True  # write them (not --no-reports)
     unavailable: list[str] = field(default_factory=list)  # why the target went away mid-run
     no_verdict: bool = False
     _drift: dict[str, Any] | None = None
     _drift_done: bool = False
+    #: The first test of each root cause seen in this process.
+    _first_of_cause: dict[GroupKey, str] = field(default_factory=dict)
 
     def header(self) -> str:
         """The report header line: target, spec, how much of it is exercised, profile, seed."""
@@ -59,6 +65,23 @@ class RunState:
             parts.append(f"--hypothesis-seed={self.seed}")
         return " ".join(parts)
 
+    def failure_text(self, nodeid: str, shown: str, violations: Sequence[dict[str, Any]]) -> str:
+        """The failure text of a test: its violations in full (`shown`) and the rerun line;
+        one line instead when this process already showed each of its root causes in full,
+        naming the root cause and the test that showed it."""
+        items = [item for violation in violations for item in violation_items(violation)]
+        causes: dict[GroupKey, str] = {}  # each root cause, with its first message here
+        for item in items:
+            causes.setdefault(group_key(item), str(item.get("message", "")))
+        keys = list(causes)
+        if keys and all(key in self._first_of_cause for key in keys):
+            return repeated_failure_line(
+                [(_cause(key), self._first_of_cause[key], causes[key]) for key in keys]
+            )
+        for key in keys:
+            self._first_of_cause.setdefault(key, nodeid)
+        return f"{shown}\n\n  rerun:     {self.rerun(nodeid)}"
+
     def drift(self) -> dict[str, Any] | None:
         """The drift from our spec to `--compare-spec`, computed once (None: not asked)."""
         if self.compare_spec and not self._drift_done:
@@ -76,7 +99,7 @@ class RunState:
 
     def write_reports(self, exit_status: int) -> None:
         """Write summary.json/.md/.html (controller only; an unwritable dir is one line)."""
-        if self.results is None:
+        if self.results is None or not self.reports:
             return
         contract, settings = self.contract, self.settings
         run = Run(
@@ -98,6 +121,35 @@ class RunState:
             write_reports(settings.reports_dir, summary, masker)
         except OSError as exc:
             print(f"dcs-conformance: cannot write reports: {exc}", file=sys.stderr)
+
+
+def _cause(key: GroupKey) -> dict[str, Any]:
+    check, status, location, kind = key
+    return {"check": check, "status": status, "location": location, "value_kind": kind}
+
+
+def intended_checks(test: Callable[..., Any], uses_dcs: bool) -> list[str]:
+    """The catalogue's checks a test means to run, read from its code rather than listed by
+    hand: the checks its own function names (`auth.valid_key_accepted(...)`; the helpers it
+    calls are not followed), and with the `dcs` fixture every response check, which judges
+    each response it fetches. A check it meant to run but did not reach is masked when an
+    earlier check failed in the same test."""
+    inner = getattr(getattr(test, "hypothesis", None), "inner_test", None) or test
+    code = getattr(inspect.unwrap(inner), "__code__", None)
+    names = set(_code_names(code)) if code is not None else set()
+    if uses_dcs:
+        names |= {check.__name__ for check in RESPONSE_CHECKS}
+        names |= {check.__name__ for checks in OPERATION_CHECKS.values() for check in checks}
+    return sorted(names & CATALOGUE.keys())
+
+
+def _code_names(code: Any) -> Iterable[str]:
+    """The global and attribute names a code object uses, its lambdas and comprehensions
+    included (they are part of the test's own code)."""
+    yield from code.co_names
+    for const in code.co_consts:
+        if inspect.iscode(const):
+            yield from _code_names(const)
 
 
 def hypothesis_profile(

@@ -22,15 +22,25 @@ from conformance._errors import (
     violations_in,
 )
 from conformance._http import BUDGET_USED_UP, BudgetExhausted
+from conformance._report_render import drift_lines, terminal_lines
 from conformance._report_text import format_violation
-from conformance._reports import Results, drift_lines, junit_path
-from conformance._run import PREFLIGHT, RunState, hypothesis_profile, runs_the_suite
+from conformance._reports import Results, findings, junit_path
+from conformance._run import (
+    PREFLIGHT,
+    RunState,
+    hypothesis_profile,
+    intended_checks,
+    runs_the_suite,
+)
 from conformance._session import Dcs, coverage_record, open_target, preflight
 from conformance._settings import OPTIONS, from_config
 from conformance._spec import Contract, load_contract
+from conformance.checks import CATALOGUE
 from conformance.checks._invariant import drain_exercised
 
 STATE = pytest.StashKey[RunState]()
+#: The catalogue's checks a test means to run (see `intended_checks`), noted at collection.
+INTENDED = pytest.StashKey[list[str]]()
 #: The state of the run in this process, for what runs before any fixture (test modules
 #: parametrize from the contract at import time).
 _current: RunState | None = None
@@ -87,9 +97,11 @@ def pytest_configure(config: pytest.Config) -> None:
     if seed is not None:
         config.option.hypothesis_seed = str(seed)
     state = RunState(settings, contract, seed, compare_spec=config.getoption("compare_spec"))
-    if workerinput is None and not config.getoption("no_reports"):
-        state.results = Results()  # reports are collected and written by the controller
-        junit_path(config.option, settings.reports_dir)
+    if workerinput is None:  # results are collected, and reports written, by the controller
+        state.results = Results()
+        state.reports = not config.getoption("no_reports")
+        if state.reports:
+            junit_path(config.option, settings.reports_dir)
     if config.getoption("timeout", None) is None and hasattr(config.option, "timeout"):
         config.option.timeout = 300  # backstop only: every request already has a deadline
     config.stash[STATE] = _current = state
@@ -152,6 +164,18 @@ def _broken_at_preflight(
     )
 
 
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Note the checks each test means to run, where collection happens (the xdist workers
+    too): its call report carries them to the controller."""
+    if _state(config) is None:
+        return
+    for item in items:
+        test = getattr(item, "obj", None)
+        if callable(test):
+            uses_dcs = "dcs" in getattr(item, "fixturenames", ())
+            item.stash[INTENDED] = intended_checks(test, uses_dcs)
+
+
 @pytest.fixture(scope="session")
 def dcs(pytestconfig: pytest.Config) -> Iterator[Dcs]:
     """The target under test: the `--base-url` deployment, or the embedded mock on loopback."""
@@ -203,12 +227,14 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) ->
         exchanges = [coverage_record(dcs.contract, e) for e in dcs.transport.drain()]
         report.user_properties.append(("dcs_exchanges", json.dumps(exchanges)))
     report.user_properties.append(("dcs_checks", json.dumps(drain_exercised())))
+    report.user_properties.append(("dcs_intended", json.dumps(item.stash.get(INTENDED, []))))
     violations = violations_in(call.excinfo.value) if call.excinfo is not None else []
     if violations:
+        found = [violation.as_dict() for violation in violations]
         shown = "\n\n".join(format_violation(v) for v in violations)
-        report.longrepr = f"{shown}\n\n  rerun:     {state.rerun(item.nodeid)}"
-        for violation in violations:
-            report.user_properties.append(("dcs_violation", json.dumps(violation.as_dict())))
+        report.longrepr = state.failure_text(item.nodeid, shown, found)
+        for violation in found:
+            report.user_properties.append(("dcs_violation", json.dumps(violation)))
     return report
 
 
@@ -227,19 +253,27 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
         session.exitstatus = state.finish(int(exitstatus))
 
 
-def pytest_terminal_summary(terminalreporter: Any, exitstatus: int, config: pytest.Config) -> None:
+@pytest.hookimpl(wrapper=True, tryfirst=True)
+def pytest_terminal_summary(terminalreporter: Any, config: pytest.Config) -> Any:
+    """After pytest's own summary (its short test summary included), just above the final
+    counts: spec drift, the failures by root cause and the checks they masked, the reports."""
+    result = yield
     state = _state(config)
     if state is None:
-        return
+        return result
+    write = terminalreporter.write_line
     if state.no_verdict:
-        terminalreporter.write_line(
-            "dcs-conformance: the target became unavailable; no verdict (exit 75)", yellow=True
-        )
+        write("dcs-conformance: the target became unavailable; no verdict (exit 75)", yellow=True)
     drift = state.drift()
     for line in drift_lines(drift, limit=20) if drift else []:
-        terminalreporter.write_line(f"dcs-conformance: spec drift: {line}")
+        write(f"dcs-conformance: spec drift: {line}")
     if state.results is not None:
-        terminalreporter.write_line(f"dcs-conformance: reports in {state.settings.reports_dir}/")
+        found = findings(state.results, {name: check.rule for name, check in CATALOGUE.items()})
+        for number, line in enumerate(terminal_lines(**found)):
+            write(line, red=number == 0, bold=number == 0)
+        if state.reports:
+            write(f"dcs-conformance: reports in {state.settings.reports_dir}/")
+    return result
 
 
 def pytest_unconfigure(config: pytest.Config) -> None:
@@ -257,6 +291,7 @@ __all__ = [
     "dcs",
     "generated_schema",
     "pytest_addoption",
+    "pytest_collection_modifyitems",
     "pytest_configure",
     "pytest_configure_node",
     "pytest_report_header",

@@ -10,10 +10,15 @@ from types import SimpleNamespace
 
 import pytest
 from _support import output, run_suite
+from hypothesis import given
+from hypothesis import strategies as st
 
+from conformance import _report_groups as groups
+from conformance import _report_render as render
 from conformance import _reports as reports
 from conformance._errors import ExitCode
-from conformance.checks import CATALOGUE
+from conformance.checks import CATALOGUE, usage
+from conformance.checks import requests as request_checks
 
 RULES = {name: invariant.rule for name, invariant in CATALOGUE.items()}
 FAST = ("--max-examples", "2", "-q")
@@ -191,7 +196,7 @@ def test_summary_counts_checks_and_failures():
 
 def test_markdown_has_verdict_checks_failures_and_coverage():
     text = reports.render_markdown(sample_summary())
-    assert "**❌ Violations: 2 of 4 tests failed**" in text
+    assert "**❌ Violations: 2 of 4 tests failed, 2 root causes**" in text
     assert "| plan_slug_non_empty |" in text and "| failed 1 time |" in text
     assert "| closed_period_stable |" in text and "not exercised" in text
     assert "curl -sS -X GET -H 'x-api-key: ***'" in text
@@ -214,7 +219,7 @@ def test_html_is_escaped_and_self_contained():
 
 
 def test_markdown_cells_cannot_break_the_table():
-    assert reports._md("a | b\nc <i>`<x>`") == "a \\| b c &lt;i&gt;`<x>`"
+    assert render._md("a | b\nc <i>`<x>`") == "a \\| b c &lt;i&gt;`<x>`"
 
 
 def test_drift_in_markdown_and_lines():
@@ -251,6 +256,344 @@ def test_write_reports_creates_the_dir_and_masks(tmp_path):
     assert all("sekrit_value_123" not in p.read_text(encoding="utf-8") for p in written)
 
 
+# --- root causes and masked checks ---------------------------------------------------------
+
+
+def evidence(status=200, body="{}"):
+    return {
+        "request": {"method": "GET", "url": "http://127.0.0.1:9/v1/usage", "headers": {}},
+        "response": {
+            "status": status,
+            "headers": {"content-type": "application/json"},
+            "body_excerpt": body,
+            "error": "" if status else "no answer",
+        },
+        "elapsed_s": 0.01,
+        "retries": 0,
+        "curl": "curl -sS -X GET -H 'x-api-key: ***' http://127.0.0.1:9/v1/usage",
+    }
+
+
+def broken(check, actual="", *, location="", expected="", statuses=(200,), message="m", related=()):
+    """A violation dict as `ContractViolation.as_dict()` makes it."""
+    return {
+        "check": check,
+        "message": message,
+        "expected": expected,
+        "actual": actual,
+        "location": location,
+        "exchanges": [evidence(status) for status in statuses],
+        "related": list(related),
+    }
+
+
+@pytest.mark.parametrize(
+    "violation, kind",
+    [
+        (broken("usage_counters_in_range", "-1", location="$.included"), "negative integer"),
+        (broken("usage_counters_in_range", "'3600'", location="$.billed_awake_seconds"), "string"),
+        (broken("body_matches_schema", "None", location="$.provisioned_storage_gib"), "null"),
+        (broken("usage_counters_in_range", "2520.0", location="$.billed_cpu"), "float"),
+        (broken("usage_counters_in_range", str(2**64 - 1), location="$.b"), "integer over int64"),
+        (broken("future_period_unbilled", "3124800", location="$.billed_awake_seconds"), "integer"),
+        (broken("plan_slug_non_empty", "''", location="$.plan_slug"), "empty string"),
+        (broken("body_matches_schema", "True", location="$.retryable"), "boolean"),
+        (broken("body_matches_schema", "[1, 2]", location="$.details"), "array"),
+        (broken("body_matches_schema", "{'plan_slug': 'pro', 'billed_aw", location="$",
+                expected="schema keyword 'required': ['billed_memory_mib_seconds']"), "missing"),
+        (broken("body_matches_schema", "{'currency': 'EUR', 'plan_slug': 'pro'}", location="$",
+                expected="schema keyword 'additionalProperties': False"), "extra field"),
+        (broken("body_matches_schema", "{'plan_slug': 'pro', 'billed_aw", location="$"), "object"),
+        (broken("error_code_format", "auth_invalid", location="$.error_code"), "text"),
+        (broken("content_type_documented", "text/plain; charset=utf-8",
+                location="header Content-Type"), "text"),
+        (broken("undeclared_method_refused", "(missing)", location="header Allow"), "missing"),
+        (broken("wrong_key_is_auth_invalid", "403 AUTH_INVALID", location="status",
+                statuses=(403,)), "status"),
+        (broken("st.not_a_server_error", "500", statuses=(500,)), "status"),
+        (broken("complete_response", "read timed out", statuses=(None,)), "text"),
+        (broken("auth_errors_not_retryable", "retryable: True", location="$.retryable"), "text"),
+        (broken("malformed_period_rejected", "9" * 5000, location="$.x"), "text"),
+    ],
+)  # fmt: skip
+def test_value_kinds(violation, kind):
+    assert groups.value_kind(violation) == kind
+
+
+@pytest.mark.parametrize(
+    "statuses, status",
+    [((200,), 200), ((200, 200, 200), 200), ((200, 401), 401), ((None,), None), ((), None)],
+)
+def test_the_status_of_a_violation_is_the_one_that_stands_out(statuses, status):
+    assert groups.response_status(broken("same_answer", statuses=statuses)) == status
+
+
+def test_failures_are_grouped_by_root_cause():
+    negative = dict(location="$.included_storage_gib")
+    found = groups.group_failures(
+        [
+            ("t::a", broken("usage_counters_in_range", "-1", message="first", **negative)),
+            (
+                "t::b",
+                broken(
+                    "usage_counters_in_range",
+                    "-5",
+                    **negative,
+                    related=[broken("plan_slug_non_empty", "''", location="$.plan_slug")],
+                ),
+            ),
+            (
+                "t::c",
+                broken("error_code_format", "auth_x", location="$.error_code", statuses=(401,)),
+            ),
+            ("t::d", broken("usage_counters_in_range", "'1'", **negative)),
+            (
+                "t::e",  # hypothesis found the same root cause twice: one test, counted once
+                broken(
+                    "usage_counters_in_range",
+                    "-1",
+                    **negative,
+                    related=[broken("usage_counters_in_range", "-2", **negative)],
+                ),
+            ),
+            ("t::f", None),  # a crash: no violation, no group
+        ]
+    )
+    keys = [(g["check"], g["status"], g["location"], g["value_kind"], g["tests"]) for g in found]
+    assert keys == [
+        ("usage_counters_in_range", 200, "$.included_storage_gib", "negative integer", 3),
+        ("error_code_format", 401, "$.error_code", "text", 1),
+        ("plan_slug_non_empty", 200, "$.plan_slug", "empty string", 1),
+        ("usage_counters_in_range", 200, "$.included_storage_gib", "string", 1),
+    ]
+    top = found[0]
+    assert top["test_ids"] == ["t::a", "t::b", "t::e"]  # t::b is in two groups
+    assert found[2]["test_ids"] == ["t::b"]
+    assert top["example"]["message"] == "first" and "related" not in top["example"]
+    assert top["example"]["exchanges"][0]["curl"].startswith("curl ")
+    json.dumps(found)
+
+
+def test_masked_checks_count_tests_per_masking_check():
+    masked = groups.masked_checks(
+        [
+            (["a", "x", "y"], ["a"], ["a"]),  # x, y never ran: masked by a
+            (["b", "x"], ["b", "c"], ["b", "c"]),  # x masked by b and c
+            (["x"], [], []),  # no violation (a crash): nothing masked
+        ]
+    )
+    assert masked == {
+        "x": {"tests": 2, "by": {"a": 1, "b": 1, "c": 1}},
+        "y": {"tests": 1, "by": {"a": 1}},
+    }
+    assert groups.masked_outcome(masked["x"]) == "masked by a, b, c in 2 tests"
+    assert groups.masked_outcome(masked["y"]) == "masked by a in 1 test"
+
+
+def call(nodeid, outcome="failed", *, violation=None, checks=(), intended=()):
+    properties = [
+        ("dcs_checks", json.dumps(list(checks))),
+        ("dcs_intended", json.dumps(list(intended))),
+    ]
+    if violation is not None:
+        properties.append(("dcs_violation", json.dumps(violation)))
+    return report(nodeid, outcome=outcome, properties=properties, text="failed")
+
+
+def masked_results() -> reports.Results:
+    response_checks = ["complete_response", "body_matches_schema", "usage_counters_in_range"]
+    counter = broken("usage_counters_in_range", "-1", location="$.included_storage_gib")
+    results = reports.Results()
+    for record in [
+        call("t::monotonic", violation=counter, checks=response_checks,
+             intended=[*response_checks, "open_period_monotonic"]),
+        call("t::default", violation=counter, checks=response_checks,
+             intended=[*response_checks, "default_period_is_current_month", "same_answer"]),
+        call("t::auth", checks=["body_matches_schema", "plan_slug_non_empty"],
+             violation=broken("body_matches_schema", "{}", location="$", related=[
+                 broken("plan_slug_non_empty", "''", location="$.plan_slug")]),
+             intended=["body_matches_schema", "valid_key_accepted"]),
+        call("t::same", "passed", checks=["same_answer"], intended=["same_answer"]),
+        call("t::closed", "skipped", intended=["closed_period_stable"]),
+    ]:  # fmt: skip
+        results.record(record)
+    return results
+
+
+def masked_summary(status=1, results=None) -> dict:
+    run = reports.Run(
+        target="http://127.0.0.1:9",
+        spec_version="v1",
+        spec_sha256="ab" * 32,
+        spec_source="specs/dcs-openapi-usage.yaml",
+        spec_operations=1,
+        writes_not_exercised=(),
+        profile="quick",
+        seed=1,
+        exit_status=status,
+    )
+    return reports.build_summary(run, results or masked_results(), RULES)
+
+
+def test_masked_is_told_from_not_exercised():
+    checks = masked_summary()["checks"]
+    monotonic = checks["open_period_monotonic"]
+    assert monotonic["outcome"] == "masked by usage_counters_in_range in 1 test"
+    assert monotonic["masked_tests"] == 1
+    assert monotonic["masked_by"] == {"usage_counters_in_range": 1}
+    assert checks["default_period_is_current_month"]["outcome"].startswith("masked by")
+    assert checks["valid_key_accepted"]["outcome"] == (
+        "masked by body_matches_schema, plan_slug_non_empty in 1 test"
+    )
+    assert checks["same_answer"]["outcome"] == "passed"  # masked once, but run elsewhere
+    assert checks["same_answer"]["masked_tests"] == 1
+    assert checks["closed_period_stable"]["outcome"] == "not exercised"  # its test was skipped
+    assert checks["closed_period_stable"]["masked_tests"] == 0
+    assert checks["usage_counters_in_range"]["failed_tests"] == 2  # the kill matrix reads it
+    assert checks["plan_slug_non_empty"]["outcome"] == "failed 1 time"
+
+
+def test_summary_groups_and_keeps_failures():
+    summary = masked_summary()
+    assert [(g["check"], g["tests"], g["test_ids"]) for g in summary["groups"]] == [
+        ("usage_counters_in_range", 2, ["t::monotonic", "t::default"]),
+        ("body_matches_schema", 1, ["t::auth"]),
+        ("plan_slug_non_empty", 1, ["t::auth"]),
+    ]
+    assert [f["test"] for f in summary["failures"]] == ["t::monotonic", "t::default", "t::auth"]
+    assert reports.verdict(summary) == "❌ Violations: 3 of 5 tests failed, 3 root causes"
+
+
+def test_terminal_lines_list_root_causes_then_masked_checks():
+    summary = masked_summary()
+    lines = render.terminal_lines(summary["checks"], summary["groups"], summary["failures"])
+    assert lines[0] == "dcs-conformance: 3 failures, 3 root causes"
+    assert lines[1].split() == ["#", "tests", "check", "status", "where", "value"]
+    assert lines[2].split() == [
+        "1", "2", "usage_counters_in_range", "200", "$.included_storage_gib", "negative", "integer"
+    ]  # fmt: skip
+    assert lines[3].strip() == "first: t::monotonic" and lines[4].strip() == "m"
+    text = "\n".join(lines)
+    assert "1 test (t::auth) broke several checks at once" in text
+    assert "dcs-conformance: 3 checks masked (never run" in text
+    assert "open_period_monotonic            masked by usage_counters_in_range in 1 test" in text
+    assert "closed_period_stable" not in text
+    assert render.terminal_lines(summary["checks"], [], []) == []
+
+
+def test_a_crash_is_listed_apart_from_the_root_causes():
+    results = masked_results()
+    results.record(report("t::crash", "setup", "failed", text="RuntimeError: boom\nmore"))
+    summary = masked_summary(results=results)
+    lines = render.terminal_lines(summary["checks"], summary["groups"], summary["failures"])
+    assert lines[0] == "dcs-conformance: 4 failures, 3 root causes"
+    assert lines[-2:] == [
+        "dcs-conformance: 1 failure without a contract violation:",
+        "  t::crash: RuntimeError: boom",
+    ]
+    assert "## Other failures (1)" in reports.render_markdown(summary)
+    assert 'id="other-failures"' in reports.render_html(summary)
+
+
+def test_repeated_failure_line_names_the_root_cause_and_the_first_test():
+    cause = {"check": "c", "status": 200, "location": "$.x", "value_kind": "null"}
+    other = {"check": "d", "status": None, "location": "", "value_kind": "text"}
+    assert render.repeated_failure_line([(cause, "t::a", "x is null\nmore")]) == (
+        "[c] x is null (200 $.x null): same root cause as t::a (evidence there)"
+    )
+    assert render.repeated_failure_line([(cause, "t::a", "m1"), (other, "t::b", "m2")]) == (
+        "[c] m1 (200 $.x null); [d] m2 (no response - text): same root causes as t::a, t::b "
+        "(evidence there)"
+    )
+
+
+def test_reports_put_root_causes_first_and_coverage_last():
+    summary = masked_summary()
+    md = reports.render_markdown(summary)
+    order = ["## Root causes (3 for 3 failed tests)", "## Checks", "## One example per root cause",
+             "## Coverage"]  # fmt: skip
+    assert [md.index(title) for title in order] == sorted(md.index(title) for title in order)
+    assert (
+        "| 1 | 2 | `usage_counters_in_range` | 200 | `$.included_storage_gib` | negative integer"
+        in md
+    )
+    assert "3 failed, 3 masked, 14 not exercised, 2 passed; masked (never run: an earlier" in md
+    assert (
+        "### 1. usage_counters_in_range: 200 at $.included_storage_gib, negative integer (2 tests)"
+        in md
+    )
+    assert "<details><summary>2 tests with this root cause</summary>" in md
+    page = reports.render_html(summary)
+    order = ["Root causes (3", "<h2>Checks", "One example per root cause", "<h2>Coverage"]
+    assert [page.index(title) for title in order] == sorted(page.index(t) for t in order)
+    assert '<td class="outcome masked">masked by usage_counters_in_range in 1 test</td>' in page
+    assert page.count('<div class="example"') == 3 and "<details><summary>evidence" in page
+    assert "<script" not in page and "src=" not in page and 'href="http' not in page
+
+
+def test_a_secret_in_a_root_cause_example_is_masked_when_written(tmp_path):
+    from conformance._exchange import Masker
+
+    secret = "dcs_k_canary_0123456789"
+    results = masked_results()
+    leak = broken("error_code_format", secret, location="$.error_code", message=f"got {secret}")
+    leak["exchanges"][0]["response"]["body_excerpt"] = f'{{"error_code": "{secret}"}}'
+    results.record(call("t::leak", violation=leak, checks=["error_code_format"]))
+    summary = masked_summary(results=results)
+    assert any(g["example"]["actual"] == secret for g in summary["groups"])
+    written = reports.write_reports(tmp_path, summary, Masker([secret]))
+    assert all(secret not in path.read_text(encoding="utf-8") for path in written)
+    lines = render.terminal_lines(summary["checks"], summary["groups"], summary["failures"])
+    assert secret not in Masker([secret]).text("\n".join(lines))
+
+
+def sample_test(dcs):
+    reads = [dcs.get_usage() for _ in range(2)]
+    usage.open_period_monotonic(dcs.billed_fields, *reads)
+
+
+def sample_lambda(dcs):
+    return lambda: request_checks.valid_period_accepted(dcs.get_usage())
+
+
+def helper(dcs):
+    usage.future_period_unbilled(dcs.billed_fields, dcs.get_usage())
+
+
+def sample_helper(dcs):
+    helper(dcs)
+
+
+@given(months=st.integers())
+def sample_given(dcs, months):
+    usage.closed_period_stable(dcs.billed_fields, dcs.get_usage(), dcs.get_usage())
+
+
+def test_intended_checks_are_read_from_the_test_code():
+    from conformance._run import intended_checks
+
+    response = {"complete_response", "content_type_documented", "body_matches_schema",
+                "error_code_format", "auth_errors_not_retryable", "usage_counters_in_range",
+                "plan_slug_non_empty"}  # fmt: skip
+    assert intended_checks(sample_test, uses_dcs=False) == ["open_period_monotonic"]
+    assert set(intended_checks(sample_test, uses_dcs=True)) == {"open_period_monotonic", *response}
+    assert intended_checks(sample_lambda, uses_dcs=False) == ["valid_period_accepted"]
+    assert intended_checks(sample_helper, uses_dcs=False) == []  # helpers are not followed
+    assert intended_checks(sample_given, uses_dcs=False) == ["closed_period_stable"]
+
+
+def test_intended_checks_of_the_suite_name_its_invariants():
+    from conformance import test_periods
+    from conformance._run import intended_checks
+
+    assert "open_period_monotonic" in intended_checks(test_periods.test_open_period_monotonic, True)
+    assert {
+        "valid_period_accepted",
+        "period_start_any_valid_date",
+        "future_period_unbilled",
+    } <= set(intended_checks(test_periods.test_generated_valid_dates, True))
+
+
 # --- real runs of the suite -------------------------------------------------------------------
 
 
@@ -277,12 +620,14 @@ def test_a_run_against_the_mock_writes_every_report(tmp_path):
         "exit",
         "counts",
         "checks",
+        "groups",
         "failures",
         "unavailable",
         "coverage",
         "drift",
     }
     assert summary["exit"]["status"] == 0 and summary["target"].startswith("embedded mock")
+    assert summary["groups"] == [] and summary["failures"] == []
     assert summary["counts"]["passed"] == summary["counts"]["tests"] > 0
     assert summary["spec"]["sha256"] and summary["profile"] == "quick"
     assert all(check["outcome"] == "passed" for check in summary["checks"].values())
@@ -319,3 +664,56 @@ def test_an_unavailable_target_still_gets_a_summary(tmp_path):
     summary = json.loads((tmp_path / "summary.json").read_text(encoding="utf-8"))
     assert summary["exit"] == {"status": 75, "meaning": ExitCode.TARGET_UNAVAILABLE.meaning}
     assert "Target unavailable" in (tmp_path / "summary.md").read_text(encoding="utf-8")
+
+
+@pytest.mark.parametrize("workers", [(), ("-n", "2")], ids=["serial", "xdist"])
+def test_one_systemic_fault_is_one_root_cause_and_masks_the_invariants(tmp_path, workers):
+    from conformance.mock import faulty_app, load_fixtures, serve
+
+    fixtures = load_fixtures()
+    key, org = fixtures.suite_credentials
+    app = faulty_app(fixtures, ["usage_counter_negative"])
+    with serve(app, host="127.0.0.1", port=0) as server:
+        result = run_suite(
+            "--base-url", server.base_url, "--api-key", key, "--org-id", org,
+            "--max-examples", "5", "--reports-dir", str(tmp_path), *workers,
+        )  # fmt: skip
+    assert result.returncode == 1, output(result)
+    summary = json.loads((tmp_path / "summary.json").read_text(encoding="utf-8"))
+    failed = summary["counts"]["failed"]
+    assert failed >= 20 and summary["counts"]["error"] == 0
+    [group] = summary["groups"]
+    assert (group["check"], group["status"], group["location"], group["value_kind"]) == (
+        "usage_counters_in_range",
+        200,
+        "$.included_storage_gib",
+        "negative integer",
+    )
+    assert group["tests"] == len(group["test_ids"]) == failed
+    assert sorted(group["test_ids"]) == sorted(f["test"] for f in summary["failures"])
+    assert group["example"]["actual"] == "-1" and group["example"]["exchanges"][0]["curl"]
+    checks = summary["checks"]
+    assert checks["open_period_monotonic"]["outcome"] == (
+        "masked by usage_counters_in_range in 1 test"
+    )
+    masked = {name for name, check in checks.items() if check["outcome"].startswith("masked")}
+    assert {
+        "open_period_monotonic",
+        "closed_period_stable",
+        "future_period_unbilled",
+        "default_period_is_current_month",
+        "valid_key_accepted",
+        "valid_period_accepted",
+    } <= masked
+    assert "not exercised" not in {check["outcome"] for check in checks.values()}
+    assert checks["usage_counters_in_range"]["failed_tests"] == failed
+    # the terminal: the root cause once, the 2nd and later tests in one line (per process)
+    assert f"dcs-conformance: {failed} failures, 1 root cause" in result.stdout
+    assert f"dcs-conformance: {len(masked)} checks masked (never run" in result.stdout
+    assert "  open_period_monotonic" in result.stdout
+    full = result.stdout.count("  rerun:     pytest ")
+    assert 1 <= full <= (2 if workers else 1), result.stdout
+    assert result.stdout.count("same root cause as") == failed - full
+    for name in ("summary.md", "summary.html"):
+        text = (tmp_path / name).read_text(encoding="utf-8")
+        assert "masked by usage_counters_in_range" in text and key not in text
