@@ -20,6 +20,7 @@ from conformance._reports import Results, Run, build_summary, operations_line, w
 from conformance._settings import Settings
 from conformance._spec import Contract
 from conformance.checks import CATALOGUE, OPERATION_CHECKS, RESPONSE_CHECKS
+from conformance.checks.responses import key_never_echoed
 
 SUITE_DIR = Path(__file__).resolve().parent
 PREFLIGHT = "preflight"  # the test id under which a broken preflight answer is reported
@@ -140,6 +141,7 @@ def intended_checks(test: Callable[..., Any], uses_dcs: bool) -> list[str]:
     if uses_dcs:
         names |= {check.__name__ for check in RESPONSE_CHECKS}
         names |= {check.__name__ for checks in OPERATION_CHECKS.values() for check in checks}
+        names.add(key_never_echoed.__name__)
     return sorted(names & CATALOGUE.keys())
 
 
