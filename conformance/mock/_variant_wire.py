@@ -343,36 +343,37 @@ def client_address(scope: Scope) -> str:
 
 
 class RateLimiter:
-    """A token bucket per client address: ``burst`` requests, refilled at ``rate`` a second.
-    An empty bucket answers 429 ``application/problem+json`` with ``Retry-After`` (whole
-    seconds); once the first 429's wait is over the bucket is full again, so a client that
-    honours Retry-After gets through on its retry, and a run's 429s are about requests/burst
-    whatever the machine's speed."""
+    """A token bucket per client address: bursts of ``burst`` requests, refilled at ``rate``
+    a second. When it is empty the client is told to wait ``retry_after`` seconds: until then
+    every request gets 429 ``application/problem+json`` with ``Retry-After`` (whole seconds
+    left), after it the bucket is full again. A client that honours Retry-After gets through
+    on its retry, and a run's 429s number about its requests / ``burst`` whatever the
+    machine's speed."""
 
     def __init__(self, burst: int = 200, rate: float = 10.0, retry_after: int = 1) -> None:
         self.burst, self.rate, self.retry_after = burst, rate, retry_after
         self._lock = threading.Lock()
-        self._buckets: OrderedDict[str, list[float]] = OrderedDict()  # tokens, last, until
+        self._buckets: OrderedDict[str, tuple[float, float, float]] = OrderedDict()
         self.refused = 0
 
     def wait(self, client: str, now: float) -> int:
         """Seconds the client must wait (0: served, and one token taken)."""
         with self._lock:
-            bucket = self._buckets.pop(client, None) or [float(self.burst), now, 0.0]
-            self._buckets[client] = bucket
-            while len(self._buckets) > 10_000:
-                self._buckets.popitem(last=False)
-            tokens, last, until = bucket
-            if until and now >= until:  # the announced wait is over: a fresh bucket
+            tokens, last, until = self._buckets.pop(client, (float(self.burst), now, 0.0))
+            if until and now >= until:  # the wait announced is over: a full bucket
                 tokens, until = float(self.burst), 0.0
-            tokens = min(float(self.burst), tokens + (now - last) * self.rate)
-            if tokens >= 1:
-                bucket[:] = [tokens - 1, now, until]
-                return 0
-            until = until or now + self.retry_after
-            bucket[:] = [tokens, now, until]
-            self.refused += 1
-            return max(1, math.ceil(until - now))
+            elif not until:
+                tokens = min(float(self.burst), tokens + (now - last) * self.rate)
+            if not until and tokens >= 1:
+                tokens, seconds = tokens - 1, 0
+            else:
+                until = until or now + self.retry_after
+                seconds = max(1, math.ceil(until - now))
+                self.refused += 1
+            self._buckets[client] = (tokens, now, until)
+            while len(self._buckets) > 10_000:  # bounded: the least recent clients go
+                self._buckets.popitem(last=False)
+            return seconds
 
     async def __call__(self, app: ASGIApp, scope: Scope, receive: Receive, send: Send) -> None:
         seconds = self.wait(client_address(scope), time.monotonic())
