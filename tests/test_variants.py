@@ -474,6 +474,19 @@ def test_variants_compose_with_each_other_and_with_faults() -> None:
     assert get_variant("rate_limited").name == "rate_limited"
 
 
+def test_a_204_gets_no_content_length_when_rewritten() -> None:
+    c = client("gateway_options_head", "gzip_responses", "json_reordered_pretty")
+    reply = c.options("/v1/usage", headers={"Accept-Encoding": "gzip"})
+    _equal((reply.status_code, reply.content), (204, b""))
+    assert "content-length" not in reply.headers and "content-encoding" not in reply.headers
+
+
+def test_readme_lists_every_variant() -> None:
+    text = (REPO / "README.md").read_text(encoding="utf-8")
+    for name in VARIANTS:
+        assert f"| `{name}` |" in text, name
+
+
 def test_stateful_variants_do_not_share_state() -> None:
     first, second = client("rare_retryable_502"), client("rare_retryable_502")
     every = LedgerBlips().every

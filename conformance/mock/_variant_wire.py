@@ -36,6 +36,7 @@ Apply = Callable[[ASGIApp], ASGIApp]
 Headers = list[tuple[bytes, bytes]]
 JSON_TYPES = frozenset({replies.JSON.encode(), replies.PROBLEM_JSON.encode()})
 CLOSE_WAIT = 2.0  # seconds an act waits for the connection it closed to be gone
+BODYLESS = frozenset({204, 304})  # no Content-Length on these (RFC 9110 8.6)
 
 
 def everything(scope: Scope) -> bool:
@@ -101,7 +102,9 @@ def rewritten(edit: Callable[[Scope, Headers, bytes], tuple[Headers, bytes]]) ->
     async def act(app: ASGIApp, scope: Scope, receive: Receive, send: Send) -> None:
         start, body = await wire.answer(app, scope, receive)
         headers, body = edit(scope, list(start.get("headers", [])), body)
-        headers = [*without(headers, b"content-length"), (b"content-length", b"%d" % len(body))]
+        headers = without(headers, b"content-length")
+        if start["status"] not in BODYLESS:
+            headers.append((b"content-length", b"%d" % len(body)))
         await send(_start(start, headers))
         await send(wire.body_message(body, False))
 

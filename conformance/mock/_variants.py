@@ -59,9 +59,9 @@ _VARIANTS = [
         "http10_close_delimited",
         "answers come as HTTP/1.0 with Connection: close and no Content-Length: the body ends "
         "when the server closes the connection",
-        "RFC 9110 2.5 lets a server answer in a lower minor version than the request's, and "
-        "RFC 9112 6.3 (rule 8) makes a response body without Content-Length or "
-        "Transfer-Encoding end when the server closes the connection.",
+        "RFC 9110 2.5 has a server answer in the highest version it conforms to, 1.0 for an "
+        "HTTP/1.0 server or proxy, and RFC 9112 6.3 (rule 8) makes a response body without "
+        "Content-Length or Transfer-Encoding end when the server closes the connection.",
         http.layer(http.http10, wire.FaultProtocol),
     ),
     Variant(
@@ -139,8 +139,8 @@ _VARIANTS = [
     ),
     Variant(
         "other_error_texts",
-        "other message wording, details maps of strings on 400/401/403, and problem documents "
-        "with a documentation type URI and another detail",
+        "other message wording, details maps of strings on 400/401/403, and 405 problem "
+        "documents with a documentation type URI and another detail",
         "The spec fixes error_code and retryable but not the wording of message, allows "
         "details (a map of strings) on every error status, and leaves ErrorModel's type, title "
         "and detail free.",
