@@ -1,6 +1,9 @@
-"""The kill matrix: the real suite, run as a user runs it, against the mock and every fault.
+"""The kill matrix: the real suite, run as a user runs it, against the mock, every variant (a
+correct server that differs where the contract allows: each must pass) and every fault (each
+must be caught).
 
-Each run starts ``python -m conformance.mock --port 0 [--fault NAME]`` on loopback, then
+Each run starts ``python -m conformance.mock --port 0 [--variant NAME | --fault NAME]`` on
+loopback, then
 ``python -m pytest <repo>/conformance --base-url ... --api-key ... --org-id ...`` with a short
 request deadline and its reports in a temporary directory, and reads which checks failed
 from ``summary.json`` (and the ``[check]`` names in the output). Every wait is bounded.
@@ -27,7 +30,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from conformance.mock import FAULTS, KNOWN_LIMITS, Fault, load_fixtures
+from conformance.mock import FAULTS, KNOWN_LIMITS, VARIANTS, Fault, Variant, load_fixtures
 
 SUITE = Path(__file__).resolve().parent
 READY = re.compile(r"dcs mock listening on (http://127\.0\.0\.1:\d+)")
@@ -43,8 +46,9 @@ class Options:
 
     faults: tuple[str, ...] = tuple(FAULTS)
     limits: tuple[str, ...] = tuple(limit.fault.name for limit in KNOWN_LIMITS)
-    seeds: int = 5  # baseline runs, each with its own hypothesis seed
-    seed: int = 1  # first baseline seed; fault runs use it too
+    variants: tuple[str, ...] = tuple(VARIANTS)
+    seeds: int = 5  # runs of the mock and of each variant, each with its own hypothesis seed
+    seed: int = 1  # first of those seeds; fault runs use it too
     jobs: int = 2
     max_examples: int = 25
     deadline: float = 2.0  # --request-deadline of each run
@@ -64,6 +68,7 @@ class Run:
     first_failure_s: float | None = None
     wall_s: float = 0.0
     note: str = ""
+    variants: tuple[str, ...] = ()
 
 
 @dataclass
@@ -107,12 +112,56 @@ class Row:
 
 
 @dataclass
+class VariantRow:
+    """A variant (a correct server) and its runs, one per seed: each must pass."""
+
+    name: str
+    description: str
+    reading: str
+    runs: list[Run]
+
+    @property
+    def passed(self) -> bool:
+        return bool(self.runs) and all(run.exit == 0 for run in self.runs)
+
+    @property
+    def failed_checks(self) -> list[str]:
+        return sorted({check for run in self.runs for check in run.failed_checks})
+
+    @property
+    def wall_s(self) -> float:
+        return round(sum(run.wall_s for run in self.runs), 2)
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "name": self.name,
+            "description": self.description,
+            "reading": self.reading,
+            "passed": self.passed,
+            "failed_checks": self.failed_checks,
+            "runs": [
+                {
+                    "seed": run.seed,
+                    "exit": run.exit,
+                    "failed_checks": run.failed_checks,
+                    "first_failure_s": run.first_failure_s,
+                    "wall_s": run.wall_s,
+                    "note": run.note,
+                }
+                for run in self.runs
+            ],
+            "wall_s": self.wall_s,
+        }
+
+
+@dataclass
 class Matrix:
     options: Options
     baseline: list[Run]
     rows: list[Row]
     limits: list[Row]
     wall_s: float
+    variants: list[VariantRow] = field(default_factory=list)
 
     @property
     def baseline_passed(self) -> bool:
@@ -123,8 +172,13 @@ class Matrix:
         return [row for row in self.rows if not row.killed]
 
     @property
+    def false_alarms(self) -> list[VariantRow]:
+        """Variants the suite did not pass: correct servers it failed."""
+        return [row for row in self.variants if not row.passed]
+
+    @property
     def ok(self) -> bool:
-        return self.baseline_passed and not self.survivors
+        return self.baseline_passed and not self.survivors and not self.false_alarms
 
     def kill_times(self) -> list[float]:
         return [
@@ -146,11 +200,31 @@ def split_names(names: Sequence[str]) -> tuple[tuple[str, ...], tuple[str, ...]]
     )
 
 
+def split_variants(names: Sequence[str]) -> tuple[str, ...]:
+    """``names`` checked against the variant catalogue; KeyError for an unknown name."""
+    unknown = [n for n in names if n not in VARIANTS]
+    if unknown:
+        raise KeyError(
+            f"unknown variant(s): {', '.join(unknown)} "
+            "(see python -m conformance.mock --list-variants)"
+        )
+    return tuple(names)
+
+
+def variant_label(name: str, seed: int) -> str:
+    return f"{name} (seed {seed})"
+
+
 def run_matrix(options: Options, progress: Callable[[str], None] = lambda line: None) -> Matrix:
-    """Run the baseline seeds, the faults and the known limits, ``options.jobs`` at a time."""
+    """Run the baseline and variant seeds, the faults and the known limits, ``options.jobs``
+    at a time."""
     started = time.monotonic()
-    plans: list[tuple[str, Run]] = [
-        ("baseline", Run(BASELINE, (), options.seed + i)) for i in range(options.seeds)
+    seeds = [options.seed + i for i in range(options.seeds)]
+    plans: list[tuple[str, Run]] = [("baseline", Run(BASELINE, (), seed)) for seed in seeds]
+    plans += [
+        ("variant", Run(variant_label(name, seed), (), seed, variants=(name,)))
+        for name in options.variants
+        for seed in seeds
     ]
     # slow families first, so that the pool does not end waiting on one of them
     ordered = sorted(options.faults, key=lambda n: FAULTS[n].family != "transport")
@@ -172,6 +246,7 @@ def run_matrix(options: Options, progress: Callable[[str], None] = lambda line: 
         unicode_data = warm_hypothesis_cache(Path(cache), options.startup_timeout * 6)
         done = list(pool.map(lambda plan: execute(plan, unicode_data), plans))
     limits = {limit.fault.name: limit for limit in KNOWN_LIMITS}
+    variant_runs = [run for kind, run in done if kind == "variant"]
     return Matrix(
         options=options,
         baseline=[run for kind, run in done if kind == "baseline"],
@@ -182,7 +257,15 @@ def run_matrix(options: Options, progress: Callable[[str], None] = lambda line: 
             if kind == "limit"
         ],
         wall_s=time.monotonic() - started,
+        variants=[
+            _variant_row(VARIANTS[name], [r for r in variant_runs if r.variants == (name,)])
+            for name in options.variants
+        ],
     )
+
+
+def _variant_row(variant: Variant, runs: list[Run]) -> VariantRow:
+    return VariantRow(variant.name, variant.description, variant.reading, runs)
 
 
 def _row(fault: Fault, run: Run, reason: str = "") -> Row:
@@ -225,14 +308,15 @@ def _clean_env() -> dict[str, str]:
 
 
 def suite_run(run: Run, options: Options, unicode_data: Path | None = None) -> Run:
-    """Serve ``run.faults`` and run the suite against it; fills in ``run`` (never raises)."""
+    """Serve ``run.variants`` and ``run.faults`` and run the suite against that server; fills
+    in ``run`` (never raises)."""
     started = time.monotonic()
     key, org = load_fixtures().suite_credentials
     with tempfile.TemporaryDirectory(prefix="dcs-killmatrix-") as tmp:
         work = Path(tmp)
         try:
             seed_hypothesis_cache(work, unicode_data)
-            with mock_server(run.faults, work, options.startup_timeout) as base_url:
+            with mock_server(run.faults, work, options.startup_timeout, run.variants) as base_url:
                 args = [
                     *("--base-url", base_url, "--api-key", key, "--org-id", org),
                     *("--request-deadline", f"{options.deadline:g}"),
@@ -250,9 +334,14 @@ def suite_run(run: Run, options: Options, unicode_data: Path | None = None) -> R
 
 
 @contextlib.contextmanager
-def mock_server(faults: Sequence[str], work: Path, timeout: float) -> Iterator[str]:
-    """``python -m conformance.mock`` with ``faults`` on a free loopback port: its base URL."""
+def mock_server(
+    faults: Sequence[str], work: Path, timeout: float, variants: Sequence[str] = ()
+) -> Iterator[str]:
+    """``python -m conformance.mock`` with ``variants`` and ``faults`` on a free loopback port:
+    its base URL."""
     command = [sys.executable, "-m", "conformance.mock", "--host", "127.0.0.1", "--port", "0"]
+    for name in variants:
+        command += ["--variant", name]
     for name in faults:
         command += ["--fault", name]
     with (work / "mock.log").open("w") as log:
@@ -355,6 +444,9 @@ def summary(matrix: Matrix) -> dict[str, Any]:
         "survivors": [row.name for row in matrix.survivors],
         "baseline_passed": matrix.baseline_passed,
         "baseline_seeds": [run.seed for run in matrix.baseline],
+        "variants_passed": sum(row.passed for row in matrix.variants),
+        "variants_total": len(matrix.variants),
+        "false_alarms": [row.name for row in matrix.false_alarms],
         "median_time_to_kill_s": round(statistics.median(times), 2) if times else None,
         "worst_time_to_kill_s": max(times) if times else None,
         "wall_s": round(matrix.wall_s, 1),
@@ -368,6 +460,7 @@ def to_json(matrix: Matrix) -> dict[str, Any]:
         "options": asdict(matrix.options),
         "summary": summary(matrix),
         "baseline": [asdict(run) for run in matrix.baseline],
+        "variants": [row.as_dict() for row in matrix.variants],
         "faults": [row.as_dict() for row in matrix.rows],
         "known_limits": [row.as_dict() for row in matrix.limits],
     }
@@ -376,19 +469,27 @@ def to_json(matrix: Matrix) -> dict[str, Any]:
 def to_markdown(matrix: Matrix) -> str:
     s = summary(matrix)
     o = matrix.options
-    verdict = "✅ every fault killed" if matrix.ok else "❌ the suite does not bite everywhere"
+    if matrix.ok:
+        verdict = "✅ every fault killed, no false alarm"
+    elif matrix.survivors:
+        verdict = "❌ the suite does not bite everywhere"
+    else:
+        verdict = "❌ false alarms on a correct server"
     out = [
         "# Kill matrix",
         "",
         f"**{verdict}**: {s['killed']}/{s['total']} faults killed; correct mock "
         f"{'passed' if s['baseline_passed'] else 'FAILED'} with seeds "
-        f"{', '.join(map(str, s['baseline_seeds'])) or '(none)'}.",
+        f"{', '.join(map(str, s['baseline_seeds'])) or '(none)'}; "
+        f"{s['variants_passed']}/{s['variants_total']} variants passed.",
         "",
         f"- time to first failure: median {_s(s['median_time_to_kill_s'])}, worst "
         f"{_s(s['worst_time_to_kill_s'])}; matrix wall time {s['wall_s']} s with {o.jobs} jobs",
         f"- each run: `--request-deadline {o.deadline:g} --max-examples {o.max_examples} "
-        f"--hypothesis-seed N`, the mock as `python -m conformance.mock --fault NAME`",
-        "- killed: the run exited 1 and an expected check failed",
+        f"--hypothesis-seed N`, the mock as `python -m conformance.mock --fault NAME` "
+        "(`--variant NAME`)",
+        "- killed: the run exited 1 and an expected check failed; a variant passed: every seed's "
+        "run exited 0",
         "",
         "## Correct mock",
         "",
@@ -398,6 +499,7 @@ def to_markdown(matrix: Matrix) -> str:
             f"| {r.seed} | {r.exit} | {_checks(r.failed_checks)} | {r.wall_s:.1f} s |"
             for r in matrix.baseline
         ),
+        *_variants_markdown(matrix),
         "",
         "## Faults",
         "",
@@ -425,9 +527,41 @@ def to_markdown(matrix: Matrix) -> str:
         )
     notes = [row for row in [*matrix.rows, *matrix.limits] if row.run.note]
     notes += [Row(BASELINE, "", "", [], run) for run in matrix.baseline if run.note]
+    notes += [
+        Row(run.label, "", "", [], run) for v in matrix.variants for run in v.runs if run.note
+    ]
     if notes:
         out += ["", "## Notes", "", *(f"- `{row.name}`: {row.run.note}" for row in notes)]
     return "\n".join(out) + "\n"
+
+
+def _variants_markdown(matrix: Matrix) -> list[str]:
+    out = [
+        "",
+        "## Variants",
+        "",
+        "Correct servers that differ from the mock where the contract leaves room; the suite "
+        "must pass each, with every seed.",
+        "",
+    ]
+    if not matrix.variants:
+        return [*out, "None run."]
+    out += [
+        "| variant | what differs | the reading that allows it | verdict | exit by seed "
+        "| failed checks by seed | wall |",
+        "| --- | --- | --- | --- | --- | --- | --- |",
+    ]
+    for row in matrix.variants:
+        exits = ", ".join(f"{run.seed}: {run.exit}" for run in row.runs) or "-"
+        failed = "; ".join(
+            f"{run.seed}: {_checks(run.failed_checks)}" for run in row.runs if run.failed_checks
+        )
+        verdict = "passed" if row.passed else "**FALSE ALARM**"
+        out.append(
+            f"| `{row.name}` | {row.description} | {row.reading} | {verdict} | {exits} | "
+            f"{failed or '-'} | {row.wall_s:.1f} s |"
+        )
+    return out
 
 
 def write_reports(matrix: Matrix, out: Path) -> tuple[Path, Path]:

@@ -1,9 +1,11 @@
 """`python -m conformance.selftest`: prove the suite bites (the kill matrix).
 
-Runs the suite, as a user would, against the correct mock (one run per hypothesis seed; each
-must pass) and against every fault of `conformance.mock`'s catalogue (each must be killed:
-exit 1 with an expected check failing), then writes kill-matrix.md and kill-matrix.json.
-Exit status: 0 all killed and the mock passes; 1 otherwise; 4 usage error.
+Runs the suite, as a user would, against the correct mock and against every variant of
+`conformance.mock` (correct servers that differ where the contract allows), one run per
+hypothesis seed, each of which must pass, and against every fault of its catalogue (each must
+be killed: exit 1 with an expected check failing), then writes kill-matrix.md and
+kill-matrix.json. Exit status: 0 all killed and the mock and every variant pass; 1 otherwise;
+4 usage error.
 """
 
 from __future__ import annotations
@@ -15,7 +17,14 @@ from pathlib import Path
 from typing import NoReturn
 
 from conformance._errors import ExitCode
-from conformance._killmatrix import Options, run_matrix, split_names, summary, write_reports
+from conformance._killmatrix import (
+    Options,
+    run_matrix,
+    split_names,
+    split_variants,
+    summary,
+    write_reports,
+)
 
 QUICK_EXAMPLES = 10
 
@@ -39,19 +48,27 @@ def _positive(kind: type) -> object:
 def main(argv: list[str] | None = None) -> int:
     parser = _Parser(
         prog="python -m conformance.selftest",
-        description="Run the suite against the correct mock and against each fault of the "
-        "catalogue; write kill-matrix.md/.json. Exit 0 when every fault is killed and the "
-        "correct mock passes, 1 otherwise, 4 on a usage error.",
+        description="Run the suite against the correct mock, each variant (a correct server "
+        "that differs where the contract allows) and each fault of the catalogue; write "
+        "kill-matrix.md/.json. Exit 0 when every fault is killed and the correct mock and "
+        "every variant pass, 1 otherwise, 4 on a usage error.",
     )
-    parser.add_argument("--faults", help="comma-separated fault names [all, with known limits]")
+    parser.add_argument(
+        "--faults", help="comma-separated fault names, '' for none [all, with known limits]"
+    )
+    parser.add_argument("--variants", help="comma-separated variant names, '' for none [all]")
     parser.add_argument("--jobs", type=_positive(int), default=2, help="runs at a time [2]")
     parser.add_argument("--out", type=Path, default=Path("reports"), help="report dir [reports]")
     parser.add_argument(
         "--quick",
         action="store_true",
-        help=f"--max-examples {QUICK_EXAMPLES}, one baseline seed, no known limits",
+        help=f"--max-examples {QUICK_EXAMPLES}, one seed, no known limits",
     )
-    parser.add_argument("--seeds", type=_positive(int), help="baseline runs (seeds) [5; quick 1]")
+    parser.add_argument(
+        "--seeds",
+        type=_positive(int),
+        help="runs (seeds) of the mock and of each variant [5; quick 1]",
+    )
     parser.add_argument("--seed", type=int, default=1, help="first hypothesis seed [1]")
     parser.add_argument("--max-examples", type=_positive(int), help="per generated test [25]")
     parser.add_argument(
@@ -70,25 +87,39 @@ def main(argv: list[str] | None = None) -> int:
         except KeyError as exc:
             parser.error(exc.args[0])
         options = replace(options, faults=faults, limits=limits)
+    if args.variants is not None:
+        try:
+            variants = split_variants([n.strip() for n in args.variants.split(",") if n.strip()])
+        except KeyError as exc:
+            parser.error(exc.args[0])
+        options = replace(options, variants=variants)
     if args.seeds is not None:
         options = replace(options, seeds=args.seeds)
     if args.max_examples is not None:
         options = replace(options, max_examples=args.max_examples)
     options = replace(options, run_timeout=args.run_timeout)
 
-    total = options.seeds + len(options.faults) + len(options.limits)
+    total = options.seeds * (1 + len(options.variants)) + len(options.faults) + len(options.limits)
     print(f"kill matrix: {total} suite runs, {options.jobs} at a time", flush=True)
     matrix = run_matrix(options, progress=lambda line: print(line, flush=True))
     md, _ = write_reports(matrix, args.out)
     s = summary(matrix)
     print(
         f"killed {s['killed']}/{s['total']}; correct mock "
-        f"{'passed' if s['baseline_passed'] else 'FAILED'}; median time to kill "
+        f"{'passed' if s['baseline_passed'] else 'FAILED'}; variants passed "
+        f"{s['variants_passed']}/{s['variants_total']}; median time to kill "
         f"{s['median_time_to_kill_s']} s, worst {s['worst_time_to_kill_s']} s; "
         f"{s['wall_s']} s in all; report {md}"
     )
     for name in s["survivors"]:
         print(f"SURVIVED: {name}")
+    for row in matrix.false_alarms:
+        seeds = ", ".join(
+            f"seed {run.seed}: exit {run.exit} {','.join(run.failed_checks) or '-'}"
+            for run in row.runs
+            if run.exit != 0
+        )
+        print(f"FALSE ALARM: {row.name} ({seeds})")
     return 0 if matrix.ok else 1
 
 

@@ -16,6 +16,8 @@ a fault layer can replace one with ``dataclasses.replace``. Run standalone with
 
 Broken servers for proving the suite: ``faulty_app(fx, ["usage_counter_negative"])`` or
 ``apply_fault(app, name)`` (serve the app returned); ``FAULTS`` and ``KNOWN_LIMITS``.
+Correct servers that differ where the contract allows (the suite must pass them):
+``variant_app(fx, ["chunked_bodies"])`` or ``apply_variant(app, name)``; ``VARIANTS``.
 """
 
 from conformance.mock._app import create_app, mock_state, set_ledger_unavailable
@@ -33,11 +35,13 @@ from conformance.mock._model import Fixtures
 from conformance.mock._server import MockServer, serve
 from conformance.mock._state import MockState
 from conformance.mock._steps import Pipeline
+from conformance.mock._variants import VARIANTS, Variant, apply_variant, get_variant, variant_app
 
 __all__ = [
     "DEFAULT_FIXTURES",
     "FAULTS",
     "KNOWN_LIMITS",
+    "VARIANTS",
     "Fault",
     "Fixtures",
     "FixturesError",
@@ -47,11 +51,15 @@ __all__ = [
     "MockState",
     "Pipeline",
     "Usage",
+    "Variant",
     "apply_fault",
+    "apply_variant",
     "create_app",
     "faulty_app",
+    "get_variant",
     "load_fixtures",
     "mock_state",
     "serve",
     "set_ledger_unavailable",
+    "variant_app",
 ]

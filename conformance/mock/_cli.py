@@ -12,6 +12,7 @@ from conformance.mock._app import create_app
 from conformance.mock._faults import apply_fault, catalogue_text, get_fault
 from conformance.mock._fixtures import load_fixtures
 from conformance.mock._server import check_host, serve
+from conformance.mock._variants import apply_variant, get_variant, variants_text
 
 PROG = "python -m conformance.mock"
 USAGE_ERROR = 2
@@ -43,6 +44,15 @@ def _parser() -> _Parser:
         help="serve a broken server: install this fault (repeatable; 'list' lists them)",
     )
     parser.add_argument("--list-faults", action="store_true", help="print the fault catalogue")
+    parser.add_argument(
+        "--variant",
+        action="append",
+        default=[],
+        metavar="NAME",
+        help="serve a correct server that differs from the mock where the contract allows: "
+        "install this variant (repeatable, before any --fault; 'list' lists them)",
+    )
+    parser.add_argument("--list-variants", action="store_true", help="print the variant catalogue")
     return parser
 
 
@@ -53,6 +63,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.list_faults or "list" in args.fault:
         print(catalogue_text(), end="")
         return 0
+    if args.list_variants or "list" in args.variant:
+        print(variants_text(), end="")
+        return 0
     if (args.api_key is None) != (args.org_id is None):
         parser.error("--api-key and --org-id go together")
     if not 0 <= args.port <= 65535:
@@ -62,13 +75,17 @@ def main(argv: Sequence[str] | None = None) -> int:
         fixtures = load_fixtures(args.fixtures)
         if args.api_key is not None:
             fixtures = fixtures.add_key(args.api_key, args.org_id)
+        for name in args.variant:
+            get_variant(name)
         for name in args.fault:
             get_fault(name)
     except ValueError as exc:  # FixturesError, refused host, malformed --api-key/--org-id
         parser.error(str(exc))
-    except KeyError as exc:  # unknown --fault
+    except KeyError as exc:  # unknown --variant or --fault
         parser.error(exc.args[0])
     app = create_app(fixtures, ledger_unavailable=args.ledger_unavailable)
+    for name in args.variant:
+        app = apply_variant(app, name)
     for name in args.fault:
         app = apply_fault(app, name)
     stop = threading.Event()

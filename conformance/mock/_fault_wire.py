@@ -8,6 +8,7 @@ the others get the mock app unchanged. Every act is bounded in time.
 
 from __future__ import annotations
 
+import asyncio
 import socket
 import struct
 from collections.abc import Awaitable, Callable
@@ -70,7 +71,7 @@ class WireFault:
     """ASGI wrapper: requests ``hit`` selects get ``act``, the others the wrapped app."""
 
     def __init__(
-        self, app: ASGIApp, hit: Hit, act: Act, protocol: type[FaultProtocol] | None = None
+        self, app: ASGIApp, hit: Hit, act: Act, protocol: type[asyncio.Protocol] | None = None
     ) -> None:
         self.app = app
         self.hit = hit
@@ -85,7 +86,7 @@ class WireFault:
             await self.act(self.app, scope, receive, send)
 
 
-def wire(hit: Hit, act: Act, protocol: type[FaultProtocol] | None = None) -> Apply:
+def wire(hit: Hit, act: Act, protocol: type[asyncio.Protocol] | None = None) -> Apply:
     return lambda app: WireFault(app, hit, act, protocol)
 
 
@@ -152,7 +153,7 @@ async def passthrough(app: ASGIApp, scope: Scope, receive: Receive, send: Send) 
     await app(scope, receive, send)
 
 
-async def _answer(app: ASGIApp, scope: Scope, receive: Receive) -> tuple[Message, bytes]:
+async def answer(app: ASGIApp, scope: Scope, receive: Receive) -> tuple[Message, bytes]:
     """The mock's own response, captured: its start message and its whole body."""
     start: Message = {}
     body = bytearray()
@@ -167,20 +168,20 @@ async def _answer(app: ASGIApp, scope: Scope, receive: Receive) -> tuple[Message
     return start, bytes(body)
 
 
-async def _until_disconnect(receive: Receive) -> None:
+async def until_disconnect(receive: Receive) -> None:
     while (await receive())["type"] != "http.disconnect":
         pass
 
 
-def _body(chunk: bytes, more: bool) -> Message:
+def body_message(chunk: bytes, more: bool) -> Message:
     return {"type": "http.response.body", "body": chunk, "more_body": more}
 
 
 async def _half_then(scope: Scope, receive: Receive, send: Send, app: ASGIApp) -> Any:
     """Send the real answer's head and half its body; return the connection's transport."""
-    start, body = await _answer(app, scope, receive)
+    start, body = await answer(app, scope, receive)
     await send(start)
-    await send(_body(body[: len(body) // 2], True))
+    await send(body_message(body[: len(body) // 2], True))
     await anyio.sleep(0.05)
     transport = scope.get("extensions", {}).get(TRANSPORT)
     if transport is None:  # not served through FaultProtocol: the best we can do is hang up
@@ -205,17 +206,17 @@ def dribble(interval: float) -> Act:
     """The real answer, its body one byte every ``interval`` seconds (until the client goes)."""
 
     async def act(app: ASGIApp, scope: Scope, receive: Receive, send: Send) -> None:
-        start, body = await _answer(app, scope, receive)
+        start, body = await answer(app, scope, receive)
         await send(start)
         async with anyio.create_task_group() as group:
 
             async def stop_when_gone() -> None:
-                await _until_disconnect(receive)
+                await until_disconnect(receive)
                 group.cancel_scope.cancel()
 
             group.start_soon(stop_when_gone)
             for i in range(len(body)):
-                await send(_body(body[i : i + 1], i + 1 < len(body)))
+                await send(body_message(body[i : i + 1], i + 1 < len(body)))
                 await anyio.sleep(interval)
             group.cancel_scope.cancel()
 
@@ -227,7 +228,7 @@ def hang(limit: float) -> Act:
 
     async def act(app: ASGIApp, scope: Scope, receive: Receive, send: Send) -> None:
         with anyio.move_on_after(limit):
-            await _until_disconnect(receive)
+            await until_disconnect(receive)
         await app(scope, receive, send)  # after a disconnect, uvicorn drops what is sent
 
     return act
@@ -251,7 +252,7 @@ def huge_body(size: int, chunk: int = 1 << 20) -> Act:
         while sent < size:
             piece = block[: min(chunk, size - sent)]
             sent += len(piece)
-            await send(_body(piece, sent < size))
+            await send(body_message(piece, sent < size))
 
     return act
 
@@ -275,7 +276,7 @@ def html_page(status: int, title: str, headers: tuple[tuple[bytes, bytes], ...] 
                 ],
             }
         )
-        await send(_body(page, False))
+        await send(body_message(page, False))
 
     return act
 
