@@ -1,5 +1,6 @@
-"""The one HTTP client of the suite: deadlines, size cap, budget, rate limit, retries, and the
-read-only guard. It makes `Exchange` records (`_exchange`); nothing else imports httpx."""
+"""The one HTTP client of the suite: budget, rate limit, retries, the read-only guard and the
+record of every exchange in the trace of the test that made it; `_wire` sends each request
+within its deadline."""
 
 from __future__ import annotations
 
@@ -7,25 +8,24 @@ import math
 import threading
 import time
 from collections.abc import Callable, Mapping, Sequence
-from contextlib import ExitStack
+from contextlib import AbstractContextManager
+from contextvars import ContextVar
 from dataclasses import dataclass
-from typing import Any
+from typing import TypeVar
 from urllib.parse import urlencode, urlsplit
 
-import anyio
-import httpx
-from anyio.from_thread import start_blocking_portal
-
-from conformance._errors import TargetUnavailable
+from conformance import _trace as trace
+from conformance import _wire as wire
 from conformance._exchange import Exchange, Masker
+from conformance._wire import Pools
 
-OVERSIZE_EVIDENCE_BYTES = 64 * 1024  # of a body over the cap, what an exchange keeps
 BUDGET_USED_UP = "the request budget (--max-requests) is used up"
-#: Media types of streams: their status and headers are judged, the stream itself is not read.
-STREAM_MEDIA_TYPES = frozenset({"text/event-stream"})
 Params = Sequence[tuple[str, str]] | Mapping[str, str] | None
 #: Says why a request must not be sent (method, path relative to the target), or None.
 Guard = Callable[[str, str], str | None]
+T = TypeVar("T")
+#: Set in threads that run requests for a hypothesis example (`lend`).
+_lent: ContextVar[bool] = ContextVar("dcs_lent", default=False)
 
 
 @dataclass(frozen=True)
@@ -51,7 +51,9 @@ class WriteRefused(Exception):
 
 
 class Transport:
-    """Sends requests to one target with a total deadline per request and records them."""
+    """Sends requests to one target, each within a total deadline, and records them in the
+    trace of the test that sends them (`_trace`). Safe to share between threads: the budget
+    and the rate limit are kept under one lock."""
 
     def __init__(
         self,
@@ -67,34 +69,25 @@ class Transport:
         self.guard = guard
         self.sent = 0
         self.retried = 0
-        self.history: list[Exchange] = []
-        self._stalled: tuple[tuple[Any, ...], Exchange] | None = None  # in the current test
         self._lock = threading.Lock()
         self._next_slot = 0.0
-        self._stack = ExitStack()
-        self._portal = self._stack.enter_context(start_blocking_portal())
-        self._client = self._portal.call(self._make_client)
+        self._pools = Pools()
 
     @property
     def budget_used_up(self) -> bool:
         return self.limits.max_requests is not None and self.sent >= self.limits.max_requests
 
     def drain(self) -> list[Exchange]:
-        """The exchanges recorded since the last drain (the history is then emptied)."""
-        with self._lock:
-            drained, self.history = self.history, []
-            self._stalled = None  # drained once per test: a new test starts afresh
-        return drained
+        """The exchanges of the current test so far (its trace then starts afresh)."""
+        return trace.take().exchanges
 
-    async def _make_client(self) -> httpx.AsyncClient:
-        timeout = httpx.Timeout(
-            self.limits.read_timeout, connect=self.limits.connect_timeout, pool=None
-        )
-        return httpx.AsyncClient(timeout=timeout, follow_redirects=False, trust_env=False)
+    def one_connection(self) -> AbstractContextManager[None]:
+        """The requests of this context in the `with` body go over one connection of their
+        own, kept alive between them (the budget and the rate limit still count them)."""
+        return self._pools.one_connection()
 
     def close(self) -> None:
-        self._portal.call(self._client.aclose)
-        self._stack.close()
+        self._pools.close()
 
     def url(self, path_or_url: str, params: Params = None) -> str:
         """The full URL of a path (or of a URL on this target) with the query appended."""
@@ -126,9 +119,10 @@ class Transport:
                 raise WriteRefused(f"{method} {path} not sent: {reason}")
         headers = dict(headers or {})
         identity = (method, url, sorted(headers.items()))
-        if self._stalled is not None:
-            if self._stalled[0] == identity:
-                return self._stalled[1]  # it stalled already in this test: not sent again
+        record = trace.current()
+        if record.stalled is not None:
+            if record.stalled[0] == identity:
+                return record.stalled[1]  # it stalled already in this test: not sent again
             _not_against_a_stalled_target()
         retries = 0
         while True:
@@ -138,16 +132,41 @@ class Transport:
             if wait is None or retries >= self.limits.max_retries:
                 break
             retries += 1
-            self.retried += 1
+            with self._lock:
+                self.retried += 1
             time.sleep(wait)
         if exchange.stalled:
-            self._stalled = (identity, exchange)
-        self.history.append(exchange)
+            record.stalled = (identity, exchange)
+        record.exchanges.append(exchange)
         return exchange
 
     def _send(self, method: str, url: str, headers: dict[str, str]) -> Exchange:
         self._take_slot()
-        return self._portal.call(self._send_async, method, url, headers)
+        limits = self.limits
+        start = time.perf_counter()
+        answer = wire.exchange(
+            self._pools.current(),
+            method,
+            url,
+            headers,
+            connect_timeout=limits.connect_timeout,
+            read_timeout=limits.read_timeout,
+            deadline=limits.deadline,
+            max_body_bytes=limits.max_body_bytes,
+        )
+        return Exchange(
+            method=method,
+            url=url,
+            request_headers=headers,
+            status=answer.status,
+            headers=answer.headers or {},
+            body=answer.body,
+            elapsed=time.perf_counter() - start,
+            error=answer.error,
+            stalled=answer.stalled,
+            streamed=answer.streamed,
+            masker=self.masker,
+        )
 
     def _take_slot(self) -> None:
         with self._lock:
@@ -165,62 +184,6 @@ class Transport:
         if delay > 0:
             time.sleep(delay)
 
-    async def _send_async(self, method: str, url: str, headers: dict[str, str]) -> Exchange:
-        start = time.perf_counter()
-        status: int | None = None
-        response_headers: dict[str, str] = {}
-        body = bytearray()
-        error = ""
-        stalled = streamed = False
-        try:
-            with anyio.fail_after(self.limits.deadline):
-                async with self._client.stream(
-                    method, url, headers=_wire_headers(headers), extensions=_exact_target(url)
-                ) as response:
-                    status = response.status_code
-                    response_headers = {k.lower(): v for k, v in response.headers.items()}
-                    media = response_headers.get("content-type", "").split(";")[0].strip()
-                    streamed = status == 101 or media.lower() in STREAM_MEDIA_TYPES
-                    if not streamed:
-                        error = await self._read_body(response, body)
-        except TimeoutError:
-            error = f"no complete response within the {self.limits.deadline:g} s deadline"
-            stalled = True
-        except httpx.ConnectError as exc:
-            raise TargetUnavailable(f"cannot connect to {self.base_url} ({_reason(exc)})") from exc
-        except httpx.ConnectTimeout as exc:
-            raise TargetUnavailable(f"connecting to {self.base_url} timed out") from exc
-        except httpx.TimeoutException:
-            error = f"no data for {self.limits.read_timeout:g} s (read timeout)"
-            stalled = True
-        except httpx.DecodingError as exc:
-            encoding = response_headers.get("content-encoding", "?")
-            error = f"broken response: the body is not {encoding} as labelled ({_reason(exc)})"
-        except httpx.HTTPError as exc:
-            error = f"broken response: {_reason(exc)}"
-        return Exchange(
-            method=method,
-            url=url,
-            request_headers=headers,
-            status=status,
-            headers=response_headers,
-            body=bytes(body),
-            elapsed=time.perf_counter() - start,
-            error=error,
-            stalled=stalled,
-            streamed=streamed,
-            masker=self.masker,
-        )
-
-    async def _read_body(self, response: httpx.Response, body: bytearray) -> str:
-        """Read the body into `body` up to the size cap; the error if it is over."""
-        async for chunk in response.aiter_bytes():
-            body += chunk
-            if len(body) > self.limits.max_body_bytes:
-                del body[OVERSIZE_EVIDENCE_BYTES:]  # not 4 MiB kept per request
-                return f"body exceeds {self.limits.max_body_bytes} bytes; stopped reading"
-        return ""
-
     def _retry_wait(self, exchange: Exchange) -> float | None:
         """Seconds to wait before retrying, or None when the answer is final: the body's
         `retry_after_ms`, else the `Retry-After` header, else 1 s (429) or 0.5 s."""
@@ -234,17 +197,25 @@ class Transport:
         return min(max(wait, 0.0), self.limits.max_retry_wait)
 
 
-def _wire_headers(headers: Mapping[str, str]) -> dict[str, str | bytes]:
-    """Header values as sent: ASCII as is, anything else as its UTF-8 bytes (a probe)."""
-    return {k: v if v.isascii() else v.encode("utf-8") for k, v in headers.items()}
+def in_generated_test() -> bool:
+    """Whether this runs inside a hypothesis example (or a thread one started: `lend`)."""
+    from hypothesis.control import currently_in_test_context
+
+    return currently_in_test_context() or _lent.get()
 
 
-def _exact_target(url: str) -> dict[str, Any]:
-    """The request-target exactly as the URL spells it: httpx would otherwise normalise dot
-    segments away, and a probe of `/v1/./usage` must reach the server as written."""
-    parts = urlsplit(url)
-    target = parts.path + (f"?{parts.query}" if parts.query else "")
-    return {"target": target.encode("ascii")} if target.isascii() else {}
+def lend(call: Callable[[], T]) -> Callable[[], T]:
+    """`call`, to run in another thread on behalf of the current hypothesis example."""
+    inside = in_generated_test()
+
+    def run() -> T:
+        token = _lent.set(inside)
+        try:
+            return call()
+        finally:
+            _lent.reset(token)
+
+    return run
 
 
 def _not_against_a_stalled_target() -> None:
@@ -254,9 +225,9 @@ def _not_against_a_stalled_target() -> None:
     Rejected attempts leave the failing example as it was; hypothesis's final replay makes
     the stalled request again and gets its recorded exchange: real evidence, no second wait.
     """
-    from hypothesis.control import currently_in_test_context, reject
+    from hypothesis.control import reject
 
-    if currently_in_test_context():
+    if in_generated_test():
         reject()
 
 
@@ -266,8 +237,3 @@ def _seconds(value: str | None, *, default: float) -> float:
     except ValueError:
         return default
     return seconds if math.isfinite(seconds) else default
-
-
-def _reason(exc: BaseException) -> str:
-    text = str(exc).strip()
-    return text.splitlines()[0] if text else type(exc).__name__

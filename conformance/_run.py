@@ -7,16 +7,19 @@ import inspect
 import random
 import sys
 from collections.abc import Callable, Iterable, Sequence
+from contextlib import ExitStack
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from conformance._ahead import Ahead, job_for
 from conformance._drift import spec_drift
 from conformance._errors import ExitCode
 from conformance._exchange import Masker
 from conformance._report_groups import GroupKey, group_key, violation_items
 from conformance._report_render import repeated_failure_line
 from conformance._reports import Results, Run, build_summary, operations_line, write_reports
+from conformance._session import Dcs, open_target
 from conformance._settings import Settings
 from conformance._spec import Contract
 from conformance.checks import CATALOGUE, OPERATION_CHECKS, RESPONSE_CHECKS
@@ -42,6 +45,33 @@ class RunState:
     _drift_done: bool = False
     #: The first test of each root cause seen in this process.
     _first_of_cause: dict[GroupKey, str] = field(default_factory=dict)
+    round_trip: float | None = None  # seconds, measured by the preflight
+    ahead: Ahead | None = None  # tests run ahead in threads (a far target)
+    _target: Dcs | None = None
+    _closing: ExitStack = field(default_factory=ExitStack)
+
+    def target(self, xdist_workers: int = 1) -> Dcs:
+        """The target under test, opened on first use (the embedded mock starts then) and
+        closed by `close`: the `dcs` fixture and the tests run ahead share it."""
+        if self._target is None:
+            opened = open_target(self.settings, self.contract, xdist_workers)
+            self._target = self._closing.enter_context(opened)
+        return self._target
+
+    def run_ahead(self, items: Sequence[Any], xdist_workers: int) -> None:
+        """Start running the tests' calls ahead in threads, if the target is far away."""
+        threads = self.settings.tests_at_a_time(self.round_trip)
+        if threads <= 1 or xdist_workers > 1 or not items:  # xdist runs its own workers
+            return
+        dcs = self.target(xdist_workers)
+        jobs = [job for job in (job_for(item, dcs) for item in items) if job is not None]
+        if jobs:
+            self.ahead = Ahead(jobs, threads)
+            self._closing.callback(self.ahead.stop)
+
+    def close(self) -> None:
+        """Stop the tests run ahead, then close the target."""
+        self._closing.close()
 
     def header(self) -> str:
         """The report header line: target, spec, how much of it is exercised, profile, seed."""

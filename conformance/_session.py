@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping, Sequence
+import contextvars
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, replace
-from typing import Any
+from typing import Any, TypeVar
 
 from conformance._errors import ContractViolation, TargetUnavailable
 from conformance._exchange import SECRET_HEADERS, Exchange, Masker
-from conformance._http import BudgetExhausted, Guard, Limits, Params, Transport
+from conformance._http import BudgetExhausted, Guard, Limits, Params, Transport, lend
 from conformance._settings import Settings
 from conformance._spec import ORG_HEADER, USAGE_PATH, Contract, Operation
 from conformance.checks import validate_response
@@ -17,6 +19,7 @@ from conformance.checks.responses import key_never_echoed
 from conformance.checks.usage import billed_fields
 
 WRONG_KEY = "dcs_conformance_wrong_key_0000000000000000"
+T = TypeVar("T")
 
 
 @dataclass(frozen=True)
@@ -64,11 +67,27 @@ class Dcs:
         self.credentials = credentials
         self.usage = contract.operation(USAGE_PATH, "get")
         self.billed_fields = billed_fields(contract, self.usage)
+        #: threads that send the other requests of `together` (each keeps its connections)
+        self._helpers = ThreadPoolExecutor(max_workers=8, thread_name_prefix="dcs-together")
 
     @property
     def keys(self) -> tuple[str, ...]:
         """The caller's keys: no answer may echo them."""
         return (self.credentials.api_key,)
+
+    def together(self, *calls: Callable[[], T]) -> list[T]:
+        """Run independent requests at the same time (each `call` makes one) and return their
+        results in order: a test that needs two reads waits for one round trip, not two."""
+        if len(calls) < 2:
+            return [call() for call in calls]
+        first, *others = calls
+        futures = [
+            self._helpers.submit(contextvars.copy_context().run, lend(call)) for call in others
+        ]
+        return [first(), *(future.result() for future in futures)]
+
+    def close(self) -> None:
+        self._helpers.shutdown(wait=True, cancel_futures=True)
 
     def get_usage(
         self,
@@ -186,7 +205,9 @@ def open_target(settings: Settings, contract: Contract, workers: int = 1) -> Ite
             guard=read_only_guard(contract),
         )
         stack.callback(transport.close)
-        yield Dcs(settings, contract, transport, credentials)
+        dcs = Dcs(settings, contract, transport, credentials)
+        stack.callback(dcs.close)
+        yield dcs
 
 
 def read_only_guard(contract: Contract) -> Guard:
@@ -199,12 +220,22 @@ def read_only_guard(contract: Contract) -> Guard:
     return guard
 
 
+def preflight_requests(settings: Settings) -> int:
+    """How many requests the preflight sends: none to the embedded mock; a plain valid one,
+    and a second one on the same connection to time the round trip, unless the budget is
+    too small for that."""
+    if not settings.live:
+        return 0
+    budget = settings.limits.max_requests
+    return 2 if budget is None or budget >= 3 else 1
+
+
 def worker_limits(settings: Settings, workers: int) -> Limits:
-    """One process's share of the budget (less the preflight request) and of the rate limit."""
+    """One process's share of the budget (less the preflight requests) and of the rate limit."""
     limits = settings.limits
     budget = limits.max_requests
     if budget is not None:
-        budget = max(0, budget - (1 if settings.live else 0)) // workers
+        budget = max(0, budget - preflight_requests(settings)) // workers
     rate = None if limits.rate_limit is None else limits.rate_limit / workers
     return replace(limits, max_requests=budget, rate_limit=rate)
 
@@ -216,6 +247,7 @@ class Preflight:
 
     unavailable: str | None = None  # it cannot be judged now (exit 75): why
     violation: ContractViolation | None = None  # it answers HTTP, brokenly (exit 1)
+    round_trip: float | None = None  # seconds, of a request on an open connection
 
 
 def preflight(settings: Settings, contract: Contract) -> Preflight:
@@ -235,13 +267,14 @@ def preflight(settings: Settings, contract: Contract) -> Preflight:
     )
     masker = Masker([settings.api_key], secret_headers=contract.secret_headers)
     transport = Transport(settings.base_url, limits=limits, masker=masker)
-    keyless: Exchange | None = None
+    keyless = timed = None
+    headers = credential_headers(contract, FIRST_SCHEME, settings.api_key)
     try:
-        valid = transport.request(
-            "GET", USAGE_PATH, headers=credential_headers(contract, FIRST_SCHEME, settings.api_key)
-        )
+        valid = transport.request("GET", USAGE_PATH, headers=headers)
         if not valid.answered:
             keyless = transport.request("GET", USAGE_PATH)
+        elif not valid.error and not valid.unavailable and preflight_requests(settings) > 1:
+            timed = transport.request("GET", USAGE_PATH, headers=headers)
     except TargetUnavailable as exc:
         return Preflight(unavailable=str(exc))
     finally:
@@ -254,7 +287,7 @@ def preflight(settings: Settings, contract: Contract) -> Preflight:
     if not valid.answered and (keyless is None or not keyless.answered or keyless.unavailable):
         return Preflight(unavailable=f"{settings.base_url} gives no HTTP answer ({valid.error})")
     if not valid.error:
-        return Preflight()  # an HTTP answer: the tests judge it
+        return Preflight(round_trip=timed.elapsed if timed is not None else valid.elapsed)
     usage = contract.operation(USAGE_PATH, "get")
     violations = validate_response(contract, usage, valid, [settings.api_key])
     violation = ContractViolation.combine(violations)

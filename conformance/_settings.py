@@ -14,6 +14,10 @@ from conformance._http import Limits
 
 DEFAULT_OTHER_ORG = "org_dcs_conformance_not_yours"
 DEFAULT_REPORTS_DIR = Path("reports")
+MAX_CONCURRENCY = 64
+#: --concurrency auto: tests at a time when a round trip takes FAR_ROUND_TRIP seconds or more
+AUTO_CONCURRENCY = 16
+FAR_ROUND_TRIP = 0.008
 
 
 @dataclass(frozen=True)
@@ -46,6 +50,12 @@ OPTIONS: tuple[tuple[str, str | None, str], ...] = (
     ("--connect-timeout", None, "seconds to wait for a connection [5]"),
     ("--read-timeout", None, "seconds to wait for any data [10]"),
     ("--request-deadline", None, "total seconds per request [the profile's]"),
+    (
+        "--concurrency",
+        "DCS_CONCURRENCY",
+        f"tests run at a time, or auto: one, or {AUTO_CONCURRENCY} when a round trip to the "
+        f"target takes {FAR_ROUND_TRIP * 1000:g} ms or more [auto]",
+    ),
     ("--reports-dir", "DCS_REPORTS_DIR", "where reports are written [reports]"),
 )
 
@@ -63,10 +73,18 @@ class Settings:
     limits: Limits
     method_probes: bool
     reports_dir: Path
+    concurrency: int | None = None  # tests at a time; None: auto (by the round trip)
 
     @property
     def live(self) -> bool:
         return self.base_url is not None
+
+    def tests_at_a_time(self, round_trip: float | None) -> int:
+        """How many tests run at once: `--concurrency`, or by the preflight's round trip."""
+        if self.concurrency is not None:
+            return self.concurrency
+        far = round_trip is not None and round_trip >= FAR_ROUND_TRIP
+        return AUTO_CONCURRENCY if far else 1
 
     @property
     def target_label(self) -> str:
@@ -115,6 +133,7 @@ def from_config(config: Any, base_url: str | None) -> Settings:
         limits=limits,
         method_probes=not config.getoption("no_method_probes"),
         reports_dir=Path(option_value(config, "--reports-dir") or DEFAULT_REPORTS_DIR),
+        concurrency=_concurrency(option_value(config, "--concurrency")),
     )
 
 
@@ -136,6 +155,16 @@ def _count(raw: str | None, option: str) -> int | None:
         return None
     if not raw.isdigit() or int(raw) < 1:
         raise ConfigError(f"{option} {raw!r}: expected a whole number >= 1")
+    return int(raw)
+
+
+def _concurrency(raw: str | None) -> int | None:
+    if raw is None or raw.strip().lower() == "auto":
+        return None
+    if not raw.strip().isdigit() or not 1 <= int(raw) <= MAX_CONCURRENCY:
+        raise ConfigError(
+            f"--concurrency {raw!r}: expected auto or a whole number in [1, {MAX_CONCURRENCY}]"
+        )
     return int(raw)
 
 

@@ -9,11 +9,12 @@ from __future__ import annotations
 
 import json
 import os
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
 
+from conformance import _trace as trace
+from conformance._ahead import Stopped
 from conformance._errors import (
     ConfigError,
     ContractViolation,
@@ -32,13 +33,13 @@ from conformance._run import (
     intended_checks,
     runs_the_suite,
 )
-from conformance._session import Dcs, coverage_record, open_target, preflight
+from conformance._session import Dcs, coverage_record, preflight
 from conformance._settings import OPTIONS, from_config
 from conformance._spec import Contract, load_contract
 from conformance.checks import CATALOGUE
-from conformance.checks._invariant import drain_exercised
 
 STATE = pytest.StashKey[RunState]()
+TRACE = pytest.StashKey[trace.Trace]()  # of a test that ran ahead
 #: The catalogue's checks a test means to run (see `intended_checks`), noted at collection.
 INTENDED = pytest.StashKey[list[str]]()
 #: The state of the run in this process, for what runs before any fixture (test modules
@@ -118,6 +119,14 @@ def suite_contract() -> Contract:
     return _current.contract
 
 
+def share_of_examples(share: float) -> int:
+    """A share of the profile's examples per generated test (at least one), for a test whose
+    every example is a long chain of requests."""
+    if _current is None:
+        raise RuntimeError("the conformance suite's plugin is not active in this session")
+    return max(1, round(_current.settings.profile.max_examples * share))
+
+
 def generated_schema() -> Any:
     """The schemathesis schema of the contract loaded for this run (for `schema.parametrize`)."""
     return suite_contract().schemathesis_schema()
@@ -141,6 +150,7 @@ def pytest_sessionstart(session: pytest.Session) -> None:
     if state is None or not state.settings.live or hasattr(session.config, "workerinput"):
         return
     outcome = preflight(state.settings, state.contract)
+    state.round_trip = outcome.round_trip
     if outcome.unavailable is not None:
         pytest.exit(
             f"target unavailable: {outcome.unavailable}", returncode=ExitCode.TARGET_UNAVAILABLE
@@ -176,15 +186,45 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
             item.stash[INTENDED] = intended_checks(test, uses_dcs)
 
 
+def _xdist_workers(config: pytest.Config) -> int:
+    return int(getattr(config, "workerinput", {}).get("workercount", 1))
+
+
 @pytest.fixture(scope="session")
-def dcs(pytestconfig: pytest.Config) -> Iterator[Dcs]:
+def dcs(pytestconfig: pytest.Config) -> Dcs:
     """The target under test: the `--base-url` deployment, or the embedded mock on loopback."""
     state = _state(pytestconfig)
     if state is None:
         pytest.fail("the dcs fixture needs the conformance suite's plugin active")
-    workers = int(getattr(pytestconfig, "workerinput", {}).get("workercount", 1))
-    with open_target(state.settings, state.contract, workers) as target:
-        yield target
+    return state.target(_xdist_workers(pytestconfig))
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtestloop(session: pytest.Session) -> Any:
+    """Against a far target, run the tests' calls ahead in threads (see `_ahead`)."""
+    state = _state(session.config)
+    if state is not None and not session.config.option.collectonly:
+        state.run_ahead(session.items, _xdist_workers(session.config))
+    try:
+        return (yield)
+    finally:
+        if state is not None:
+            state.close()
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_pyfunc_call(pyfuncitem: pytest.Function) -> bool | None:
+    """A test that ran ahead: take its outcome (and its trace) instead of calling it again."""
+    state = _state(pyfuncitem.config)
+    if state is None or state.ahead is None or pyfuncitem.nodeid not in state.ahead:
+        return None
+    outcome = state.ahead.outcome(pyfuncitem.nodeid)
+    pyfuncitem.stash[TRACE] = outcome.trace
+    if isinstance(outcome.error, Stopped):
+        pytest.skip("the run stopped before this test ran")
+    if outcome.error is not None:
+        raise outcome.error
+    return True
 
 
 @pytest.hookimpl(wrapper=True)
@@ -222,11 +262,13 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) ->
     state = _state(item.config)
     if state is None or call.when != "call":
         return report
-    dcs = getattr(item, "funcargs", {}).get("dcs")
-    if isinstance(dcs, Dcs):
-        exchanges = [coverage_record(dcs.contract, e) for e in dcs.transport.drain()]
-        report.user_properties.append(("dcs_exchanges", json.dumps(exchanges)))
-    report.user_properties.append(("dcs_checks", json.dumps(drain_exercised())))
+    done = trace.take()  # the main thread's: the test's own, or its outage probe if ahead
+    ahead = item.stash.get(TRACE, None)
+    if ahead is not None:
+        done = trace.Trace([*ahead.exchanges, *done.exchanges], ahead.exercised | done.exercised)
+    exchanges = [coverage_record(state.contract, e) for e in done.exchanges]
+    report.user_properties.append(("dcs_exchanges", json.dumps(exchanges)))
+    report.user_properties.append(("dcs_checks", json.dumps(sorted(done.exercised))))
     report.user_properties.append(("dcs_intended", json.dumps(item.stash.get(INTENDED, []))))
     violations = violations_in(call.excinfo.value) if call.excinfo is not None else []
     if violations:
@@ -294,13 +336,16 @@ __all__ = [
     "pytest_collection_modifyitems",
     "pytest_configure",
     "pytest_configure_node",
+    "pytest_pyfunc_call",
     "pytest_report_header",
     "pytest_runtest_call",
     "pytest_runtest_logreport",
     "pytest_runtest_makereport",
+    "pytest_runtestloop",
     "pytest_sessionfinish",
     "pytest_sessionstart",
     "pytest_terminal_summary",
     "pytest_unconfigure",
+    "share_of_examples",
     "suite_contract",
 ]

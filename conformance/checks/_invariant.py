@@ -7,6 +7,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
+from conformance import _trace as trace
 from conformance._errors import ContractViolation
 from conformance._exchange import Exchange
 
@@ -23,15 +24,6 @@ class Invariant:
 
 #: Every check of the suite, by name, in declaration order.
 CATALOGUE: dict[str, Invariant] = {}
-#: Names of the checks run in this process since the last `drain_exercised()`.
-_exercised: set[str] = set()
-
-
-def drain_exercised() -> list[str]:
-    """The checks run since the last call (for the coverage report); the record is then reset."""
-    names = sorted(_exercised)
-    _exercised.clear()
-    return names
 
 
 class Broken(Exception):
@@ -52,7 +44,7 @@ def invariant(func: F) -> F:
 
     @functools.wraps(func)
     def wrapper(*args: Any, **kwargs: Any) -> None:
-        _exercised.add(name)
+        trace.current().exercised.add(name)
         try:
             func(*args, **kwargs)
         except Broken as broken:
