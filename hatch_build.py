@@ -1,7 +1,7 @@
 """Build hook: a wheel carries the repository's `specs/` and `fixtures/` inside the package.
 
 They stay the only copies in the repository (top level); in a wheel they become
-`conformance/_data/specs` and `conformance/_data/fixtures`, where `conformance/_resources.py`
+`conformance/_data/specs` and `conformance/_data/fixtures`, where `conformance/resources.py`
 finds them. Only the standard wheel gets them: an editable install reads the checkout's own
 directories, and a copy in site-packages would only go stale.
 """

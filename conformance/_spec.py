@@ -17,7 +17,7 @@ from urllib.parse import unquote
 import yaml
 
 from conformance._errors import ConfigError
-from conformance._resources import data_path
+from conformance.resources import data_path
 
 SPECS_DIR = data_path("specs")
 DEFAULT_SPEC = SPECS_DIR / "dcs-openapi-usage.yaml"

@@ -10,9 +10,9 @@ from typing import Any
 
 import yaml
 
-from conformance._resources import data_path
 from conformance.mock._model import TOKEN, AwakeSchedule, Fixtures, Machine, Org, Plan
 from conformance.mock._periods import epoch_seconds
+from conformance.resources import data_path
 
 DEFAULT_FIXTURES = data_path("fixtures", "dcs-mock.yaml")
 

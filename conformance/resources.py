@@ -2,8 +2,12 @@
 
 The repository's top-level `specs/` and `fixtures/` are the only copies in the source tree. A
 wheel carries them inside the package, as `conformance/_data/specs` and
-`conformance/_data/fixtures` (hatchling's `force-include`, see pyproject.toml); a checkout or an
+`conformance/_data/fixtures` (hatch_build.py puts them there); a checkout or an
 editable install reads them where they are. `data_path` hides the difference.
+
+Public (no underscore) because the mock uses it too: the mock imports none of the suite's
+private modules (tests/test_mock_app.py), and this one holds no suite code, only where the
+package's own files are.
 """
 
 from __future__ import annotations
