@@ -80,11 +80,13 @@ def venv_python(dist: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
         cwd=venv.parent,
         timeout=30,
     ).stdout.strip()
-    ours = dict.fromkeys(sysconfig.get_paths()[key] for key in ("purelib", "platlib"))
-    Path(purelib, "_project_dependencies.pth").write_text("\n".join(ours) + "\n")
     wheel = only(sorted(dist.glob("*.whl")))
+    # installed before the dependencies are visible: pip would otherwise find this
+    # environment's (editable) dcs-conformance of the same version and install nothing
     pip = [sys.executable, "-m", "pip", "--python", python, "install", "-q"]
     run([*pip, "--no-deps", "--no-index", wheel], cwd=venv.parent, timeout=120)
+    ours = dict.fromkeys(sysconfig.get_paths()[key] for key in ("purelib", "platlib"))
+    Path(purelib, "_project_dependencies.pth").write_text("\n".join(ours) + "\n")
     return python
 
 
@@ -117,7 +119,7 @@ def test_wheel_and_sdist_carry_specs_and_fixtures(dist: Path, tmp_path: Path) ->
 def test_the_installed_package_is_the_wheel(venv_python: Path, tmp_path: Path) -> None:
     code = (
         "import json, sys, conformance\n"
-        "from conformance._resources import data_root\n"
+        "from conformance.resources import data_root\n"
         "print(json.dumps([conformance.__file__, str(data_root()), sys.path]))"
     )
     where, data, path = json.loads(run([venv_python, "-c", code], cwd=tmp_path, timeout=60).stdout)
