@@ -110,6 +110,14 @@ def test_reports_dir_is_created_before_the_run(tmp_path):
     assert not [p for p in reports.iterdir() if p.name.startswith(".dcs-write-check")]
 
 
+def test_generated_tests_are_named_by_operation():
+    """Each test schemathesis generates has its operation in its node id (not so under pytest
+    9.2 with schemathesis 4.32: pyproject.toml bounds pytest below it)."""
+    result = run_suite("--co", "-q", "--no-reports", "-k", "generated_requests")
+    assert result.returncode == 0, output(result)
+    assert "conformance/test_generated.py::test_generated_requests[GET /v1/usage]" in result.stdout
+
+
 def test_invalid_spec_is_a_usage_error(tmp_path):
     spec = tmp_path / "spec.yaml"
     spec.write_text("openapi: 3.1.0\ninfo: {title: x}\npaths: {}\n")
