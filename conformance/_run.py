@@ -14,13 +14,13 @@ from typing import Any
 
 from conformance._ahead import Ahead, job_for
 from conformance._drift import spec_drift
-from conformance._errors import ExitCode
+from conformance._errors import ConfigError, ExitCode
 from conformance._exchange import Masker
 from conformance._report_groups import GroupKey, group_key, violation_items
 from conformance._report_render import repeated_failure_line
 from conformance._reports import Results, Run, build_summary, operations_line, write_reports
 from conformance._session import Dcs, open_target
-from conformance._settings import Settings
+from conformance._settings import PROFILES, Settings
 from conformance._spec import Contract
 from conformance.checks import CATALOGUE, OPERATION_CHECKS, RESPONSE_CHECKS
 from conformance.checks.responses import key_never_echoed
@@ -185,13 +185,14 @@ def _code_names(code: Any) -> Iterable[str]:
 
 
 def hypothesis_profile(
-    settings: Settings, *, chosen: bool, seed: int | None, worker_seed: Any
+    settings: Settings, *, chosen: str | None, seed: int | None, worker_seed: Any
 ) -> int | None:
     """Register (and unless the user chose one, load) the profile's hypothesis settings; the
     run's seed: the user's, the controller's (xdist workers), a fresh one, or None when the
-    profile is derandomized."""
+    profile is derandomized. A chosen profile that is not registered is a `ConfigError`."""
     from hypothesis import HealthCheck
     from hypothesis import settings as hypothesis_settings
+    from hypothesis.errors import InvalidArgument
 
     profile = settings.profile
     name = f"dcs-{profile.name}"
@@ -206,6 +207,14 @@ def hypothesis_profile(
     )
     if not chosen:
         hypothesis_settings.load_profile(name)
+    else:  # hypothesis's own plugin loads it next, and fails with a traceback
+        try:
+            hypothesis_settings.get_profile(chosen)
+        except InvalidArgument:
+            raise ConfigError(
+                f"--hypothesis-profile {chosen!r} is not registered (ours: dcs-"
+                f"{', dcs-'.join(PROFILES)}; or --profile)"
+            ) from None
     if seed is None and not profile.derandomize:
         seed = worker_seed if worker_seed is not None else random.randrange(2**32)
     return seed

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import re
+import tempfile
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
@@ -74,6 +75,7 @@ class Settings:
     method_probes: bool
     reports_dir: Path
     concurrency: int | None = None  # tests at a time; None: auto (by the round trip)
+    hypothesis_seed: int | None = None  # --hypothesis-seed, hypothesis's own option
 
     @property
     def live(self) -> bool:
@@ -101,14 +103,24 @@ def option_value(config: Any, option: str) -> str | None:
 
 
 def from_config(config: Any, base_url: str | None) -> Settings:
-    """Build and validate the settings; any operator mistake is one `ConfigError`."""
+    """Build and validate the settings; any operator mistake is one `ConfigError`, raised
+    before the run starts (the reports dir is created here, and must be writable)."""
     api_key = option_value(config, "--api-key")
     if base_url is not None:
-        parts = urlsplit(base_url)
-        if parts.scheme not in ("http", "https") or not parts.netloc:
-            raise ConfigError(f"--base-url {base_url!r} is not an http(s) URL")
+        _check_url(base_url)
         if not api_key:
             raise ConfigError("--base-url needs --api-key (or DCS_API_KEY): a valid key for it")
+    if api_key is not None and not _header_value(api_key):
+        raise ConfigError(  # never the key itself, not even in part
+            "--api-key (or DCS_API_KEY): not usable in an HTTP header (printable ASCII only, "
+            "no leading or trailing space)"
+        )
+    org_id, other_org_id = option_value(config, "--org-id"), option_value(config, "--other-org-id")
+    for option, value in (("--org-id", org_id), ("--other-org-id", other_org_id)):
+        if value is not None and not _header_value(value):
+            raise ConfigError(f"{option} {value!r}: not usable in an HTTP header")
+    if org_id is not None and org_id == other_org_id:
+        raise ConfigError(f"--other-org-id {other_org_id!r} must be an org the key does not own")
     profile_name = option_value(config, "--profile") or "quick"
     if profile_name not in PROFILES:
         raise ConfigError(f"--profile {profile_name!r}: choose one of {', '.join(PROFILES)}")
@@ -123,18 +135,94 @@ def from_config(config: Any, base_url: str | None) -> Settings:
         max_requests=_count(option_value(config, "--max-requests"), "--max-requests"),
         rate_limit=_rate(option_value(config, "--rate-limit")),
     )
+    _check_budget(limits.max_requests, live=base_url is not None, workers=_workers(config))
+    reports_dir = Path(option_value(config, "--reports-dir") or DEFAULT_REPORTS_DIR)
+    if not config.getoption("no_reports", False):
+        _writable_dir(reports_dir, "--reports-dir")
+    junit = getattr(config.option, "xmlpath", None)
+    if junit:  # pytest's own --junitxml, written only at the end of the run
+        _writable_dir(Path(junit).parent, "--junitxml", shown=junit)
     return Settings(
         base_url=base_url.rstrip("/") if base_url else None,
         api_key=api_key,
-        org_id=option_value(config, "--org-id"),
-        other_org_id=option_value(config, "--other-org-id") or DEFAULT_OTHER_ORG,
+        org_id=org_id,
+        other_org_id=other_org_id or DEFAULT_OTHER_ORG,
         spec=option_value(config, "--spec"),
         profile=profile,
         limits=limits,
         method_probes=not config.getoption("no_method_probes"),
-        reports_dir=Path(option_value(config, "--reports-dir") or DEFAULT_REPORTS_DIR),
+        reports_dir=reports_dir,
+        hypothesis_seed=_seed(config.getoption("hypothesis_seed", None)),
         concurrency=_concurrency(option_value(config, "--concurrency")),
     )
+
+
+def _check_url(base_url: str) -> None:
+    try:
+        parts = urlsplit(base_url)
+        parts.port  # noqa: B018 (raises ValueError for a port that is not one)
+    except ValueError as exc:
+        raise ConfigError(f"--base-url {base_url!r} is not a valid URL ({exc})") from None
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise ConfigError(f"--base-url {base_url!r} is not an http(s) URL")
+
+
+def _header_value(value: str) -> bool:
+    """Whether `value` can be sent as an HTTP header value as it is (RFC 9110 5.5: visible
+    ASCII and inner spaces; httpx refuses anything else at the first request)."""
+    return value == value.strip() and all(" " <= char <= "~" for char in value)
+
+
+def _workers(config: Any) -> int:
+    """The number of processes that share the request budget (pytest-xdist's workers)."""
+    workerinput = getattr(config, "workerinput", None)
+    if workerinput is not None:
+        return int(workerinput.get("workercount", 1))
+    option = config.option
+    if getattr(option, "dist", "no") == "no":
+        return 1
+    count = 0
+    for spec in getattr(option, "tx", None) or []:  # `-n N` makes N "popen"; "3*popen" is 3
+        head, star, _ = str(spec).partition("*")
+        count += int(head) if star and head.isdigit() else 1
+    return max(count, 1)
+
+
+def _check_budget(max_requests: int | None, *, live: bool, workers: int) -> None:
+    """A budget that leaves a worker no request would skip every test: a verdict of nothing."""
+    if max_requests is None:
+        return
+    preflight = 1 if live else 0
+    if max_requests - preflight < workers:
+        needed = preflight + workers
+        who = f"each of the {workers} xdist workers" if workers > 1 else "the tests"
+        raise ConfigError(
+            f"--max-requests {max_requests} leaves no request for {who}"
+            f"{' after the preflight' if preflight else ''}: use at least {needed}"
+        )
+
+
+def _writable_dir(directory: Path, option: str, *, shown: str | None = None) -> None:
+    """Create `directory` if needed and make sure a file can be written in it."""
+    what = f"{option} {shown or str(directory)!r}"
+    try:
+        directory.mkdir(parents=True, exist_ok=True)
+        with tempfile.TemporaryFile(dir=directory, prefix=".dcs-write-check-"):
+            pass
+    except FileExistsError:
+        where = "" if shown is None else f" {str(directory)!r} is"
+        raise ConfigError(f"{what}:{where} not a directory") from None
+    except OSError as exc:
+        raise ConfigError(f"{what}: cannot write there ({exc.strerror or exc})") from None
+
+
+def _seed(raw: Any) -> int | None:
+    if raw is None:
+        return None
+    try:
+        return int(raw)
+    except ValueError:
+        raise ConfigError(f"--hypothesis-seed {raw!r}: expected a whole number") from None
 
 
 def _number(config: Any, option: str, default: float) -> float:

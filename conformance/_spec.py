@@ -17,8 +17,9 @@ from urllib.parse import unquote
 import yaml
 
 from conformance._errors import ConfigError
+from conformance.resources import data_path
 
-SPECS_DIR = Path(__file__).resolve().parent.parent / "specs"
+SPECS_DIR = data_path("specs")
 DEFAULT_SPEC = SPECS_DIR / "dcs-openapi-usage.yaml"
 OVERLAY = SPECS_DIR / "overlay.yaml"
 SPEC_RESOURCE = "urn:dcs-conformance:spec"

@@ -82,19 +82,18 @@ def pytest_configure(config: pytest.Config) -> None:
     if not config.getoption("base_url", None) and os.environ.get("DCS_BASE_URL"):
         config.option.base_url = os.environ["DCS_BASE_URL"]
     base_url = config.getoption("base_url", None) or config.getini("base_url") or None
+    workerinput = getattr(config, "workerinput", None)
     try:
         settings = from_config(config, base_url)
         contract = load_contract(settings.spec)
+        seed = hypothesis_profile(
+            settings,
+            chosen=config.getoption("hypothesis_profile", None),
+            seed=settings.hypothesis_seed,
+            worker_seed=workerinput["dcs_seed"] if workerinput else None,
+        )
     except ConfigError as exc:
         raise pytest.UsageError(str(exc)) from None
-    workerinput = getattr(config, "workerinput", None)
-    user_seed = config.getoption("hypothesis_seed", None)
-    seed = hypothesis_profile(
-        settings,
-        chosen=bool(config.getoption("hypothesis_profile", None)),
-        seed=None if user_seed is None else int(user_seed),
-        worker_seed=workerinput["dcs_seed"] if workerinput else None,
-    )
     if seed is not None:
         config.option.hypothesis_seed = str(seed)
     state = RunState(settings, contract, seed, compare_spec=config.getoption("compare_spec"))

@@ -61,7 +61,7 @@ def case_variants():
             yield pytest.param(header, prefix, id=f"{header} {prefix}".strip())
 
 
-@pytest.mark.parametrize("header, prefix", case_variants())
+@pytest.mark.parametrize("header, prefix", list(case_variants()))
 def test_header_names_case_insensitive(dcs, header, prefix):
     reference = dcs.get_usage(period_start=CLOSED)
     variant = dcs.get_usage(

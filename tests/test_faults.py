@@ -509,7 +509,7 @@ def test_cli_lists_the_catalogue(args: tuple[str, ...]) -> None:
 
 def test_cli_unknown_fault_is_a_one_line_usage_error() -> None:
     result = mock_cli("--port", "0", "--fault", "no_such_fault")
-    assert result.returncode == 2 and result.stdout == ""
+    assert result.returncode == 4 and result.stdout == ""
     assert result.stderr.count("\n") == 1 and "unknown fault 'no_such_fault'" in result.stderr
 
 

@@ -183,10 +183,10 @@ def test_cli_ledger_unavailable(run_cli, fx: Fixtures) -> None:
         (("--host", "0.0.0.0"), "refusing non-loopback host '0.0.0.0'"),
     ],
 )
-def test_cli_usage_errors_are_one_line_and_exit_2(run_cli, args: tuple[str, ...], message: str):
+def test_cli_usage_errors_are_one_line_and_exit_4(run_cli, args: tuple[str, ...], message: str):
     process = run_cli("--port", "0", *args)
     out, err = process.communicate(timeout=20)
-    assert process.returncode == 2
+    assert process.returncode == 4
     assert out == "" and err.count("\n") == 1 and message in err, err
     assert "Traceback" not in err
 
@@ -207,7 +207,7 @@ def test_cli_argument_errors_in_process(capsys, args: tuple[str, ...], message: 
     with pytest.raises(SystemExit) as info:
         main(["--port", "0", *args])
     out, err = capsys.readouterr()
-    assert info.value.code == 2
+    assert info.value.code == 4
     assert out == "" and err.count("\n") == 1 and message in err, err
     assert CLI_KEY not in err and "has space" not in err
 
@@ -225,4 +225,4 @@ def test_cli_port_in_use(run_cli) -> None:
         taken.listen()
         process = run_cli("--port", str(taken.getsockname()[1]))
         _, err = process.communicate(timeout=20)
-    assert process.returncode == 2 and err.count("\n") == 1 and "cannot listen" in err
+    assert process.returncode == 4 and err.count("\n") == 1 and "cannot listen" in err

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import socket
 import time
 
@@ -50,13 +51,71 @@ def closed_port() -> int:
         (("--rate-limit", "fast"), "--rate-limit 'fast'"),
         (("--max-requests", "0"), "--max-requests '0'"),
         (("--request-deadline", "-1"), "--request-deadline '-1'"),
+        # paths relative to the checkout (the suite's working directory here), never written
+        (("--reports-dir", "README.md"), "--reports-dir 'README.md': not a directory"),
+        (
+            ("--reports-dir", "pyproject.toml/reports"),
+            "--reports-dir 'pyproject.toml/reports': cannot write there (Not a directory)",
+        ),
+        (
+            ("--junitxml", "README.md/junit.xml"),
+            "--junitxml 'README.md/junit.xml': 'README.md' is not a directory",
+        ),
+        (("--hypothesis-seed", "garbage"), "--hypothesis-seed 'garbage': expected a whole number"),
+        (("--hypothesis-profile", "weekly"), "--hypothesis-profile 'weekly' is not registered"),
+        (("--base-url", "http://[::1", "--api-key", "k"), "'http://[::1' is not a valid URL"),
+        (("--base-url", "http://h:99999", "--api-key", "k"), "'http://h:99999' is not a valid URL"),
+        (
+            ("--base-url", "http://127.0.0.1:9", "--api-key", "dcs_secret_ключ"),
+            "--api-key (or DCS_API_KEY): not usable in an HTTP header",
+        ),
+        (("--org-id", "org_a "), "--org-id 'org_a ': not usable in an HTTP header"),
+        (
+            ("--org-id", "org_a", "--other-org-id", "org_a"),
+            "--other-org-id 'org_a' must be an org the key does not own",
+        ),
+        (
+            ("--base-url", "http://127.0.0.1:9", "--api-key", "k", "--max-requests", "1"),
+            "--max-requests 1 leaves no request for the tests after the preflight",
+        ),
+        (
+            ("--max-requests", "1", "-n", "2"),
+            "--max-requests 1 leaves no request for each of the 2 xdist workers",
+        ),
     ],
 )
 def test_operator_mistakes_are_one_line_usage_errors(args, message):
     result = run_suite(*args)
     assert result.returncode == 4, output(result)
     assert message in result.stderr
+    assert len(result.stderr.strip().splitlines()) == 1, result.stderr
+    assert "Traceback" not in output(result) and "dcs_secret" not in output(result)
+
+
+@pytest.mark.skipif(os.geteuid() == 0, reason="root writes to a directory without write bits")
+def test_reports_dir_without_write_permission(tmp_path):
+    locked = tmp_path / "locked"
+    locked.mkdir(mode=0o555)
+    result = run_suite("--reports-dir", str(locked / "reports"))
+    assert result.returncode == 4, output(result)
+    assert "cannot write there (Permission denied)" in result.stderr
     assert "Traceback" not in output(result)
+
+
+def test_reports_dir_is_created_before_the_run(tmp_path):
+    reports = tmp_path / "new" / "reports"
+    result = run_suite("--reports-dir", str(reports), "--co", "-q")
+    assert result.returncode == 0, output(result)
+    assert reports.is_dir()
+    assert not [p for p in reports.iterdir() if p.name.startswith(".dcs-write-check")]
+
+
+def test_generated_tests_are_named_by_operation():
+    """Each test schemathesis generates has its operation in its node id (not so under pytest
+    9.2 with schemathesis 4.32: pyproject.toml bounds pytest below it)."""
+    result = run_suite("--co", "-q", "--no-reports", "-k", "generated_requests")
+    assert result.returncode == 0, output(result)
+    assert "conformance/test_generated.py::test_generated_requests[GET /v1/usage]" in result.stdout
 
 
 def test_invalid_spec_is_a_usage_error(tmp_path):

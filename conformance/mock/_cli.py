@@ -15,11 +15,13 @@ from conformance.mock._server import check_host, serve
 from conformance.mock._variants import apply_variant, get_variant, variants_text
 
 PROG = "python -m conformance.mock"
-USAGE_ERROR = 2
+#: Exit status of an operator mistake (bad option, unreadable or invalid --fixtures, a port in
+#: use): 4, like the suite's, conformance.drift's and conformance.selftest's usage errors.
+USAGE_ERROR = 4
 
 
 class _Parser(argparse.ArgumentParser):
-    """An argument parser whose errors are one line on stderr and exit status 2."""
+    """An argument parser whose errors are one line on stderr and exit status 4."""
 
     def error(self, message: str) -> NoReturn:
         self.exit(USAGE_ERROR, f"{self.prog}: error: {message}\n")

@@ -12,8 +12,9 @@ import yaml
 
 from conformance.mock._model import TOKEN, AwakeSchedule, Fixtures, Machine, Org, Plan
 from conformance.mock._periods import epoch_seconds
+from conformance.resources import data_path
 
-DEFAULT_FIXTURES = Path(__file__).resolve().parents[2] / "fixtures" / "dcs-mock.yaml"
+DEFAULT_FIXTURES = data_path("fixtures", "dcs-mock.yaml")
 
 # Upper bounds that keep every counter below 2**63: a period lasts at most 31 days
 # (2_678_400 s), so the largest sum is 1_000 machines x 10**9 MiB x 2_678_400 s < 2.7e18.
