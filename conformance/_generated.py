@@ -41,7 +41,7 @@ def _builtin_checks() -> list[Any]:
     ]
 
 
-def check_case(dcs: Dcs, case: Any) -> Exchange | None:
+def check_case(dcs: Dcs, case: Any, scheme: str = FIRST_SCHEME) -> Exchange | None:
     """Send one generated case with valid credentials and raise on any violation.
 
     Returns None, sending nothing, for a probe of an undeclared method under
@@ -55,7 +55,7 @@ def check_case(dcs: Dcs, case: Any) -> Exchange | None:
     headers = {k: v for k, v in headers.items() if k.lower() not in dcs.contract.secret_headers}
     if case.method.upper() == "GET" and _upgrades_to_websocket(operation):
         headers.update(WEBSOCKET_HANDSHAKE)  # its status and headers are judged, not the stream
-    credentials = credential_headers(dcs.contract, FIRST_SCHEME, dcs.credentials.api_key)
+    credentials = credential_headers(dcs.contract, scheme, dcs.credentials.api_key)
     headers.update(credentials)
     try:
         exchange = dcs.send(
