@@ -7,6 +7,8 @@ compare  the suite and its schemathesis-generated test against ``st run`` (same 
 default  a default ``pytest conformance`` run: wall time, peak RSS, requests
 load     the mock under wrk next to Prism's mock (server on CPU 0, wrk on CPU 1)
 xdist    ``-n 2`` against serial, on the embedded mock and on a ``--base-url`` mock
+far      the default run against a loopback mock that answers every request 0, 10, 50 and
+         100 ms late, as by default (tests run ahead in threads) and strictly serial
 
 Not part of the tests. Every process it starts is stopped before it exits.
 """
@@ -21,6 +23,9 @@ import sys
 import tempfile
 from collections.abc import Callable, Sequence
 from pathlib import Path
+from typing import Any
+
+import anyio
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
@@ -33,7 +38,9 @@ from conformance._dates import CLOSED_PERIOD_OFFSET, month_start
 from conformance._settings import PROFILES
 from conformance.mock import create_app, load_fixtures, serve
 
-PARTS = ("compare", "default", "load", "xdist")
+PARTS = ("compare", "default", "load", "xdist", "far")
+FAR_DELAYS_MS = (0, 10, 50, 100)
+SERIAL = ("--concurrency", "1")
 WARM_UP = 5  # seconds of load before measuring (Node JIT-compiles Prism meanwhile)
 
 
@@ -146,6 +153,50 @@ def xdist(target: Target, repeat: int) -> None:
         print(f"  speed-up of -n 2 over serial, {where} mock (wall time): {fmt(gain, '.2f')}x")
 
 
+def delayed(app: Any, seconds: float) -> Any:
+    """``app``, answering every HTTP request ``seconds`` late (a target far away)."""
+
+    async def late(scope: Any, receive: Any, send: Any) -> None:
+        if scope["type"] == "http" and seconds:
+            await anyio.sleep(seconds)
+        await app(scope, receive, send)
+
+    return late
+
+
+def far(repeat: int, delays: Sequence[int]) -> None:
+    print(
+        "\n== far: the default run (--base-url) against a loopback mock whose every answer is "
+        "D ms late; default (--concurrency auto) next to strictly serial (--concurrency 1, "
+        "measured once)"
+    )
+    fx = load_fixtures()
+    key, org = fx.suite_credentials
+    rows = []
+    for delay in delays:
+        with serve(delayed(create_app(fx), delay / 1000)) as server:
+            target = Target(server, key, org)
+            default_runs = measure(
+                "far", {f"{delay} ms default": lambda i, t=target: default_run(target=t)}, repeat
+            )
+            serial = {f"{delay} ms serial": lambda i, t=target: default_run(*SERIAL, target=t)}
+            serial_runs = measure("far", serial, 1)
+            table = summary({**default_runs, **serial_runs})
+            rows.append((delay, table[f"{delay} ms default"], table[f"{delay} ms serial"]))
+    print(f"  {'delay':>6} {'default s':>10} {'requests':>9} {'req/s':>7} {'serial s':>9} {'x':>6}")
+    for delay, fast, slow in rows:
+        gain = ratio(slow["wall"], fast["wall"])
+        print(
+            f"  {delay:>4} ms {fmt(fast['wall'], '.2f'):>10} {fmt(fast['requests'], '.0f'):>9} "
+            f"{fmt(fast['rps']):>7} {fmt(slow['wall'], '.2f'):>9} {fmt(gain, '.1f'):>5}x"
+        )
+    at_50 = next((fast for delay, fast, _ in rows if delay == 50), None)
+    if at_50 is not None:
+        wall, requests = at_50["wall"], at_50["requests"]
+        met = None if wall is None or requests is None else wall <= 20 and requests >= 1000
+        print(f"  target at 50 ms: <= 20 s with >= 1000 requests: {verdict(met)}")
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="benchmarks/bench.py", description=__doc__.split("\n")[0])
     parser.add_argument("--repeat", type=int, default=3, help="runs of each measurement [3]")
@@ -179,6 +230,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             load(spec, Path(tmp), args.repeat, args.seconds, args.connections)
         if "xdist" in parts:
             xdist(target, args.repeat)
+        if "far" in parts:
+            far(args.repeat, FAR_DELAYS_MS)
     print()
     busy()
     return 0

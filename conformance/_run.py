@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from conformance._ahead import Ahead, job_for
+from conformance._ahead import ALONE, Ahead, alone, job_for
 from conformance._drift import spec_drift
 from conformance._errors import ConfigError, ExitCode
 from conformance._exchange import Masker
@@ -64,9 +64,10 @@ class RunState:
         if threads <= 1 or xdist_workers > 1 or not items:  # xdist runs its own workers
             return
         dcs = self.target(xdist_workers)
-        jobs = [job for job in (job_for(item, dcs) for item in items) if job is not None]
-        if jobs:
-            self.ahead = Ahead(jobs, threads)
+        plan = [ALONE if alone(item) else job_for(item, dcs) for item in items]
+        plan = [job for job, item in zip(plan, items, strict=True) if job or alone(item)]
+        if any(plan):
+            self.ahead = Ahead(plan, threads)
             self._closing.callback(self.ahead.stop)
 
     def close(self) -> None:

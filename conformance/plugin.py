@@ -14,7 +14,7 @@ from typing import Any
 import pytest
 
 from conformance import _trace as trace
-from conformance._ahead import Stopped
+from conformance._ahead import ALONE_MARKER, Stopped
 from conformance._errors import (
     ConfigError,
     ContractViolation,
@@ -79,6 +79,10 @@ def pytest_configure(config: pytest.Config) -> None:
     )
     if not in_suite:
         return
+    config.addinivalue_line(
+        "markers",
+        f"{ALONE_MARKER}: when tests run ahead, run this one with no other request in flight",
+    )
     if not config.getoption("base_url", None) and os.environ.get("DCS_BASE_URL"):
         config.option.base_url = os.environ["DCS_BASE_URL"]
     base_url = config.getoption("base_url", None) or config.getini("base_url") or None
@@ -305,6 +309,10 @@ def pytest_terminal_summary(terminalreporter: Any, config: pytest.Config) -> Any
     write = terminalreporter.write_line
     if state.no_verdict:
         write("dcs-conformance: the target became unavailable; no verdict (exit 75)", yellow=True)
+    if state.ahead is not None:
+        rtt = state.round_trip
+        trip = "" if rtt is None else f", a round trip {rtt * 1000:.0f} ms"
+        write(f"dcs-conformance: tests ran ahead, {state.ahead.workers} at a time{trip}")
     drift = state.drift()
     for line in drift_lines(drift, limit=20) if drift else []:
         write(f"dcs-conformance: spec drift: {line}")

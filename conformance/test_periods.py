@@ -100,16 +100,19 @@ def around_current_month(dcs, read):
     pytest.skip("the UTC month turned over twice during the test")
 
 
+@pytest.mark.dcs_alone  # compares reads over time: nothing else in between
 def test_default_period_is_current_month(dcs):
     reads = around_current_month(dcs, dcs.get_usage)
     usage.default_period_is_current_month(dcs.billed_fields, *reads)
 
 
+@pytest.mark.dcs_alone  # compares reads over time: nothing else in between
 def test_empty_period_refused_or_default(dcs):
     reads = around_current_month(dcs, lambda: dcs.get_usage(period_start=""))
     usage.empty_period_refused_or_default(dcs.billed_fields, *reads)
 
 
+@pytest.mark.dcs_alone  # compares reads over time: nothing else in between
 def test_open_period_monotonic(dcs):
     current = month_start(0).isoformat()
     reads = [dcs.get_usage(period_start=current) for _ in range(3)]

@@ -521,7 +521,7 @@ def test_cli_lists_the_variants(args: tuple[str, ...]) -> None:
 
 def test_cli_unknown_variant_is_a_one_line_usage_error() -> None:
     result = mock_cli("--port", "0", "--variant", "no_such_variant")
-    assert result.returncode == 2 and result.stdout == ""
+    assert result.returncode == 4 and result.stdout == ""
     assert result.stderr.count("\n") == 1 and "unknown variant 'no_such_variant'" in result.stderr
 
 
