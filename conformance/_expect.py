@@ -252,10 +252,15 @@ class Storage:
 class Canary:
     """An org the operator controls and describes: its machines, and the tolerances."""
 
-    source: str  # the file's name, for derivations
+    path: str  # the file, as given
     org: str | None
     machines: tuple[Machine, ...]
     tolerance: Tolerance = Tolerance()
+
+    @property
+    def source(self) -> str:
+        """The file's name, for derivations."""
+        return Path(self.path).name
 
     def usage(self, period: dt.date, closed_until: int) -> Usage:
         """The figures of `period` over its hours closed by `closed_until` (an hour boundary)."""
@@ -387,12 +392,12 @@ def load_canary(path: str | Path) -> Canary:
         line = f" at line {mark.line + 1}" if mark is not None else ""
         raise ConfigError(f"{where}: not valid YAML{line}") from None
     try:
-        return parse_canary(document, Path(path).name)
+        return parse_canary(document, str(path))
     except _Invalid as exc:
         raise ConfigError(f"{where}: {exc}") from None
 
 
-def parse_canary(document: Any, source: str) -> Canary:
+def parse_canary(document: Any, path: str) -> Canary:
     """The canary a parsed YAML document describes (`_Invalid` for any mistake)."""
     top = _mapping(document, "top level", required={"machines"}, optional={"org", "tolerance"})
     org = top.get("org")
@@ -404,7 +409,7 @@ def parse_canary(document: Any, source: str) -> Canary:
     if twice:
         raise _Invalid(f"machine {twice[0]!r} is described twice")
     tolerance = _tolerance(top.get("tolerance") or {})
-    return Canary(source, org, machines, tolerance)
+    return Canary(path, org, machines, tolerance)
 
 
 def _machine(raw: Any) -> Machine:

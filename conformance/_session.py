@@ -24,6 +24,16 @@ class Credentials:
     api_key: str
     org_id: str | None
     other_org_id: str
+    #: Ground truth: an org that never ran a machine, and a second org (keys and ids).
+    empty_org_key: str | None = None
+    empty_org_id: str | None = None
+    second_api_key: str | None = None
+    second_org_id: str | None = None
+
+    @property
+    def keys(self) -> tuple[str, ...]:
+        keys = (self.api_key, self.empty_org_key, self.second_api_key)
+        return tuple(key for key in keys if key)
 
 
 #: `Dcs.get_usage(scheme=...)`: the spec's first security scheme.
@@ -64,11 +74,13 @@ class Dcs:
         self.credentials = credentials
         self.usage = contract.operation(USAGE_PATH, "get")
         self.billed_fields = billed_fields(contract, self.usage)
+        #: The canary's expected usage (the org of the main key), or None.
+        self.canary = settings.expect
 
     @property
     def keys(self) -> tuple[str, ...]:
         """The caller's keys: no answer may echo them."""
-        return (self.credentials.api_key,)
+        return self.credentials.keys
 
     def get_usage(
         self,
@@ -169,7 +181,15 @@ def open_target(settings: Settings, contract: Contract, workers: int = 1) -> Ite
         if settings.live:
             assert settings.base_url is not None and settings.api_key is not None
             base_url = settings.base_url
-            credentials = Credentials(settings.api_key, settings.org_id, settings.other_org_id)
+            credentials = Credentials(
+                settings.api_key,
+                settings.org_id,
+                settings.other_org_id,
+                settings.empty_org_key,
+                settings.empty_org_id,
+                settings.second_api_key,
+                settings.second_org_id,
+            )
         else:
             from conformance.mock import create_app, load_fixtures, serve
 
@@ -177,12 +197,13 @@ def open_target(settings: Settings, contract: Contract, workers: int = 1) -> Ite
             server = stack.enter_context(serve(create_app(fixtures), host="127.0.0.1", port=0))
             base_url = server.base_url
             key, org = fixtures.suite_credentials
-            credentials = Credentials(key, org, settings.other_org_id)
+            empty_key, empty_org = fixtures.suite_empty_org or (None, None)
+            credentials = Credentials(key, org, settings.other_org_id, empty_key, empty_org)
         limits = worker_limits(settings, workers)
         transport = Transport(
             base_url,
             limits=limits,
-            masker=Masker([credentials.api_key], secret_headers=contract.secret_headers),
+            masker=Masker(credentials.keys, secret_headers=contract.secret_headers),
             guard=read_only_guard(contract),
         )
         stack.callback(transport.close)

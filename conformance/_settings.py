@@ -10,6 +10,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from conformance._errors import ConfigError
+from conformance._expect import DEFAULT_EXPECT, Canary, load_canary
 from conformance._http import Limits
 
 DEFAULT_OTHER_ORG = "org_dcs_conformance_not_yours"
@@ -47,6 +48,15 @@ OPTIONS: tuple[tuple[str, str | None, str], ...] = (
     ("--read-timeout", None, "seconds to wait for any data [10]"),
     ("--request-deadline", None, "total seconds per request [the profile's]"),
     ("--reports-dir", "DCS_REPORTS_DIR", "where reports are written [reports]"),
+    (
+        "--empty-org-key",
+        "DCS_EMPTY_ORG_KEY",
+        "key of an org that never ran a machine (ground truth)",
+    ),
+    ("--empty-org-id", "DCS_EMPTY_ORG_ID", "the org of --empty-org-key"),
+    ("--second-api-key", "DCS_SECOND_API_KEY", "key of a second org, for isolation checks"),
+    ("--second-org-id", "DCS_SECOND_ORG_ID", "the org of --second-api-key"),
+    ("--expect", "DCS_EXPECT", "YAML file: the usage the key's org must show (ground truth)"),
 )
 
 
@@ -63,6 +73,18 @@ class Settings:
     limits: Limits
     method_probes: bool
     reports_dir: Path
+    #: Ground truth (see `_ground_truth`): other orgs' keys, and the canary's expected usage.
+    empty_org_key: str | None = None
+    empty_org_id: str | None = None
+    second_api_key: str | None = None
+    second_org_id: str | None = None
+    expect: Canary | None = None
+
+    @property
+    def secrets(self) -> tuple[str, ...]:
+        """Every key of the run: masked wherever it might show."""
+        keys = (self.api_key, self.empty_org_key, self.second_api_key)
+        return tuple(key for key in keys if key)
 
     @property
     def live(self) -> bool:
@@ -115,6 +137,7 @@ def from_config(config: Any, base_url: str | None) -> Settings:
         limits=limits,
         method_probes=not config.getoption("no_method_probes"),
         reports_dir=Path(option_value(config, "--reports-dir") or DEFAULT_REPORTS_DIR),
+        **_ground_truth(config, base_url is not None, api_key, option_value(config, "--org-id")),
     )
 
 
@@ -146,3 +169,29 @@ def _rate(raw: str | None) -> float | None:
     if match is None or float(match[1]) <= 0:
         raise ConfigError(f"--rate-limit {raw!r}: expected requests per second, e.g. 20/s")
     return float(match[1])
+
+
+def _ground_truth(config: Any, live: bool, api_key: str | None, org_id: str | None) -> dict:
+    """The ground-truth settings: an empty org's key, a second org's key, and the canary's
+    expected usage (`--expect`, read and validated now; the embedded mock's own canary file
+    when no target is given). The keys are never shown, not even in an error."""
+    found: dict[str, Any] = {
+        name.lstrip("-").replace("-", "_"): option_value(config, name)
+        for name in ("--empty-org-key", "--empty-org-id", "--second-api-key", "--second-org-id")
+    }
+    for option in ("--empty-org-key", "--second-api-key"):
+        key = found[option.lstrip("-").replace("-", "_")]
+        if key is not None and key == api_key:
+            raise ConfigError(f"{option} is the --api-key itself: give a key of another org")
+    for option in ("--empty-org-id", "--second-org-id"):
+        org = found[option.lstrip("-").replace("-", "_")]
+        if org is not None and org == org_id:
+            raise ConfigError(f"{option} {org!r} is the --org-id itself: give another org")
+    path = option_value(config, "--expect") or (None if live else str(DEFAULT_EXPECT))
+    if path is not None:
+        canary = found["expect"] = load_canary(path)
+        if live and canary.org and org_id and canary.org != org_id:
+            raise ConfigError(
+                f"--expect {path}: describes org {canary.org!r}, but --org-id is {org_id!r}"
+            )
+    return found

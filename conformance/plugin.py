@@ -21,6 +21,7 @@ from conformance._errors import (
     TargetUnavailable,
     violations_in,
 )
+from conformance._expect import Canary
 from conformance._http import BUDGET_USED_UP, BudgetExhausted
 from conformance._report_render import drift_lines, terminal_lines
 from conformance._report_text import format_violation
@@ -116,6 +117,14 @@ def suite_contract() -> Contract:
     if _current is None:
         raise RuntimeError("the conformance suite's plugin is not active in this session")
     return _current.contract
+
+
+def suite_canary() -> Canary | None:
+    """The canary's expected usage in this run (`--expect`), for test modules that parametrize
+    from it at import time."""
+    suite_contract()  # the same check: the plugin must be active
+    assert _current is not None
+    return _current.settings.expect
 
 
 def generated_schema() -> Any:
@@ -302,5 +311,6 @@ __all__ = [
     "pytest_sessionstart",
     "pytest_terminal_summary",
     "pytest_unconfigure",
+    "suite_canary",
     "suite_contract",
 ]
