@@ -326,3 +326,24 @@ def test_unreadable_files_are_one_line(tmp_path: Path, text, problem):
         path.write_text(text, encoding="utf-8")
     with pytest.raises(ConfigError, match=re.escape(problem)):
         load_canary(path)
+
+
+def test_the_derivation_is_independent_of_the_mock():
+    """A second reading of the metering rules, not the mock's ledger run twice: _expect
+    imports nothing from conformance.mock, directly or through the suite's modules."""
+    import ast
+    import subprocess
+    import sys
+
+    source = Path(__file__).resolve().parents[1] / "conformance" / "_expect.py"
+    tree = ast.parse(source.read_text(encoding="utf-8"))
+    names = [a.name for n in ast.walk(tree) if isinstance(n, ast.Import) for a in n.names]
+    names += [n.module or "" for n in ast.walk(tree) if isinstance(n, ast.ImportFrom)]
+    assert not [name for name in names if name.startswith("conformance.mock")]
+    loaded = subprocess.run(
+        [sys.executable, "-c", "import sys, conformance._expect; print(sorted(sys.modules))"],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
+    assert "conformance.mock" not in loaded
