@@ -175,18 +175,17 @@ def _ground_truth(config: Any, live: bool, api_key: str | None, org_id: str | No
     """The ground-truth settings: an empty org's key, a second org's key, and the canary's
     expected usage (`--expect`, read and validated now; the embedded mock's own canary file
     when no target is given). The keys are never shown, not even in an error."""
-    found: dict[str, Any] = {
-        name.lstrip("-").replace("-", "_"): option_value(config, name)
-        for name in ("--empty-org-key", "--empty-org-id", "--second-api-key", "--second-org-id")
+    given = {
+        option: option_value(config, option)
+        for option in ("--empty-org-key", "--empty-org-id", "--second-api-key", "--second-org-id")
     }
-    for option in ("--empty-org-key", "--second-api-key"):
-        key = found[option.lstrip("-").replace("-", "_")]
-        if key is not None and key == api_key:
+    for option, own in (("--empty-org-key", api_key), ("--second-api-key", api_key)):
+        if given[option] is not None and given[option] == own:
             raise ConfigError(f"{option} is the --api-key itself: give a key of another org")
-    for option in ("--empty-org-id", "--second-org-id"):
-        org = found[option.lstrip("-").replace("-", "_")]
-        if org is not None and org == org_id:
-            raise ConfigError(f"{option} {org!r} is the --org-id itself: give another org")
+    for option, own in (("--empty-org-id", org_id), ("--second-org-id", org_id)):
+        if given[option] is not None and given[option] == own:
+            raise ConfigError(f"{option} {own!r} is the --org-id itself: give another org")
+    found: dict[str, Any] = {option[2:].replace("-", "_"): v for option, v in given.items()}
     path = option_value(config, "--expect") or (None if live else str(DEFAULT_EXPECT))
     if path is not None:
         canary = found["expect"] = load_canary(path)
