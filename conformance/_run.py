@@ -16,6 +16,7 @@ from conformance._ahead import ALONE, Ahead, alone, job_for
 from conformance._drift import spec_drift
 from conformance._errors import ConfigError, ExitCode
 from conformance._exchange import Masker
+from conformance._expect import describe
 from conformance._report_groups import GroupKey, group_key, violation_items
 from conformance._report_render import repeated_failure_line
 from conformance._reports import Results, Run, build_summary, operations_line, write_reports
@@ -83,7 +84,7 @@ class RunState:
         return (
             f"dcs-conformance: target {settings.target_label}; spec {contract.version} "
             f"(sha256 {contract.sha256[:12]}; {exercised}); profile {settings.profile.name}; "
-            f"seed {seed}"
+            f"seed {seed}; ground truth: {_ground_truth_line(settings)}"
         )
 
     def rerun(self, nodeid: str) -> str:
@@ -92,6 +93,7 @@ class RunState:
         parts = ["pytest", nodeid]
         if settings.live:
             parts += ["--base-url", str(settings.base_url), "--api-key", "$DCS_API_KEY"]
+            parts += _ground_truth_args(settings)
         parts += ["--profile", settings.profile.name]
         if self.seed is not None:
             parts.append(f"--hypothesis-seed={self.seed}")
@@ -147,12 +149,35 @@ class RunState:
             drift=self.drift(),
         )
         summary = build_summary(run, self.results, {n: c.rule for n, c in CATALOGUE.items()})
-        key = settings.api_key or ""  # a second masking pass; a toy key of a few letters is not
-        masker = Masker([key] if len(key) >= 8 else [], secret_headers=contract.secret_headers)
+        # a second masking pass; a toy key of a few letters is not
+        keys = [key for key in settings.secrets if len(key) >= 8]
+        masker = Masker(keys, secret_headers=contract.secret_headers)
         try:
             write_reports(settings.reports_dir, summary, masker)
         except OSError as exc:
             print(f"dcs-conformance: cannot write reports: {exc}", file=sys.stderr)
+
+
+def _ground_truth_line(settings: Settings) -> str:
+    """What the run knows for certain about usage: the canary's file, an empty org, a second."""
+    parts = [f"canary {describe(settings.expect)}"] if settings.expect is not None else []
+    if settings.empty_org_key is not None or not settings.live:
+        parts.append("empty org")
+    if settings.second_api_key is not None:
+        parts.append("second org")
+    return ", ".join(parts) or "none (no --expect, --empty-org-key or --second-api-key)"
+
+
+def _ground_truth_args(settings: Settings) -> list[str]:
+    """The ground-truth options of a rerun line: keys by their variables, never themselves."""
+    parts = []
+    if settings.empty_org_key is not None:
+        parts += ["--empty-org-key", "$DCS_EMPTY_ORG_KEY"]
+    if settings.second_api_key is not None:
+        parts += ["--second-api-key", "$DCS_SECOND_API_KEY"]
+    if settings.expect is not None:
+        parts += ["--expect", settings.expect.path]
+    return parts
 
 
 def _cause(key: GroupKey) -> dict[str, Any]:

@@ -27,6 +27,16 @@ class Credentials:
     api_key: str
     org_id: str | None
     other_org_id: str
+    #: Ground truth: an org that never ran a machine, and a second org (keys and ids).
+    empty_org_key: str | None = None
+    empty_org_id: str | None = None
+    second_api_key: str | None = None
+    second_org_id: str | None = None
+
+    @property
+    def keys(self) -> tuple[str, ...]:
+        keys = (self.api_key, self.empty_org_key, self.second_api_key)
+        return tuple(key for key in keys if key)
 
 
 #: `Dcs.get_usage(scheme=...)`: the spec's first security scheme.
@@ -69,11 +79,13 @@ class Dcs:
         self.billed_fields = billed_fields(contract, self.usage)
         #: threads that send the other requests of `together` (each keeps its connections)
         self._helpers = ThreadPoolExecutor(max_workers=8, thread_name_prefix="dcs-together")
+        #: The canary's expected usage (the org of the main key), or None.
+        self.canary = settings.expect
 
     @property
     def keys(self) -> tuple[str, ...]:
         """The caller's keys: no answer may echo them."""
-        return (self.credentials.api_key,)
+        return self.credentials.keys
 
     def together(self, *calls: Callable[[], T]) -> list[T]:
         """Run independent requests at the same time (each `call` makes one) and return their
@@ -188,7 +200,15 @@ def open_target(settings: Settings, contract: Contract, workers: int = 1) -> Ite
         if settings.live:
             assert settings.base_url is not None and settings.api_key is not None
             base_url = settings.base_url
-            credentials = Credentials(settings.api_key, settings.org_id, settings.other_org_id)
+            credentials = Credentials(
+                settings.api_key,
+                settings.org_id,
+                settings.other_org_id,
+                settings.empty_org_key,
+                settings.empty_org_id,
+                settings.second_api_key,
+                settings.second_org_id,
+            )
         else:
             from conformance.mock import create_app, load_fixtures, serve
 
@@ -196,12 +216,13 @@ def open_target(settings: Settings, contract: Contract, workers: int = 1) -> Ite
             server = stack.enter_context(serve(create_app(fixtures), host="127.0.0.1", port=0))
             base_url = server.base_url
             key, org = fixtures.suite_credentials
-            credentials = Credentials(key, org, settings.other_org_id)
+            empty_key, empty_org = fixtures.suite_empty_org or (None, None)
+            credentials = Credentials(key, org, settings.other_org_id, empty_key, empty_org)
         limits = worker_limits(settings, workers)
         transport = Transport(
             base_url,
             limits=limits,
-            masker=Masker([credentials.api_key], secret_headers=contract.secret_headers),
+            masker=Masker(credentials.keys, secret_headers=contract.secret_headers),
             guard=read_only_guard(contract),
         )
         stack.callback(transport.close)

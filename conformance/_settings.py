@@ -11,6 +11,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from conformance._errors import ConfigError
+from conformance._expect import DEFAULT_EXPECT, Canary, load_canary
 from conformance._http import Limits
 
 DEFAULT_OTHER_ORG = "org_dcs_conformance_not_yours"
@@ -58,6 +59,15 @@ OPTIONS: tuple[tuple[str, str | None, str], ...] = (
         f"target takes {FAR_ROUND_TRIP * 1000:g} ms or more [auto]",
     ),
     ("--reports-dir", "DCS_REPORTS_DIR", "where reports are written [reports]"),
+    (
+        "--empty-org-key",
+        "DCS_EMPTY_ORG_KEY",
+        "key of an org that never ran a machine (ground truth)",
+    ),
+    ("--empty-org-id", "DCS_EMPTY_ORG_ID", "the org of --empty-org-key"),
+    ("--second-api-key", "DCS_SECOND_API_KEY", "key of a second org, for isolation checks"),
+    ("--second-org-id", "DCS_SECOND_ORG_ID", "the org of --second-api-key"),
+    ("--expect", "DCS_EXPECT", "YAML file: the usage the key's org must show (ground truth)"),
 )
 
 
@@ -76,6 +86,18 @@ class Settings:
     reports_dir: Path
     concurrency: int | None = None  # tests at a time; None: auto (by the round trip)
     hypothesis_seed: int | None = None  # --hypothesis-seed, hypothesis's own option
+    #: Ground truth (see `_ground_truth`): other orgs' keys, and the canary's expected usage.
+    empty_org_key: str | None = None
+    empty_org_id: str | None = None
+    second_api_key: str | None = None
+    second_org_id: str | None = None
+    expect: Canary | None = None
+
+    @property
+    def secrets(self) -> tuple[str, ...]:
+        """Every key of the run: masked wherever it might show."""
+        keys = (self.api_key, self.empty_org_key, self.second_api_key)
+        return tuple(key for key in keys if key)
 
     @property
     def live(self) -> bool:
@@ -154,6 +176,7 @@ def from_config(config: Any, base_url: str | None) -> Settings:
         reports_dir=reports_dir,
         hypothesis_seed=_seed(config.getoption("hypothesis_seed", None)),
         concurrency=_concurrency(option_value(config, "--concurrency")),
+        **_ground_truth(config, base_url is not None, api_key, option_value(config, "--org-id")),
     )
 
 
@@ -263,3 +286,32 @@ def _rate(raw: str | None) -> float | None:
     if match is None or float(match[1]) <= 0:
         raise ConfigError(f"--rate-limit {raw!r}: expected requests per second, e.g. 20/s")
     return float(match[1])
+
+
+def _ground_truth(config: Any, live: bool, api_key: str | None, org_id: str | None) -> dict:
+    """The ground-truth settings: an empty org's key, a second org's key, and the canary's
+    expected usage (`--expect`, read and validated now; the embedded mock's own canary file
+    when no target is given). The keys are never shown, not even in an error."""
+    given = {
+        option: option_value(config, option)
+        for option in ("--empty-org-key", "--empty-org-id", "--second-api-key", "--second-org-id")
+    }
+    for option, own in (("--empty-org-key", api_key), ("--second-api-key", api_key)):
+        if given[option] is not None and given[option] == own:
+            raise ConfigError(f"{option} is the --api-key itself: give a key of another org")
+    for option, own in (("--empty-org-id", org_id), ("--second-org-id", org_id)):
+        if given[option] is not None and given[option] == own:
+            raise ConfigError(f"{option} {own!r} is the --org-id itself: give another org")
+    for option, value in given.items():
+        if value is not None and not _header_value(value):
+            shown = "" if option.endswith("-key") else f" {value!r}"  # a key is never shown
+            raise ConfigError(f"{option}{shown}: not usable in an HTTP header")
+    found: dict[str, Any] = {option[2:].replace("-", "_"): v for option, v in given.items()}
+    path = option_value(config, "--expect") or (None if live else str(DEFAULT_EXPECT))
+    if path is not None:
+        canary = found["expect"] = load_canary(path)
+        if live and canary.org and org_id and canary.org != org_id:
+            raise ConfigError(
+                f"--expect {path}: describes org {canary.org!r}, but --org-id is {org_id!r}"
+            )
+    return found

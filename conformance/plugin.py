@@ -22,6 +22,7 @@ from conformance._errors import (
     TargetUnavailable,
     violations_in,
 )
+from conformance._expect import Canary
 from conformance._http import BUDGET_USED_UP, BudgetExhausted
 from conformance._report_render import drift_lines, terminal_lines
 from conformance._report_text import format_violation
@@ -128,6 +129,14 @@ def share_of_examples(share: float) -> int:
     if _current is None:
         raise RuntimeError("the conformance suite's plugin is not active in this session")
     return max(1, round(_current.settings.profile.max_examples * share))
+
+
+def suite_canary() -> Canary | None:
+    """The canary's expected usage in this run (`--expect`), for test modules that parametrize
+    from it at import time."""
+    suite_contract()  # the same check: the plugin must be active
+    assert _current is not None
+    return _current.settings.expect
 
 
 def generated_schema() -> Any:
@@ -354,5 +363,6 @@ __all__ = [
     "pytest_terminal_summary",
     "pytest_unconfigure",
     "share_of_examples",
+    "suite_canary",
     "suite_contract",
 ]

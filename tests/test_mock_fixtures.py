@@ -140,3 +140,65 @@ def test_add_key_rejects_taken_or_malformed_keys(tmp_path: Path, key: str, org: 
     with pytest.raises(ValueError) as info:
         fx.add_key(key, org)
     assert key not in str(info.value)
+
+
+EMPTY_ORG = """\
+  - id: org_e
+    plan: basic
+    created_at: 2025-01-01T00:00:00Z
+    api_keys: [dcs_test_eeeeeeee]
+    machines: []
+"""
+WITH_EMPTY = (
+    GOOD.replace(
+        "suite: {org: org_a, api_key: dcs_test_aaaaaaaa}",
+        "suite: {org: org_a, api_key: dcs_test_aaaaaaaa, empty_org: org_e,"
+        " empty_org_api_key: dcs_test_eeeeeeee}",
+    )
+    + EMPTY_ORG
+)
+
+
+def test_the_suite_may_name_an_empty_org(tmp_path: Path) -> None:
+    fx = load_fixtures(write(tmp_path, WITH_EMPTY))
+    assert fx.suite_empty_org == ("dcs_test_eeeeeeee", "org_e")
+    assert load_fixtures(write(tmp_path, GOOD)).suite_empty_org is None
+    shipped = load_fixtures()
+    assert shipped.suite_empty_org is not None
+    key, org = shipped.suite_empty_org
+    assert shipped.org_for_key(key) is shipped.orgs[org] and not shipped.orgs[org].machines
+
+
+@pytest.mark.parametrize(
+    ("old", "new", "problem"),
+    [
+        ("empty_org: org_e,", "empty_org: org_x,", "suite: unknown empty_org 'org_x'"),
+        ("empty_org: org_e,", "empty_org: org_a,", "empty_org must be another org"),
+        ("empty_org: org_e,", "", "suite: empty_org_api_key needs empty_org"),
+        ("api_key: dcs_test_eeeeeeee}", "api_key: dcs_test_aaaaaaaa}", "is not one of org 'org_e'"),
+        (
+            "    machines: []\n",
+            "    machines:" + GOOD.split("machines:")[1],
+            "'org_e' has machines",
+        ),
+    ],
+)
+def test_a_wrong_empty_org_is_refused(tmp_path: Path, old: str, new: str, problem: str) -> None:
+    assert old in WITH_EMPTY
+    with pytest.raises(FixturesError) as info:
+        load_fixtures(write(tmp_path, WITH_EMPTY.replace(old, new)))
+    assert problem in str(info.value) and "dcs_test_" not in str(info.value)
+
+
+def test_the_shipped_expectation_describes_the_suite_org() -> None:
+    """fixtures/canary-expect.yaml is written by hand from the suite org's description: the
+    same machines, sizes and lifetimes (the derived figures are tested against the mock by the
+    suite itself)."""
+    from conformance._expect import DEFAULT_EXPECT, load_canary
+
+    canary, fx = load_canary(DEFAULT_EXPECT), load_fixtures()
+    org = fx.orgs[fx.suite_credentials[1]]
+    assert canary.org == org.id
+    described = {m.id: (m.vcpu_millicores, m.memory_mib, m.storage_gib) for m in canary.machines}
+    served = {m.id: (m.vcpu_millicores, m.memory_mib, m.storage_gib) for m in org.machines}
+    assert described == served

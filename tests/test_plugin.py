@@ -17,6 +17,7 @@ from starlette.routing import Route
 from conformance.mock import create_app, load_fixtures, serve, set_ledger_unavailable
 
 FAST = ("--max-examples", "5", "-q")
+TARGET = ("--base-url", "http://127.0.0.1:9", "--api-key", "k" * 12)  # never reached
 
 
 @pytest.fixture(scope="module")
@@ -82,6 +83,14 @@ def closed_port() -> int:
             ("--max-requests", "1", "-n", "2"),
             "--max-requests 1 leaves no request for each of the 2 xdist workers",
         ),
+        (("--expect", "no/such.yaml"), "--expect no/such.yaml: file not found"),
+        (
+            (*TARGET, "--org-id", "org_x", "--expect", "fixtures/canary-expect.yaml"),
+            "--expect fixtures/canary-expect.yaml: describes org 'org_acme', but --org-id is "
+            "'org_x'",
+        ),
+        ((*TARGET, "--empty-org-key", "k" * 12), "--empty-org-key is the --api-key itself"),
+        ((*TARGET, "--org-id", "o", "--second-org-id", "o"), "--second-org-id 'o' is the --org-id"),
     ],
 )
 def test_operator_mistakes_are_one_line_usage_errors(args, message):
@@ -100,6 +109,29 @@ def test_reports_dir_without_write_permission(tmp_path):
     assert result.returncode == 4, output(result)
     assert "cannot write there (Permission denied)" in result.stderr
     assert "Traceback" not in output(result)
+    assert "k" * 12 not in output(result)
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ("machines: [\n", "not valid YAML at line 2"),
+        ("machines: []\nmachine: []\n", "top level: unknown field 'machine'"),
+        (
+            "machines:\n  - {id: m, vcpu_millicores: 1, memory_mib: 1, storage_gib: 1,\n"
+            "     logical_storage_mib: 1, created_at: 2025-01-01T00:00:00, awake: always}\n",
+            "machine 'm': created_at: 2025-01-01T00:00:00 needs a timezone",
+        ),
+    ],
+)
+def test_a_bad_expectation_file_stops_the_run_before_any_request(tmp_path, text, message):
+    path = tmp_path / "canary.yaml"
+    path.write_text(text, encoding="utf-8")
+    with serve(counting_app(times := []), host="127.0.0.1", port=0) as server:
+        result = run_suite("--base-url", server.base_url, "--api-key", "k", "--expect", str(path))
+    assert result.returncode == 4, output(result)
+    assert f"--expect {path}: {message}" in result.stderr and "Traceback" not in output(result)
+    assert times == []  # not even the preflight
 
 
 def test_reports_dir_is_created_before_the_run(tmp_path):
@@ -297,3 +329,30 @@ def test_no_method_probes_sends_get_only(mock, fixtures, tmp_path):
     assert result.returncode == 0, output(result)
     methods = json.loads((tmp_path / "summary.json").read_text())["coverage"]["methods"]
     assert set(methods) == {"GET"} and methods["GET"] > 100
+
+
+def ground_truth_args(fixtures):
+    from conformance._expect import DEFAULT_EXPECT
+
+    empty_key, empty_org = fixtures.suite_empty_org
+    return ("--empty-org-key", empty_key, "--empty-org-id", empty_org, "--expect", DEFAULT_EXPECT)
+
+
+def test_ground_truth_without_keys_or_file_is_skipped_with_its_reason(mock, fixtures):
+    result = run_suite(*live_args(mock, fixtures), "-k", "ground_truth", "-rs")  # header: not -q
+    assert result.returncode == 0, output(result)
+    assert "passed" not in result.stdout and " skipped" in result.stdout
+    assert "needs --expect FILE (or DCS_EXPECT): the canary's expected usage" in result.stdout
+    assert "needs --empty-org-key KEY (or DCS_EMPTY_ORG_KEY)" in result.stdout
+    assert "ground truth: none (no --expect, --empty-org-key or --second-api-key)" in (
+        result.stdout
+    )
+
+
+def test_ground_truth_holds_on_the_correct_mock(mock, fixtures):
+    args = (*live_args(mock, fixtures), *map(str, ground_truth_args(fixtures)))
+    result = run_suite(*args, "-k", "ground_truth", "--max-examples", "5", "-rs")
+    assert result.returncode == 0, output(result)
+    assert "skipped" not in result.stdout and " passed" in result.stdout
+    assert "ground truth: canary canary-expect.yaml (org org_acme, 3 machines" in result.stdout
+    assert fixtures.suite_empty_org[0] not in output(result)

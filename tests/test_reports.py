@@ -670,14 +670,18 @@ def test_an_unavailable_target_still_gets_a_summary(tmp_path):
 
 @pytest.mark.parametrize("workers", [(), ("-n", "2")], ids=["serial", "xdist"])
 def test_one_systemic_fault_is_one_root_cause_and_masks_the_invariants(tmp_path, workers):
+    from conformance._expect import DEFAULT_EXPECT
     from conformance.mock import faulty_app, load_fixtures, serve
 
     fixtures = load_fixtures()
     key, org = fixtures.suite_credentials
+    empty_key, empty_org = fixtures.suite_empty_org
     app = faulty_app(fixtures, ["usage_counter_negative"])
     with serve(app, host="127.0.0.1", port=0) as server:
         result = run_suite(
             "--base-url", server.base_url, "--api-key", key, "--org-id", org,
+            "--empty-org-key", empty_key, "--empty-org-id", empty_org,
+            "--expect", str(DEFAULT_EXPECT),  # every check runs (ground truth too)
             "--max-examples", "5", "--reports-dir", str(tmp_path), *workers,
         )  # fmt: skip
     assert result.returncode == 1, output(result)

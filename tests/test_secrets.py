@@ -105,11 +105,37 @@ def test_api_key_never_leaks(echo_server, tmp_path):
     assert summary["counts"]["failed"] > 0 and summary["failures"]
     assert "***" in (reports / "summary.md").read_text(encoding="utf-8")  # masked, not dropped
 
-    forms = encodings(canary)
+    assert not leaks(result, tmp_path, encodings(canary)), "the API key leaked"
+
+
+def leaks(result, tmp_path, forms: set[bytes]) -> list[tuple[str, bytes]]:
+    """Where any of `forms` shows in the run's output or in any file under `tmp_path`."""
+    files = sorted(path for path in tmp_path.rglob("*") if path.is_file())
     haystacks = {"stdout": result.stdout.encode(), "stderr": result.stderr.encode()}
     haystacks |= {str(path.relative_to(tmp_path)): path.read_bytes() for path in files}
-    leaks = [(where, form) for where, data in haystacks.items() for form in forms if form in data]
-    assert not leaks, f"the API key leaked: {leaks}"
+    return [(where, form) for where, data in haystacks.items() for form in forms if form in data]
+
+
+def test_ground_truth_keys_never_leak(echo_server, tmp_path):
+    """The empty org's key and a second org's are secrets too: sent, echoed, never shown."""
+    main, empty, second = (f"dcs_canary_{secrets.token_hex(16)}" for _ in range(3))
+    expect = tmp_path / "expect.yaml"
+    expect.write_text("machines: []\n", encoding="utf-8")
+    port = echo_server.server_address[1]
+    result = run_suite(
+        *("--base-url", f"http://127.0.0.1:{port}", "--api-key", main),
+        *("--org-id", "org_canary_owner", "--reports-dir", str(tmp_path / "reports")),
+        *("--empty-org-key", empty, "--empty-org-id", "org_canary_empty"),
+        *("--second-api-key", second, "--expect", str(expect)),
+        *("--max-examples", "3", "-k", "ground_truth", "-rA"),
+        timeout=300,
+    )
+    assert result.returncode == 1, output(result)
+    assert empty in echo_server.seen, "the empty org's key was never sent: nothing was tested"
+    rerun = "--empty-org-key $DCS_EMPTY_ORG_KEY --second-api-key $DCS_SECOND_API_KEY --expect"
+    assert rerun in result.stdout
+    found = leaks(result, tmp_path, encodings(main) | encodings(empty) | encodings(second))
+    assert not found, f"a key leaked: {found}"
 
 
 def test_encodings_cover_the_usual_forms():

@@ -118,6 +118,8 @@ def run_step(path: Path, tmp_path: Path, pytest_exit: int, **env: str):
         "GITHUB_OUTPUT": str(output),
         "DCS_BASE_URL": "http://127.0.0.1:9",
         "DCS_API_KEY": "k",
+        "DCS_EMPTY_ORG_KEY": "e",
+        "DCS_EXPECT": "canary.yaml",
         "PROFILE": "nightly",
         **env,
     }
@@ -153,6 +155,51 @@ def test_run_step_exit_codes(tmp_path, path, pytest_exit, step_exit, annotation)
         result.stdout
     )
     assert (annotation in result.stdout) if annotation else "::" not in result.stdout
+
+
+GROUND_TRUTH = {
+    "DCS_EMPTY_ORG_KEY": "EMPTY_ORG_KEY",
+    "DCS_EMPTY_ORG_ID": "EMPTY_ORG_ID",
+    "DCS_SECOND_API_KEY": "SECOND_API_KEY",
+    "DCS_SECOND_ORG_ID": "SECOND_ORG_ID",
+}
+
+
+def test_ground_truth_is_passed_through():
+    (nightly,) = load(NIGHTLY)["jobs"].values()
+    for variable, secret in GROUND_TRUTH.items():
+        assert nightly["env"][variable] == f"${{{{ secrets.DCS_{secret} }}}}"
+    assert nightly["env"]["DCS_EXPECT"] == "${{ inputs.expect || vars.DCS_EXPECT }}"
+    assert load(NIGHTLY)["on"]["workflow_dispatch"]["inputs"]["expect"]["default"] == ""
+    gate = load(GATE)
+    (job,) = gate["jobs"].values()
+    for variable, secret in GROUND_TRUTH.items():
+        name = secret.lower().replace("_", "-")
+        assert job["env"][variable] == f"${{{{ secrets.{name} }}}}"
+        assert gate["on"]["workflow_call"]["secrets"][name]["required"] is False
+    assert job["env"]["DCS_EXPECT"] == "${{ inputs.expect }}"
+
+
+@pytest.mark.parametrize("path", [NIGHTLY, GATE], ids=lambda p: p.name)
+@pytest.mark.parametrize(
+    ("env", "skipped"),
+    [
+        ({"DCS_EXPECT": ""}, "the canary's figures (no expect file)"),
+        ({"DCS_EMPTY_ORG_KEY": "", "DCS_SECOND_API_KEY": "s"}, "the empty org (no "),
+        (
+            {"DCS_EXPECT": "", "DCS_EMPTY_ORG_KEY": ""},
+            "the canary's figures (no expect file), the empty org (no ",
+        ),
+    ],
+)
+def test_missing_ground_truth_is_one_notice_line(tmp_path, path, env, skipped):
+    result, _ = run_step(path, tmp_path, 0, **env)
+    assert result.returncode == 0, result.stdout + result.stderr
+    notices = [line for line in result.stdout.splitlines() if line.startswith("::")]
+    assert len(notices) == 1 and notices[0].startswith("::notice title=Ground truth skipped::")
+    assert skipped in notices[0] and "fake pytest conformance" in result.stdout
+    isolation = "two orgs' isolation" in notices[0]
+    assert isolation == (env.get("DCS_EMPTY_ORG_KEY") == "" and "DCS_SECOND_API_KEY" not in env)
 
 
 def test_nightly_refuses_to_run_without_its_secrets(tmp_path):

@@ -14,7 +14,7 @@ from conformance._spec import Contract, Operation
 
 # Imported for their checks: CATALOGUE must be complete even in a process that imports no
 # test module (the xdist controller, which writes the reports).
-from conformance.checks import auth, requests  # noqa: F401
+from conformance.checks import auth, ground_truth, requests  # noqa: F401
 from conformance.checks._invariant import CATALOGUE, Invariant
 from conformance.checks.responses import (
     auth_errors_not_retryable,

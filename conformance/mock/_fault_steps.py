@@ -420,7 +420,7 @@ def jittered(compute: UsageStep) -> UsageStep:
     return step
 
 
-# --- known limits: wrong figures the suite has no ground truth for ---------------------
+# --- wrong figures that only ground truth shows (the canary, the empty org) -------------
 
 
 def open_hour_counted(compute: UsageStep) -> UsageStep:

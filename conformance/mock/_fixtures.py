@@ -81,13 +81,39 @@ def _build(document: Any, source: str) -> Fixtures:
                 raise _Invalid(f"org {org.id!r}: an API key is also listed for {owners[key]!r}")
             owners[key] = org.id
         orgs[org.id] = org
-    suite = _mapping(top["suite"], "suite", required={"org", "api_key"})
+    suite = _mapping(top["suite"], "suite", required={"org", "api_key"}, optional=set(_EMPTY_ORG))
     suite_org, suite_key = _token(suite["org"], "suite: org"), _token(suite["api_key"], "suite")
     if suite_org not in orgs:
         raise _Invalid(f"suite: unknown org {suite_org!r}")
     if owners.get(suite_key) != suite_org:
         raise _Invalid(f"suite: api_key is not one of org {suite_org!r}'s api_keys")
-    return Fixtures(plans, orgs, suite_org, suite_key, source)
+    empty = _empty_org(suite, orgs, owners, suite_org)
+    return Fixtures(plans, orgs, suite_org, suite_key, source, *empty)
+
+
+#: The suite's empty org: an org that never ran a machine, and one of its keys (both or none).
+_EMPTY_ORG = {"empty_org": "suite: empty_org", "empty_org_api_key": "suite"}
+
+
+def _empty_org(
+    suite: Mapping[str, Any], orgs: Mapping[str, Org], owners: Mapping[str, str], suite_org: str
+) -> tuple[str | None, str | None]:
+    given = [name for name in _EMPTY_ORG if suite.get(name) is not None]
+    if not given:
+        return None, None
+    if len(given) == 1:
+        missing = next(name for name in _EMPTY_ORG if name not in given)
+        raise _Invalid(f"suite: {given[0]} needs {missing}")
+    org_id, key = (_token(suite[name], where) for name, where in _EMPTY_ORG.items())
+    if org_id not in orgs:
+        raise _Invalid(f"suite: unknown empty_org {org_id!r}")
+    if org_id == suite_org:
+        raise _Invalid("suite: empty_org must be another org than the suite's")
+    if orgs[org_id].machines:
+        raise _Invalid(f"suite: empty_org {org_id!r} has machines")
+    if owners.get(key) != org_id:
+        raise _Invalid(f"suite: empty_org_api_key is not one of org {org_id!r}'s api_keys")
+    return org_id, key
 
 
 def _plan(raw: Any) -> Plan:

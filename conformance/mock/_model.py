@@ -69,6 +69,9 @@ class Fixtures:
     suite_org_id: str
     suite_api_key: str
     source: str = "<memory>"
+    #: An org that has never run a machine, and one of its keys, for the suite's ground truth.
+    suite_empty_org_id: str | None = None
+    suite_empty_api_key: str | None = None
     keys: Mapping[str, str] = dataclasses.field(init=False, repr=False)
 
     def __post_init__(self) -> None:
@@ -84,6 +87,13 @@ class Fixtures:
     def suite_credentials(self) -> tuple[str, str]:
         """``(api_key, org_id)`` designated for the conformance suite."""
         return self.suite_api_key, self.suite_org_id
+
+    @property
+    def suite_empty_org(self) -> tuple[str, str] | None:
+        """``(api_key, org_id)`` of the org with no machines designated for the suite, if any."""
+        if self.suite_empty_api_key is None or self.suite_empty_org_id is None:
+            return None
+        return self.suite_empty_api_key, self.suite_empty_org_id
 
     def org_for_key(self, api_key: str) -> Org | None:
         """The org owning ``api_key``, or None for an unknown key."""
