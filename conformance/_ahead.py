@@ -45,6 +45,7 @@ class Job:
     nodeid: str
     function: Callable[..., Any]
     arguments: Mapping[str, Any]
+    many_examples: bool = False  # a hypothesis test: it starts first, being the longest
 
 
 #: In a plan, a test that runs alone: nothing of the tests around it is in flight meanwhile.
@@ -76,9 +77,10 @@ class Ahead:
         return self._futures[nodeid].result()
 
     def _start_from(self, index: int) -> None:
-        """Submit the jobs from `index` up to the next test that runs alone."""
-        for job in itertools.takewhile(lambda job: job is not ALONE, self._plan[index:]):
-            assert job is not None
+        """Submit the jobs from `index` up to the next test that runs alone, the hypothesis
+        tests first: they are the longest, and a run lasts as long as its longest test."""
+        segment = [job for job in itertools.takewhile(bool, self._plan[index:]) if job]
+        for job in sorted(segment, key=lambda job: not job.many_examples):
             run = contextvars.copy_context().run
             self._futures[job.nodeid] = self._pool.submit(run, self._run, job)
 
@@ -123,7 +125,7 @@ def job_for(item: Any, dcs: Any) -> Job | None:
             continue
         if not definitions or definitions[-1].scope != "session":
             return None
-    return Job(item.nodeid, function, arguments)
+    return Job(item.nodeid, function, arguments, hasattr(function, "hypothesis"))
 
 
 def alone(item: Any) -> bool:

@@ -59,11 +59,16 @@ class RunState:
             self._target = self._closing.enter_context(opened)
         return self._target
 
+    def runs_ahead(self, xdist_workers: int) -> bool:
+        """Whether tests will run ahead in threads: a far target, and no xdist workers (they
+        are parallel already)."""
+        return self.settings.tests_at_a_time(self.round_trip) > 1 and xdist_workers <= 1
+
     def run_ahead(self, items: Sequence[Any], xdist_workers: int) -> None:
         """Start running the tests' calls ahead in threads, if the target is far away."""
-        threads = self.settings.tests_at_a_time(self.round_trip)
-        if threads <= 1 or xdist_workers > 1 or not items:  # xdist runs its own workers
+        if not self.runs_ahead(xdist_workers) or not items:
             return
+        threads = self.settings.tests_at_a_time(self.round_trip)
         dcs = self.target(xdist_workers)
         plan = [ALONE if alone(item) else job_for(item, dcs) for item in items]
         plan = [job for job, item in zip(plan, items, strict=True) if job or alone(item)]

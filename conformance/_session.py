@@ -308,7 +308,8 @@ def preflight(settings: Settings, contract: Contract) -> Preflight:
     if not valid.answered and (keyless is None or not keyless.answered or keyless.unavailable):
         return Preflight(unavailable=f"{settings.base_url} gives no HTTP answer ({valid.error})")
     if not valid.error:
-        return Preflight(round_trip=timed.elapsed if timed is not None else valid.elapsed)
+        trips = [valid.elapsed, *([timed.elapsed] if timed is not None else [])]
+        return Preflight(round_trip=min(trips))
     usage = contract.operation(USAGE_PATH, "get")
     violations = validate_response(contract, usage, valid, [settings.api_key])
     violation = ContractViolation.combine(violations)

@@ -14,7 +14,7 @@ from typing import Any
 import pytest
 
 from conformance import _trace as trace
-from conformance._ahead import ALONE_MARKER, Stopped
+from conformance._ahead import ALONE_MARKER, Stopped, alone
 from conformance._errors import (
     ConfigError,
     ContractViolation,
@@ -188,9 +188,13 @@ def _broken_at_preflight(
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     """Note the checks each test means to run, where collection happens (the xdist workers
-    too): its call report carries them to the controller."""
-    if _state(config) is None:
+    too): its call report carries them to the controller. When the tests will run ahead, the
+    few that run alone go first, so that they do not hold up the others mid-run."""
+    state = _state(config)
+    if state is None:
         return
+    if state.runs_ahead(_xdist_workers(config)):
+        items.sort(key=lambda item: not alone(item))  # stable: the rest keep their order
     for item in items:
         test = getattr(item, "obj", None)
         if callable(test):

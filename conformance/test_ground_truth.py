@@ -26,16 +26,14 @@ CANARY = suite_canary()
 CURRENT = month_start(0)
 
 
-@pytest.fixture(scope="module")
-def empty_org(dcs):
-    """(key, org id or None) of the org that never ran a machine."""
+def needs_empty_org(dcs):
+    """(key, org id or None) of the org that never ran a machine (skips the test if none)."""
     if dcs.credentials.empty_org_key is None:
         pytest.skip(NEEDS_EMPTY)
     return dcs.credentials.empty_org_key, dcs.credentials.empty_org_id
 
 
-@pytest.fixture(scope="module")
-def other_org(dcs):
+def needs_other_org(dcs):
     """(key, org id or None) of another org than the main key's: the empty one, else the
     second (`--second-api-key`)."""
     credentials = dcs.credentials
@@ -46,8 +44,7 @@ def other_org(dcs):
     pytest.skip(NEEDS_OTHER)
 
 
-@pytest.fixture(scope="module")
-def canary(dcs):
+def needs_canary(dcs):
     if dcs.canary is None:
         pytest.skip(NEEDS_EXPECT)
     return dcs.canary
@@ -64,7 +61,8 @@ EMPTY_OFFSETS |= {"year_ago": -12, "years_ago": -25, "next": 1}
 
 
 @pytest.mark.parametrize("offset", EMPTY_OFFSETS.values(), ids=EMPTY_OFFSETS.keys())
-def test_empty_org_unbilled(dcs, empty_org, offset):
+def test_empty_org_unbilled(dcs, offset):
+    empty_org = needs_empty_org(dcs)
     key, _ = empty_org
     if offset is None:
         exchange, statuses = dcs.get_usage(key=key), (200,)
@@ -79,7 +77,8 @@ def test_empty_org_unbilled(dcs, empty_org, offset):
 #: cases that differ, and a sum over the wrong machines shows in any month.
 @settings(max_examples=max(10, settings().max_examples // 4))
 @given(months_back=st.integers(-12, 12 * 30))
-def test_generated_empty_org_unbilled(dcs, empty_org, months_back):
+def test_generated_empty_org_unbilled(dcs, months_back):
+    empty_org = needs_empty_org(dcs)
     day = month_start(-months_back)
     exchange = dcs.get_usage(key=empty_org[0], period_start=day.isoformat())
     statuses = readings.period_statuses(day, utc_today())
@@ -90,11 +89,13 @@ def test_generated_empty_org_unbilled(dcs, empty_org, months_back):
 
 
 @pytest.mark.parametrize("scheme", SCHEMES)
-def test_other_org_key_accepted(dcs, other_org, scheme):
+def test_other_org_key_accepted(dcs, scheme):
+    other_org = needs_other_org(dcs)
     auth.valid_key_accepted(dcs.get_usage(key=other_org[0], scheme=scheme))
 
 
-def test_other_org_own_org_accepted(dcs, other_org):
+def test_other_org_own_org_accepted(dcs):
+    other_org = needs_other_org(dcs)
     key, org = other_org
     if org is None:
         pytest.skip("needs --empty-org-id or --second-org-id: the org of the other key")
@@ -106,21 +107,24 @@ def main_org(dcs):
     return dcs.credentials.org_id or (dcs.canary.org if dcs.canary is not None else None)
 
 
-def test_main_key_refused_for_the_other_org(dcs, other_org):
+def test_main_key_refused_for_the_other_org(dcs):
+    other_org = needs_other_org(dcs)
     org = other_org[1]
     if org is None:
         pytest.skip("needs --empty-org-id or --second-org-id: the org of the other key")
     auth.org_mismatch_forbidden(dcs.get_usage(org=org))
 
 
-def test_other_key_refused_for_the_main_org(dcs, other_org):
+def test_other_key_refused_for_the_main_org(dcs):
+    other_org = needs_other_org(dcs)
     org = main_org(dcs)
     if org is None:
         pytest.skip("needs --org-id (or an org in the --expect file): the org of the main key")
     auth.org_mismatch_forbidden(dcs.get_usage(key=other_org[0], org=org))
 
 
-def test_orgs_no_carry_over(dcs, other_org):
+def test_orgs_no_carry_over(dcs):
+    other_org = needs_other_org(dcs)
     keys = {"main org": dcs.credentials.api_key, "other org": other_org[0]}
     orgs = ["main org", "other org", "main org", "other org", "other org", "main org"]
     exchanges = [dcs.get_usage(period_start=CLOSED, key=keys[org]) for org in orgs]
@@ -146,7 +150,8 @@ def read(dcs, period):
 
 
 @pytest.mark.parametrize("month", closed_months())
-def test_canary_closed_period(dcs, canary, month):
+def test_canary_closed_period(dcs, month):
+    canary = needs_canary(dcs)
     exchange, earliest, latest = read(dcs, month)
     expected = canary.expected(month, earliest, latest)
     if expected.closed:
@@ -166,7 +171,8 @@ def months_back_to_creation():
 
 
 @given(months_back=months_back_to_creation())
-def test_generated_canary_closed_periods(dcs, canary, months_back):
+def test_generated_canary_closed_periods(dcs, months_back):
+    canary = needs_canary(dcs)
     month = add_months(CURRENT, -months_back)
     exchange, earliest, latest = read(dcs, month)
     expected = canary.expected(month, earliest, latest)
@@ -178,7 +184,8 @@ def test_generated_canary_closed_periods(dcs, canary, months_back):
 
 
 @pytest.mark.parametrize("explicit", [True, False], ids=["explicit", "default"])
-def test_canary_open_period_within_bounds(dcs, canary, explicit):
+def test_canary_open_period_within_bounds(dcs, explicit):
+    canary = needs_canary(dcs)
     month = month_start(0)
     exchange, earliest, latest = read(dcs, month if explicit else None)
     if month_start(0) != month:
@@ -197,6 +204,7 @@ def storage_periods():
 
 
 @pytest.mark.parametrize("period", storage_periods())
-def test_canary_storage_current(dcs, canary, period):
+def test_canary_storage_current(dcs, period):
+    canary = needs_canary(dcs)
     exchange, earliest, latest = read(dcs, period)
     ground_truth.canary_storage_current(canary.storage(earliest, latest), exchange)
