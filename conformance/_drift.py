@@ -225,9 +225,10 @@ def _union(old: dict, new: dict) -> list:
 
 
 def _get(doc: dict[str, Any], *keys: str) -> Any:
+    node: Any = doc
     for key in keys:
-        doc = doc.get(key) if isinstance(doc, dict) else None
-    return doc
+        node = node.get(key) if isinstance(node, dict) else None
+    return node
 
 
 def _types(value: Any) -> tuple[str, ...]:

@@ -31,10 +31,8 @@ class ExitCode(IntEnum):
 
     @classmethod
     def meaning_of(cls, status: int) -> str:
-        try:
-            return cls(status).meaning
-        except ValueError:
-            return "unexpected exit status"
+        known = {code.value: code.meaning for code in cls}
+        return known.get(status, "unexpected exit status")
 
 
 class ConfigError(Exception):
@@ -96,6 +94,6 @@ def violations_in(exc: BaseException) -> list[ContractViolation]:
     if isinstance(exc, ContractViolation):
         return [exc]
     if isinstance(exc, BaseExceptionGroup):
-        leaves = [v for e in exc.exceptions for v in violations_in(e) or [None]]
-        return leaves if all(leaves) else []  # type: ignore[return-value]
+        found = [violations_in(e) for e in exc.exceptions]
+        return [v for leaves in found for v in leaves] if all(found) else []
     return []

@@ -529,8 +529,8 @@ def to_markdown(matrix: Matrix) -> str:
     else:
         out += ["| fault | description | why not caught | this run |", "| --- | --- | --- | --- |"]
     for limit in KNOWN_LIMITS:
-        row = next((r for r in matrix.limits if r.name == limit.fault.name), None)
-        result = "not run" if row is None else ("caught" if row.killed else "survived")
+        found = next((r for r in matrix.limits if r.name == limit.fault.name), None)
+        result = "not run" if found is None else ("caught" if found.killed else "survived")
         out.append(
             f"| `{limit.fault.name}` | {limit.fault.description} | {limit.reason} | {result} |"
         )

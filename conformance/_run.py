@@ -215,6 +215,14 @@ def _code_names(code: Any) -> Iterable[str]:
             yield from _code_names(const)
 
 
+def _default_database() -> Any:
+    """Hypothesis's own example database (where a random run remembers its failures)."""
+    from hypothesis import settings as hypothesis_settings
+
+    default = hypothesis_settings.default
+    return None if default is None else default.database
+
+
 def hypothesis_profile(
     settings: Settings, *, chosen: str | None, seed: int | None, worker_seed: Any
 ) -> int | None:
@@ -232,7 +240,7 @@ def hypothesis_profile(
         max_examples=profile.max_examples,
         derandomize=profile.derandomize,
         deadline=None,
-        database=None if profile.derandomize else hypothesis_settings.default.database,
+        database=None if profile.derandomize else _default_database(),
         suppress_health_check=list(HealthCheck),
         print_blob=True,
     )

@@ -8,7 +8,7 @@ from __future__ import annotations
 import threading
 import time
 import zlib
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from contextlib import contextmanager
 from contextvars import ContextVar
 from dataclasses import dataclass
@@ -30,6 +30,10 @@ DEFAULT_HEADERS = {
 #: Media types of streams: their status and headers are judged, the stream itself is not read.
 STREAM_MEDIA_TYPES = frozenset({"text/event-stream"})
 OVERSIZE_EVIDENCE_BYTES = 64 * 1024  # of a body over the cap, what an exchange keeps
+#: httpcore's type of a socket option (`setsockopt` arguments)
+SocketOption = (
+    tuple[int, int, int] | tuple[int, int, bytes | bytearray] | tuple[int, int, None, int]
+)
 _SLACK = 0.05  # a socket timeout cut to the deadline may fire this much early
 
 #: When the request being sent in this context must be complete (time.monotonic()).
@@ -90,11 +94,27 @@ class _DeadlineBackend(httpcore.NetworkBackend):
     def __init__(self) -> None:
         self._backend = httpcore.SyncBackend()
 
-    def connect_tcp(self, host: str, port: int, timeout: float | None = None, **kw: Any) -> Any:
-        return _DeadlineStream(self._backend.connect_tcp(host, port, _bounded(timeout), **kw))
+    def connect_tcp(
+        self,
+        host: str,
+        port: int,
+        timeout: float | None = None,
+        local_address: str | None = None,
+        socket_options: Iterable[SocketOption] | None = None,
+    ) -> httpcore.NetworkStream:
+        stream = self._backend.connect_tcp(
+            host, port, _bounded(timeout), local_address, socket_options
+        )
+        return _DeadlineStream(stream)
 
-    def connect_unix_socket(self, path: str, timeout: float | None = None, **kw: Any) -> Any:
-        return _DeadlineStream(self._backend.connect_unix_socket(path, _bounded(timeout), **kw))
+    def connect_unix_socket(
+        self,
+        path: str,
+        timeout: float | None = None,
+        socket_options: Iterable[SocketOption] | None = None,
+    ) -> httpcore.NetworkStream:
+        stream = self._backend.connect_unix_socket(path, _bounded(timeout), socket_options)
+        return _DeadlineStream(stream)
 
     def sleep(self, seconds: float) -> None:
         self._backend.sleep(seconds)

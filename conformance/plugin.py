@@ -78,12 +78,12 @@ def pytest_configure(config: pytest.Config) -> None:
     in_suite = runs_the_suite(
         args, pyargs=bool(config.option.pyargs), invocation_dir=config.invocation_params.dir
     )
-    if not in_suite:
-        return
-    config.addinivalue_line(
+    config.addinivalue_line(  # registered in any session: the suite's modules may be imported
         "markers",
         f"{ALONE_MARKER}: when tests run ahead, run this one with no other request in flight",
     )
+    if not in_suite:
+        return
     if not config.getoption("base_url", None) and os.environ.get("DCS_BASE_URL"):
         config.option.base_url = os.environ["DCS_BASE_URL"]
     base_url = config.getoption("base_url", None) or config.getini("base_url") or None
@@ -300,7 +300,9 @@ def pytest_runtest_logreport(report: pytest.TestReport) -> None:
     state = _current
     if state is None:
         return
-    state.unavailable += [v for name, v in report.user_properties if name == "dcs_unavailable"]
+    state.unavailable += [
+        str(value) for name, value in report.user_properties if name == "dcs_unavailable"
+    ]
     if state.results is not None:
         state.results.record(report)
 

@@ -105,10 +105,14 @@ def test_org_id_compared_exactly(dcs, edit):
     auth.foreign_org_refused(statuses, dcs.get_usage(org=other))
 
 
-def misplaced_keys(key: str) -> dict[str, tuple[dict, dict, tuple[int, ...]]]:
+Place = tuple[dict[str, str], dict[str, str], tuple[int, ...]]
+
+
+def misplaced_keys(key: str) -> dict[str, Place]:
     """The valid key where the spec does not put it: (query params, headers, statuses)."""
-    in_query, elsewhere = readings.KEY_IN_QUERY, (401,)
-    places = {
+    in_query: tuple[int, ...] = readings.KEY_IN_QUERY
+    elsewhere: tuple[int, ...] = (401,)
+    places: dict[str, Place] = {
         f"query_{name}": ({name: key}, {}, in_query)
         for name in ("api_key", "apikey", "access_token", "token", "key", "x-api-key")
     }

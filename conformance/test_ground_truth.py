@@ -64,8 +64,9 @@ EMPTY_OFFSETS |= {"year_ago": -12, "years_ago": -25, "next": 1}
 def test_empty_org_unbilled(dcs, offset):
     empty_org = needs_empty_org(dcs)
     key, _ = empty_org
+    statuses: tuple[int, ...] = (200,)
     if offset is None:
-        exchange, statuses = dcs.get_usage(key=key), (200,)
+        exchange = dcs.get_usage(key=key)
     else:
         day = month_start(offset)
         exchange = dcs.get_usage(key=key, period_start=day.isoformat())

@@ -202,13 +202,14 @@ def _between(
     mid = _require_usage(default, what)
     high = _require_usage(after, "explicit read after")
     for name in fields:
-        values = (low.get(name), mid.get(name), high.get(name))
-        if all(isinstance(v, int) for v in values) and not values[0] <= values[1] <= values[2]:
+        first, middle, last = low.get(name), mid.get(name), high.get(name)
+        if not (isinstance(first, int) and isinstance(middle, int) and isinstance(last, int)):
+            continue  # a wrong type is body_matches_schema's finding
+        if not first <= middle <= last:
             raise Broken(
-                f"{name} in the {what} is {values[1]}, not the current month's "
-                f"({values[0]}..{values[2]})",
-                expected=f"{values[0]}..{values[2]}",
-                actual=str(values[1]),
+                f"{name} in the {what} is {middle}, not the current month's ({first}..{last})",
+                expected=f"{first}..{last}",
+                actual=str(middle),
                 location=f"$.{name}",
             )
     if mid.get("plan_slug") != low.get("plan_slug"):

@@ -8,6 +8,8 @@ import threading
 from collections.abc import Sequence
 from typing import NoReturn
 
+from starlette.types import ASGIApp
+
 from conformance.mock._app import create_app
 from conformance.mock._faults import apply_fault, catalogue_text, get_fault
 from conformance.mock._fixtures import load_fixtures
@@ -85,7 +87,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         parser.error(str(exc))
     except KeyError as exc:  # unknown --variant or --fault
         parser.error(exc.args[0])
-    app = create_app(fixtures, ledger_unavailable=args.ledger_unavailable)
+    app: ASGIApp = create_app(fixtures, ledger_unavailable=args.ledger_unavailable)
     for name in args.variant:
         app = apply_variant(app, name)
     for name in args.fault:
