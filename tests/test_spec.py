@@ -11,7 +11,7 @@ from _support import REPO, output, run_suite
 from conformance._errors import ConfigError
 from conformance._spec import DEFAULT_SPEC, load_contract
 
-PUBLISHED = yaml.safe_load(DEFAULT_SPEC.read_text())
+PUBLISHED_SEED = yaml.safe_load(DEFAULT_SPEC.read_text())
 
 
 def write(tmp_path, document, name="spec.yaml"):
@@ -37,7 +37,7 @@ def test_overlay_reads_period_start_as_a_date():
     assert load_contract(overlay=None).raw["paths"]["/v1/usage"]["get"]["parameters"][0][
         "schema"
     ] == {
-        "description": PUBLISHED["paths"]["/v1/usage"]["get"]["parameters"][0]["schema"][
+        "description": PUBLISHED_SEED["paths"]["/v1/usage"]["get"]["parameters"][0]["schema"][
             "description"
         ],
         "type": "string",
@@ -71,7 +71,7 @@ def test_bad_specs_are_one_line_config_errors(tmp_path, content, message):
 
 
 def test_spec_without_the_usage_operation_is_a_usage_error(tmp_path):
-    document = copy.deepcopy(PUBLISHED)
+    document = copy.deepcopy(PUBLISHED_SEED)
     document["paths"] = {"/v1/other": document["paths"]["/v1/usage"]}
     result = run_suite("--spec", str(write(tmp_path, document)), "-q")
     assert result.returncode == 4, output(result)
@@ -79,7 +79,7 @@ def test_spec_without_the_usage_operation_is_a_usage_error(tmp_path):
 
 
 def test_generic_checks_cover_operations_a_newer_spec_adds(tmp_path):
-    document = copy.deepcopy(PUBLISHED)
+    document = copy.deepcopy(PUBLISHED_SEED)
     document["paths"]["/v1/usage/forecast"] = {
         "get": {
             "operationId": "getForecast",
@@ -103,3 +103,52 @@ def test_generic_checks_cover_operations_a_newer_spec_adds(tmp_path):
     assert (
         "FAILED conformance/test_generated.py::test_generated_requests[GET /v1/usage]" not in text
     )
+
+
+PUBLISHED = REPO.parent / "shared" / "published" / "dcs-openapi-published.json"
+
+
+def test_declared_writes_are_found_in_every_spelling():
+    if not PUBLISHED.exists():
+        pytest.skip("the published spec is not beside this checkout")
+    contract = load_contract(PUBLISHED)
+    assert len(contract.operations) == 35 and len(contract.write_operations) == 14
+    spellings = [
+        ("POST", "/v1/machines"),
+        ("post", "/v1/machines/"),
+        ("POST", "//v1//machines"),
+        ("POST", "/V1/MACHINES"),
+        ("DELETE", "/v1/machines/dm-1"),
+        ("DELETE", "/v1/machines/dm%2D1"),
+        ("PATCH", "/v1/usage/../machines/dm-1"),
+        ("POST", "/v1/machines/./dm-1/wake/"),
+    ]
+    for method, path in spellings:
+        assert contract.declared_write(method, path) is not None, (method, path)
+    for method, path in [("GET", "/v1/machines"), ("POST", "/v1/usage"), ("PUT", "/v1/machines/x")]:
+        assert contract.declared_write(method, path) is None, (method, path)
+
+
+def test_auth_schemes_are_read_from_the_spec():
+    schemes = load_contract().auth_schemes
+    assert [(s.label, s.header, s.prefix) for s in schemes] == [
+        ("x-api-key", "x-api-key", ""),
+        ("bearer", "Authorization", "Bearer "),
+    ]
+    bearer = schemes[1]
+    assert bearer.headers("k") == {"Authorization": "Bearer k"}
+    assert bearer.carried_by({"authorization": "bearer k"})
+    assert not bearer.carried_by({"Authorization": "Basic k"})
+
+
+def test_a_spec_without_a_usable_security_scheme_is_a_usage_error(tmp_path):
+    document = copy.deepcopy(PUBLISHED_SEED)
+    document["components"]["securitySchemes"] = {
+        "OAuth": {
+            "type": "oauth2",
+            "flows": {"clientCredentials": {"tokenUrl": "/t", "scopes": {}}},
+        }
+    }
+    document["security"] = [{"OAuth": []}]
+    with pytest.raises(ConfigError, match="no security scheme the suite can present a key with"):
+        load_contract(write(tmp_path, document))
