@@ -33,10 +33,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import yaml
-
 from conformance._errors import ConfigError
 from conformance.resources import data_path
+from conformance.yaml_input import Invalid, items, mapping, read_yaml
 
 HOUR = 3_600
 DAY = 86_400
@@ -373,52 +372,35 @@ def _merge(intervals: Iterable[tuple[int, int]]) -> list[tuple[int, int]]:
 # --- the file --------------------------------------------------------------------------------
 
 
-class _Invalid(Exception):
-    """A mistake in the file; the message says where."""
-
-
 def load_canary(path: str | Path) -> Canary:
     """Read and validate an expectation file; any mistake is one `ConfigError` line."""
-    where = f"--expect {path}"
     try:
-        text = Path(path).read_text(encoding="utf-8")
-    except FileNotFoundError:
-        raise ConfigError(f"{where}: file not found") from None
-    except (OSError, UnicodeDecodeError) as exc:
-        raise ConfigError(f"{where}: cannot be read ({type(exc).__name__})") from None
-    try:
-        document = yaml.safe_load(text)
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        line = f" at line {mark.line + 1}" if mark is not None else ""
-        raise ConfigError(f"{where}: not valid YAML{line}") from None
-    try:
-        return parse_canary(document, str(path))
-    except _Invalid as exc:
-        raise ConfigError(f"{where}: {exc}") from None
+        return parse_canary(read_yaml(path), str(path))
+    except Invalid as exc:
+        raise ConfigError(f"--expect {path}: {exc}") from None
 
 
 def parse_canary(document: Any, path: str) -> Canary:
-    """The canary a parsed YAML document describes (`_Invalid` for any mistake)."""
-    top = _mapping(document, "top level", required={"machines"}, optional={"org", "tolerance"})
+    """The canary a parsed YAML document describes (`Invalid` for any mistake)."""
+    top = mapping(document, "top level", required={"machines"}, optional={"org", "tolerance"})
     org = top.get("org")
     if org is not None and (not isinstance(org, str) or not org.strip() or org != org.strip()):
-        raise _Invalid("org: expected an org id")
-    machines = tuple(_machine(raw) for raw in _list(top["machines"], "machines"))
+        raise Invalid("org: expected an org id")
+    machines = tuple(_machine(raw) for raw in items(top["machines"], "machines"))
     ids = [m.id for m in machines]
     twice = sorted({i for i in ids if ids.count(i) > 1})
     if twice:
-        raise _Invalid(f"machine {twice[0]!r} is described twice")
+        raise Invalid(f"machine {twice[0]!r} is described twice")
     tolerance = _tolerance(top.get("tolerance") or {})
     return Canary(path, org, machines, tolerance)
 
 
 def _machine(raw: Any) -> Machine:
     names = {"id", "created_at", "awake", *_SIZES}
-    fields = _mapping(raw, "machines[]", required=names, optional={"deleted_at", "cpu_percent"})
+    fields = mapping(raw, "machines[]", required=names, optional={"deleted_at", "cpu_percent"})
     machine_id = fields["id"]
     if not isinstance(machine_id, str) or not machine_id.strip():
-        raise _Invalid("machines[]: id must be a non-empty string")
+        raise Invalid("machines[]: id must be a non-empty string")
     where = f"machine {machine_id!r}"
     sizes = {name: _size(fields[name], f"{where}: {name}") for name in _SIZES}
     created = _instant(fields["created_at"], f"{where}: created_at")
@@ -426,7 +408,7 @@ def _machine(raw: Any) -> Machine:
     if deleted is not None:
         deleted = _instant(deleted, f"{where}: deleted_at")
         if deleted <= created:
-            raise _Invalid(f"{where}: deleted_at must be after created_at")
+            raise Invalid(f"{where}: deleted_at must be after created_at")
     awake = _awake(fields["awake"], f"{where}: awake", created, deleted)
     cpu = _cpu_percent(fields.get("cpu_percent", [0, 100]), f"{where}: cpu_percent")
     return Machine(
@@ -440,31 +422,31 @@ def _awake(raw: Any, where: str, created: int, deleted: int | None) -> Awake:
     if raw == "never":
         return Awake()
     if not isinstance(raw, dict):
-        raise _Invalid(f"{where}: expected always, never, or a mapping of since, daily, windows")
-    fields = _mapping(raw, where, required=set(), optional={"since", "daily", "windows"})
+        raise Invalid(f"{where}: expected always, never, or a mapping of since, daily, windows")
+    fields = mapping(raw, where, required=set(), optional={"since", "daily", "windows"})
     if not fields:
-        raise _Invalid(f"{where}: empty (write never for a machine that never wakes)")
+        raise Invalid(f"{where}: empty (write never for a machine that never wakes)")
     end = deleted if deleted is not None else math.inf
     since = None
     texts = []
     if fields.get("since") is not None:
         since = _instant(fields["since"], f"{where}: since")
         if not created <= since < end:
-            raise _Invalid(f"{where}: since must lie within the machine's lifetime")
+            raise Invalid(f"{where}: since must lie within the machine's lifetime")
         texts.append(f"since {_iso(since)}")
     daily: tuple[tuple[int, int], ...] = ()
     if fields.get("daily") is not None:
         daily = _daily(fields["daily"], f"{where}: daily")
         texts.append(f"daily {fields['daily']} UTC")
     windows = []
-    for pair in _list(fields.get("windows") or [], f"{where}: windows"):
+    for pair in items(fields.get("windows") or [], f"{where}: windows"):
         if not isinstance(pair, list) or len(pair) != 2:
-            raise _Invalid(f"{where}: each window must be a [start, end] pair")
+            raise Invalid(f"{where}: each window must be a [start, end] pair")
         start, stop = (_instant(t, f"{where}: windows") for t in pair)
         if stop <= start:
-            raise _Invalid(f"{where}: window {_iso(start)} must end after it starts")
+            raise Invalid(f"{where}: window {_iso(start)} must end after it starts")
         if stop <= created or start >= end:
-            raise _Invalid(f"{where}: window {_iso(start)} lies outside the machine's lifetime")
+            raise Invalid(f"{where}: window {_iso(start)} lies outside the machine's lifetime")
         windows.append((start, stop))
     if windows:
         texts.append(f"{len(windows)} window{'s' if len(windows) > 1 else ''}")
@@ -474,13 +456,13 @@ def _awake(raw: Any, where: str, created: int, deleted: int | None) -> Awake:
 def _daily(raw: Any, where: str) -> tuple[tuple[int, int], ...]:
     match = _DAILY.fullmatch(raw) if isinstance(raw, str) else None
     if match is None:
-        raise _Invalid(f"{where}: expected 'HH:MM-HH:MM' (UTC), got {raw!r}")
+        raise Invalid(f"{where}: expected 'HH:MM-HH:MM' (UTC), got {raw!r}")
     h1, m1, h2, m2 = (int(part) for part in match.groups())
     if h1 > 23 or m1 > 59 or h2 > 24 or m2 > 59 or (h2 == 24 and m2):
-        raise _Invalid(f"{where}: {raw!r} is not a time range within a day")
+        raise Invalid(f"{where}: {raw!r} is not a time range within a day")
     lo, hi = h1 * HOUR + m1 * 60, h2 * HOUR + m2 * 60
     if lo == hi:
-        raise _Invalid(f"{where}: {raw!r} is empty (write always for a machine always awake)")
+        raise Invalid(f"{where}: {raw!r} is empty (write always for a machine always awake)")
     if lo < hi:
         return ((lo, hi),)
     return tuple(part for part in ((lo, DAY), (0, hi)) if part[0] < part[1])  # past midnight
@@ -489,48 +471,30 @@ def _daily(raw: Any, where: str) -> tuple[tuple[int, int], ...]:
 def _cpu_percent(raw: Any, where: str) -> tuple[float, float]:
     pair = raw if isinstance(raw, list) else [raw, raw]
     if len(pair) != 2 or not all(_is_number(v) and 0 <= v <= 100 for v in pair):
-        raise _Invalid(f"{where}: expected [low, high], percentages 0..100")
+        raise Invalid(f"{where}: expected [low, high], percentages 0..100")
     if pair[0] > pair[1]:
-        raise _Invalid(f"{where}: low {pair[0]} is above high {pair[1]}")
+        raise Invalid(f"{where}: low {pair[0]} is above high {pair[1]}")
     return float(pair[0]), float(pair[1])
 
 
 def _tolerance(raw: Any) -> Tolerance:
     names = {"relative", "clock_skew_seconds", "close_delay_seconds"}
-    fields = _mapping(raw, "tolerance", required=set(), optional=names)
+    fields = mapping(raw, "tolerance", required=set(), optional=names)
     relative = fields.get("relative", 0)
     if not _is_number(relative) or not 0 <= relative < 1:
-        raise _Invalid("tolerance: relative must be a fraction in [0, 1), e.g. 0.001")
+        raise Invalid("tolerance: relative must be a fraction in [0, 1), e.g. 0.001")
     seconds = {}
     for name in ("clock_skew_seconds", "close_delay_seconds"):
         value = fields.get(name, 0)
         if type(value) is not int or not 0 <= value <= _MAX_SECONDS:
-            raise _Invalid(f"tolerance: {name} must be whole seconds, 0..{_MAX_SECONDS}")
+            raise Invalid(f"tolerance: {name} must be whole seconds, 0..{_MAX_SECONDS}")
         seconds[name] = value
     return Tolerance(float(relative), **seconds)
 
 
-def _mapping(raw: Any, where: str, *, required: set[str], optional: set[str]) -> dict[str, Any]:
-    if not isinstance(raw, dict):
-        raise _Invalid(f"{where}: expected a mapping")
-    unknown = sorted(str(key) for key in raw if key not in required | optional)
-    if unknown:
-        raise _Invalid(f"{where}: unknown field {unknown[0]!r}")
-    missing = sorted(required - raw.keys())
-    if missing:
-        raise _Invalid(f"{where}: missing field {missing[0]!r}")
-    return raw
-
-
-def _list(raw: Any, where: str) -> list[Any]:
-    if not isinstance(raw, list):
-        raise _Invalid(f"{where}: expected a list")
-    return raw
-
-
 def _size(raw: Any, where: str) -> int:
     if type(raw) is not int or not 0 <= raw <= _MAX_SIZE:
-        raise _Invalid(f"{where} must be a whole number 0..{_MAX_SIZE:,}")
+        raise Invalid(f"{where} must be a whole number 0..{_MAX_SIZE:,}")
     return raw
 
 
@@ -544,11 +508,11 @@ def _instant(raw: Any, where: str) -> int:
         try:
             raw = dt.datetime.fromisoformat(raw)
         except ValueError:
-            raise _Invalid(f"{where}: {raw!r} is not an ISO 8601 timestamp") from None
+            raise Invalid(f"{where}: {raw!r} is not an ISO 8601 timestamp") from None
     if not isinstance(raw, dt.datetime):
-        raise _Invalid(f"{where}: expected a timestamp like 2025-01-31T09:00:00Z")
+        raise Invalid(f"{where}: expected a timestamp like 2025-01-31T09:00:00Z")
     if raw.tzinfo is None:
-        raise _Invalid(f"{where}: {raw.isoformat()} needs a timezone, e.g. a trailing Z")
+        raise Invalid(f"{where}: {raw.isoformat()} needs a timezone, e.g. a trailing Z")
     return epoch(raw.astimezone(dt.UTC))
 
 

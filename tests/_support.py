@@ -8,6 +8,16 @@ import sys
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parent.parent
+#: A well-formed usage body of an org with no usage yet, for servers that tests build.
+ZERO_USAGE = {
+    "plan_slug": "pro",
+    "billed_awake_seconds": 0,
+    "billed_cpu_millicore_seconds": 0,
+    "billed_memory_mib_seconds": 0,
+    "provisioned_storage_gib": 0,
+    "included_storage_gib": 0,
+    "billed_logical_storage_mib_seconds": 0,
+}
 SUITE = REPO / "conformance"
 
 

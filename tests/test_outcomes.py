@@ -12,17 +12,9 @@ import time
 
 import pytest
 from _raw_server import Request, raw_server, reset, response
-from _support import output, run_suite
+from _support import ZERO_USAGE, output, run_suite
 
-USAGE = {
-    "plan_slug": "pro",
-    "billed_awake_seconds": 0,
-    "billed_cpu_millicore_seconds": 0,
-    "billed_memory_mib_seconds": 0,
-    "provisioned_storage_gib": 0,
-    "included_storage_gib": 100,
-    "billed_logical_storage_mib_seconds": 0,
-}
+USAGE = {**ZERO_USAGE, "included_storage_gib": 100}
 BODY = json.dumps(USAGE).encode()
 UNAUTHENTICATED = json.dumps(
     {"error_code": "AUTH_REQUIRED", "message": "missing Dedalus API key", "retryable": False}

@@ -8,7 +8,7 @@ import socket
 import time
 
 import pytest
-from _support import output, run_suite
+from _support import ZERO_USAGE, output, run_suite
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse
@@ -191,15 +191,7 @@ def test_report_header_names_target_spec_and_profile(mock, fixtures):
     assert fixtures.suite_credentials[0] not in result.stdout
 
 
-GOOD_BODY = {
-    "plan_slug": "pro",
-    "billed_awake_seconds": 0,
-    "billed_cpu_millicore_seconds": 0,
-    "billed_memory_mib_seconds": 0,
-    "provisioned_storage_gib": 0,
-    "included_storage_gib": 0,
-    "billed_logical_storage_mib_seconds": 0,
-}
+GOOD_BODY = ZERO_USAGE
 
 
 def negative_counters_app() -> Starlette:

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 from _raw_server import Request, raw_server, response
-from _support import REPO, output, run_suite
+from _support import REPO, ZERO_USAGE, output, run_suite
 
 from conformance._exchange import Masker
 from conformance._http import Limits, Transport, WriteRefused
@@ -86,15 +86,7 @@ def test_published_spec_sends_no_declared_write(tmp_path):
     assert wall < 240, f"{wall:.0f} s"
 
 
-USAGE_BODY = {
-    "plan_slug": "pro",
-    "billed_awake_seconds": 0,
-    "billed_cpu_millicore_seconds": 0,
-    "billed_memory_mib_seconds": 0,
-    "provisioned_storage_gib": 0,
-    "included_storage_gib": 0,
-    "billed_logical_storage_mib_seconds": 0,
-}
+USAGE_BODY = ZERO_USAGE
 UPGRADED = {"Upgrade": "websocket", "Connection": "Upgrade", "Sec-WebSocket-Accept": "x"}
 
 

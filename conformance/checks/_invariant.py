@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import functools
-from collections.abc import Callable
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
@@ -68,6 +68,22 @@ def _exchanges(*values: Any) -> list[Exchange]:
         elif isinstance(value, list | tuple):
             found.extend(item for item in value if isinstance(item, Exchange))
     return found
+
+
+def at_field(name: str, message: str, *, expected: object, actual: object) -> Broken:
+    """A `Broken` about one field of the JSON body (`$.name`)."""
+    return Broken(message, expected=str(expected), actual=str(actual), location=f"$.{name}")
+
+
+def same_fields(
+    names: Iterable[str], one: Mapping[str, Any], two: Mapping[str, Any], message: str
+) -> None:
+    """Raise `Broken` at the first of `names` whose value differs between two bodies
+    (`message` says what differs, `{name}` standing for the field)."""
+    for name in names:
+        if one.get(name) != two.get(name):
+            shown = [repr(body[name]) if name in body else "(missing)" for body in (one, two)]
+            raise at_field(name, message.format(name=name), expected=shown[0], actual=shown[1])
 
 
 def error_body(exchange: Exchange) -> dict[str, Any]:

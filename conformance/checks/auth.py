@@ -5,7 +5,14 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from conformance._exchange import Exchange
-from conformance.checks._invariant import Broken, describe, error_body, expect_status, invariant
+from conformance.checks._invariant import (
+    Broken,
+    describe,
+    error_body,
+    expect_status,
+    invariant,
+    same_fields,
+)
 from conformance.checks.usage import usage_body
 
 #: The error codes of the spec's 401 examples.
@@ -16,6 +23,22 @@ EXPECTED_FOR = {
     "missing": (401, "AUTH_REQUIRED"),
     "wrong": (401, "AUTH_INVALID"),
 }
+
+
+def _refused(
+    exchange: Exchange, statuses: tuple[int, ...], what: str, status: int, codes: Sequence[str]
+) -> None:
+    """Raise unless the status is one of `statuses`, and a `status` answer says one of
+    `codes`."""
+    expect_status(exchange, statuses, what)
+    code = error_body(exchange).get("error_code")
+    if exchange.status == status and code not in codes:
+        raise Broken(
+            f"{status} with error_code {code!r}",
+            expected=" or ".join(codes),
+            actual=repr(code),
+            location="$.error_code",
+        )
 
 
 def _expect_error(exchange: Exchange, status: int, code: str) -> None:
@@ -64,15 +87,7 @@ def malformed_credentials_refused(statuses: tuple[int, ...], exchange: Exchange)
     with a space inside, bytes that are not ASCII, thousands of characters) gets 401 with the
     spec's error body, `AUTH_REQUIRED` or `AUTH_INVALID` (the 401 examples); never a 2xx,
     never a 5xx."""
-    expect_status(exchange, statuses, "a malformed credential")
-    code = error_body(exchange).get("error_code")
-    if exchange.status == 401 and code not in AUTH_CODES:
-        raise Broken(
-            f"401 with error_code {code!r}",
-            expected=" or ".join(AUTH_CODES),
-            actual=repr(code),
-            location="$.error_code",
-        )
+    _refused(exchange, statuses, "a malformed credential", 401, AUTH_CODES)
 
 
 @invariant
@@ -81,15 +96,7 @@ def key_only_where_declared(statuses: tuple[int, ...], exchange: Exchange) -> No
     `x-api-key` header, `Authorization: Bearer`): in the query string, a cookie or another
     header it authenticates nothing, 401 `AUTH_REQUIRED` (a query parameter may be refused
     first as undeclared, 400)."""
-    expect_status(exchange, statuses, "a key outside the declared places")
-    code = error_body(exchange).get("error_code")
-    if exchange.status == 401 and code != "AUTH_REQUIRED":
-        raise Broken(
-            f"401 with error_code {code!r}: the misplaced key was read",
-            expected="AUTH_REQUIRED (no credentials where the spec puts them)",
-            actual=repr(code),
-            location="$.error_code",
-        )
+    _refused(exchange, statuses, "a key outside the declared places", 401, ("AUTH_REQUIRED",))
 
 
 @invariant
@@ -97,15 +104,7 @@ def foreign_org_refused(statuses: tuple[int, ...], exchange: Exchange) -> None:
     """An `X-Dedalus-Org-Id` that is not exactly the key's own org (the own id with something
     appended, cut short, or in another case) names another org: 403 `AUTH_ORG_MISMATCH`, or
     400 for an id not shaped like an org id (our reading); never 200, never 5xx."""
-    expect_status(exchange, statuses, "another org's id")
-    code = error_body(exchange).get("error_code")
-    if exchange.status == 403 and code != "AUTH_ORG_MISMATCH":
-        raise Broken(
-            f"403 with error_code {code!r}",
-            expected="AUTH_ORG_MISMATCH",
-            actual=repr(code),
-            location="$.error_code",
-        )
+    _refused(exchange, statuses, "another org's id", 403, ("AUTH_ORG_MISMATCH",))
 
 
 @invariant
@@ -140,11 +139,4 @@ def same_answer(fields: tuple[str, ...], reference: Exchange, variant: Exchange)
             actual=describe(variant),
             location="status",
         )
-    for name in (*fields, "plan_slug"):
-        if one.get(name) != two.get(name):
-            raise Broken(
-                f"{name} differs between equivalent requests",
-                expected=repr(one.get(name)),
-                actual=repr(two.get(name)),
-                location=f"$.{name}",
-            )
+    same_fields((*fields, "plan_slug"), one, two, "{name} differs between equivalent requests")

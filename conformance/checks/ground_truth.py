@@ -8,12 +8,12 @@ monotonic: the running hour counted, deleted machines' storage counted, another 
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from typing import Any
 
 from conformance._exchange import Exchange
 from conformance._expect import COUNTERS, CPU, EXACT, Expected, Storage
-from conformance.checks._invariant import Broken, describe, expect_status, invariant
+from conformance.checks._invariant import Broken, at_field, describe, expect_status, invariant
 from conformance.checks.usage import STORAGE, usage_body
 
 
@@ -42,6 +42,23 @@ def _within(body: dict[str, Any], name: str, low: int, high: int) -> int | None:
     return None
 
 
+def _within_expected(
+    body: dict[str, Any], expected: Expected, names: Iterable[str], period: str
+) -> None:
+    """Raise at the first of `names` outside the figures `expected` derives for it."""
+    for name in names:
+        low, high = expected.bounds(name)
+        value = _within(body, name, low, high)
+        if value is not None:
+            side = "over" if value > high else "under"
+            raise at_field(
+                name,
+                f"{name} of the canary for {period} is {value:,}, {side} {_span(low, high)}",
+                expected=f"{_span(low, high)} = {expected.derivation(name)}",
+                actual=str(value),
+            )
+
+
 def _span(low: int, high: int) -> str:
     return f"{low:,}" if low == high else f"{low:,}..{high:,}"
 
@@ -61,11 +78,11 @@ def empty_org_unbilled(
     for name in fields:
         value = body.get(name)
         if type(value) is int and value != 0:
-            raise Broken(
+            raise at_field(
+                name,
                 f"{name} = {value:,} for an org that has never run a machine",
                 expected="0 (the org has no machine: nothing to bill, no storage)",
                 actual=str(value),
-                location=f"$.{name}",
             )
 
 
@@ -77,17 +94,7 @@ def canary_closed_period_exact(expected: Expected, exchange: Exchange) -> None:
     while they existed, memory MiB x those seconds, and logical MiB x the seconds each machine
     existed, awake or not; exactly, unless the file states a tolerance."""
     body = _usage(exchange, f"the canary's closed period {_month(expected)}")
-    for name in EXACT:
-        low, high = expected.bounds(name)
-        value = _within(body, name, low, high)
-        if value is not None:
-            raise Broken(
-                f"{name} of the canary for {_month(expected)} (closed) is {value:,}, "
-                f"expected {_span(low, high)}",
-                expected=f"{_span(low, high)} = {expected.derivation(name)}",
-                actual=str(value),
-                location=f"$.{name}",
-            )
+    _within_expected(body, expected, EXACT, f"{_month(expected)} (closed)")
 
 
 @invariant
@@ -98,15 +105,7 @@ def canary_cpu_within_bounds(expected: Expected, exchange: Exchange) -> None:
     `cpu_percent` range the file states), so each machine adds between millicores x awake
     seconds x low% and millicores x awake seconds x high%."""
     body = _usage(exchange, f"the canary's period {_month(expected)}")
-    low, high = expected.bounds(CPU)
-    value = _within(body, CPU, low, high)
-    if value is not None:
-        raise Broken(
-            f"{CPU} of the canary for {_month(expected)} is {value:,}, outside {low:,}..{high:,}",
-            expected=f"{low:,}..{high:,} = {expected.derivation(CPU)}",
-            actual=str(value),
-            location=f"$.{CPU}",
-        )
+    _within_expected(body, expected, [CPU], _month(expected))
 
 
 @invariant
@@ -116,18 +115,7 @@ def canary_open_period_within_bounds(expected: Expected, exchange: Exchange) -> 
     by the time the answer came, derived from its description: closed hourly buckets only, a
     running hour is never counted (CPU within its bounds likewise)."""
     body = _usage(exchange, f"the canary's open period {_month(expected)}")
-    for name in COUNTERS:
-        low, high = expected.bounds(name)
-        value = _within(body, name, low, high)
-        if value is not None:
-            side = "over" if value > high else "under"
-            raise Broken(
-                f"{name} of the canary for the open period {_month(expected)} is {value:,}, "
-                f"{side} the {_span(low, high)} of the hours closed so far",
-                expected=f"{_span(low, high)} = {expected.derivation(name)}",
-                actual=str(value),
-                location=f"$.{name}",
-            )
+    _within_expected(body, expected, COUNTERS, f"the open period {_month(expected)}")
 
 
 @invariant
@@ -165,10 +153,10 @@ def no_org_carry_over(
         seen, reference = first[org]
         for name in (*fields, STORAGE, "plan_slug"):
             if body.get(name) != reference.get(name):
-                raise Broken(
+                raise at_field(
+                    name,
                     f"{name} of {org} changed from request {seen + 1} to request {index + 1} "
                     f"(after {before}): another org's answer carried over",
                     expected=repr(reference.get(name)),
                     actual=repr(body.get(name)),
-                    location=f"$.{name}",
                 )

@@ -6,10 +6,12 @@ from conformance import _readings as readings
 from conformance._exchange import Exchange
 from conformance.checks._invariant import (
     Broken,
+    at_field,
     describe,
     error_body,
     expect_status,
     invariant,
+    same_fields,
 )
 from conformance.checks.usage import usage_body
 
@@ -94,14 +96,9 @@ def path_variant_same_contract(reference: Exchange, variant: Exchange) -> None:
             actual=describe(variant),
             location="status",
         )
-    for name in sorted(set(one) | set(two)):
-        if one.get(name) != two.get(name):
-            raise Broken(
-                f"{variant.request_line()} answers another {name}",
-                expected=repr(one.get(name)),
-                actual=repr(two.get(name)),
-                location=f"$.{name}",
-            )
+    same_fields(
+        sorted({*one, *two}), one, two, f"{variant.request_line()} answers another {{name}}"
+    )
 
 
 @invariant
@@ -114,9 +111,9 @@ def problem_title_stable(first: Exchange, second: Exchange) -> None:
         return
     for name in ("status", "type", "title"):
         if (first.status, one.get(name)) != (second.status, two.get(name)):
-            raise Broken(
+            raise at_field(
+                name,
                 f"the same request refused twice, with another {name}",
                 expected=repr(one.get(name)),
                 actual=repr(two.get(name)),
-                location=f"$.{name}",
             )

@@ -7,7 +7,14 @@ from typing import Any
 from conformance import _readings as readings
 from conformance._exchange import Exchange
 from conformance._spec import Contract, Operation
-from conformance.checks._invariant import Broken, describe, expect_status, invariant
+from conformance.checks._invariant import (
+    Broken,
+    at_field,
+    describe,
+    expect_status,
+    invariant,
+    same_fields,
+)
 
 INT64_MAX = 2**63 - 1
 BILLED_PREFIX = "billed_"  # the spec's naming of the period's (closed-bucket) counters
@@ -50,11 +57,11 @@ def usage_counters_in_range(contract: Contract, operation: Operation, exchange: 
             continue  # a missing field is body_matches_schema's finding
         value = body[name]
         if type(value) is not int or not 0 <= value <= INT64_MAX:
-            raise Broken(
+            raise at_field(
+                name,
                 f"{name} = {value!r} is not an integer in [0, 2^63-1]",
                 expected="integer in [0, 9223372036854775807]",
                 actual=repr(value),
-                location=f"$.{name}",
             )
 
 
@@ -86,11 +93,11 @@ def counters_consistent(contract: Contract, operation: Operation, exchange: Exch
     for name in RUNNING_ONLY:
         value = body.get(name)
         if isinstance(value, int) and value > 0:
-            raise Broken(
+            raise at_field(
+                name,
                 f"{name} = {value} for a period with billed_awake_seconds = 0",
                 expected="0 (nothing runs while nothing is awake)",
                 actual=str(value),
-                location=f"$.{name}",
             )
 
 
@@ -100,13 +107,7 @@ def current_storage_same_for_every_period(first: Exchange, second: Exchange) -> 
     the same whichever period is asked, for two reads made back to back."""
     one = _require_usage(first, "first period")
     two = _require_usage(second, "second period")
-    if one.get(STORAGE) != two.get(STORAGE):
-        raise Broken(
-            f"{STORAGE} differs between two periods read back to back",
-            expected=repr(one.get(STORAGE)),
-            actual=repr(two.get(STORAGE)),
-            location=f"$.{STORAGE}",
-        )
+    same_fields([STORAGE], one, two, "{name} differs between two periods read back to back")
 
 
 @invariant
@@ -115,13 +116,9 @@ def plan_determines_included_storage(first: Exchange, second: Exchange) -> None:
     `plan_slug` give the same figure."""
     one = _require_usage(first, "first read")
     two = _require_usage(second, "second read")
-    if one.get("plan_slug") == two.get("plan_slug") and one.get(INCLUDED) != two.get(INCLUDED):
-        raise Broken(
-            f"{INCLUDED} differs for the same plan {one.get('plan_slug')!r}",
-            expected=repr(one.get(INCLUDED)),
-            actual=repr(two.get(INCLUDED)),
-            location=f"$.{INCLUDED}",
-        )
+    if one.get("plan_slug") == two.get("plan_slug"):
+        plan = one.get("plan_slug")
+        same_fields([INCLUDED], one, two, f"{{name}} differs for the same plan {plan!r}")
 
 
 @invariant
@@ -133,11 +130,11 @@ def open_period_monotonic(fields: tuple[str, ...], earlier: Exchange, later: Exc
     for name in fields:
         old, new = before.get(name), after.get(name)
         if isinstance(old, int) and isinstance(new, int) and new < old:
-            raise Broken(
+            raise at_field(
+                name,
                 f"{name} went down from {old} to {new}",
                 expected=f">= {old}",
                 actual=str(new),
-                location=f"$.{name}",
             )
 
 
@@ -146,14 +143,9 @@ def closed_period_stable(fields: tuple[str, ...], first: Exchange, second: Excha
     """A period that ended long ago reads the same every time (its buckets are all closed)."""
     one = _require_usage(first, "first read")
     two = _require_usage(second, "second read")
-    for name in (*fields, "plan_slug"):
-        if one.get(name) != two.get(name):
-            raise Broken(
-                f"{name} changed between two reads of a closed period",
-                expected=repr(one.get(name)),
-                actual=repr(two.get(name)),
-                location=f"$.{name}",
-            )
+    same_fields(
+        (*fields, "plan_slug"), one, two, "{name} changed between two reads of a closed period"
+    )
 
 
 @invariant
@@ -165,11 +157,11 @@ def future_period_unbilled(fields: tuple[str, ...], exchange: Exchange) -> None:
     body = _require_usage(exchange, "future period")
     for name in fields:
         if body.get(name) != 0:
-            raise Broken(
+            raise at_field(
+                name,
                 f"{name} = {body.get(name)!r} for a period that has not started",
                 expected="0",
                 actual=repr(body.get(name)),
-                location=f"$.{name}",
             )
 
 
@@ -206,11 +198,11 @@ def _between(
         if not (isinstance(first, int) and isinstance(middle, int) and isinstance(last, int)):
             continue  # a wrong type is body_matches_schema's finding
         if not first <= middle <= last:
-            raise Broken(
+            raise at_field(
+                name,
                 f"{name} in the {what} is {middle}, not the current month's ({first}..{last})",
                 expected=f"{first}..{last}",
                 actual=str(middle),
-                location=f"$.{name}",
             )
     if mid.get("plan_slug") != low.get("plan_slug"):
         raise Broken(
