@@ -40,7 +40,16 @@ class Target:
         return self.server.request_count
 
     def args(self) -> list[str]:
-        return ["--base-url", self.base_url, "--api-key", self.api_key, "--org-id", self.org_id]
+        """As a user runs the suite against it: its key and org, and its ground truth (the
+        empty org and the canary's expected usage), so every test of the embedded run runs."""
+        from conformance._expect import DEFAULT_EXPECT
+        from conformance.mock import load_fixtures
+
+        args = ["--base-url", self.base_url, "--api-key", self.api_key, "--org-id", self.org_id]
+        empty = load_fixtures().suite_empty_org
+        if empty is not None:
+            args += ["--empty-org-key", empty[0], "--empty-org-id", empty[1]]
+        return [*args, "--expect", str(DEFAULT_EXPECT)]
 
 
 @dataclass(frozen=True)
