@@ -4,6 +4,7 @@ wire-level faults over a real loopback socket with tight timeouts), and the CLI 
 from __future__ import annotations
 
 import contextlib
+import http.client
 import json
 import re
 import select
@@ -274,6 +275,31 @@ def _other_org(c: TestClient) -> None:
     _equal(body["plan_slug"], "pro")
 
 
+# credentials, secrets, calendar, JSON on the wire, contract sentences
+
+
+def _bearer(value: str | bytes) -> dict[str, str | bytes]:
+    return {"Authorization": value}
+
+
+def _key_in_query(c: TestClient) -> None:
+    codes = [
+        c.get("/v1/usage", params={name: KEY}).status_code
+        for name in ("api_key", "access_token", "apikey")
+    ]
+    _equal(codes, [200, 200, 401])
+    _equal(c.get("/v1/usage", params={"api_key": KEY}).json(), good())
+
+
+def _cache(c: TestClient) -> None:
+    keyless = _error(c, **{}).status_code  # nothing cached yet: refused
+    assert usage(c, "2026-06-01").status_code == 200  # now cached, keyed by URL only
+    replies = [usage(c, "2026-06-01", **h) for h in ({"x-api-key": "nope"}, {"Accept": "*/*"})]
+    _equal([(r.status_code, r.json()) for r in replies], [(200, good("2026-06-01"))] * 2)
+    _equal(keyless, 401)
+    assert usage(c, "2026-05-01", **{"Accept": "*/*"}).status_code == 401  # another URL
+
+
 WRONG = {"x-api-key": "dcs_not_a_key"}
 IN_PROCESS: dict[str, Callable[[TestClient], None]] = {
     "usage_field_missing": _missing,
@@ -325,6 +351,52 @@ IN_PROCESS: dict[str, Callable[[TestClient], None]] = {
     "open_hour_counted": _open_hour,
     "deleted_storage_counted": _deleted,
     "other_orgs_counters": _other_org,
+    "any_auth_scheme_accepted": _statuses(
+        *((_bearer(f"{scheme} {KEY}"), 200) for scheme in ("Token", "ApiKey", "Basic")),
+        (_bearer("Token dcs_not_a_key"), 401),
+    ),
+    "bearer_without_space": _statuses(
+        (_bearer(f"Bearer{KEY}"), 200), (_bearer(f"Bearer {KEY}"), 200), (_bearer("Bearer"), 401)
+    ),
+    "bare_key_in_authorization": _statuses(
+        (_bearer(KEY), 200), (_bearer("dcs_not_a_key"), 401), (_bearer("Bearer"), 401)
+    ),
+    "long_key_crash": _statuses(
+        (_bearer("Bearer " + "k" * 1001), 500),
+        ({"x-api-key": "k" * 1001}, 500),
+        ({"x-api-key": "k" * 999}, 401),
+        (AUTH, 200),
+    ),
+    "non_ascii_key_crash": _statuses(
+        (_bearer(f"Bearer {KEY}\u00e9".encode()), 500),
+        ({"x-api-key": "dcs_\u00df".encode()}, 500),
+        (WRONG, 401),
+    ),
+    "key_case_insensitive": _statuses(
+        ({"x-api-key": KEY.swapcase()}, 200), ({"x-api-key": KEY.upper()}, 200), (WRONG, 401)
+    ),
+    "key_prefix_accepted": _statuses(
+        ({"x-api-key": KEY[:8]}, 200),
+        ({"x-api-key": KEY[:7]}, 401),
+        ({"x-api-key": KEY + "0"}, 401),
+    ),
+    "org_id_case_insensitive": _statuses(
+        ({**AUTH, "X-Dedalus-Org-Id": ORG.upper()}, 200),
+        ({**AUTH, "X-Dedalus-Org-Id": "org_globex"}, 403),
+    ),
+    "org_id_prefix_match": _statuses(
+        ({**AUTH, "X-Dedalus-Org-Id": ORG + "x"}, 200),
+        ({**AUTH, "X-Dedalus-Org-Id": ORG[:-1]}, 200),
+        ({**AUTH, "X-Dedalus-Org-Id": "org_globex"}, 403),
+    ),
+    "api_key_in_query": _key_in_query,
+    "api_key_in_cookie": _statuses(
+        ({"Cookie": f"theme=dark; api_key={KEY}"}, 200), ({"Cookie": f"session={KEY}"}, 401)
+    ),
+    "alternate_key_headers": _statuses(
+        ({"X-Auth-Token": KEY}, 200), ({"Api-Key": KEY}, 200), ({"X-Access-Token": KEY}, 401)
+    ),
+    "cache_ignores_credentials": _cache,
 }
 
 
@@ -439,12 +511,46 @@ def test_huge_body_bad_period(server) -> None:
     assert fetch(base, "2025-02-01").status_code == 200
 
 
+def plain_http(base: str) -> http.client.HTTPConnection:
+    """A keep-alive connection that sends each request target exactly as spelled."""
+    host, port = base.removeprefix("http://").rsplit(":", 1)
+    return http.client.HTTPConnection(host, int(port), timeout=2)
+
+
+def get(
+    connection: http.client.HTTPConnection, target: str, headers: dict[str, str] | None = None
+) -> tuple[int, bytes, http.client.HTTPMessage]:
+    connection.request("GET", target, headers=headers or {})
+    reply = connection.getresponse()
+    return reply.status, reply.read(), reply.headers
+
+
+CLOSED = "?period_start=2026-06-01"
+
+
+def test_auth_sticky_connection(server) -> None:
+    base = server("auth_sticky_connection")
+    with contextlib.closing(plain_http(base)) as connection:
+        assert get(connection, "/v1/usage" + CLOSED)[0] == 401  # nothing authenticated yet
+        status, first, _ = get(connection, "/v1/usage" + CLOSED, AUTH)
+        assert status == 200
+        for headers in ({}, WRONG, {"Authorization": "Bearer nope"}):
+            assert get(connection, "/v1/usage" + CLOSED, headers)[:2] == (200, first), headers
+        other = {"x-api-key": FX.orgs["org_globex"].api_keys[0]}
+        status, theirs, _ = get(connection, "/v1/usage" + CLOSED, other)
+        assert status == 200 and theirs != first  # a valid key still gets its own org
+        assert get(connection, "/v1/usage" + CLOSED)[:2] == (200, first)  # the first org stays
+    with contextlib.closing(plain_http(base)) as fresh:
+        assert get(fresh, "/v1/usage" + CLOSED)[0] == 401  # a new connection starts clean
+
+
 WIRE = {
     "header_names_case_sensitive",
     "reset_mid_response",
     "slow_dribble_old_periods",
     "hang_mid_month",
     "huge_body_bad_period",
+    "auth_sticky_connection",
 }
 
 

@@ -221,8 +221,9 @@ def auth_errors_mapped(mapping: dict[str, Reply]) -> Apply:
     return on_step("authenticate", wrap)
 
 
-def key_prefix_match(length: int) -> Apply:
-    """Keys looked up by their first ``length`` characters (an index on a truncated column)."""
+def key_matched(match: Callable[[str, str], bool]) -> Apply:
+    """An unknown key is accepted for the org of the first stored key that ``match(sent,
+    stored)`` says it is (a lookup that compares loosely)."""
 
     def wrap(authenticate: Step) -> Step:
         def step(headers: Headers, fixtures: Fixtures) -> Org:
@@ -231,9 +232,9 @@ def key_prefix_match(length: int) -> Apply:
             except ApiError as exc:
                 if exc.reply is not replies.AUTH_INVALID:
                     raise
-                sent = _sent_key(headers)
+                sent = sent_key(headers)
                 for key, org_id in fixtures.keys.items():
-                    if len(sent) >= length and key[:length] == sent[:length]:
+                    if sent and match(sent, key):
                         return fixtures.orgs[org_id]
                 raise
 
@@ -242,11 +243,70 @@ def key_prefix_match(length: int) -> Apply:
     return on_step("authenticate", wrap)
 
 
-def _sent_key(headers: Headers) -> str:
+def key_prefix_match(length: int) -> Apply:
+    """Keys looked up by their first ``length`` characters (an index on a truncated column)."""
+    return key_matched(lambda sent, key: len(sent) >= length and key[:length] == sent[:length])
+
+
+def sent_key(headers: Headers) -> str:
+    """The key as a server reads it: ``x-api-key``, else what follows the Authorization
+    scheme."""
     key = headers.get("x-api-key", "").strip()
     if not key:
         key = headers.get("authorization", "").partition(" ")[2].strip()
     return key
+
+
+def key_also_from(find: Callable[[Headers], str]) -> Apply:
+    """Without credentials where the spec puts them, a key that ``find`` reads elsewhere in
+    the request's header fields (a cookie, another header) authenticates."""
+
+    def wrap(authenticate: Step) -> Step:
+        def step(headers: Headers, fixtures: Fixtures) -> Org:
+            try:
+                return authenticate(headers, fixtures)
+            except ApiError as exc:
+                key = find(headers)
+                if exc.reply is not replies.AUTH_REQUIRED or not key:
+                    raise
+                return authenticate(Headers({"x-api-key": key}), fixtures)
+
+        return step
+
+    return on_step("authenticate", wrap)
+
+
+def cookie(name: str) -> Callable[[Headers], str]:
+    """The value of cookie ``name`` in the Cookie header ('' if absent)."""
+
+    def find(headers: Headers) -> str:
+        for pair in headers.get("cookie", "").split(";"):
+            key, _, value = pair.strip().partition("=")
+            if key == name:
+                return value.strip()
+        return ""
+
+    return find
+
+
+def header(*names: str) -> Callable[[Headers], str]:
+    """The first of header fields ``names`` that has a value ('' if none)."""
+    return lambda headers: next((headers[n].strip() for n in names if n in headers), "")
+
+
+def crash_on_credentials(bad: Callable[[str], bool]) -> Apply:
+    """A credential header value that ``bad`` says the key lookup cannot take raises: 500."""
+
+    def wrap(authenticate: Step) -> Step:
+        def step(headers: Headers, fixtures: Fixtures) -> Org:
+            for name in ("x-api-key", "authorization"):
+                if any(bad(value) for value in headers.getlist(name)):
+                    raise ApiError(CRASH)
+            return authenticate(headers, fixtures)
+
+        return step
+
+    return on_step("authenticate", wrap)
 
 
 def org_check(check: Callable[[Headers, Org], None]) -> Apply:
@@ -261,6 +321,17 @@ def refuse_any_org(headers: Headers, org: Org) -> None:
     """Every org header is taken for a cross-org request."""
     if "x-dedalus-org-id" in headers:
         raise ApiError(replies.AUTH_ORG_MISMATCH)
+
+
+def org_compared(same: Callable[[str, str], bool]) -> Apply:
+    """``X-Dedalus-Org-Id`` must name the key's org as ``same(sent, own)`` compares them."""
+
+    def check(headers: Headers, org: Org) -> None:
+        for value in headers.getlist("x-dedalus-org-id"):
+            if not same(value.strip(), org.id):
+                raise ApiError(replies.AUTH_ORG_MISMATCH)
+
+    return org_check(check)
 
 
 # --- periods ------------------------------------------------------------------------------

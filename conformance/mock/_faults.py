@@ -79,6 +79,28 @@ def _bearer_exact(header: bytes, value: bytes) -> bytes | None:
     return None if header == b"authorization" and not value.startswith(b"Bearer ") else value
 
 
+def _any_scheme(header: bytes, value: bytes) -> bytes:
+    """Authorization: whatever the scheme, the word after it is the key."""
+    _scheme, space, token = value.strip().partition(b" ")
+    if header == b"authorization" and space and token.strip():
+        return b"Bearer " + token
+    return value
+
+
+def _bearer_glued(header: bytes, value: bytes) -> bytes:
+    """Authorization: 'Bearer' stripped off the front, with or without a space after it."""
+    if header == b"authorization" and value[:6].lower() == b"bearer" and value[6:7].strip():
+        return b"Bearer " + value[6:]
+    return value
+
+
+def _bare_key(header: bytes, value: bytes) -> bytes:
+    """Authorization: a value of one word, no scheme, is the key itself."""
+    if header == b"authorization" and len(value.split()) == 1:
+        return b"Bearer " + value.strip()
+    return value
+
+
 _FAULTS = [
     *_family(
         "usage body",
@@ -410,6 +432,100 @@ _FAULTS = [
             "counters come from another org (a join on the wrong column), the plan is right",
             ("canary_closed_period_exact", "empty_org_unbilled"),
             steps.usage_step(steps.other_orgs_counters),
+        ),
+    ),
+    # Credentials as an attacker presents them: near-miss keys and org ids, keys where the
+    # spec does not put them, malformed values, and credentials remembered between requests.
+    *_family(
+        "credentials",
+        Fault(
+            "any_auth_scheme_accepted",
+            "Authorization: the scheme is never checked, the word after it is the key "
+            "(Token, ApiKey, Basic <key> all work)",
+            ("malformed_credentials_refused",),
+            steps.auth_headers_rewritten(_any_scheme),
+        ),
+        Fault(
+            "bearer_without_space",
+            "Authorization: the key is the value with 'Bearer' stripped off the front, so "
+            "'Bearer<key>' works",
+            ("malformed_credentials_refused",),
+            steps.auth_headers_rewritten(_bearer_glued),
+        ),
+        Fault(
+            "bare_key_in_authorization",
+            "Authorization: a value without a scheme is taken as the key itself",
+            ("malformed_credentials_refused",),
+            steps.auth_headers_rewritten(_bare_key),
+        ),
+        Fault(
+            "long_key_crash",
+            "the key lookup binds the presented value to a varchar(1000): a longer one raises, 500",
+            ("malformed_credentials_refused",),
+            steps.crash_on_credentials(lambda value: len(value) > 1000),
+        ),
+        Fault(
+            "non_ascii_key_crash",
+            "credential headers are decoded as ASCII: a byte that is not ASCII raises, 500",
+            ("malformed_credentials_refused",),
+            steps.crash_on_credentials(lambda value: not value.isascii()),
+        ),
+        Fault(
+            "key_case_insensitive",
+            "API keys are compared case-insensitively (lower() on both sides)",
+            ("wrong_key_is_auth_invalid",),
+            steps.key_matched(lambda sent, key: sent.lower() == key.lower()),
+        ),
+        Fault(
+            "key_prefix_accepted",
+            "the key lookup is LIKE 'presented%': any prefix of a key, 8 characters or more, "
+            "is accepted",
+            ("wrong_key_is_auth_invalid",),
+            steps.key_matched(lambda sent, key: len(sent) >= 8 and key.startswith(sent)),
+        ),
+        Fault(
+            "org_id_case_insensitive",
+            "X-Dedalus-Org-Id is compared with the key's org case-insensitively",
+            ("foreign_org_refused",),
+            steps.org_compared(lambda sent, own: sent.lower() == own.lower()),
+        ),
+        Fault(
+            "org_id_prefix_match",
+            "X-Dedalus-Org-Id matches the key's org when either id starts with the other",
+            ("foreign_org_refused",),
+            steps.org_compared(lambda sent, own: sent.startswith(own) or own.startswith(sent)),
+        ),
+        Fault(
+            "api_key_in_query",
+            "a middleware for browser clients copies ?api_key= (or ?access_token=) into x-api-key",
+            ("key_only_where_declared",),
+            wire.wire(wire.without_credentials, wire.key_from_query("api_key", "access_token")),
+        ),
+        Fault(
+            "api_key_in_cookie",
+            "the dashboard's cookie auth also takes an api_key cookie as the API key",
+            ("key_only_where_declared",),
+            steps.key_also_from(steps.cookie("api_key")),
+        ),
+        Fault(
+            "alternate_key_headers",
+            "the legacy SDK's X-Auth-Token and Api-Key headers are still read as the API key",
+            ("key_only_where_declared",),
+            steps.key_also_from(steps.header("x-auth-token", "api-key")),
+        ),
+        Fault(
+            "auth_sticky_connection",
+            "the auth middleware caches the org on the connection: later requests on it "
+            "without a valid key get that org's usage",
+            ("no_credential_carry_over",),
+            wire.wire(wire.everything, wire.sticky_auth),
+        ),
+        Fault(
+            "cache_ignores_credentials",
+            "200 answers are cached for a minute keyed by URL only, and served whatever the "
+            "next request's credentials",
+            ("no_credential_carry_over", "missing_key_is_auth_required"),
+            lambda app: wire.WireFault(app, wire.everything, wire.UrlCache()),
         ),
     ),
 ]
