@@ -416,11 +416,12 @@ def test_the_correct_mock_does_not(name: str) -> None:
 
 @pytest.fixture
 def server() -> Iterator[Callable[[str], str]]:
-    """``start(fault)`` serves one faulty app on loopback and returns its base URL."""
+    """``start(fault)`` serves one faulty app (``start("")``: the correct mock) on loopback and
+    returns its base URL."""
     with contextlib.ExitStack() as stack:
 
         def start(name: str) -> str:
-            app = faulty_app(FX, [name])
+            app = faulty_app(FX, [name] if name else [])
             return stack.enter_context(serve(app, host="127.0.0.1", port=0)).base_url
 
         yield start
@@ -526,6 +527,43 @@ def get(
 
 
 CLOSED = "?period_start=2026-06-01"
+PATH_FAULTS = {
+    "trailing_slash_unauthenticated": ["/v1/usage/"],
+    "case_insensitive_route_unauthenticated": ["/V1/USAGE", "/v1/Usage"],
+    "encoded_path_unauthenticated": ["/v1/%75sage", "/v1%2Fusage"],
+    "dot_segments_unauthenticated": ["/v1/./usage", "/v1/x/../usage", "/v1//usage", "//v1/usage"],
+}
+OTHER_SPELLINGS = ["/v1/usage/", "/V1/USAGE", "/v1/%75sage", "/v1/./usage", "/v1//usage"]
+
+
+@pytest.mark.parametrize("name", sorted(PATH_FAULTS))
+def test_path_spellings_served_unauthenticated(server, name: str) -> None:
+    with contextlib.closing(plain_http(server(name))) as connection:
+        reference = get(connection, "/v1/usage" + CLOSED, {"x-api-key": KEY})
+        assert reference[0] == 200
+        for path in PATH_FAULTS[name]:
+            status, body, _ = get(connection, path + CLOSED)
+            assert (status, json.loads(body)) == (200, json.loads(reference[1])), path
+        assert get(connection, "/v1/usage" + CLOSED)[0] == 401  # the exact path is guarded
+        for path in set(OTHER_SPELLINGS) - set(PATH_FAULTS[name]):
+            assert get(connection, path + CLOSED)[0] in (401, 404), path  # as the mock answers
+
+
+def test_correct_mock_guards_every_spelling(server) -> None:
+    spellings = {path for paths in PATH_FAULTS.values() for path in paths}
+    with contextlib.closing(plain_http(server(""))) as connection:
+        for path in sorted(spellings):
+            assert get(connection, path + CLOSED)[0] in (401, 404), path
+
+
+def test_path_variant_crash(server) -> None:
+    with contextlib.closing(plain_http(server("path_variant_crash"))) as connection:
+        for path in ("/v1//usage", "//v1/usage"):
+            for headers in ({}, AUTH):
+                status, body, _ = get(connection, path + CLOSED, headers)
+                assert (status, json.loads(body)["error_code"]) == (500, "INTERNAL"), path
+        assert get(connection, "/v1/usage" + CLOSED, AUTH)[0] == 200
+        assert get(connection, "/v1/usage/" + CLOSED, AUTH)[0] == 404
 
 
 def test_auth_sticky_connection(server) -> None:
@@ -550,6 +588,8 @@ WIRE = {
     "slow_dribble_old_periods",
     "hang_mid_month",
     "huge_body_bad_period",
+    *PATH_FAULTS,
+    "path_variant_crash",
     "auth_sticky_connection",
 }
 

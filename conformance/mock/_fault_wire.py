@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+import re
 import socket
 import struct
 import time
@@ -18,7 +19,7 @@ from collections import OrderedDict
 from collections.abc import Awaitable, Callable
 from datetime import date, timedelta
 from typing import Any, ClassVar
-from urllib.parse import parse_qsl
+from urllib.parse import parse_qsl, unquote
 
 import anyio
 import h11
@@ -27,12 +28,12 @@ from starlette.requests import Request
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from uvicorn.protocols.http.h11_impl import H11Protocol
 
-from conformance.mock._app import mock_state
+from conformance.mock._app import USAGE_PATH, mock_state
 from conformance.mock._fault_steps import base_app
 from conformance.mock._model import Org
 from conformance.mock._periods import parse_period_start, utc_now
 from conformance.mock._query import MalformedQuery, query_values
-from conformance.mock._replies import ApiError
+from conformance.mock._replies import ApiError, Reply
 
 TRANSPORT = "dcs.transport"  # scope["extensions"] key: the connection's asyncio transport
 CONNECTION = "dcs.connection"  # scope["extensions"] key: a dict kept as long as the connection
@@ -173,6 +174,33 @@ def raw_path(scope: Scope) -> str:
     """The path as the client spelled it (no query): percent-escapes and dot segments kept."""
     raw = scope.get("raw_path")
     return raw.decode("latin-1") if raw else scope["path"]
+
+
+def normalised(path: str) -> str:
+    """``path`` with runs of slashes collapsed and ``.``/``..`` segments resolved (a trailing
+    slash kept), as a lenient router normalises it before matching."""
+    out: list[str] = []
+    for segment in re.sub("/+", "/", path).split("/"):
+        if segment == "..":
+            out = out[:-1]
+        elif segment not in ("", "."):
+            out.append(segment)
+    return "/" + "/".join(out) + ("/" if path.endswith("/") and out else "")
+
+
+def spelled(loose: Callable[[str], bool]) -> Hit:
+    """Another spelling of /v1/usage than the exact one that ``loose(raw path)`` accepts."""
+    return lambda scope: raw_path(scope) != USAGE_PATH and loose(raw_path(scope))
+
+
+trailing_slash = spelled(lambda path: path == USAGE_PATH + "/")
+other_case = spelled(lambda path: path.lower() == USAGE_PATH)
+percent_encoded = spelled(lambda path: unquote(path) == USAGE_PATH)
+dot_segments = spelled(lambda path: normalised(path) == USAGE_PATH)
+
+
+def doubled_slash(scope: Scope) -> bool:
+    return "//" in raw_path(scope)
 
 
 # --- credentials in the request -------------------------------------------------------
@@ -336,6 +364,26 @@ async def html_404_405(app: ASGIApp, scope: Scope, receive: Receive, send: Send)
         await html_page(405, "Method Not Allowed", allow)(app, scope, receive, send)
 
 
+async def send_reply(reply: Reply, send: Send) -> None:
+    """An error reply of the mock (``_replies``), as it renders it."""
+    headers = [(k.lower().encode(), v.encode()) for k, v in reply.headers.items()]
+    headers += [
+        (b"content-type", reply.media_type.encode()),
+        (b"content-length", b"%d" % len(reply.body)),
+    ]
+    await send({"type": "http.response.start", "status": reply.status, "headers": headers})
+    await send(body_message(reply.body, False))
+
+
+def reply(answer: Reply) -> Act:
+    """``answer`` instead of the mock's (a crash: the 500 the framework renders)."""
+
+    async def act(app: ASGIApp, scope: Scope, receive: Receive, send: Send) -> None:
+        await send_reply(answer, send)
+
+    return act
+
+
 async def answer_as(org: Org, app: ASGIApp, scope: Scope, receive: Receive, send: Send) -> None:
     """The mock's answer as if the request had authenticated as ``org`` (whatever its
     credentials): its current pipeline, with the authentication step skipped."""
@@ -343,6 +391,13 @@ async def answer_as(org: Org, app: ASGIApp, scope: Scope, receive: Receive, send
     pipeline = dataclasses.replace(state.pipeline, authenticate=lambda headers, fixtures: org)
     response = pipeline.handle(Request(scope, receive), state)
     await response(scope, receive, send)
+
+
+async def default_org(app: ASGIApp, scope: Scope, receive: Receive, send: Send) -> None:
+    """Served unauthenticated: the handler, given no org by the auth middleware, falls back
+    to the first org of its table (the mock's fixtures)."""
+    orgs = mock_state(base_app(app)).fixtures.orgs  # type: ignore[arg-type]
+    await answer_as(next(iter(orgs.values())), app, scope, receive, send)
 
 
 def key_from_query(*names: str) -> Act:

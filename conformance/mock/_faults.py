@@ -528,6 +528,44 @@ _FAULTS = [
             lambda app: wire.WireFault(app, wire.everything, wire.UrlCache()),
         ),
     ),
+    # The declared path spelled another way: a router more lenient than the auth in front.
+    *_family(
+        "paths",
+        Fault(
+            "trailing_slash_unauthenticated",
+            "the auth middleware guards exactly /v1/usage; the router also serves /v1/usage/, "
+            "unauthenticated, with the default org's usage",
+            ("path_variant_guarded",),
+            wire.wire(wire.trailing_slash, wire.default_org),
+        ),
+        Fault(
+            "case_insensitive_route_unauthenticated",
+            "the router matches paths case-insensitively, the auth middleware does not: "
+            "/V1/USAGE is served unauthenticated",
+            ("path_variant_guarded",),
+            wire.wire(wire.other_case, wire.default_org),
+        ),
+        Fault(
+            "encoded_path_unauthenticated",
+            "the router percent-decodes the path (/v1/%75sage), the auth middleware checks it "
+            "raw: served unauthenticated",
+            ("path_variant_guarded",),
+            wire.wire(wire.percent_encoded, wire.default_org),
+        ),
+        Fault(
+            "dot_segments_unauthenticated",
+            "the router resolves dot segments and doubled slashes (/v1/./usage, /v1//usage), "
+            "the auth middleware does not: served unauthenticated",
+            ("path_variant_guarded",),
+            wire.wire(wire.dot_segments, wire.default_org),
+        ),
+        Fault(
+            "path_variant_crash",
+            "a doubled slash in the path crashes the router: 500",
+            ("path_variant_guarded", "path_variant_same_contract"),
+            wire.wire(wire.doubled_slash, wire.reply(steps.CRASH)),
+        ),
+    ),
 ]
 
 #: Every fault of the catalogue, by name, in catalogue order.
