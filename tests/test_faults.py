@@ -3,6 +3,7 @@ wire-level faults over a real loopback socket with tight timeouts), and the CLI 
 
 from __future__ import annotations
 
+import base64
 import contextlib
 import http.client
 import json
@@ -300,6 +301,28 @@ def _cache(c: TestClient) -> None:
     assert usage(c, "2026-05-01", **{"Accept": "*/*"}).status_code == 401  # another URL
 
 
+def _echoed(c: TestClient) -> None:
+    assert KEY in _error(c, **{"x-api-key": KEY + "0"}).json()["message"]
+    assert KEY in _error(c, **AUTH, **{"X-Dedalus-Org-Id": "org_globex"}).json()["message"]
+    assert KEY not in _error(c).text  # no key, nothing to echo
+
+
+def _debug_header(c: TestClient) -> None:
+    for headers in (AUTH, {"x-api-key": "dcs_not_a_key"}, _bearer(f"Bearer {KEY}")):
+        key = headers.get("x-api-key") or KEY
+        _equal(
+            _error(c, **headers).headers.get("x-debug-auth"),
+            base64.b64encode(key.encode()).decode(),
+        )
+    assert "x-debug-auth" not in _error(c).headers
+
+
+def _request_line(c: TestClient) -> None:
+    reply = c.get("/v1/usage", params={"api_key": KEY})
+    _equal(reply.json()["message"], f"missing Dedalus API key (GET /v1/usage?api_key={KEY})")
+    _equal(usage(c).json(), good())
+
+
 WRONG = {"x-api-key": "dcs_not_a_key"}
 IN_PROCESS: dict[str, Callable[[TestClient], None]] = {
     "usage_field_missing": _missing,
@@ -397,6 +420,9 @@ IN_PROCESS: dict[str, Callable[[TestClient], None]] = {
         ({"X-Auth-Token": KEY}, 200), ({"Api-Key": KEY}, 200), ({"X-Access-Token": KEY}, 401)
     ),
     "cache_ignores_credentials": _cache,
+    "key_echoed_in_errors": _echoed,
+    "key_in_debug_header": _debug_header,
+    "request_line_in_errors": _request_line,
 }
 
 

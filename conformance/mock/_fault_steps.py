@@ -334,6 +334,54 @@ def org_compared(same: Callable[[str, str], bool]) -> Apply:
     return org_check(check)
 
 
+def chain(*applies: Apply) -> Apply:
+    """Several step replacements as one fault."""
+
+    def apply(app: ASGIApp) -> ASGIApp:
+        for one in applies:
+            app = one(app)
+        return app
+
+    return apply
+
+
+def key_echoed_in_errors() -> Apply:
+    """401 and 403 messages quote the presented key (and the org header)."""
+
+    def wrap_authenticate(authenticate: Step) -> Step:
+        def step(headers: Headers, fixtures: Fixtures) -> Org:
+            try:
+                return authenticate(headers, fixtures)
+            except ApiError as exc:
+                if exc.reply is not replies.AUTH_INVALID:
+                    raise
+                message = f"invalid API key {sent_key(headers)}"
+                raise ApiError(
+                    replies.api_error(401, "AUTH_INVALID", message, retryable=False)
+                ) from None
+
+        return step
+
+    def wrap_authorize(authorize: Step) -> Step:
+        def step(headers: Headers, org: Org) -> None:
+            try:
+                authorize(headers, org)
+            except ApiError as exc:
+                if exc.reply is not replies.AUTH_ORG_MISMATCH:
+                    raise
+                sent = headers.get("x-dedalus-org-id", "")
+                message = f"key {sent_key(headers)} does not own org {sent}"
+                raise ApiError(
+                    replies.api_error(403, "AUTH_ORG_MISMATCH", message, retryable=False)
+                ) from None
+
+        return step
+
+    return chain(
+        on_step("authenticate", wrap_authenticate), on_step("authorize_org", wrap_authorize)
+    )
+
+
 # --- periods ------------------------------------------------------------------------------
 
 

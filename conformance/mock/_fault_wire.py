@@ -10,7 +10,9 @@ the others get the mock app unchanged. Every act is bounded in time.
 from __future__ import annotations
 
 import asyncio
+import base64
 import dataclasses
+import json
 import re
 import socket
 import struct
@@ -28,8 +30,9 @@ from starlette.requests import Request
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from uvicorn.protocols.http.h11_impl import H11Protocol
 
+from conformance.mock import _replies as replies
 from conformance.mock._app import USAGE_PATH, mock_state
-from conformance.mock._fault_steps import base_app
+from conformance.mock._fault_steps import base_app, sent_key
 from conformance.mock._model import Org
 from conformance.mock._periods import parse_period_start, utc_now
 from conformance.mock._query import MalformedQuery, query_values
@@ -465,3 +468,44 @@ class UrlCache:
                     self._entries.popitem(last=False)
         await send(start)
         await send(body_message(body, False))
+
+
+def with_response_headers(extra: Callable[[Scope], list[tuple[bytes, bytes]]]) -> Act:
+    """The mock's answer with ``extra(scope)`` added to its header fields."""
+
+    async def act(app: ASGIApp, scope: Scope, receive: Receive, send: Send) -> None:
+        added = extra(scope)
+
+        async def edited(message: Message) -> None:
+            if message["type"] == "http.response.start" and added:
+                message = {**message, "headers": [*message.get("headers", []), *added]}
+            await send(message)
+
+        await app(scope, receive, edited)
+
+    return act
+
+
+def debug_auth(scope: Scope) -> list[tuple[bytes, bytes]]:
+    """``X-Debug-Auth``: the presented key, base64-encoded (none when no key was sent)."""
+    key = sent_key(request_headers(scope))
+    return [(b"x-debug-auth", base64.b64encode(key.encode()))] if key else []
+
+
+async def request_line_in_errors(app: ASGIApp, scope: Scope, receive: Receive, send: Send) -> None:
+    """Every 4xx ``message`` in the spec's error shape ends with the request line as
+    received, query string included."""
+    start, body = await answer(app, scope, receive)
+    headers = list(start.get("headers", []))
+    media = dict(headers).get(b"content-type", b"").split(b";")[0].strip()
+    if 400 <= start.get("status", 0) < 500 and media == replies.JSON.encode():
+        document = json.loads(body)
+        query = scope.get("query_string", b"").decode("latin-1")
+        target = raw_path(scope) + (f"?{query}" if query else "")
+        document["message"] = f"{document['message']} ({scope['method']} {target})"
+        body = replies.dumps(document)
+        headers = [(n, v) for n, v in headers if n.lower() != b"content-length"]
+        headers.append((b"content-length", b"%d" % len(body)))
+        start = {**start, "headers": headers}
+    await send(start)
+    await send(body_message(body, False))

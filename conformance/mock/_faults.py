@@ -566,6 +566,30 @@ _FAULTS = [
             wire.wire(wire.doubled_slash, wire.reply(steps.CRASH)),
         ),
     ),
+    *_family(
+        "secrets",
+        Fault(
+            "key_echoed_in_errors",
+            "401 and 403 messages quote the presented key ('invalid API key dcs_...', "
+            "'key dcs_... does not own org ...')",
+            ("key_never_echoed",),
+            steps.key_echoed_in_errors(),
+        ),
+        Fault(
+            "key_in_debug_header",
+            "a debug middleware left on: every answer carries X-Debug-Auth, the presented "
+            "key in base64",
+            ("key_never_echoed",),
+            wire.wire(wire.everything, wire.with_response_headers(wire.debug_auth)),
+        ),
+        Fault(
+            "request_line_in_errors",
+            "4xx messages end with the request line, query string included (a key sent as "
+            "?api_key= comes back)",
+            ("key_never_echoed",),
+            wire.wire(wire.everything, wire.request_line_in_errors),
+        ),
+    ),
 ]
 
 #: Every fault of the catalogue, by name, in catalogue order.
