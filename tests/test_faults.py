@@ -323,6 +323,13 @@ def _request_line(c: TestClient) -> None:
     _equal(usage(c).json(), good())
 
 
+def _lenient(c: TestClient) -> None:
+    _equal(usage(c, "2025-W01-1").json(), good("2024-12-30"))
+    _equal(
+        [usage(c, p).status_code for p in ("20250101", "2025-02-30", "2025-001")], [200, 400, 400]
+    )
+
+
 WRONG = {"x-api-key": "dcs_not_a_key"}
 IN_PROCESS: dict[str, Callable[[TestClient], None]] = {
     "usage_field_missing": _missing,
@@ -423,6 +430,10 @@ IN_PROCESS: dict[str, Callable[[TestClient], None]] = {
     "key_echoed_in_errors": _echoed,
     "key_in_debug_header": _debug_header,
     "request_line_in_errors": _request_line,
+    "lenient_iso8601_dates": _lenient,
+    "december_period_crash": _crash("2025-12-01", "2025-11-30"),
+    "pre_epoch_period_crash": _crash("1969-12-01", "1970-01-01"),
+    "month_end_period_crash": _crash("2025-01-31", "2025-12-31"),
 }
 
 

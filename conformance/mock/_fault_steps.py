@@ -483,6 +483,28 @@ def period_current_month_refused() -> Apply:
     return on_step("parse_period", wrap)
 
 
+def period_parsed_with(parse_text: Callable[[str], date]) -> Apply:
+    """A ``period_start`` the mock refuses as malformed is read with ``parse_text`` instead
+    (its ValueError: the mock's 400)."""
+
+    def wrap(parse: Step) -> Step:
+        def step(query_string: bytes, now: datetime) -> date:
+            try:
+                return parse(query_string, now)
+            except ApiError as exc:
+                values = _period_values(query_string)
+                if exc.reply is not replies.INVALID_PERIOD_START or len(values) != 1:
+                    raise
+                try:
+                    return parse_text(values[0])
+                except ValueError:
+                    raise exc from None
+
+        return step
+
+    return on_step("parse_period", wrap)
+
+
 def period_ignored() -> Apply:
     """The server reads ``periodStart``: ``period_start`` never reaches it."""
     return on_step("parse_period", lambda parse: lambda _query, now: parse(b"", now))
@@ -493,6 +515,24 @@ UsageStep = Callable[[MockState, Org, date, datetime], Usage]
 
 def usage_step(wrap: Callable[[UsageStep], UsageStep]) -> Apply:
     return on_step("compute_usage", wrap)
+
+
+def period_math_crash(derive: Callable[[date], object]) -> Apply:
+    """The usage query first derives something from the period's start (its end, its bucket
+    key) with ``derive(start)``; where that raises (ValueError, OverflowError), the request
+    crashes: 500."""
+
+    def wrap(compute: UsageStep) -> UsageStep:
+        def step(state: MockState, org: Org, start: date, now: datetime) -> Usage:
+            try:
+                derive(start)
+            except (ValueError, OverflowError):
+                raise ApiError(CRASH) from None
+            return compute(state, org, start, now)
+
+        return step
+
+    return usage_step(wrap)
 
 
 def billed_to_period_end(compute: UsageStep) -> UsageStep:

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
-from datetime import timedelta
+from datetime import date, timedelta
 
 from starlette.types import ASGIApp
 
@@ -23,6 +23,7 @@ from conformance.mock import _fault_wire as wire
 from conformance.mock import _replies as replies
 from conformance.mock._app import create_app
 from conformance.mock._model import Fixtures
+from conformance.mock._periods import period_bounds
 from conformance.mock._state import Clock
 
 Apply = Callable[[ASGIApp], ASGIApp]
@@ -99,6 +100,21 @@ def _bare_key(header: bytes, value: bytes) -> bytes:
     if header == b"authorization" and len(value.split()) == 1:
         return b"Bearer " + value.strip()
     return value
+
+
+def _next_month_start(start: date) -> date:
+    """The first of the next month, as written without a thought for December."""
+    return date(start.year, start.month + 1, 1)
+
+
+def _same_day_next_month(start: date) -> date:
+    """A month added by replacing the month: the 31st of a month before a short one raises."""
+    return start.replace(year=start.year + start.month // 12, month=start.month % 12 + 1)
+
+
+def _bucket_key(start: date) -> bytes:
+    """The period's first second as an unsigned 64-bit key: before 1970 it is negative."""
+    return period_bounds(start)[0].to_bytes(8, "big")
 
 
 _FAULTS = [
@@ -588,6 +604,36 @@ _FAULTS = [
             "?api_key= comes back)",
             ("key_never_echoed",),
             wire.wire(wire.everything, wire.request_line_in_errors),
+        ),
+    ),
+    *_family(
+        "calendar",
+        Fault(
+            "lenient_iso8601_dates",
+            "period_start is parsed with date.fromisoformat, which also takes 20250101 and "
+            "2025-W01-1",
+            ("malformed_period_rejected",),
+            steps.period_parsed_with(date.fromisoformat),
+        ),
+        Fault(
+            "december_period_crash",
+            "the period end is date(year, month + 1, 1): any December raises, 500",
+            ("period_start_any_valid_date", "valid_period_accepted"),
+            steps.period_math_crash(_next_month_start),
+        ),
+        Fault(
+            "pre_epoch_period_crash",
+            "the ledger's bucket key is the period's epoch second as an unsigned 64-bit value: "
+            "before 1970 it raises, 500",
+            ("period_start_any_valid_date", "st.not_a_server_error"),
+            steps.period_math_crash(_bucket_key),
+        ),
+        Fault(
+            "month_end_period_crash",
+            "the period end is start.replace(month=next month): a 29th to 31st that the next "
+            "month lacks raises, 500",
+            ("period_start_any_valid_date",),
+            steps.period_math_crash(_same_day_next_month),
         ),
     ),
 ]
