@@ -330,6 +330,24 @@ def _lenient(c: TestClient) -> None:
     )
 
 
+def _duplicate(c: TestClient) -> None:
+    body = usage(c).content
+    _equal(body.count(b'"billed_awake_seconds":'), 2)
+    _equal(json.loads(body), good())  # the last one wins: the figure is right
+
+
+def _bom(c: TestClient) -> None:
+    for reply in (usage(c), _error(c), c.put("/v1/usage")):
+        assert reply.content.startswith(b"\xef\xbb\xbf{"), reply.content[:8]
+    _equal(json.loads(usage(c).content[3:]), good())
+
+
+def _trailing(c: TestClient) -> None:
+    body = usage(c).content
+    assert body.endswith(b"}0\r\n\r\n")
+    _equal(json.loads(body[:-5]), good())
+
+
 WRONG = {"x-api-key": "dcs_not_a_key"}
 IN_PROCESS: dict[str, Callable[[TestClient], None]] = {
     "usage_field_missing": _missing,
@@ -434,6 +452,9 @@ IN_PROCESS: dict[str, Callable[[TestClient], None]] = {
     "december_period_crash": _crash("2025-12-01", "2025-11-30"),
     "pre_epoch_period_crash": _crash("1969-12-01", "1970-01-01"),
     "month_end_period_crash": _crash("2025-01-31", "2025-12-31"),
+    "duplicate_member_names": _duplicate,
+    "utf8_bom": _bom,
+    "trailing_data_after_json": _trailing,
 }
 
 
@@ -619,6 +640,15 @@ def test_auth_sticky_connection(server) -> None:
         assert get(fresh, "/v1/usage" + CLOSED)[0] == 401  # a new connection starts clean
 
 
+def test_gzip_label_plain_body(server) -> None:
+    with contextlib.closing(plain_http(server("gzip_label_plain_body"))) as connection:
+        status, body, headers = get(connection, "/v1/usage" + CLOSED, AUTH)
+        assert (status, headers["content-encoding"]) == (200, "gzip")
+        assert json.loads(body)["plan_slug"] == "pro"  # plain JSON, not gzip
+        status, body, headers = get(connection, "/v1/usage", AUTH)
+        assert status == 200 and "content-encoding" not in headers  # the preflight's request
+
+
 WIRE = {
     "header_names_case_sensitive",
     "reset_mid_response",
@@ -628,6 +658,7 @@ WIRE = {
     *PATH_FAULTS,
     "path_variant_crash",
     "auth_sticky_connection",
+    "gzip_label_plain_body",
 }
 
 

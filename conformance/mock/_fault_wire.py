@@ -492,6 +492,10 @@ def debug_auth(scope: Scope) -> list[tuple[bytes, bytes]]:
     return [(b"x-debug-auth", base64.b64encode(key.encode()))] if key else []
 
 
+def gzip_label(scope: Scope) -> list[tuple[bytes, bytes]]:
+    return [(b"content-encoding", b"gzip")]
+
+
 async def request_line_in_errors(app: ASGIApp, scope: Scope, receive: Receive, send: Send) -> None:
     """Every 4xx ``message`` in the spec's error shape ends with the request line as
     received, query string included."""

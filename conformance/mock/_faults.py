@@ -12,6 +12,7 @@ against every fault (the kill matrix).
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import date, timedelta
@@ -24,6 +25,7 @@ from conformance.mock import _replies as replies
 from conformance.mock._app import create_app
 from conformance.mock._model import Fixtures
 from conformance.mock._periods import period_bounds
+from conformance.mock._replies import Reply
 from conformance.mock._state import Clock
 
 Apply = Callable[[ASGIApp], ASGIApp]
@@ -115,6 +117,19 @@ def _same_day_next_month(start: date) -> date:
 def _bucket_key(start: date) -> bytes:
     """The period's first second as an unsigned 64-bit key: before 1970 it is negative."""
     return period_bounds(start)[0].to_bytes(8, "big")
+
+
+UTF8_BOM = b"\xef\xbb\xbf"
+STRAY_CHUNK_END = b"0\r\n\r\n"
+
+
+def _placeholder_first(body: bytes) -> bytes:
+    """The usage document with a 0 placeholder for billed_awake_seconds before its members."""
+    return body.replace(b"{", b'{"billed_awake_seconds":0,', 1) if body[:1] == b"{" else body
+
+
+def _bom_first(reply: Reply) -> Reply:
+    return dataclasses.replace(reply, body=UTF8_BOM + reply.body)
 
 
 _FAULTS = [
@@ -634,6 +649,38 @@ _FAULTS = [
             "month lacks raises, 500",
             ("period_start_any_valid_date",),
             steps.period_math_crash(_same_day_next_month),
+        ),
+    ),
+    *_family(
+        "JSON on the wire",
+        Fault(
+            "duplicate_member_names",
+            "a hand-rolled serializer writes billed_awake_seconds twice: a 0 placeholder "
+            "first, the total later",
+            ("json_wire_format",),
+            steps.usage_bytes(_placeholder_first),
+        ),
+        Fault(
+            "utf8_bom",
+            "JSON bodies are encoded as utf-8-sig: each starts with a byte order mark",
+            ("json_wire_format", *SCHEMA),
+            steps.chain(
+                steps.usage_bytes(lambda body: UTF8_BOM + body), steps.error_reply(_bom_first)
+            ),
+        ),
+        Fault(
+            "trailing_data_after_json",
+            "the usage handler writes the chunk terminator 0\\r\\n\\r\\n itself after the "
+            "document, inside Content-Length",
+            ("json_wire_format", *SCHEMA),
+            steps.usage_bytes(lambda body: body + STRAY_CHUNK_END),
+        ),
+        Fault(
+            "gzip_label_plain_body",
+            "answers to requests with period_start are labelled Content-Encoding: gzip but "
+            "sent uncompressed",
+            ("complete_response",),
+            wire.wire(wire.has_period_start, wire.with_response_headers(wire.gzip_label)),
         ),
     ),
 ]
