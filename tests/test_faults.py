@@ -348,6 +348,39 @@ def _trailing(c: TestClient) -> None:
     _equal(json.loads(body[:-5]), good())
 
 
+def _storage_at_end(c: TestClient) -> None:
+    periods = ("2025-05-01", "2026-08-01", None)
+    _equal([usage(c, p).json()["provisioned_storage_gib"] for p in periods], [140, 40, 50])
+
+
+def _retryable_400(c: TestClient) -> None:
+    _equal((usage(c, "nope").status_code, usage(c, "nope").json()["retryable"]), (400, True))
+    assert _error(c).json()["retryable"] is False
+
+
+def _negative_hint(c: TestClient) -> None:
+    _equal(
+        [_error(c).json().get("retry_after_ms"), usage(c, "x").json().get("retry_after_ms")],
+        [-1, -1],
+    )
+
+
+def _problem_status(c: TestClient) -> None:
+    reply = c.put("/v1/usage")
+    _equal((reply.status_code, reply.json()["status"]), (405, 400))
+
+
+def _title_per_request(c: TestClient) -> None:
+    first, second = (c.put("/v1/usage").json()["title"] for _ in range(2))
+    assert first != second and first.startswith("Method Not Allowed (request "), first
+
+
+def _memory_asleep(c: TestClient) -> None:
+    body, right = usage(c, "2025-03-01").json(), good("2025-03-01")
+    assert body["billed_memory_mib_seconds"] > right["billed_memory_mib_seconds"]
+    _equal(body["billed_awake_seconds"], right["billed_awake_seconds"])
+
+
 WRONG = {"x-api-key": "dcs_not_a_key"}
 IN_PROCESS: dict[str, Callable[[TestClient], None]] = {
     "usage_field_missing": _missing,
@@ -455,6 +488,12 @@ IN_PROCESS: dict[str, Callable[[TestClient], None]] = {
     "duplicate_member_names": _duplicate,
     "utf8_bom": _bom,
     "trailing_data_after_json": _trailing,
+    "storage_as_of_period_end": _storage_at_end,
+    "request_errors_retryable": _retryable_400,
+    "negative_retry_hint": _negative_hint,
+    "problem_status_mismatch": _problem_status,
+    "problem_title_per_request": _title_per_request,
+    "memory_billed_while_asleep": _memory_asleep,
 }
 
 

@@ -145,12 +145,16 @@ def error_reply(change: Callable[[Reply], Reply]) -> Apply:
 
 
 def error_document(
-    edit: Callable[[dict[str, Any]], None], *, statuses: frozenset[int] | None = None
+    edit: Callable[[dict[str, Any]], None],
+    *,
+    statuses: frozenset[int] | None = None,
+    media_type: str = replies.JSON,
 ) -> Apply:
-    """Edit the JSON document of the spec-shaped error replies (of ``statuses``, or all)."""
+    """Edit the document of the error replies of ``media_type`` (the spec's error shape, or
+    ``replies.PROBLEM_JSON``), of ``statuses`` or all."""
 
     def change(reply: Reply) -> Reply:
-        if reply.media_type != replies.JSON or (statuses and reply.status not in statuses):
+        if reply.media_type != media_type or (statuses and reply.status not in statuses):
             return reply
         document = json.loads(reply.body)
         edit(document)
@@ -621,5 +625,40 @@ def other_orgs_counters(compute: UsageStep) -> UsageStep:
             return usage
         theirs = compute(state, state.fixtures.orgs[others[0]], start, now)
         return usage._replace(**{f: getattr(theirs, f) for f in BILLED})
+
+    return step
+
+
+# --- figures that contradict a sentence of the spec ---------------------------------------
+
+
+def storage_at_period_end(compute: UsageStep) -> UsageStep:
+    """``provisioned_storage_gib`` of the machines that existed at the period's end (its last
+    second, or now for a period not over yet), not of those that exist now."""
+
+    def step(state: MockState, org: Org, start: date, now: datetime) -> Usage:
+        usage = compute(state, org, start, now)
+        at = min(period_bounds(start)[1] - 1, epoch_seconds(now))
+        return usage._replace(
+            provisioned_storage_gib=state.ledger.provisioned_storage_gib(org.id, at)
+        )
+
+    return step
+
+
+def memory_while_asleep(compute: UsageStep) -> UsageStep:
+    """``billed_memory_mib_seconds`` counts every closed second a machine exists, awake or
+    not (memory multiplied by lifetime, not by running time)."""
+
+    def step(state: MockState, org: Org, start: date, now: datetime) -> Usage:
+        usage = compute(state, org, start, now)
+        begin, end = period_bounds(start)
+        end = min(end, closed_until(epoch_seconds(now)))
+        memory = 0
+        for machine in org.machines:
+            created = epoch_seconds(machine.created_at)
+            deleted = end if machine.deleted_at is None else epoch_seconds(machine.deleted_at)
+            memory += machine.memory_mib * max(0, min(end, deleted) - max(begin, created))
+        return usage._replace(billed_memory_mib_seconds=memory)
 
     return step

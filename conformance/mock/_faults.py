@@ -13,6 +13,7 @@ against every fault (the kill matrix).
 from __future__ import annotations
 
 import dataclasses
+import uuid
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import date, timedelta
@@ -130,6 +131,10 @@ def _placeholder_first(body: bytes) -> bytes:
 
 def _bom_first(reply: Reply) -> Reply:
     return dataclasses.replace(reply, body=UTF8_BOM + reply.body)
+
+
+def _title_with_request_id(document: dict) -> None:
+    document["title"] = f"{document['title']} (request {uuid.uuid4().hex[:12]})"
 
 
 _FAULTS = [
@@ -681,6 +686,48 @@ _FAULTS = [
             "sent uncompressed",
             ("complete_response",),
             wire.wire(wire.has_period_start, wire.with_response_headers(wire.gzip_label)),
+        ),
+    ),
+    *_family(
+        "contract sentences",
+        Fault(
+            "storage_as_of_period_end",
+            "provisioned_storage_gib is the storage at the period's end, not now",
+            ("current_storage_same_for_every_period", "canary_storage_current"),
+            steps.usage_step(steps.storage_at_period_end),
+        ),
+        Fault(
+            "request_errors_retryable",
+            "400 answers say retryable: true",
+            ("request_errors_not_retryable",),
+            steps.error_document(_set("retryable", True), statuses=frozenset({400})),
+        ),
+        Fault(
+            "negative_retry_hint",
+            "error bodies carry retry_after_ms: -1 to mean 'no hint'",
+            ("retry_hint_non_negative",),
+            steps.error_document(lambda d: d.setdefault("retry_after_ms", -1)),
+        ),
+        Fault(
+            "problem_status_mismatch",
+            "problem+json documents say status 400 whatever the response's status (copied "
+            "from the validation handler)",
+            ("problem_status_matches",),
+            steps.error_document(_set("status", 400), media_type=replies.PROBLEM_JSON),
+        ),
+        Fault(
+            "problem_title_per_request",
+            "the 405 problem's title carries the request id",
+            ("problem_title_stable",),
+            steps.error_document(
+                _title_with_request_id, statuses=frozenset({405}), media_type=replies.PROBLEM_JSON
+            ),
+        ),
+        Fault(
+            "memory_billed_while_asleep",
+            "memory is billed for every second a machine exists, awake or asleep",
+            ("canary_closed_period_exact",),
+            steps.usage_step(steps.memory_while_asleep),
         ),
     ),
 ]
