@@ -483,6 +483,7 @@ IN_PROCESS: dict[str, Callable[[TestClient], None]] = {
     "request_line_in_errors": _request_line,
     "lenient_iso8601_dates": _lenient,
     "december_period_crash": _crash("2025-12-01", "2025-11-30"),
+    "year_9999_period_crash": _crash("9999-12-31", "9999-11-30"),
     "pre_epoch_period_crash": _crash("1969-12-01", "1970-01-01"),
     "month_end_period_crash": _crash("2025-01-31", "2025-12-31"),
     "duplicate_member_names": _duplicate,

@@ -110,6 +110,11 @@ def _next_month_start(start: date) -> date:
     return date(start.year, start.month + 1, 1)
 
 
+def _next_month_start_wrapped(start: date) -> date:
+    """The first of the next month, December handled: 9999-12 still overflows."""
+    return date(start.year + start.month // 12, start.month % 12 + 1, 1)
+
+
 def _same_day_next_month(start: date) -> date:
     """A month added by replacing the month: the 31st of a month before a short one raises."""
     return start.replace(year=start.year + start.month // 12, month=start.month % 12 + 1)
@@ -640,6 +645,12 @@ _FAULTS = [
             "the period end is date(year, month + 1, 1): any December raises, 500",
             ("period_start_any_valid_date", "valid_period_accepted"),
             steps.period_math_crash(_next_month_start),
+        ),
+        Fault(
+            "year_9999_period_crash",
+            "the period end is date(year + month // 12, month % 12 + 1, 1): 9999-12 overflows, 500",
+            ("period_start_any_valid_date",),
+            steps.period_math_crash(_next_month_start_wrapped),
         ),
         Fault(
             "pre_epoch_period_crash",
