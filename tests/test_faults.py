@@ -3,7 +3,9 @@ wire-level faults over a real loopback socket with tight timeouts), and the CLI 
 
 from __future__ import annotations
 
+import base64
 import contextlib
+import http.client
 import json
 import re
 import select
@@ -274,6 +276,111 @@ def _other_org(c: TestClient) -> None:
     _equal(body["plan_slug"], "pro")
 
 
+# credentials, secrets, calendar, JSON on the wire, contract sentences
+
+
+def _bearer(value: str | bytes) -> dict[str, str | bytes]:
+    return {"Authorization": value}
+
+
+def _key_in_query(c: TestClient) -> None:
+    codes = [
+        c.get("/v1/usage", params={name: KEY}).status_code
+        for name in ("api_key", "access_token", "apikey")
+    ]
+    _equal(codes, [200, 200, 401])
+    _equal(c.get("/v1/usage", params={"api_key": KEY}).json(), good())
+
+
+def _cache(c: TestClient) -> None:
+    keyless = _error(c, **{}).status_code  # nothing cached yet: refused
+    assert usage(c, "2026-06-01").status_code == 200  # now cached, keyed by URL only
+    replies = [usage(c, "2026-06-01", **h) for h in ({"x-api-key": "nope"}, {"Accept": "*/*"})]
+    _equal([(r.status_code, r.json()) for r in replies], [(200, good("2026-06-01"))] * 2)
+    _equal(keyless, 401)
+    assert usage(c, "2026-05-01", **{"Accept": "*/*"}).status_code == 401  # another URL
+
+
+def _echoed(c: TestClient) -> None:
+    assert KEY in _error(c, **{"x-api-key": KEY + "0"}).json()["message"]
+    assert KEY in _error(c, **AUTH, **{"X-Dedalus-Org-Id": "org_globex"}).json()["message"]
+    assert KEY not in _error(c).text  # no key, nothing to echo
+
+
+def _debug_header(c: TestClient) -> None:
+    for headers in (AUTH, {"x-api-key": "dcs_not_a_key"}, _bearer(f"Bearer {KEY}")):
+        key = headers.get("x-api-key") or KEY
+        _equal(
+            _error(c, **headers).headers.get("x-debug-auth"),
+            base64.b64encode(key.encode()).decode(),
+        )
+    assert "x-debug-auth" not in _error(c).headers
+
+
+def _request_line(c: TestClient) -> None:
+    reply = c.get("/v1/usage", params={"api_key": KEY})
+    _equal(reply.json()["message"], f"missing Dedalus API key (GET /v1/usage?api_key={KEY})")
+    _equal(usage(c).json(), good())
+
+
+def _lenient(c: TestClient) -> None:
+    _equal(usage(c, "2025-W01-1").json(), good("2024-12-30"))
+    _equal(
+        [usage(c, p).status_code for p in ("20250101", "2025-02-30", "2025-001")], [200, 400, 400]
+    )
+
+
+def _duplicate(c: TestClient) -> None:
+    body = usage(c).content
+    _equal(body.count(b'"billed_awake_seconds":'), 2)
+    _equal(json.loads(body), good())  # the last one wins: the figure is right
+
+
+def _bom(c: TestClient) -> None:
+    for reply in (usage(c), _error(c), c.put("/v1/usage")):
+        assert reply.content.startswith(b"\xef\xbb\xbf{"), reply.content[:8]
+    _equal(json.loads(usage(c).content[3:]), good())
+
+
+def _trailing(c: TestClient) -> None:
+    body = usage(c).content
+    assert body.endswith(b"}0\r\n\r\n")
+    _equal(json.loads(body[:-5]), good())
+
+
+def _storage_at_end(c: TestClient) -> None:
+    periods = ("2025-05-01", "2026-08-01", None)
+    _equal([usage(c, p).json()["provisioned_storage_gib"] for p in periods], [140, 40, 50])
+
+
+def _retryable_400(c: TestClient) -> None:
+    _equal((usage(c, "nope").status_code, usage(c, "nope").json()["retryable"]), (400, True))
+    assert _error(c).json()["retryable"] is False
+
+
+def _negative_hint(c: TestClient) -> None:
+    _equal(
+        [_error(c).json().get("retry_after_ms"), usage(c, "x").json().get("retry_after_ms")],
+        [-1, -1],
+    )
+
+
+def _problem_status(c: TestClient) -> None:
+    reply = c.put("/v1/usage")
+    _equal((reply.status_code, reply.json()["status"]), (405, 400))
+
+
+def _title_per_request(c: TestClient) -> None:
+    first, second = (c.put("/v1/usage").json()["title"] for _ in range(2))
+    assert first != second and first.startswith("Method Not Allowed (request "), first
+
+
+def _memory_asleep(c: TestClient) -> None:
+    body, right = usage(c, "2025-03-01").json(), good("2025-03-01")
+    assert body["billed_memory_mib_seconds"] > right["billed_memory_mib_seconds"]
+    _equal(body["billed_awake_seconds"], right["billed_awake_seconds"])
+
+
 WRONG = {"x-api-key": "dcs_not_a_key"}
 IN_PROCESS: dict[str, Callable[[TestClient], None]] = {
     "usage_field_missing": _missing,
@@ -325,6 +432,69 @@ IN_PROCESS: dict[str, Callable[[TestClient], None]] = {
     "open_hour_counted": _open_hour,
     "deleted_storage_counted": _deleted,
     "other_orgs_counters": _other_org,
+    "any_auth_scheme_accepted": _statuses(
+        *((_bearer(f"{scheme} {KEY}"), 200) for scheme in ("Token", "ApiKey", "Basic")),
+        (_bearer("Token dcs_not_a_key"), 401),
+    ),
+    "bearer_without_space": _statuses(
+        (_bearer(f"Bearer{KEY}"), 200), (_bearer(f"Bearer {KEY}"), 200), (_bearer("Bearer"), 401)
+    ),
+    "bare_key_in_authorization": _statuses(
+        (_bearer(KEY), 200), (_bearer("dcs_not_a_key"), 401), (_bearer("Bearer"), 401)
+    ),
+    "long_key_crash": _statuses(
+        (_bearer("Bearer " + "k" * 1001), 500),
+        ({"x-api-key": "k" * 1001}, 500),
+        ({"x-api-key": "k" * 999}, 401),
+        (AUTH, 200),
+    ),
+    "non_ascii_key_crash": _statuses(
+        (_bearer(f"Bearer {KEY}\u00e9".encode()), 500),
+        ({"x-api-key": "dcs_\u00df".encode()}, 500),
+        (WRONG, 401),
+    ),
+    "key_case_insensitive": _statuses(
+        ({"x-api-key": KEY.swapcase()}, 200), ({"x-api-key": KEY.upper()}, 200), (WRONG, 401)
+    ),
+    "key_prefix_accepted": _statuses(
+        ({"x-api-key": KEY[:8]}, 200),
+        ({"x-api-key": KEY[:7]}, 401),
+        ({"x-api-key": KEY + "0"}, 401),
+    ),
+    "org_id_case_insensitive": _statuses(
+        ({**AUTH, "X-Dedalus-Org-Id": ORG.upper()}, 200),
+        ({**AUTH, "X-Dedalus-Org-Id": "org_globex"}, 403),
+    ),
+    "org_id_prefix_match": _statuses(
+        ({**AUTH, "X-Dedalus-Org-Id": ORG + "x"}, 200),
+        ({**AUTH, "X-Dedalus-Org-Id": ORG[:-1]}, 200),
+        ({**AUTH, "X-Dedalus-Org-Id": "org_globex"}, 403),
+    ),
+    "api_key_in_query": _key_in_query,
+    "api_key_in_cookie": _statuses(
+        ({"Cookie": f"theme=dark; api_key={KEY}"}, 200), ({"Cookie": f"session={KEY}"}, 401)
+    ),
+    "alternate_key_headers": _statuses(
+        ({"X-Auth-Token": KEY}, 200), ({"Api-Key": KEY}, 200), ({"X-Access-Token": KEY}, 401)
+    ),
+    "cache_ignores_credentials": _cache,
+    "key_echoed_in_errors": _echoed,
+    "key_in_debug_header": _debug_header,
+    "request_line_in_errors": _request_line,
+    "lenient_iso8601_dates": _lenient,
+    "december_period_crash": _crash("2025-12-01", "2025-11-30"),
+    "year_9999_period_crash": _crash("9999-12-31", "9999-11-30"),
+    "pre_epoch_period_crash": _crash("1969-12-01", "1970-01-01"),
+    "month_end_period_crash": _crash("2025-01-31", "2025-12-31"),
+    "duplicate_member_names": _duplicate,
+    "utf8_bom": _bom,
+    "trailing_data_after_json": _trailing,
+    "storage_as_of_period_end": _storage_at_end,
+    "request_errors_retryable": _retryable_400,
+    "negative_retry_hint": _negative_hint,
+    "problem_status_mismatch": _problem_status,
+    "problem_title_per_request": _title_per_request,
+    "memory_billed_while_asleep": _memory_asleep,
 }
 
 
@@ -344,11 +514,12 @@ def test_the_correct_mock_does_not(name: str) -> None:
 
 @pytest.fixture
 def server() -> Iterator[Callable[[str], str]]:
-    """``start(fault)`` serves one faulty app on loopback and returns its base URL."""
+    """``start(fault)`` serves one faulty app (``start("")``: the correct mock) on loopback and
+    returns its base URL."""
     with contextlib.ExitStack() as stack:
 
         def start(name: str) -> str:
-            app = faulty_app(FX, [name])
+            app = faulty_app(FX, [name] if name else [])
             return stack.enter_context(serve(app, host="127.0.0.1", port=0)).base_url
 
         yield start
@@ -439,12 +610,95 @@ def test_huge_body_bad_period(server) -> None:
     assert fetch(base, "2025-02-01").status_code == 200
 
 
+def plain_http(base: str) -> http.client.HTTPConnection:
+    """A keep-alive connection that sends each request target exactly as spelled."""
+    host, port = base.removeprefix("http://").rsplit(":", 1)
+    return http.client.HTTPConnection(host, int(port), timeout=2)
+
+
+def get(
+    connection: http.client.HTTPConnection, target: str, headers: dict[str, str] | None = None
+) -> tuple[int, bytes, http.client.HTTPMessage]:
+    connection.request("GET", target, headers=headers or {})
+    reply = connection.getresponse()
+    return reply.status, reply.read(), reply.headers
+
+
+CLOSED = "?period_start=2026-06-01"
+PATH_FAULTS = {
+    "trailing_slash_unauthenticated": ["/v1/usage/"],
+    "case_insensitive_route_unauthenticated": ["/V1/USAGE", "/v1/Usage"],
+    "encoded_path_unauthenticated": ["/v1/%75sage", "/v1%2Fusage"],
+    "dot_segments_unauthenticated": ["/v1/./usage", "/v1/x/../usage", "/v1//usage", "//v1/usage"],
+}
+OTHER_SPELLINGS = ["/v1/usage/", "/V1/USAGE", "/v1/%75sage", "/v1/./usage", "/v1//usage"]
+
+
+@pytest.mark.parametrize("name", sorted(PATH_FAULTS))
+def test_path_spellings_served_unauthenticated(server, name: str) -> None:
+    with contextlib.closing(plain_http(server(name))) as connection:
+        reference = get(connection, "/v1/usage" + CLOSED, {"x-api-key": KEY})
+        assert reference[0] == 200
+        for path in PATH_FAULTS[name]:
+            status, body, _ = get(connection, path + CLOSED)
+            assert (status, json.loads(body)) == (200, json.loads(reference[1])), path
+        assert get(connection, "/v1/usage" + CLOSED)[0] == 401  # the exact path is guarded
+        for path in set(OTHER_SPELLINGS) - set(PATH_FAULTS[name]):
+            assert get(connection, path + CLOSED)[0] in (401, 404), path  # as the mock answers
+
+
+def test_correct_mock_guards_every_spelling(server) -> None:
+    spellings = {path for paths in PATH_FAULTS.values() for path in paths}
+    with contextlib.closing(plain_http(server(""))) as connection:
+        for path in sorted(spellings):
+            assert get(connection, path + CLOSED)[0] in (401, 404), path
+
+
+def test_path_variant_crash(server) -> None:
+    with contextlib.closing(plain_http(server("path_variant_crash"))) as connection:
+        for path in ("/v1//usage", "//v1/usage"):
+            for headers in ({}, AUTH):
+                status, body, _ = get(connection, path + CLOSED, headers)
+                assert (status, json.loads(body)["error_code"]) == (500, "INTERNAL"), path
+        assert get(connection, "/v1/usage" + CLOSED, AUTH)[0] == 200
+        assert get(connection, "/v1/usage/" + CLOSED, AUTH)[0] == 404
+
+
+def test_auth_sticky_connection(server) -> None:
+    base = server("auth_sticky_connection")
+    with contextlib.closing(plain_http(base)) as connection:
+        assert get(connection, "/v1/usage" + CLOSED)[0] == 401  # nothing authenticated yet
+        status, first, _ = get(connection, "/v1/usage" + CLOSED, AUTH)
+        assert status == 200
+        for headers in ({}, WRONG, {"Authorization": "Bearer nope"}):
+            assert get(connection, "/v1/usage" + CLOSED, headers)[:2] == (200, first), headers
+        other = {"x-api-key": FX.orgs["org_globex"].api_keys[0]}
+        status, theirs, _ = get(connection, "/v1/usage" + CLOSED, other)
+        assert status == 200 and theirs != first  # a valid key still gets its own org
+        assert get(connection, "/v1/usage" + CLOSED)[:2] == (200, first)  # the first org stays
+    with contextlib.closing(plain_http(base)) as fresh:
+        assert get(fresh, "/v1/usage" + CLOSED)[0] == 401  # a new connection starts clean
+
+
+def test_gzip_label_plain_body(server) -> None:
+    with contextlib.closing(plain_http(server("gzip_label_plain_body"))) as connection:
+        status, body, headers = get(connection, "/v1/usage" + CLOSED, AUTH)
+        assert (status, headers["content-encoding"]) == (200, "gzip")
+        assert json.loads(body)["plan_slug"] == "pro"  # plain JSON, not gzip
+        status, body, headers = get(connection, "/v1/usage", AUTH)
+        assert status == 200 and "content-encoding" not in headers  # the preflight's request
+
+
 WIRE = {
     "header_names_case_sensitive",
     "reset_mid_response",
     "slow_dribble_old_periods",
     "hang_mid_month",
     "huge_body_bad_period",
+    *PATH_FAULTS,
+    "path_variant_crash",
+    "auth_sticky_connection",
+    "gzip_label_plain_body",
 }
 
 

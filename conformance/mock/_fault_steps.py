@@ -145,12 +145,16 @@ def error_reply(change: Callable[[Reply], Reply]) -> Apply:
 
 
 def error_document(
-    edit: Callable[[dict[str, Any]], None], *, statuses: frozenset[int] | None = None
+    edit: Callable[[dict[str, Any]], None],
+    *,
+    statuses: frozenset[int] | None = None,
+    media_type: str = replies.JSON,
 ) -> Apply:
-    """Edit the JSON document of the spec-shaped error replies (of ``statuses``, or all)."""
+    """Edit the document of the error replies of ``media_type`` (the spec's error shape, or
+    ``replies.PROBLEM_JSON``), of ``statuses`` or all."""
 
     def change(reply: Reply) -> Reply:
-        if reply.media_type != replies.JSON or (statuses and reply.status not in statuses):
+        if reply.media_type != media_type or (statuses and reply.status not in statuses):
             return reply
         document = json.loads(reply.body)
         edit(document)
@@ -221,8 +225,9 @@ def auth_errors_mapped(mapping: dict[str, Reply]) -> Apply:
     return on_step("authenticate", wrap)
 
 
-def key_prefix_match(length: int) -> Apply:
-    """Keys looked up by their first ``length`` characters (an index on a truncated column)."""
+def key_matched(match: Callable[[str, str], bool]) -> Apply:
+    """An unknown key is accepted for the org of the first stored key that ``match(sent,
+    stored)`` says it is (a lookup that compares loosely)."""
 
     def wrap(authenticate: Step) -> Step:
         def step(headers: Headers, fixtures: Fixtures) -> Org:
@@ -231,9 +236,9 @@ def key_prefix_match(length: int) -> Apply:
             except ApiError as exc:
                 if exc.reply is not replies.AUTH_INVALID:
                     raise
-                sent = _sent_key(headers)
+                sent = sent_key(headers)
                 for key, org_id in fixtures.keys.items():
-                    if len(sent) >= length and key[:length] == sent[:length]:
+                    if sent and match(sent, key):
                         return fixtures.orgs[org_id]
                 raise
 
@@ -242,11 +247,70 @@ def key_prefix_match(length: int) -> Apply:
     return on_step("authenticate", wrap)
 
 
-def _sent_key(headers: Headers) -> str:
+def key_prefix_match(length: int) -> Apply:
+    """Keys looked up by their first ``length`` characters (an index on a truncated column)."""
+    return key_matched(lambda sent, key: len(sent) >= length and key[:length] == sent[:length])
+
+
+def sent_key(headers: Headers) -> str:
+    """The key as a server reads it: ``x-api-key``, else what follows the Authorization
+    scheme."""
     key = headers.get("x-api-key", "").strip()
     if not key:
         key = headers.get("authorization", "").partition(" ")[2].strip()
     return key
+
+
+def key_also_from(find: Callable[[Headers], str]) -> Apply:
+    """Without credentials where the spec puts them, a key that ``find`` reads elsewhere in
+    the request's header fields (a cookie, another header) authenticates."""
+
+    def wrap(authenticate: Step) -> Step:
+        def step(headers: Headers, fixtures: Fixtures) -> Org:
+            try:
+                return authenticate(headers, fixtures)
+            except ApiError as exc:
+                key = find(headers)
+                if exc.reply is not replies.AUTH_REQUIRED or not key:
+                    raise
+                return authenticate(Headers({"x-api-key": key}), fixtures)
+
+        return step
+
+    return on_step("authenticate", wrap)
+
+
+def cookie(name: str) -> Callable[[Headers], str]:
+    """The value of cookie ``name`` in the Cookie header ('' if absent)."""
+
+    def find(headers: Headers) -> str:
+        for pair in headers.get("cookie", "").split(";"):
+            key, _, value = pair.strip().partition("=")
+            if key == name:
+                return value.strip()
+        return ""
+
+    return find
+
+
+def header(*names: str) -> Callable[[Headers], str]:
+    """The first of header fields ``names`` that has a value ('' if none)."""
+    return lambda headers: next((headers[n].strip() for n in names if n in headers), "")
+
+
+def crash_on_credentials(bad: Callable[[str], bool]) -> Apply:
+    """A credential header value that ``bad`` says the key lookup cannot take raises: 500."""
+
+    def wrap(authenticate: Step) -> Step:
+        def step(headers: Headers, fixtures: Fixtures) -> Org:
+            for name in ("x-api-key", "authorization"):
+                if any(bad(value) for value in headers.getlist(name)):
+                    raise ApiError(CRASH)
+            return authenticate(headers, fixtures)
+
+        return step
+
+    return on_step("authenticate", wrap)
 
 
 def org_check(check: Callable[[Headers, Org], None]) -> Apply:
@@ -261,6 +325,65 @@ def refuse_any_org(headers: Headers, org: Org) -> None:
     """Every org header is taken for a cross-org request."""
     if "x-dedalus-org-id" in headers:
         raise ApiError(replies.AUTH_ORG_MISMATCH)
+
+
+def org_compared(same: Callable[[str, str], bool]) -> Apply:
+    """``X-Dedalus-Org-Id`` must name the key's org as ``same(sent, own)`` compares them."""
+
+    def check(headers: Headers, org: Org) -> None:
+        for value in headers.getlist("x-dedalus-org-id"):
+            if not same(value.strip(), org.id):
+                raise ApiError(replies.AUTH_ORG_MISMATCH)
+
+    return org_check(check)
+
+
+def chain(*applies: Apply) -> Apply:
+    """Several step replacements as one fault."""
+
+    def apply(app: ASGIApp) -> ASGIApp:
+        for one in applies:
+            app = one(app)
+        return app
+
+    return apply
+
+
+def key_echoed_in_errors() -> Apply:
+    """401 and 403 messages quote the presented key (and the org header)."""
+
+    def wrap_authenticate(authenticate: Step) -> Step:
+        def step(headers: Headers, fixtures: Fixtures) -> Org:
+            try:
+                return authenticate(headers, fixtures)
+            except ApiError as exc:
+                if exc.reply is not replies.AUTH_INVALID:
+                    raise
+                message = f"invalid API key {sent_key(headers)}"
+                raise ApiError(
+                    replies.api_error(401, "AUTH_INVALID", message, retryable=False)
+                ) from None
+
+        return step
+
+    def wrap_authorize(authorize: Step) -> Step:
+        def step(headers: Headers, org: Org) -> None:
+            try:
+                authorize(headers, org)
+            except ApiError as exc:
+                if exc.reply is not replies.AUTH_ORG_MISMATCH:
+                    raise
+                sent = headers.get("x-dedalus-org-id", "")
+                message = f"key {sent_key(headers)} does not own org {sent}"
+                raise ApiError(
+                    replies.api_error(403, "AUTH_ORG_MISMATCH", message, retryable=False)
+                ) from None
+
+        return step
+
+    return chain(
+        on_step("authenticate", wrap_authenticate), on_step("authorize_org", wrap_authorize)
+    )
 
 
 # --- periods ------------------------------------------------------------------------------
@@ -364,6 +487,28 @@ def period_current_month_refused() -> Apply:
     return on_step("parse_period", wrap)
 
 
+def period_parsed_with(parse_text: Callable[[str], date]) -> Apply:
+    """A ``period_start`` the mock refuses as malformed is read with ``parse_text`` instead
+    (its ValueError: the mock's 400)."""
+
+    def wrap(parse: Step) -> Step:
+        def step(query_string: bytes, now: datetime) -> date:
+            try:
+                return parse(query_string, now)
+            except ApiError as exc:
+                values = _period_values(query_string)
+                if exc.reply is not replies.INVALID_PERIOD_START or len(values) != 1:
+                    raise
+                try:
+                    return parse_text(values[0])
+                except ValueError:
+                    raise exc from None
+
+        return step
+
+    return on_step("parse_period", wrap)
+
+
 def period_ignored() -> Apply:
     """The server reads ``periodStart``: ``period_start`` never reaches it."""
     return on_step("parse_period", lambda parse: lambda _query, now: parse(b"", now))
@@ -374,6 +519,24 @@ UsageStep = Callable[[MockState, Org, date, datetime], Usage]
 
 def usage_step(wrap: Callable[[UsageStep], UsageStep]) -> Apply:
     return on_step("compute_usage", wrap)
+
+
+def period_math_crash(derive: Callable[[date], object]) -> Apply:
+    """The usage query first derives something from the period's start (its end, its bucket
+    key) with ``derive(start)``; where that raises (ValueError, OverflowError), the request
+    crashes: 500."""
+
+    def wrap(compute: UsageStep) -> UsageStep:
+        def step(state: MockState, org: Org, start: date, now: datetime) -> Usage:
+            try:
+                derive(start)
+            except (ValueError, OverflowError):
+                raise ApiError(CRASH) from None
+            return compute(state, org, start, now)
+
+        return step
+
+    return usage_step(wrap)
 
 
 def billed_to_period_end(compute: UsageStep) -> UsageStep:
@@ -462,5 +625,40 @@ def other_orgs_counters(compute: UsageStep) -> UsageStep:
             return usage
         theirs = compute(state, state.fixtures.orgs[others[0]], start, now)
         return usage._replace(**{f: getattr(theirs, f) for f in BILLED})
+
+    return step
+
+
+# --- figures that contradict a sentence of the spec ---------------------------------------
+
+
+def storage_at_period_end(compute: UsageStep) -> UsageStep:
+    """``provisioned_storage_gib`` of the machines that existed at the period's end (its last
+    second, or now for a period not over yet), not of those that exist now."""
+
+    def step(state: MockState, org: Org, start: date, now: datetime) -> Usage:
+        usage = compute(state, org, start, now)
+        at = min(period_bounds(start)[1] - 1, epoch_seconds(now))
+        return usage._replace(
+            provisioned_storage_gib=state.ledger.provisioned_storage_gib(org.id, at)
+        )
+
+    return step
+
+
+def memory_while_asleep(compute: UsageStep) -> UsageStep:
+    """``billed_memory_mib_seconds`` counts every closed second a machine exists, awake or
+    not (memory multiplied by lifetime, not by running time)."""
+
+    def step(state: MockState, org: Org, start: date, now: datetime) -> Usage:
+        usage = compute(state, org, start, now)
+        begin, end = period_bounds(start)
+        end = min(end, closed_until(epoch_seconds(now)))
+        memory = 0
+        for machine in org.machines:
+            created = epoch_seconds(machine.created_at)
+            deleted = end if machine.deleted_at is None else epoch_seconds(machine.deleted_at)
+            memory += machine.memory_mib * max(0, min(end, deleted) - max(begin, created))
+        return usage._replace(billed_memory_mib_seconds=memory)
 
     return step

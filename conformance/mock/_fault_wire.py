@@ -1,5 +1,6 @@
 """Faults on the wire: an ASGI wrapper that misbehaves on selected requests, and an h11
-protocol that can reset a connection or match header names case-sensitively.
+protocol that can reset a connection, keep state per connection or match header names
+case-sensitively.
 
 ``wire(hit, act)`` returns an ``apply(app) -> app`` for the catalogue: requests for which
 ``hit(scope)`` is true get ``act`` (which may call the mock app for the real answer),
@@ -9,22 +10,36 @@ the others get the mock app unchanged. Every act is bounded in time.
 from __future__ import annotations
 
 import asyncio
+import base64
+import dataclasses
+import json
+import re
 import socket
 import struct
+import time
+from collections import OrderedDict
 from collections.abc import Awaitable, Callable
 from datetime import date, timedelta
 from typing import Any, ClassVar
-from urllib.parse import parse_qsl
+from urllib.parse import parse_qsl, unquote
 
 import anyio
 import h11
+from starlette.datastructures import Headers
+from starlette.requests import Request
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from uvicorn.protocols.http.h11_impl import H11Protocol
 
+from conformance.mock import _replies as replies
+from conformance.mock._app import USAGE_PATH, mock_state
+from conformance.mock._fault_steps import base_app, sent_key
+from conformance.mock._model import Org
 from conformance.mock._periods import parse_period_start, utc_now
 from conformance.mock._query import MalformedQuery, query_values
+from conformance.mock._replies import ApiError, Reply
 
 TRANSPORT = "dcs.transport"  # scope["extensions"] key: the connection's asyncio transport
+CONNECTION = "dcs.connection"  # scope["extensions"] key: a dict kept as long as the connection
 ACT_LIMIT = 60.0  # no act runs longer than this, client or not
 Hit = Callable[[Scope], bool]
 Act = Callable[[ASGIApp, Scope, Receive, Send], Awaitable[None]]
@@ -32,8 +47,10 @@ Apply = Callable[[ASGIApp], ASGIApp]
 
 
 class FaultProtocol(H11Protocol):
-    """uvicorn's h11 protocol, exposing the transport to the app (``TRANSPORT``) and, when
-    ``lowercase_only`` names headers, hiding those sent with any upper-case letter.
+    """uvicorn's h11 protocol, exposing the transport to the app (``TRANSPORT``) and a dict
+    that lives as long as the connection (``CONNECTION``: what a server wrongly remembers
+    between requests), and, when ``lowercase_only`` names headers, hiding those sent with any
+    upper-case letter.
 
     Independent of the mock's own protocol: a faulty server differs from the correct one
     only in how it frames malformed requests (which the suite does not send)."""
@@ -42,6 +59,7 @@ class FaultProtocol(H11Protocol):
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
+        self.connection_memo: dict[str, Any] = {}
         if self.lowercase_only:
             next_event = self.conn.next_event
 
@@ -55,7 +73,9 @@ class FaultProtocol(H11Protocol):
         super().data_received(data)
         scope = getattr(self, "scope", None)
         if scope is not None:  # the request task has been created but has not run yet
-            scope.setdefault("extensions", {})[TRANSPORT] = self.transport
+            extensions = scope.setdefault("extensions", {})
+            extensions[TRANSPORT] = self.transport
+            extensions[CONNECTION] = self.connection_memo
 
 
 def _lowercase_only(event: Any, names: frozenset[bytes]) -> Any:
@@ -144,6 +164,64 @@ def unknown_param(scope: Scope) -> bool:
 def undeclared_route(scope: Scope) -> bool:
     """Another path, or a method other than GET/HEAD on /v1/usage."""
     return scope["path"] != "/v1/usage" or scope["method"] not in ("GET", "HEAD")
+
+
+def everything(scope: Scope) -> bool:
+    return True
+
+
+# --- the path as sent, and the routers that read it loosely ----------------------------
+
+
+def raw_path(scope: Scope) -> str:
+    """The path as the client spelled it (no query): percent-escapes and dot segments kept."""
+    raw = scope.get("raw_path")
+    return raw.decode("latin-1") if raw else scope["path"]
+
+
+def normalised(path: str) -> str:
+    """``path`` with runs of slashes collapsed and ``.``/``..`` segments resolved (a trailing
+    slash kept), as a lenient router normalises it before matching."""
+    out: list[str] = []
+    for segment in re.sub("/+", "/", path).split("/"):
+        if segment == "..":
+            out = out[:-1]
+        elif segment not in ("", "."):
+            out.append(segment)
+    return "/" + "/".join(out) + ("/" if path.endswith("/") and out else "")
+
+
+def spelled(loose: Callable[[str], bool]) -> Hit:
+    """Another spelling of /v1/usage than the exact one that ``loose(raw path)`` accepts."""
+    return lambda scope: raw_path(scope) != USAGE_PATH and loose(raw_path(scope))
+
+
+trailing_slash = spelled(lambda path: path == USAGE_PATH + "/")
+other_case = spelled(lambda path: path.lower() == USAGE_PATH)
+percent_encoded = spelled(lambda path: unquote(path) == USAGE_PATH)
+dot_segments = spelled(lambda path: normalised(path) == USAGE_PATH)
+
+
+def doubled_slash(scope: Scope) -> bool:
+    return "//" in raw_path(scope)
+
+
+# --- credentials in the request -------------------------------------------------------
+
+
+def request_headers(scope: Scope) -> Headers:
+    return Headers(scope=scope)
+
+
+def without_credentials(scope: Scope) -> bool:
+    """No key where the spec puts one (neither ``x-api-key`` nor ``Authorization``)."""
+    headers = request_headers(scope)
+    return "x-api-key" not in headers and "authorization" not in headers
+
+
+def with_header(scope: Scope, name: bytes, value: bytes) -> Scope:
+    """A copy of ``scope`` with one more request header."""
+    return {**scope, "headers": [*scope.get("headers", []), (name, value)]}
 
 
 # --- what happens ----------------------------------------------------------------------
@@ -287,3 +365,151 @@ async def html_404_405(app: ASGIApp, scope: Scope, receive: Receive, send: Send)
     else:
         allow = ((b"allow", b"GET, HEAD"),)
         await html_page(405, "Method Not Allowed", allow)(app, scope, receive, send)
+
+
+async def send_reply(reply: Reply, send: Send) -> None:
+    """An error reply of the mock (``_replies``), as it renders it."""
+    headers = [(k.lower().encode(), v.encode()) for k, v in reply.headers.items()]
+    headers += [
+        (b"content-type", reply.media_type.encode()),
+        (b"content-length", b"%d" % len(reply.body)),
+    ]
+    await send({"type": "http.response.start", "status": reply.status, "headers": headers})
+    await send(body_message(reply.body, False))
+
+
+def reply(answer: Reply) -> Act:
+    """``answer`` instead of the mock's (a crash: the 500 the framework renders)."""
+
+    async def act(app: ASGIApp, scope: Scope, receive: Receive, send: Send) -> None:
+        await send_reply(answer, send)
+
+    return act
+
+
+async def answer_as(org: Org, app: ASGIApp, scope: Scope, receive: Receive, send: Send) -> None:
+    """The mock's answer as if the request had authenticated as ``org`` (whatever its
+    credentials): its current pipeline, with the authentication step skipped."""
+    state = mock_state(base_app(app))  # type: ignore[arg-type]
+    pipeline = dataclasses.replace(state.pipeline, authenticate=lambda headers, fixtures: org)
+    response = pipeline.handle(Request(scope, receive), state)
+    await response(scope, receive, send)
+
+
+async def default_org(app: ASGIApp, scope: Scope, receive: Receive, send: Send) -> None:
+    """Served unauthenticated: the handler, given no org by the auth middleware, falls back
+    to the first org of its table (the mock's fixtures)."""
+    orgs = mock_state(base_app(app)).fixtures.orgs  # type: ignore[arg-type]
+    await answer_as(next(iter(orgs.values())), app, scope, receive, send)
+
+
+def key_from_query(*names: str) -> Act:
+    """A middleware that copies the first of query parameters ``names`` into ``x-api-key``
+    when the request carries no credential header."""
+
+    async def act(app: ASGIApp, scope: Scope, receive: Receive, send: Send) -> None:
+        try:
+            found = [v for n in names for v in query_values(scope.get("query_string", b""), n)]
+        except MalformedQuery:
+            found = []
+        if found and without_credentials(scope):
+            scope = with_header(scope, b"x-api-key", found[0].encode("latin-1", "replace"))
+        await app(scope, receive, send)
+
+    return act
+
+
+STICKY_ORG = "authenticated org"
+
+
+async def sticky_auth(app: ASGIApp, scope: Scope, receive: Receive, send: Send) -> None:
+    """The connection keeps the org of its first authenticated request; a later request on
+    it whose credentials do not authenticate is served as that org."""
+    memo = scope.get("extensions", {}).get(CONNECTION)
+    if memo is None:  # in process, or not served through FaultProtocol: no connection to keep
+        await app(scope, receive, send)
+        return
+    state = mock_state(base_app(app))  # type: ignore[arg-type]
+    try:
+        org = state.pipeline.authenticate(request_headers(scope), state.fixtures)
+    except ApiError:
+        org = None
+    if org is not None:
+        memo.setdefault(STICKY_ORG, org)
+    elif STICKY_ORG in memo:
+        await answer_as(memo[STICKY_ORG], app, scope, receive, send)
+        return
+    await app(scope, receive, send)
+
+
+class UrlCache:
+    """A response cache in front of the app, keyed by method and URL only: a 200 is kept for
+    ``ttl`` seconds and served to every request for that URL (at most ``size`` entries)."""
+
+    def __init__(self, ttl: float = 60.0, size: int = 1024) -> None:
+        self.ttl, self.size = ttl, size
+        self._entries: OrderedDict[tuple[Any, ...], tuple[float, Message, bytes]] = OrderedDict()
+
+    async def __call__(self, app: ASGIApp, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["method"] != "GET":
+            await app(scope, receive, send)
+            return
+        key = (scope["method"], raw_path(scope), scope.get("query_string", b""))
+        now = time.monotonic()
+        cached = self._entries.get(key)
+        if cached is not None and now - cached[0] < self.ttl:
+            start, body = cached[1], cached[2]
+        else:
+            start, body = await answer(app, scope, receive)
+            if start.get("status") == 200:
+                self._entries[key] = (now, start, body)
+                self._entries.move_to_end(key)
+                while len(self._entries) > self.size:
+                    self._entries.popitem(last=False)
+        await send(start)
+        await send(body_message(body, False))
+
+
+def with_response_headers(extra: Callable[[Scope], list[tuple[bytes, bytes]]]) -> Act:
+    """The mock's answer with ``extra(scope)`` added to its header fields."""
+
+    async def act(app: ASGIApp, scope: Scope, receive: Receive, send: Send) -> None:
+        added = extra(scope)
+
+        async def edited(message: Message) -> None:
+            if message["type"] == "http.response.start" and added:
+                message = {**message, "headers": [*message.get("headers", []), *added]}
+            await send(message)
+
+        await app(scope, receive, edited)
+
+    return act
+
+
+def debug_auth(scope: Scope) -> list[tuple[bytes, bytes]]:
+    """``X-Debug-Auth``: the presented key, base64-encoded (none when no key was sent)."""
+    key = sent_key(request_headers(scope))
+    return [(b"x-debug-auth", base64.b64encode(key.encode()))] if key else []
+
+
+def gzip_label(scope: Scope) -> list[tuple[bytes, bytes]]:
+    return [(b"content-encoding", b"gzip")]
+
+
+async def request_line_in_errors(app: ASGIApp, scope: Scope, receive: Receive, send: Send) -> None:
+    """Every 4xx ``message`` in the spec's error shape ends with the request line as
+    received, query string included."""
+    start, body = await answer(app, scope, receive)
+    headers = list(start.get("headers", []))
+    media = dict(headers).get(b"content-type", b"").split(b";")[0].strip()
+    if 400 <= start.get("status", 0) < 500 and media == replies.JSON.encode():
+        document = json.loads(body)
+        query = scope.get("query_string", b"").decode("latin-1")
+        target = raw_path(scope) + (f"?{query}" if query else "")
+        document["message"] = f"{document['message']} ({scope['method']} {target})"
+        body = replies.dumps(document)
+        headers = [(n, v) for n, v in headers if n.lower() != b"content-length"]
+        headers.append((b"content-length", b"%d" % len(body)))
+        start = {**start, "headers": headers}
+    await send(start)
+    await send(body_message(body, False))

@@ -12,9 +12,11 @@ against every fault (the kill matrix).
 
 from __future__ import annotations
 
+import dataclasses
+import uuid
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
-from datetime import timedelta
+from datetime import date, timedelta
 
 from starlette.types import ASGIApp
 
@@ -23,6 +25,8 @@ from conformance.mock import _fault_wire as wire
 from conformance.mock import _replies as replies
 from conformance.mock._app import create_app
 from conformance.mock._model import Fixtures
+from conformance.mock._periods import period_bounds
+from conformance.mock._replies import Reply
 from conformance.mock._state import Clock
 
 Apply = Callable[[ASGIApp], ASGIApp]
@@ -77,6 +81,65 @@ def _bearer_kept(header: bytes, value: bytes) -> bytes:
 
 def _bearer_exact(header: bytes, value: bytes) -> bytes | None:
     return None if header == b"authorization" and not value.startswith(b"Bearer ") else value
+
+
+def _any_scheme(header: bytes, value: bytes) -> bytes:
+    """Authorization: whatever the scheme, the word after it is the key."""
+    _scheme, space, token = value.strip().partition(b" ")
+    if header == b"authorization" and space and token.strip():
+        return b"Bearer " + token
+    return value
+
+
+def _bearer_glued(header: bytes, value: bytes) -> bytes:
+    """Authorization: 'Bearer' stripped off the front, with or without a space after it."""
+    if header == b"authorization" and value[:6].lower() == b"bearer" and value[6:7].strip():
+        return b"Bearer " + value[6:]
+    return value
+
+
+def _bare_key(header: bytes, value: bytes) -> bytes:
+    """Authorization: a value of one word, no scheme, is the key itself."""
+    if header == b"authorization" and len(value.split()) == 1:
+        return b"Bearer " + value.strip()
+    return value
+
+
+def _next_month_start(start: date) -> date:
+    """The first of the next month, as written without a thought for December."""
+    return date(start.year, start.month + 1, 1)
+
+
+def _next_month_start_wrapped(start: date) -> date:
+    """The first of the next month, December handled: 9999-12 still overflows."""
+    return date(start.year + start.month // 12, start.month % 12 + 1, 1)
+
+
+def _same_day_next_month(start: date) -> date:
+    """A month added by replacing the month: the 31st of a month before a short one raises."""
+    return start.replace(year=start.year + start.month // 12, month=start.month % 12 + 1)
+
+
+def _bucket_key(start: date) -> bytes:
+    """The period's first second as an unsigned 64-bit key: before 1970 it is negative."""
+    return period_bounds(start)[0].to_bytes(8, "big")
+
+
+UTF8_BOM = b"\xef\xbb\xbf"
+STRAY_CHUNK_END = b"0\r\n\r\n"
+
+
+def _placeholder_first(body: bytes) -> bytes:
+    """The usage document with a 0 placeholder for billed_awake_seconds before its members."""
+    return body.replace(b"{", b'{"billed_awake_seconds":0,', 1) if body[:1] == b"{" else body
+
+
+def _bom_first(reply: Reply) -> Reply:
+    return dataclasses.replace(reply, body=UTF8_BOM + reply.body)
+
+
+def _title_with_request_id(document: dict) -> None:
+    document["title"] = f"{document['title']} (request {uuid.uuid4().hex[:12]})"
 
 
 _FAULTS = [
@@ -410,6 +473,272 @@ _FAULTS = [
             "counters come from another org (a join on the wrong column), the plan is right",
             ("canary_closed_period_exact", "empty_org_unbilled"),
             steps.usage_step(steps.other_orgs_counters),
+        ),
+    ),
+    # Credentials as an attacker presents them: near-miss keys and org ids, keys where the
+    # spec does not put them, malformed values, and credentials remembered between requests.
+    *_family(
+        "credentials",
+        Fault(
+            "any_auth_scheme_accepted",
+            "Authorization: the scheme is never checked, the word after it is the key "
+            "(Token, ApiKey, Basic <key> all work)",
+            ("malformed_credentials_refused",),
+            steps.auth_headers_rewritten(_any_scheme),
+        ),
+        Fault(
+            "bearer_without_space",
+            "Authorization: the key is the value with 'Bearer' stripped off the front, so "
+            "'Bearer<key>' works",
+            ("malformed_credentials_refused",),
+            steps.auth_headers_rewritten(_bearer_glued),
+        ),
+        Fault(
+            "bare_key_in_authorization",
+            "Authorization: a value without a scheme is taken as the key itself",
+            ("malformed_credentials_refused",),
+            steps.auth_headers_rewritten(_bare_key),
+        ),
+        Fault(
+            "long_key_crash",
+            "the key lookup binds the presented value to a varchar(1000): a longer one raises, 500",
+            ("malformed_credentials_refused",),
+            steps.crash_on_credentials(lambda value: len(value) > 1000),
+        ),
+        Fault(
+            "non_ascii_key_crash",
+            "credential headers are decoded as ASCII: a byte that is not ASCII raises, 500",
+            ("malformed_credentials_refused",),
+            steps.crash_on_credentials(lambda value: not value.isascii()),
+        ),
+        Fault(
+            "key_case_insensitive",
+            "API keys are compared case-insensitively (lower() on both sides)",
+            ("wrong_key_is_auth_invalid",),
+            steps.key_matched(lambda sent, key: sent.lower() == key.lower()),
+        ),
+        Fault(
+            "key_prefix_accepted",
+            "the key lookup is LIKE 'presented%': any prefix of a key, 8 characters or more, "
+            "is accepted",
+            ("wrong_key_is_auth_invalid",),
+            steps.key_matched(lambda sent, key: len(sent) >= 8 and key.startswith(sent)),
+        ),
+        Fault(
+            "org_id_case_insensitive",
+            "X-Dedalus-Org-Id is compared with the key's org case-insensitively",
+            ("foreign_org_refused",),
+            steps.org_compared(lambda sent, own: sent.lower() == own.lower()),
+        ),
+        Fault(
+            "org_id_prefix_match",
+            "X-Dedalus-Org-Id matches the key's org when either id starts with the other",
+            ("foreign_org_refused",),
+            steps.org_compared(lambda sent, own: sent.startswith(own) or own.startswith(sent)),
+        ),
+        Fault(
+            "api_key_in_query",
+            "a middleware for browser clients copies ?api_key= (or ?access_token=) into x-api-key",
+            ("key_only_where_declared",),
+            wire.wire(wire.without_credentials, wire.key_from_query("api_key", "access_token")),
+        ),
+        Fault(
+            "api_key_in_cookie",
+            "the dashboard's cookie auth also takes an api_key cookie as the API key",
+            ("key_only_where_declared",),
+            steps.key_also_from(steps.cookie("api_key")),
+        ),
+        Fault(
+            "alternate_key_headers",
+            "the legacy SDK's X-Auth-Token and Api-Key headers are still read as the API key",
+            ("key_only_where_declared",),
+            steps.key_also_from(steps.header("x-auth-token", "api-key")),
+        ),
+        Fault(
+            "auth_sticky_connection",
+            "the auth middleware caches the org on the connection: later requests on it "
+            "without a valid key get that org's usage",
+            ("no_credential_carry_over",),
+            wire.wire(wire.everything, wire.sticky_auth),
+        ),
+        Fault(
+            "cache_ignores_credentials",
+            "200 answers are cached for a minute keyed by URL only, and served whatever the "
+            "next request's credentials",
+            ("no_credential_carry_over", "missing_key_is_auth_required"),
+            lambda app: wire.WireFault(app, wire.everything, wire.UrlCache()),
+        ),
+    ),
+    # The declared path spelled another way: a router more lenient than the auth in front.
+    *_family(
+        "paths",
+        Fault(
+            "trailing_slash_unauthenticated",
+            "the auth middleware guards exactly /v1/usage; the router also serves /v1/usage/, "
+            "unauthenticated, with the default org's usage",
+            ("path_variant_guarded",),
+            wire.wire(wire.trailing_slash, wire.default_org),
+        ),
+        Fault(
+            "case_insensitive_route_unauthenticated",
+            "the router matches paths case-insensitively, the auth middleware does not: "
+            "/V1/USAGE is served unauthenticated",
+            ("path_variant_guarded",),
+            wire.wire(wire.other_case, wire.default_org),
+        ),
+        Fault(
+            "encoded_path_unauthenticated",
+            "the router percent-decodes the path (/v1/%75sage), the auth middleware checks it "
+            "raw: served unauthenticated",
+            ("path_variant_guarded",),
+            wire.wire(wire.percent_encoded, wire.default_org),
+        ),
+        Fault(
+            "dot_segments_unauthenticated",
+            "the router resolves dot segments and doubled slashes (/v1/./usage, /v1//usage), "
+            "the auth middleware does not: served unauthenticated",
+            ("path_variant_guarded",),
+            wire.wire(wire.dot_segments, wire.default_org),
+        ),
+        Fault(
+            "path_variant_crash",
+            "a doubled slash in the path crashes the router: 500",
+            ("path_variant_guarded", "path_variant_same_contract"),
+            wire.wire(wire.doubled_slash, wire.reply(steps.CRASH)),
+        ),
+    ),
+    *_family(
+        "secrets",
+        Fault(
+            "key_echoed_in_errors",
+            "401 and 403 messages quote the presented key ('invalid API key dcs_...', "
+            "'key dcs_... does not own org ...')",
+            ("key_never_echoed",),
+            steps.key_echoed_in_errors(),
+        ),
+        Fault(
+            "key_in_debug_header",
+            "a debug middleware left on: every answer carries X-Debug-Auth, the presented "
+            "key in base64",
+            ("key_never_echoed",),
+            wire.wire(wire.everything, wire.with_response_headers(wire.debug_auth)),
+        ),
+        Fault(
+            "request_line_in_errors",
+            "4xx messages end with the request line, query string included (a key sent as "
+            "?api_key= comes back)",
+            ("key_never_echoed",),
+            wire.wire(wire.everything, wire.request_line_in_errors),
+        ),
+    ),
+    *_family(
+        "calendar",
+        Fault(
+            "lenient_iso8601_dates",
+            "period_start is parsed with date.fromisoformat, which also takes 20250101 and "
+            "2025-W01-1",
+            ("malformed_period_rejected",),
+            steps.period_parsed_with(date.fromisoformat),
+        ),
+        Fault(
+            "december_period_crash",
+            "the period end is date(year, month + 1, 1): any December raises, 500",
+            ("period_start_any_valid_date", "valid_period_accepted"),
+            steps.period_math_crash(_next_month_start),
+        ),
+        Fault(
+            "year_9999_period_crash",
+            "the period end is date(year + month // 12, month % 12 + 1, 1): 9999-12 overflows, 500",
+            ("period_start_any_valid_date",),
+            steps.period_math_crash(_next_month_start_wrapped),
+        ),
+        Fault(
+            "pre_epoch_period_crash",
+            "the ledger's bucket key is the period's epoch second as an unsigned 64-bit value: "
+            "before 1970 it raises, 500",
+            ("period_start_any_valid_date", "st.not_a_server_error"),
+            steps.period_math_crash(_bucket_key),
+        ),
+        Fault(
+            "month_end_period_crash",
+            "the period end is start.replace(month=next month): a 29th to 31st that the next "
+            "month lacks raises, 500",
+            ("period_start_any_valid_date",),
+            steps.period_math_crash(_same_day_next_month),
+        ),
+    ),
+    *_family(
+        "JSON on the wire",
+        Fault(
+            "duplicate_member_names",
+            "a hand-rolled serializer writes billed_awake_seconds twice: a 0 placeholder "
+            "first, the total later",
+            ("json_wire_format",),
+            steps.usage_bytes(_placeholder_first),
+        ),
+        Fault(
+            "utf8_bom",
+            "JSON bodies are encoded as utf-8-sig: each starts with a byte order mark",
+            ("json_wire_format", *SCHEMA),
+            steps.chain(
+                steps.usage_bytes(lambda body: UTF8_BOM + body), steps.error_reply(_bom_first)
+            ),
+        ),
+        Fault(
+            "trailing_data_after_json",
+            "the usage handler writes the chunk terminator 0\\r\\n\\r\\n itself after the "
+            "document, inside Content-Length",
+            ("json_wire_format", *SCHEMA),
+            steps.usage_bytes(lambda body: body + STRAY_CHUNK_END),
+        ),
+        Fault(
+            "gzip_label_plain_body",
+            "answers to requests with period_start are labelled Content-Encoding: gzip but "
+            "sent uncompressed",
+            ("complete_response",),
+            wire.wire(wire.has_period_start, wire.with_response_headers(wire.gzip_label)),
+        ),
+    ),
+    *_family(
+        "contract sentences",
+        Fault(
+            "storage_as_of_period_end",
+            "provisioned_storage_gib is the storage at the period's end, not now",
+            ("current_storage_same_for_every_period", "canary_storage_current"),
+            steps.usage_step(steps.storage_at_period_end),
+        ),
+        Fault(
+            "request_errors_retryable",
+            "400 answers say retryable: true",
+            ("request_errors_not_retryable",),
+            steps.error_document(_set("retryable", True), statuses=frozenset({400})),
+        ),
+        Fault(
+            "negative_retry_hint",
+            "error bodies carry retry_after_ms: -1 to mean 'no hint'",
+            ("retry_hint_non_negative",),
+            steps.error_document(lambda d: d.setdefault("retry_after_ms", -1)),
+        ),
+        Fault(
+            "problem_status_mismatch",
+            "problem+json documents say status 400 whatever the response's status (copied "
+            "from the validation handler)",
+            ("problem_status_matches",),
+            steps.error_document(_set("status", 400), media_type=replies.PROBLEM_JSON),
+        ),
+        Fault(
+            "problem_title_per_request",
+            "the 405 problem's title carries the request id",
+            ("problem_title_stable",),
+            steps.error_document(
+                _title_with_request_id, statuses=frozenset({405}), media_type=replies.PROBLEM_JSON
+            ),
+        ),
+        Fault(
+            "memory_billed_while_asleep",
+            "memory is billed for every second a machine exists, awake or asleep",
+            ("canary_closed_period_exact",),
+            steps.usage_step(steps.memory_while_asleep),
         ),
     ),
 ]
