@@ -9,7 +9,6 @@ import threading
 import time
 
 import anyio
-import pytest
 from _support import output, run_suite
 
 from conformance import _trace as trace

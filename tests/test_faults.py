@@ -21,7 +21,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from conformance.checks import CATALOGUE, auth, requests, usage
+from conformance.checks import CATALOGUE, auth, ground_truth, requests, usage
 from conformance.mock import FAULTS, KNOWN_LIMITS, create_app, faulty_app, load_fixtures, serve
 from conformance.mock._faults import apply_fault, catalogue_text, get_fault
 
@@ -48,7 +48,12 @@ SCHEMATHESIS_CHECKS = {
     "st.unsupported_method",
 }
 LIMIT_NAMES = {limit.fault.name for limit in KNOWN_LIMITS}
-CHECK_MODULES = (auth, requests, usage)  # importing them registers their checks in CATALOGUE
+CHECK_MODULES = (
+    auth,
+    ground_truth,
+    requests,
+    usage,
+)  # importing them registers their checks in CATALOGUE
 
 
 def client(*faults: str) -> TestClient:
@@ -381,6 +386,30 @@ def _memory_asleep(c: TestClient) -> None:
     _equal(body["billed_awake_seconds"], right["billed_awake_seconds"])
 
 
+def _cpu_minimum(c: TestClient) -> None:
+    body = usage(c, "2020-01-01").json()
+    _equal((body["billed_awake_seconds"], body["billed_cpu_millicore_seconds"]), (0, 1000))
+    _equal(usage(c, "2025-03-01").json(), good("2025-03-01"))  # above the minimum: unchanged
+
+
+def _cpu_allocation(c: TestClient) -> None:
+    body, right = usage(c, "2025-03-01").json(), good("2025-03-01")
+    assert body["billed_cpu_millicore_seconds"] > right["billed_cpu_millicore_seconds"]
+    _equal(body["billed_awake_seconds"], right["billed_awake_seconds"])
+
+
+def _prorated(c: TestClient) -> None:
+    plan = good("2025-03-01")["included_storage_gib"]
+    figures = [usage(c, p).json()["included_storage_gib"] for p in ("2025-03-01", "2025-04-01")]
+    _equal(figures, [plan, plan * 30 // 31])
+
+
+def _empty_epoch(c: TestClient) -> None:
+    reply = usage(c, "")
+    _equal((reply.status_code, reply.json()), (200, good("1970-01-01")))
+    assert reply.json() != good()
+
+
 WRONG = {"x-api-key": "dcs_not_a_key"}
 IN_PROCESS: dict[str, Callable[[TestClient], None]] = {
     "usage_field_missing": _missing,
@@ -495,6 +524,10 @@ IN_PROCESS: dict[str, Callable[[TestClient], None]] = {
     "problem_status_mismatch": _problem_status,
     "problem_title_per_request": _title_per_request,
     "memory_billed_while_asleep": _memory_asleep,
+    "cpu_minimum_charge": _cpu_minimum,
+    "cpu_at_allocation": _cpu_allocation,
+    "included_storage_prorated": _prorated,
+    "empty_period_as_epoch": _empty_epoch,
 }
 
 
@@ -680,6 +713,20 @@ def test_auth_sticky_connection(server) -> None:
         assert get(fresh, "/v1/usage" + CLOSED)[0] == 401  # a new connection starts clean
 
 
+def test_previous_request_org(server) -> None:
+    base = server("previous_request_org")
+    other = {"x-api-key": FX.orgs["org_globex"].api_keys[0]}
+    with contextlib.closing(plain_http(base)) as fresh:
+        theirs = get(fresh, "/v1/usage" + CLOSED, other)[1]
+    with contextlib.closing(plain_http(base)) as connection:
+        status, ours, _ = get(connection, "/v1/usage" + CLOSED, AUTH)
+        assert status == 200 and ours != theirs
+        assert get(connection, "/v1/usage" + CLOSED, other)[:2] == (200, ours)  # carried over
+        assert get(connection, "/v1/usage" + CLOSED, other)[:2] == (200, theirs)  # same org again
+        assert get(connection, "/v1/usage" + CLOSED, AUTH)[:2] == (200, theirs)  # and back
+        assert get(connection, "/v1/usage" + CLOSED)[0] == 401  # no key: still refused
+
+
 def test_gzip_label_plain_body(server) -> None:
     with contextlib.closing(plain_http(server("gzip_label_plain_body"))) as connection:
         status, body, headers = get(connection, "/v1/usage" + CLOSED, AUTH)
@@ -698,6 +745,7 @@ WIRE = {
     *PATH_FAULTS,
     "path_variant_crash",
     "auth_sticky_connection",
+    "previous_request_org",
     "gzip_label_plain_body",
 }
 
@@ -708,6 +756,12 @@ WIRE = {
 def test_every_fault_and_limit_has_a_behaviour_test() -> None:
     assert set(IN_PROCESS) | WIRE == set(FAULTS) | LIMIT_NAMES
     assert not set(IN_PROCESS) & WIRE
+
+
+def test_every_check_is_expected_to_catch_a_fault() -> None:
+    """Each check of ours is shown to bite: some fault of the catalogue names it."""
+    named = {check for fault in FAULTS.values() for check in fault.expected_checks}
+    assert set(CATALOGUE) - named == set()
 
 
 def test_catalogue_shape() -> None:

@@ -22,7 +22,7 @@ from starlette.types import ASGIApp
 
 from conformance.mock import _replies as replies
 from conformance.mock._app import mock_state
-from conformance.mock._ledger import Usage
+from conformance.mock._ledger import Usage, awake_seconds
 from conformance.mock._model import Fixtures, Org
 from conformance.mock._periods import HOUR, closed_until, epoch_seconds, period_bounds
 from conformance.mock._query import MalformedQuery, query_values
@@ -509,6 +509,21 @@ def period_parsed_with(parse_text: Callable[[str], date]) -> Apply:
     return on_step("parse_period", wrap)
 
 
+def period_empty_as_epoch() -> Apply:
+    """An empty ``period_start=`` is read as 0, the Unix epoch: the period of January 1970
+    (whose figures are all 0), neither refused nor the default period."""
+
+    def wrap(parse: Step) -> Step:
+        def step(query_string: bytes, now: datetime) -> date:
+            if _period_values(query_string) == [""]:
+                return date(1970, 1, 1)
+            return parse(query_string, now)
+
+        return step
+
+    return on_step("parse_period", wrap)
+
+
 def period_ignored() -> Apply:
     """The server reads ``periodStart``: ``period_start`` never reaches it."""
     return on_step("parse_period", lambda parse: lambda _query, now: parse(b"", now))
@@ -660,5 +675,51 @@ def memory_while_asleep(compute: UsageStep) -> UsageStep:
             deleted = end if machine.deleted_at is None else epoch_seconds(machine.deleted_at)
             memory += machine.memory_mib * max(0, min(end, deleted) - max(begin, created))
         return usage._replace(billed_memory_mib_seconds=memory)
+
+    return step
+
+
+def cpu_minimum_charge(compute: UsageStep) -> UsageStep:
+    """A minimum charge of 1,000 millicore-seconds of CPU in every period, billed even when
+    nothing was awake."""
+
+    def step(state: MockState, org: Org, start: date, now: datetime) -> Usage:
+        usage = compute(state, org, start, now)
+        cpu = max(usage.billed_cpu_millicore_seconds, 1000)
+        return usage._replace(billed_cpu_millicore_seconds=cpu)
+
+    return step
+
+
+def cpu_at_allocation(compute: UsageStep) -> UsageStep:
+    """``billed_cpu_millicore_seconds`` is the requested millicores times the awake seconds
+    (the allocation), not times the guest's active CPU seconds."""
+
+    def step(state: MockState, org: Org, start: date, now: datetime) -> Usage:
+        usage = compute(state, org, start, now)
+        begin, end = period_bounds(start)
+        end = min(end, closed_until(epoch_seconds(now)))
+        cpu = 0
+        for machine in org.machines:
+            created = epoch_seconds(machine.created_at)
+            deleted = end if machine.deleted_at is None else epoch_seconds(machine.deleted_at)
+            low, high = max(begin, created), min(end, deleted)
+            if low < high:
+                awake = awake_seconds(machine.awake.daily, machine.awake.windows, low, high)
+                cpu += machine.vcpu_millicores * awake
+        return usage._replace(billed_cpu_millicore_seconds=cpu)
+
+    return step
+
+
+def included_storage_prorated(compute: UsageStep) -> UsageStep:
+    """``included_storage_gib`` prorated by the days of the period's month (of 31): the
+    plan's figure in a 31-day month only."""
+
+    def step(state: MockState, org: Org, start: date, now: datetime) -> Usage:
+        usage = compute(state, org, start, now)
+        begin, end = period_bounds(start)
+        days = (end - begin) // 86_400
+        return usage._replace(included_storage_gib=usage.included_storage_gib * days // 31)
 
     return step

@@ -562,6 +562,13 @@ _FAULTS = [
             wire.wire(wire.everything, wire.sticky_auth),
         ),
         Fault(
+            "previous_request_org",
+            "each request on a kept-alive connection is answered for the org of the previous "
+            "request on it (the auth middleware records the org only once the answer is sent)",
+            ("no_org_carry_over", "empty_org_unbilled"),
+            wire.wire(wire.everything, wire.previous_request_org),
+        ),
+        Fault(
             "cache_ignores_credentials",
             "200 answers are cached for a minute keyed by URL only, and served whatever the "
             "next request's credentials",
@@ -645,6 +652,13 @@ _FAULTS = [
             "the period end is date(year, month + 1, 1): any December raises, 500",
             ("period_start_any_valid_date", "valid_period_accepted"),
             steps.period_math_crash(_next_month_start),
+        ),
+        Fault(
+            "empty_period_as_epoch",
+            "an empty period_start= is read as 0, the Unix epoch: January 1970's figures, "
+            "neither a 400 nor the default period",
+            ("empty_period_refused_or_default",),
+            steps.period_empty_as_epoch(),
         ),
         Fault(
             "year_9999_period_crash",
@@ -733,6 +747,26 @@ _FAULTS = [
             steps.error_document(
                 _title_with_request_id, statuses=frozenset({405}), media_type=replies.PROBLEM_JSON
             ),
+        ),
+        Fault(
+            "cpu_minimum_charge",
+            "a minimum CPU charge of 1,000 millicore-seconds in every period, even one where "
+            "nothing was awake",
+            ("counters_consistent", "future_period_unbilled", "empty_org_unbilled"),
+            steps.usage_step(steps.cpu_minimum_charge),
+        ),
+        Fault(
+            "cpu_at_allocation",
+            "CPU billed as requested millicores times awake seconds, not times active CPU seconds",
+            ("canary_cpu_within_bounds", "canary_open_period_within_bounds"),
+            steps.usage_step(steps.cpu_at_allocation),
+        ),
+        Fault(
+            "included_storage_prorated",
+            "included_storage_gib prorated by the days of the period's month: the plan's "
+            "figure only in 31-day months",
+            ("plan_determines_included_storage",),
+            steps.usage_step(steps.included_storage_prorated),
         ),
         Fault(
             "memory_billed_while_asleep",
