@@ -86,6 +86,33 @@ def same_fields(
             raise at_field(name, message.format(name=name), expected=shown[0], actual=shown[1])
 
 
+def zero_fields(names: Iterable[str], body: Mapping[str, Any], message: str, expected: str) -> None:
+    """Raise `Broken` at the first of `names` whose value is a non-zero integer (`message`
+    says why it must be 0, `{name}` and `{value}` standing for the field and its value)."""
+    for name in names:
+        value = body.get(name)
+        if type(value) is int and value != 0:
+            text = message.format(name=name, value=f"{value:,}")
+            raise at_field(name, text, expected=expected, actual=value)
+
+
+def both_answered(
+    reference: Exchange, variant: Exchange, what: str, expected: str
+) -> tuple[dict[str, Any], dict[str, Any]]:
+    """The usage bodies of two requests meant to get the same answer; `Broken` (at the
+    status) when either is not one: `what` names the variant's answer, `expected` the rule."""
+    one, two = usage_body(reference), usage_body(variant)
+    if one is None or two is None:
+        raise Broken(what, expected=expected, actual=describe(variant), location="status")
+    return one, two
+
+
+def usage_body(exchange: Exchange) -> dict[str, Any] | None:
+    """The JSON object of a 200 response (None for any other answer)."""
+    ok, body = exchange.parsed
+    return body if exchange.status == 200 and ok and isinstance(body, dict) else None
+
+
 def error_body(exchange: Exchange) -> dict[str, Any]:
     """The JSON object of an error response (empty when the body is not one)."""
     ok, body = exchange.parsed

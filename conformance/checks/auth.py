@@ -7,13 +7,13 @@ from collections.abc import Sequence
 from conformance._exchange import Exchange
 from conformance.checks._invariant import (
     Broken,
+    both_answered,
     describe,
     error_body,
     expect_status,
     invariant,
     same_fields,
 )
-from conformance.checks.usage import usage_body
 
 #: The error codes of the spec's 401 examples.
 AUTH_CODES = ("AUTH_REQUIRED", "AUTH_INVALID")
@@ -131,12 +131,10 @@ def same_answer(fields: tuple[str, ...], reference: Exchange, variant: Exchange)
     """Two equivalent requests (the other security scheme; header names in another case, which
     HTTP says are case-insensitive; a query value with unreserved characters percent-encoded,
     RFC 3986 6.2.2.2) get the same answer for a closed period."""
-    one, two = usage_body(reference), usage_body(variant)
-    if one is None or two is None:
-        raise Broken(
-            f"equivalent requests answered {describe(reference)} and {describe(variant)}",
-            expected=f"200 for both (first got {describe(reference)})",
-            actual=describe(variant),
-            location="status",
-        )
+    one, two = both_answered(
+        reference,
+        variant,
+        f"equivalent requests answered {describe(reference)} and {describe(variant)}",
+        expected=f"200 for both (first got {describe(reference)})",
+    )
     same_fields((*fields, "plan_slug"), one, two, "{name} differs between equivalent requests")

@@ -13,8 +13,16 @@ from typing import Any
 
 from conformance._exchange import Exchange
 from conformance._expect import COUNTERS, CPU, EXACT, Expected, Storage
-from conformance.checks._invariant import Broken, at_field, describe, expect_status, invariant
-from conformance.checks.usage import STORAGE, usage_body
+from conformance.checks._invariant import (
+    Broken,
+    at_field,
+    describe,
+    expect_status,
+    invariant,
+    usage_body,
+    zero_fields,
+)
+from conformance.checks.usage import STORAGE
 
 
 def _usage(exchange: Exchange, what: str) -> dict[str, Any]:
@@ -75,15 +83,12 @@ def empty_org_unbilled(
     body = usage_body(exchange)
     if body is None:
         return
-    for name in fields:
-        value = body.get(name)
-        if type(value) is int and value != 0:
-            raise at_field(
-                name,
-                f"{name} = {value:,} for an org that has never run a machine",
-                expected="0 (the org has no machine: nothing to bill, no storage)",
-                actual=str(value),
-            )
+    zero_fields(
+        fields,
+        body,
+        "{name} = {value} for an org that has never run a machine",
+        expected="0 (the org has no machine: nothing to bill, no storage)",
+    )
 
 
 @invariant

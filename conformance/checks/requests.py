@@ -7,13 +7,13 @@ from conformance._exchange import Exchange
 from conformance.checks._invariant import (
     Broken,
     at_field,
+    both_answered,
     describe,
     error_body,
     expect_status,
     invariant,
     same_fields,
 )
-from conformance.checks.usage import usage_body
 
 
 @invariant
@@ -88,14 +88,12 @@ def path_variant_same_contract(reference: Exchange, variant: Exchange) -> None:
     what the declared path answers for a closed period; never a 5xx, never another body."""
     if variant.status is not None and 300 <= variant.status < 500:
         return
-    one, two = usage_body(reference), usage_body(variant)
-    if one is None or two is None:
-        raise Broken(
-            f"{variant.request_line()} answered {describe(variant)}",
-            expected=f"3xx/4xx, or 200 like the declared path ({describe(reference)})",
-            actual=describe(variant),
-            location="status",
-        )
+    one, two = both_answered(
+        reference,
+        variant,
+        f"{variant.request_line()} answered {describe(variant)}",
+        expected=f"3xx/4xx, or 200 like the declared path ({describe(reference)})",
+    )
     same_fields(
         sorted({*one, *two}), one, two, f"{variant.request_line()} answers another {{name}}"
     )

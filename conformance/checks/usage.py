@@ -14,6 +14,8 @@ from conformance.checks._invariant import (
     expect_status,
     invariant,
     same_fields,
+    usage_body,
+    zero_fields,
 )
 
 INT64_MAX = 2**63 - 1
@@ -27,11 +29,6 @@ INCLUDED = "included_storage_gib"
 def billed_fields(contract: Contract, operation: Operation) -> tuple[str, ...]:
     """The period counters of the 200 body: its integer fields named `billed_*`."""
     return tuple(f for f in contract.integer_fields(operation) if f.startswith(BILLED_PREFIX))
-
-
-def usage_body(exchange: Exchange) -> dict[str, Any] | None:
-    ok, body = exchange.parsed
-    return body if exchange.status == 200 and ok and isinstance(body, dict) else None
 
 
 def _require_usage(exchange: Exchange, purpose: str) -> dict[str, Any]:
@@ -90,15 +87,12 @@ def counters_consistent(contract: Contract, operation: Operation, exchange: Exch
     body = usage_body(exchange)
     if body is None or body.get(AWAKE) != 0:
         return
-    for name in RUNNING_ONLY:
-        value = body.get(name)
-        if isinstance(value, int) and value > 0:
-            raise at_field(
-                name,
-                f"{name} = {value} for a period with billed_awake_seconds = 0",
-                expected="0 (nothing runs while nothing is awake)",
-                actual=str(value),
-            )
+    zero_fields(
+        RUNNING_ONLY,
+        body,
+        "{name} = {value} for a period with billed_awake_seconds = 0",
+        expected="0 (nothing runs while nothing is awake)",
+    )
 
 
 @invariant
