@@ -5,7 +5,7 @@ import datetime as dt
 import itertools
 
 import pytest
-from hypothesis import given
+from hypothesis import example, given
 from hypothesis import strategies as st
 
 from conformance import _readings as readings
@@ -159,21 +159,10 @@ def whole_calendar():
 
 
 @given(day=whole_calendar())
+@example(day=dt.date(1, 1, 1))  # the first month there is,
+@example(day=dt.date(9999, 12, 1))  # and the last: where a period's end overflows
+@example(day=dt.date(9999, 12, 31))
 def test_generated_whole_calendar(dcs, day):
-    judge_calendar_day(dcs, day)
-
-
-@pytest.mark.parametrize(
-    "day", [dt.date(1, 1, 1), dt.date(9999, 12, 1), dt.date(9999, 12, 31)], ids=str
-)
-def test_calendar_ends(dcs, day):
-    """The first and the last month there are: where a period's end overflows."""
-    judge_calendar_day(dcs, day)
-
-
-def judge_calendar_day(dcs, day: dt.date) -> None:
-    """A read of the period of `day`: accepted where our readings require it, else accepted
-    or refused as the contract allows; a future period, if accepted, is unbilled."""
     exchange = dcs.get_usage(period_start=day.isoformat())
     if readings.period_statuses(day, utc_today()) == (200,):
         requests.valid_period_accepted(exchange)

@@ -113,6 +113,19 @@ def usage_body(exchange: Exchange) -> dict[str, Any] | None:
     return body if exchange.status == 200 and ok and isinstance(body, dict) else None
 
 
+def require_usage(exchange: Exchange, what: str) -> dict[str, Any]:
+    """The usage body of a response that must be one (`what`: which read); else `Broken`."""
+    body = usage_body(exchange)
+    if body is None:
+        raise Broken(
+            f"{what}: expected a 200 usage body, got {describe(exchange)}",
+            expected="200",
+            actual=describe(exchange),
+            location="status",
+        )
+    return body
+
+
 def error_body(exchange: Exchange) -> dict[str, Any]:
     """The JSON object of an error response (empty when the body is not one)."""
     ok, body = exchange.parsed

@@ -16,25 +16,13 @@ from conformance._expect import COUNTERS, CPU, EXACT, Expected, Storage
 from conformance.checks._invariant import (
     Broken,
     at_field,
-    describe,
     expect_status,
     invariant,
+    require_usage,
     usage_body,
     zero_fields,
 )
 from conformance.checks.usage import STORAGE
-
-
-def _usage(exchange: Exchange, what: str) -> dict[str, Any]:
-    body = usage_body(exchange)
-    if body is None:
-        raise Broken(
-            f"{what}: expected a 200 usage body, got {describe(exchange)}",
-            expected="200",
-            actual=describe(exchange),
-            location="status",
-        )
-    return body
 
 
 def _month(expected: Expected) -> str:
@@ -81,14 +69,9 @@ def empty_org_unbilled(
     billing period may also be refused, 400, our reading)."""
     expect_status(exchange, statuses, "the empty org's read")
     body = usage_body(exchange)
-    if body is None:
-        return
-    zero_fields(
-        fields,
-        body,
-        "{name} = {value} for an org that has never run a machine",
-        expected="0 (the org has no machine: nothing to bill, no storage)",
-    )
+    if body is not None:
+        why = "{name} = {value} for an org that has never run a machine"
+        zero_fields(fields, body, why, expected="0 (no machine: nothing to bill, no storage)")
 
 
 @invariant
@@ -98,7 +81,7 @@ def canary_closed_period_exact(expected: Expected, exchange: Exchange) -> None:
     derived from its description (the `--expect` file): the seconds its machines were awake
     while they existed, memory MiB x those seconds, and logical MiB x the seconds each machine
     existed, awake or not; exactly, unless the file states a tolerance."""
-    body = _usage(exchange, f"the canary's closed period {_month(expected)}")
+    body = require_usage(exchange, f"the canary's closed period {_month(expected)}")
     _within_expected(body, expected, EXACT, f"{_month(expected)} (closed)")
 
 
@@ -109,7 +92,7 @@ def canary_cpu_within_bounds(expected: Expected, exchange: Exchange) -> None:
     CPU is active only while its machine is awake, and at most all of that time (or within the
     `cpu_percent` range the file states), so each machine adds between millicores x awake
     seconds x low% and millicores x awake seconds x high%."""
-    body = _usage(exchange, f"the canary's period {_month(expected)}")
+    body = require_usage(exchange, f"the canary's period {_month(expected)}")
     _within_expected(body, expected, [CPU], _month(expected))
 
 
@@ -119,7 +102,7 @@ def canary_open_period_within_bounds(expected: Expected, exchange: Exchange) -> 
     lie between the figures of its hours closed before the request was sent and those closed
     by the time the answer came, derived from its description: closed hourly buckets only, a
     running hour is never counted (CPU within its bounds likewise)."""
-    body = _usage(exchange, f"the canary's open period {_month(expected)}")
+    body = require_usage(exchange, f"the canary's open period {_month(expected)}")
     _within_expected(body, expected, COUNTERS, f"the open period {_month(expected)}")
 
 
@@ -128,7 +111,7 @@ def canary_storage_current(expected: Storage, exchange: Exchange) -> None:
     """`provisioned_storage_gib` ("Current provisioned storage summed across machines") of
     the canary is the storage of its machines that exist when the request is answered, as its
     description says: deleted machines do not count, whatever the period asked."""
-    body = _usage(exchange, "the canary's read")
+    body = require_usage(exchange, "the canary's read")
     low, high = expected.bounds()
     value = _within(body, STORAGE, low, high)
     if value is not None:
@@ -151,7 +134,7 @@ def no_org_carry_over(
     first: dict[str, tuple[int, dict[str, Any]]] = {}
     for index, (org, exchange) in enumerate(zip(orgs, exchanges, strict=True)):
         before = ", ".join(orgs[:index]) or "nothing"
-        body = _usage(exchange, f"request {index + 1} ({org}'s key, after {before})")
+        body = require_usage(exchange, f"request {index + 1} ({org}'s key, after {before})")
         if org not in first:
             first[org] = (index, body)
             continue

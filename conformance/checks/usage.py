@@ -2,17 +2,15 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 from conformance import _readings as readings
 from conformance._exchange import Exchange
 from conformance._spec import Contract, Operation
 from conformance.checks._invariant import (
     Broken,
     at_field,
-    describe,
     expect_status,
     invariant,
+    require_usage,
     same_fields,
     usage_body,
     zero_fields,
@@ -29,17 +27,6 @@ INCLUDED = "included_storage_gib"
 def billed_fields(contract: Contract, operation: Operation) -> tuple[str, ...]:
     """The period counters of the 200 body: its integer fields named `billed_*`."""
     return tuple(f for f in contract.integer_fields(operation) if f.startswith(BILLED_PREFIX))
-
-
-def _require_usage(exchange: Exchange, purpose: str) -> dict[str, Any]:
-    body = usage_body(exchange)
-    if body is None:
-        raise Broken(
-            f"{purpose}: expected a 200 usage body, got {describe(exchange)}",
-            expected="200",
-            actual=describe(exchange),
-        )
-    return body
 
 
 @invariant
@@ -85,22 +72,17 @@ def counters_consistent(contract: Contract, operation: Operation, exchange: Exch
     CPU seconds") and `billed_memory_mib_seconds` ("... running allocation seconds") are 0
     when `billed_awake_seconds` ("closed awake seconds") is 0 for the period."""
     body = usage_body(exchange)
-    if body is None or body.get(AWAKE) != 0:
-        return
-    zero_fields(
-        RUNNING_ONLY,
-        body,
-        "{name} = {value} for a period with billed_awake_seconds = 0",
-        expected="0 (nothing runs while nothing is awake)",
-    )
+    if body is not None and body.get(AWAKE) == 0:
+        why = "{name} = {value} for a period with billed_awake_seconds = 0"
+        zero_fields(RUNNING_ONLY, body, why, expected="0 (nothing runs while nothing is awake)")
 
 
 @invariant
 def current_storage_same_for_every_period(first: Exchange, second: Exchange) -> None:
     """`provisioned_storage_gib` is the "current provisioned storage summed across machines":
     the same whichever period is asked, for two reads made back to back."""
-    one = _require_usage(first, "first period")
-    two = _require_usage(second, "second period")
+    one = require_usage(first, "first period")
+    two = require_usage(second, "second period")
     same_fields([STORAGE], one, two, "{name} differs between two periods read back to back")
 
 
@@ -108,8 +90,8 @@ def current_storage_same_for_every_period(first: Exchange, second: Exchange) -> 
 def plan_determines_included_storage(first: Exchange, second: Exchange) -> None:
     """`included_storage_gib` is the "plan-included storage": two answers that name the same
     `plan_slug` give the same figure."""
-    one = _require_usage(first, "first read")
-    two = _require_usage(second, "second read")
+    one = require_usage(first, "first read")
+    two = require_usage(second, "second read")
     if one.get("plan_slug") == two.get("plan_slug"):
         plan = one.get("plan_slug")
         same_fields([INCLUDED], one, two, f"{{name}} differs for the same plan {plan!r}")
@@ -119,8 +101,8 @@ def plan_determines_included_storage(first: Exchange, second: Exchange) -> None:
 def open_period_monotonic(fields: tuple[str, ...], earlier: Exchange, later: Exchange) -> None:
     """Counters of the open period never decrease between two reads ("Closed ... for the period":
     closed buckets are only ever added)."""
-    before = _require_usage(earlier, "first read")
-    after = _require_usage(later, "second read")
+    before = require_usage(earlier, "first read")
+    after = require_usage(later, "second read")
     for name in fields:
         old, new = before.get(name), after.get(name)
         if isinstance(old, int) and isinstance(new, int) and new < old:
@@ -135,8 +117,8 @@ def open_period_monotonic(fields: tuple[str, ...], earlier: Exchange, later: Exc
 @invariant
 def closed_period_stable(fields: tuple[str, ...], first: Exchange, second: Exchange) -> None:
     """A period that ended long ago reads the same every time (its buckets are all closed)."""
-    one = _require_usage(first, "first read")
-    two = _require_usage(second, "second read")
+    one = require_usage(first, "first read")
+    two = require_usage(second, "second read")
     same_fields(
         (*fields, "plan_slug"), one, two, "{name} changed between two reads of a closed period"
     )
@@ -148,7 +130,7 @@ def future_period_unbilled(fields: tuple[str, ...], exchange: Exchange) -> None:
     (or the request is refused with 400)."""
     if exchange.status == 400:
         return
-    body = _require_usage(exchange, "future period")
+    body = require_usage(exchange, "future period")
     for name in fields:
         if body.get(name) != 0:
             raise at_field(
@@ -184,9 +166,9 @@ def _between(
     fields: tuple[str, ...], before: Exchange, default: Exchange, after: Exchange, what: str
 ) -> None:
     """Raise unless `default` reads the current month: between the explicit reads around it."""
-    low = _require_usage(before, "explicit read before")
-    mid = _require_usage(default, what)
-    high = _require_usage(after, "explicit read after")
+    low = require_usage(before, "explicit read before")
+    mid = require_usage(default, what)
+    high = require_usage(after, "explicit read after")
     for name in fields:
         first, middle, last = low.get(name), mid.get(name), high.get(name)
         if not (isinstance(first, int) and isinstance(middle, int) and isinstance(last, int)):
