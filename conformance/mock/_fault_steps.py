@@ -8,6 +8,7 @@ wrapping the step in place so that faults on the same step compose.
 from __future__ import annotations
 
 import dataclasses
+import functools
 import itertools
 import json
 import random
@@ -388,6 +389,8 @@ def key_echoed_in_errors() -> Apply:
 
 # --- periods ------------------------------------------------------------------------------
 
+PeriodParse = Callable[[bytes, datetime], date]
+
 
 def _period_values(query_string: bytes) -> list[str]:
     try:
@@ -396,17 +399,42 @@ def _period_values(query_string: bytes) -> list[str]:
         return []
 
 
+def period_step(step: Callable[[PeriodParse, bytes, datetime], date]) -> Apply:
+    """Replace ``parse_period`` with ``step(parse, query_string, now)``, ``parse`` the step
+    it replaces."""
+    return on_step("parse_period", lambda parse: functools.partial(step, parse))
+
+
+def period_adjusted(adjust: Callable[[date, bytes, datetime], date]) -> Apply:
+    """The period the mock parses, then ``adjust(start, query_string, now)`` (which may
+    raise)."""
+
+    def step(parse: PeriodParse, query_string: bytes, now: datetime) -> date:
+        return adjust(parse(query_string, now), query_string, now)
+
+    return period_step(step)
+
+
+def period_recovered(recover: Callable[[ApiError, list[str]], date]) -> Apply:
+    """Where the mock refuses the period, ``recover(error, period_start values)`` answers
+    (or raises, ``error`` itself to keep the refusal)."""
+
+    def step(parse: PeriodParse, query_string: bytes, now: datetime) -> date:
+        try:
+            return parse(query_string, now)
+        except ApiError as exc:
+            return recover(exc, _period_values(query_string))
+
+    return period_step(step)
+
+
 def period_default_previous_month() -> Apply:
-    def wrap(parse: Step) -> Step:
-        def step(query_string: bytes, now: datetime) -> date:
-            start = parse(query_string, now)
-            if _period_values(query_string):
-                return start
-            return (start - timedelta(days=1)).replace(day=1)
+    def adjust(start: date, query_string: bytes, now: datetime) -> date:
+        if _period_values(query_string):
+            return start
+        return (start - timedelta(days=1)).replace(day=1)
 
-        return step
-
-    return on_step("parse_period", wrap)
+    return period_adjusted(adjust)
 
 
 def rolled_over(text: str) -> date | None:
@@ -423,110 +451,79 @@ def rolled_over(text: str) -> date | None:
 
 
 def period_rolled_over() -> Apply:
-    def wrap(parse: Step) -> Step:
-        def step(query_string: bytes, now: datetime) -> date:
-            try:
-                return parse(query_string, now)
-            except ApiError:
-                values = _period_values(query_string)
-                start = rolled_over(values[0]) if len(values) == 1 else None
-                if start is None:
-                    raise
-                return start
+    def recover(exc: ApiError, values: list[str]) -> date:
+        start = rolled_over(values[0]) if len(values) == 1 else None
+        if start is None:
+            raise exc
+        return start
 
-        return step
-
-    return on_step("parse_period", wrap)
+    return period_recovered(recover)
 
 
 def period_errors_crash() -> Apply:
     """A period the server cannot parse raises an unhandled exception: 500."""
 
-    def wrap(parse: Step) -> Step:
-        def step(query_string: bytes, now: datetime) -> date:
-            try:
-                return parse(query_string, now)
-            except ApiError as exc:
-                if exc.reply is replies.INVALID_PERIOD_START:
-                    raise ApiError(CRASH) from None
-                raise
+    def recover(exc: ApiError, values: list[str]) -> date:
+        if exc.reply is replies.INVALID_PERIOD_START:
+            raise ApiError(CRASH) from None
+        raise exc
 
-        return step
-
-    return on_step("parse_period", wrap)
+    return period_recovered(recover)
 
 
 def period_mid_month_crash() -> Apply:
     """Only a first of the month has a bucket row: any other date crashes (500)."""
 
-    def wrap(parse: Step) -> Step:
-        def step(query_string: bytes, now: datetime) -> date:
-            start = parse(query_string, now)
-            if start.day != 1:
-                raise ApiError(CRASH)
-            return start
+    def adjust(start: date, query_string: bytes, now: datetime) -> date:
+        if start.day != 1:
+            raise ApiError(CRASH)
+        return start
 
-        return step
-
-    return on_step("parse_period", wrap)
+    return period_adjusted(adjust)
 
 
 def period_current_month_refused() -> Apply:
     """Off by one: an explicit ``period_start`` must lie before this month, so the current
     month's first day (the very default) is refused with 400."""
 
-    def wrap(parse: Step) -> Step:
-        def step(query_string: bytes, now: datetime) -> date:
-            start = parse(query_string, now)
-            if b"period_start=" in query_string and start >= now.date().replace(day=1):
-                raise ApiError(replies.INVALID_PERIOD_START)
-            return start
+    def adjust(start: date, query_string: bytes, now: datetime) -> date:
+        if b"period_start=" in query_string and start >= now.date().replace(day=1):
+            raise ApiError(replies.INVALID_PERIOD_START)
+        return start
 
-        return step
-
-    return on_step("parse_period", wrap)
+    return period_adjusted(adjust)
 
 
 def period_parsed_with(parse_text: Callable[[str], date]) -> Apply:
     """A ``period_start`` the mock refuses as malformed is read with ``parse_text`` instead
     (its ValueError: the mock's 400)."""
 
-    def wrap(parse: Step) -> Step:
-        def step(query_string: bytes, now: datetime) -> date:
-            try:
-                return parse(query_string, now)
-            except ApiError as exc:
-                values = _period_values(query_string)
-                if exc.reply is not replies.INVALID_PERIOD_START or len(values) != 1:
-                    raise
-                try:
-                    return parse_text(values[0])
-                except ValueError:
-                    raise exc from None
+    def recover(exc: ApiError, values: list[str]) -> date:
+        if exc.reply is not replies.INVALID_PERIOD_START or len(values) != 1:
+            raise exc
+        try:
+            return parse_text(values[0])
+        except ValueError:
+            raise exc from None
 
-        return step
-
-    return on_step("parse_period", wrap)
+    return period_recovered(recover)
 
 
 def period_empty_as_epoch() -> Apply:
     """An empty ``period_start=`` is read as 0, the Unix epoch: the period of January 1970
     (whose figures are all 0), neither refused nor the default period."""
 
-    def wrap(parse: Step) -> Step:
-        def step(query_string: bytes, now: datetime) -> date:
-            if _period_values(query_string) == [""]:
-                return date(1970, 1, 1)
-            return parse(query_string, now)
+    def step(parse: PeriodParse, query_string: bytes, now: datetime) -> date:
+        if _period_values(query_string) == [""]:
+            return date(1970, 1, 1)
+        return parse(query_string, now)
 
-        return step
-
-    return on_step("parse_period", wrap)
+    return period_step(step)
 
 
 def period_ignored() -> Apply:
     """The server reads ``periodStart``: ``period_start`` never reaches it."""
-    return on_step("parse_period", lambda parse: lambda _query, now: parse(b"", now))
+    return period_step(lambda parse, _query, now: parse(b"", now))
 
 
 UsageStep = Callable[[MockState, Org, date, datetime], Usage]
