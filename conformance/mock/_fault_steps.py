@@ -13,7 +13,7 @@ import itertools
 import json
 import random
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
@@ -24,7 +24,7 @@ from starlette.types import ASGIApp
 from conformance.mock import _replies as replies
 from conformance.mock._app import mock_state
 from conformance.mock._ledger import Usage, awake_seconds
-from conformance.mock._model import Fixtures, Org
+from conformance.mock._model import Fixtures, Machine, Org
 from conformance.mock._periods import HOUR, closed_until, epoch_seconds, period_bounds
 from conformance.mock._query import MalformedQuery, query_values
 from conformance.mock._replies import ApiError, Reply
@@ -658,19 +658,27 @@ def storage_at_period_end(compute: UsageStep) -> UsageStep:
     return step
 
 
+def _lifetimes(org: Org, start: date, now: datetime) -> Iterator[tuple[Machine, int, int]]:
+    """Each machine of ``org`` with the epoch seconds ``[low, high)`` of its life within the
+    closed part of the period starting ``start`` (empty where ``low >= high``)."""
+    begin, end = period_bounds(start)
+    end = min(end, closed_until(epoch_seconds(now)))
+    for machine in org.machines:
+        created = epoch_seconds(machine.created_at)
+        deleted = end if machine.deleted_at is None else epoch_seconds(machine.deleted_at)
+        yield machine, max(begin, created), min(end, deleted)
+
+
 def memory_while_asleep(compute: UsageStep) -> UsageStep:
     """``billed_memory_mib_seconds`` counts every closed second a machine exists, awake or
     not (memory multiplied by lifetime, not by running time)."""
 
     def step(state: MockState, org: Org, start: date, now: datetime) -> Usage:
         usage = compute(state, org, start, now)
-        begin, end = period_bounds(start)
-        end = min(end, closed_until(epoch_seconds(now)))
-        memory = 0
-        for machine in org.machines:
-            created = epoch_seconds(machine.created_at)
-            deleted = end if machine.deleted_at is None else epoch_seconds(machine.deleted_at)
-            memory += machine.memory_mib * max(0, min(end, deleted) - max(begin, created))
+        memory = sum(
+            machine.memory_mib * max(0, high - low)
+            for machine, low, high in _lifetimes(org, start, now)
+        )
         return usage._replace(billed_memory_mib_seconds=memory)
 
     return step
@@ -694,13 +702,8 @@ def cpu_at_allocation(compute: UsageStep) -> UsageStep:
 
     def step(state: MockState, org: Org, start: date, now: datetime) -> Usage:
         usage = compute(state, org, start, now)
-        begin, end = period_bounds(start)
-        end = min(end, closed_until(epoch_seconds(now)))
         cpu = 0
-        for machine in org.machines:
-            created = epoch_seconds(machine.created_at)
-            deleted = end if machine.deleted_at is None else epoch_seconds(machine.deleted_at)
-            low, high = max(begin, created), min(end, deleted)
+        for machine, low, high in _lifetimes(org, start, now):
             if low < high:
                 awake = awake_seconds(machine.awake.daily, machine.awake.windows, low, high)
                 cpu += machine.vcpu_millicores * awake
