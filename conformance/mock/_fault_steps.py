@@ -58,6 +58,25 @@ def on_step(step: str, wrap: Callable[[Step], Step]) -> Apply:
     return apply
 
 
+def on_refusal(step: str, recover: Callable[..., Any], of: Reply | None = None) -> Apply:
+    """Replace pipeline step ``step`` with one that, where the current step refuses with an
+    ApiError (whose reply is ``of``, if given), answers ``recover(error, current, *args)``
+    instead; ``recover`` raises ``error`` to keep the refusal."""
+
+    def wrap(current: Step) -> Step:
+        def replaced(*args: Any) -> Any:
+            try:
+                return current(*args)
+            except ApiError as exc:
+                if of is not None and exc.reply is not of:
+                    raise
+                return recover(exc, current, *args)
+
+        return replaced
+
+    return on_step(step, wrap)
+
+
 # --- 200 bodies -------------------------------------------------------------------------
 
 
@@ -213,39 +232,25 @@ def auth_headers_rewritten(rewrite: Callable[[bytes, bytes], bytes | None]) -> A
 def auth_errors_mapped(mapping: dict[str, Reply]) -> Apply:
     """Answer ``mapping[code]`` instead of the authentication error ``code``."""
 
-    def wrap(authenticate: Step) -> Step:
-        def step(headers: Headers, fixtures: Fixtures) -> Org:
-            try:
-                return authenticate(headers, fixtures)
-            except ApiError as exc:
-                code = json.loads(exc.reply.body).get("error_code", "")
-                raise ApiError(mapping.get(code, exc.reply)) from None
+    def recover(exc: ApiError, authenticate: Step, headers: Headers, fixtures: Fixtures) -> Org:
+        code = json.loads(exc.reply.body).get("error_code", "")
+        raise ApiError(mapping.get(code, exc.reply)) from None
 
-        return step
-
-    return on_step("authenticate", wrap)
+    return on_refusal("authenticate", recover)
 
 
 def key_matched(match: Callable[[str, str], bool]) -> Apply:
     """An unknown key is accepted for the org of the first stored key that ``match(sent,
     stored)`` says it is (a lookup that compares loosely)."""
 
-    def wrap(authenticate: Step) -> Step:
-        def step(headers: Headers, fixtures: Fixtures) -> Org:
-            try:
-                return authenticate(headers, fixtures)
-            except ApiError as exc:
-                if exc.reply is not replies.AUTH_INVALID:
-                    raise
-                sent = sent_key(headers)
-                for key, org_id in fixtures.keys.items():
-                    if sent and match(sent, key):
-                        return fixtures.orgs[org_id]
-                raise
+    def recover(exc: ApiError, authenticate: Step, headers: Headers, fixtures: Fixtures) -> Org:
+        sent = sent_key(headers)
+        for key, org_id in fixtures.keys.items():
+            if sent and match(sent, key):
+                return fixtures.orgs[org_id]
+        raise exc
 
-        return step
-
-    return on_step("authenticate", wrap)
+    return on_refusal("authenticate", recover, replies.AUTH_INVALID)
 
 
 def key_prefix_match(length: int) -> Apply:
@@ -266,19 +271,13 @@ def key_also_from(find: Callable[[Headers], str]) -> Apply:
     """Without credentials where the spec puts them, a key that ``find`` reads elsewhere in
     the request's header fields (a cookie, another header) authenticates."""
 
-    def wrap(authenticate: Step) -> Step:
-        def step(headers: Headers, fixtures: Fixtures) -> Org:
-            try:
-                return authenticate(headers, fixtures)
-            except ApiError as exc:
-                key = find(headers)
-                if exc.reply is not replies.AUTH_REQUIRED or not key:
-                    raise
-                return authenticate(Headers({"x-api-key": key}), fixtures)
+    def recover(exc: ApiError, authenticate: Step, headers: Headers, fixtures: Fixtures) -> Org:
+        key = find(headers)
+        if not key:
+            raise exc
+        return authenticate(Headers({"x-api-key": key}), fixtures)
 
-        return step
-
-    return on_step("authenticate", wrap)
+    return on_refusal("authenticate", recover, replies.AUTH_REQUIRED)
 
 
 def cookie(name: str) -> Callable[[Headers], str]:
@@ -353,37 +352,20 @@ def chain(*applies: Apply) -> Apply:
 def key_echoed_in_errors() -> Apply:
     """401 and 403 messages quote the presented key (and the org header)."""
 
-    def wrap_authenticate(authenticate: Step) -> Step:
-        def step(headers: Headers, fixtures: Fixtures) -> Org:
-            try:
-                return authenticate(headers, fixtures)
-            except ApiError as exc:
-                if exc.reply is not replies.AUTH_INVALID:
-                    raise
-                message = f"invalid API key {sent_key(headers)}"
-                raise ApiError(
-                    replies.api_error(401, "AUTH_INVALID", message, retryable=False)
-                ) from None
+    def invalid(exc: ApiError, authenticate: Step, headers: Headers, fixtures: Fixtures) -> Org:
+        message = f"invalid API key {sent_key(headers)}"
+        raise ApiError(replies.api_error(401, "AUTH_INVALID", message, retryable=False)) from None
 
-        return step
-
-    def wrap_authorize(authorize: Step) -> Step:
-        def step(headers: Headers, org: Org) -> None:
-            try:
-                authorize(headers, org)
-            except ApiError as exc:
-                if exc.reply is not replies.AUTH_ORG_MISMATCH:
-                    raise
-                sent = headers.get("x-dedalus-org-id", "")
-                message = f"key {sent_key(headers)} does not own org {sent}"
-                raise ApiError(
-                    replies.api_error(403, "AUTH_ORG_MISMATCH", message, retryable=False)
-                ) from None
-
-        return step
+    def mismatch(exc: ApiError, authorize: Step, headers: Headers, org: Org) -> None:
+        sent = headers.get("x-dedalus-org-id", "")
+        message = f"key {sent_key(headers)} does not own org {sent}"
+        raise ApiError(
+            replies.api_error(403, "AUTH_ORG_MISMATCH", message, retryable=False)
+        ) from None
 
     return chain(
-        on_step("authenticate", wrap_authenticate), on_step("authorize_org", wrap_authorize)
+        on_refusal("authenticate", invalid, replies.AUTH_INVALID),
+        on_refusal("authorize_org", mismatch, replies.AUTH_ORG_MISMATCH),
     )
 
 
@@ -415,17 +397,16 @@ def period_adjusted(adjust: Callable[[date, bytes, datetime], date]) -> Apply:
     return period_step(step)
 
 
-def period_recovered(recover: Callable[[ApiError, list[str]], date]) -> Apply:
-    """Where the mock refuses the period, ``recover(error, period_start values)`` answers
-    (or raises, ``error`` itself to keep the refusal)."""
+def period_recovered(
+    recover: Callable[[ApiError, list[str]], date], of: Reply | None = None
+) -> Apply:
+    """Where the mock refuses the period (with reply ``of``, if given), ``recover(error,
+    period_start values)`` answers (or raises, ``error`` itself to keep the refusal)."""
 
-    def step(parse: PeriodParse, query_string: bytes, now: datetime) -> date:
-        try:
-            return parse(query_string, now)
-        except ApiError as exc:
-            return recover(exc, _period_values(query_string))
+    def step(exc: ApiError, parse: PeriodParse, query_string: bytes, now: datetime) -> date:
+        return recover(exc, _period_values(query_string))
 
-    return period_step(step)
+    return on_refusal("parse_period", step, of)
 
 
 def period_default_previous_month() -> Apply:
@@ -464,11 +445,9 @@ def period_errors_crash() -> Apply:
     """A period the server cannot parse raises an unhandled exception: 500."""
 
     def recover(exc: ApiError, values: list[str]) -> date:
-        if exc.reply is replies.INVALID_PERIOD_START:
-            raise ApiError(CRASH) from None
-        raise exc
+        raise ApiError(CRASH) from None
 
-    return period_recovered(recover)
+    return period_recovered(recover, replies.INVALID_PERIOD_START)
 
 
 def period_mid_month_crash() -> Apply:
@@ -499,14 +478,14 @@ def period_parsed_with(parse_text: Callable[[str], date]) -> Apply:
     (its ValueError: the mock's 400)."""
 
     def recover(exc: ApiError, values: list[str]) -> date:
-        if exc.reply is not replies.INVALID_PERIOD_START or len(values) != 1:
+        if len(values) != 1:
             raise exc
         try:
             return parse_text(values[0])
         except ValueError:
             raise exc from None
 
-    return period_recovered(recover)
+    return period_recovered(recover, replies.INVALID_PERIOD_START)
 
 
 def period_empty_as_epoch() -> Apply:
