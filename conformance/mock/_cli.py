@@ -40,24 +40,22 @@ def _parser() -> _Parser:
         "--ledger-unavailable", action="store_true", help="answer 502 to authenticated requests"
     )
     parser.add_argument("--allow-remote", action="store_true", help="allow a non-loopback --host")
-    parser.add_argument(
-        "--fault",
-        action="append",
-        default=[],
-        metavar="NAME",
-        help="serve a broken server: install this fault (repeatable; 'list' lists them)",
+    _catalogue_options(
+        parser, "fault", "serve a broken server: install this fault (repeatable; 'list' lists them)"
     )
-    parser.add_argument("--list-faults", action="store_true", help="print the fault catalogue")
-    parser.add_argument(
-        "--variant",
-        action="append",
-        default=[],
-        metavar="NAME",
-        help="serve a correct server that differs from the mock where the contract allows: "
+    _catalogue_options(
+        parser,
+        "variant",
+        "serve a correct server that differs from the mock where the contract allows: "
         "install this variant (repeatable, before any --fault; 'list' lists them)",
     )
-    parser.add_argument("--list-variants", action="store_true", help="print the variant catalogue")
     return parser
+
+
+def _catalogue_options(parser: argparse.ArgumentParser, kind: str, install_help: str) -> None:
+    """``--KIND NAME`` (repeatable) to install one of a catalogue, ``--list-KINDs`` to print it."""
+    parser.add_argument(f"--{kind}", action="append", default=[], metavar="NAME", help=install_help)
+    parser.add_argument(f"--list-{kind}s", action="store_true", help=f"print the {kind} catalogue")
 
 
 def main(argv: Sequence[str] | None = None) -> int:

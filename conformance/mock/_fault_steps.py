@@ -8,11 +8,12 @@ wrapping the step in place so that faults on the same step compose.
 from __future__ import annotations
 
 import dataclasses
+import functools
 import itertools
 import json
 import random
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
@@ -23,7 +24,7 @@ from starlette.types import ASGIApp
 from conformance.mock import _replies as replies
 from conformance.mock._app import mock_state
 from conformance.mock._ledger import Usage, awake_seconds
-from conformance.mock._model import Fixtures, Org
+from conformance.mock._model import Fixtures, Machine, Org
 from conformance.mock._periods import HOUR, closed_until, epoch_seconds, period_bounds
 from conformance.mock._query import MalformedQuery, query_values
 from conformance.mock._replies import ApiError, Reply
@@ -55,6 +56,25 @@ def on_step(step: str, wrap: Callable[[Step], Step]) -> Apply:
         return app
 
     return apply
+
+
+def on_refusal(step: str, recover: Callable[..., Any], of: Reply | None = None) -> Apply:
+    """Replace pipeline step ``step`` with one that, where the current step refuses with an
+    ApiError (whose reply is ``of``, if given), answers ``recover(error, current, *args)``
+    instead; ``recover`` raises ``error`` to keep the refusal."""
+
+    def wrap(current: Step) -> Step:
+        def replaced(*args: Any) -> Any:
+            try:
+                return current(*args)
+            except ApiError as exc:
+                if of is not None and exc.reply is not of:
+                    raise
+                return recover(exc, current, *args)
+
+        return replaced
+
+    return on_step(step, wrap)
 
 
 # --- 200 bodies -------------------------------------------------------------------------
@@ -212,39 +232,25 @@ def auth_headers_rewritten(rewrite: Callable[[bytes, bytes], bytes | None]) -> A
 def auth_errors_mapped(mapping: dict[str, Reply]) -> Apply:
     """Answer ``mapping[code]`` instead of the authentication error ``code``."""
 
-    def wrap(authenticate: Step) -> Step:
-        def step(headers: Headers, fixtures: Fixtures) -> Org:
-            try:
-                return authenticate(headers, fixtures)
-            except ApiError as exc:
-                code = json.loads(exc.reply.body).get("error_code", "")
-                raise ApiError(mapping.get(code, exc.reply)) from None
+    def recover(exc: ApiError, authenticate: Step, headers: Headers, fixtures: Fixtures) -> Org:
+        code = json.loads(exc.reply.body).get("error_code", "")
+        raise ApiError(mapping.get(code, exc.reply)) from None
 
-        return step
-
-    return on_step("authenticate", wrap)
+    return on_refusal("authenticate", recover)
 
 
 def key_matched(match: Callable[[str, str], bool]) -> Apply:
     """An unknown key is accepted for the org of the first stored key that ``match(sent,
     stored)`` says it is (a lookup that compares loosely)."""
 
-    def wrap(authenticate: Step) -> Step:
-        def step(headers: Headers, fixtures: Fixtures) -> Org:
-            try:
-                return authenticate(headers, fixtures)
-            except ApiError as exc:
-                if exc.reply is not replies.AUTH_INVALID:
-                    raise
-                sent = sent_key(headers)
-                for key, org_id in fixtures.keys.items():
-                    if sent and match(sent, key):
-                        return fixtures.orgs[org_id]
-                raise
+    def recover(exc: ApiError, authenticate: Step, headers: Headers, fixtures: Fixtures) -> Org:
+        sent = sent_key(headers)
+        for key, org_id in fixtures.keys.items():
+            if sent and match(sent, key):
+                return fixtures.orgs[org_id]
+        raise exc
 
-        return step
-
-    return on_step("authenticate", wrap)
+    return on_refusal("authenticate", recover, replies.AUTH_INVALID)
 
 
 def key_prefix_match(length: int) -> Apply:
@@ -265,19 +271,13 @@ def key_also_from(find: Callable[[Headers], str]) -> Apply:
     """Without credentials where the spec puts them, a key that ``find`` reads elsewhere in
     the request's header fields (a cookie, another header) authenticates."""
 
-    def wrap(authenticate: Step) -> Step:
-        def step(headers: Headers, fixtures: Fixtures) -> Org:
-            try:
-                return authenticate(headers, fixtures)
-            except ApiError as exc:
-                key = find(headers)
-                if exc.reply is not replies.AUTH_REQUIRED or not key:
-                    raise
-                return authenticate(Headers({"x-api-key": key}), fixtures)
+    def recover(exc: ApiError, authenticate: Step, headers: Headers, fixtures: Fixtures) -> Org:
+        key = find(headers)
+        if not key:
+            raise exc
+        return authenticate(Headers({"x-api-key": key}), fixtures)
 
-        return step
-
-    return on_step("authenticate", wrap)
+    return on_refusal("authenticate", recover, replies.AUTH_REQUIRED)
 
 
 def cookie(name: str) -> Callable[[Headers], str]:
@@ -352,41 +352,26 @@ def chain(*applies: Apply) -> Apply:
 def key_echoed_in_errors() -> Apply:
     """401 and 403 messages quote the presented key (and the org header)."""
 
-    def wrap_authenticate(authenticate: Step) -> Step:
-        def step(headers: Headers, fixtures: Fixtures) -> Org:
-            try:
-                return authenticate(headers, fixtures)
-            except ApiError as exc:
-                if exc.reply is not replies.AUTH_INVALID:
-                    raise
-                message = f"invalid API key {sent_key(headers)}"
-                raise ApiError(
-                    replies.api_error(401, "AUTH_INVALID", message, retryable=False)
-                ) from None
+    def invalid(exc: ApiError, authenticate: Step, headers: Headers, fixtures: Fixtures) -> Org:
+        message = f"invalid API key {sent_key(headers)}"
+        raise ApiError(replies.api_error(401, "AUTH_INVALID", message, retryable=False)) from None
 
-        return step
-
-    def wrap_authorize(authorize: Step) -> Step:
-        def step(headers: Headers, org: Org) -> None:
-            try:
-                authorize(headers, org)
-            except ApiError as exc:
-                if exc.reply is not replies.AUTH_ORG_MISMATCH:
-                    raise
-                sent = headers.get("x-dedalus-org-id", "")
-                message = f"key {sent_key(headers)} does not own org {sent}"
-                raise ApiError(
-                    replies.api_error(403, "AUTH_ORG_MISMATCH", message, retryable=False)
-                ) from None
-
-        return step
+    def mismatch(exc: ApiError, authorize: Step, headers: Headers, org: Org) -> None:
+        sent = headers.get("x-dedalus-org-id", "")
+        message = f"key {sent_key(headers)} does not own org {sent}"
+        raise ApiError(
+            replies.api_error(403, "AUTH_ORG_MISMATCH", message, retryable=False)
+        ) from None
 
     return chain(
-        on_step("authenticate", wrap_authenticate), on_step("authorize_org", wrap_authorize)
+        on_refusal("authenticate", invalid, replies.AUTH_INVALID),
+        on_refusal("authorize_org", mismatch, replies.AUTH_ORG_MISMATCH),
     )
 
 
 # --- periods ------------------------------------------------------------------------------
+
+PeriodParse = Callable[[bytes, datetime], date]
 
 
 def _period_values(query_string: bytes) -> list[str]:
@@ -396,17 +381,41 @@ def _period_values(query_string: bytes) -> list[str]:
         return []
 
 
+def period_step(step: Callable[[PeriodParse, bytes, datetime], date]) -> Apply:
+    """Replace ``parse_period`` with ``step(parse, query_string, now)``, ``parse`` the step
+    it replaces."""
+    return on_step("parse_period", lambda parse: functools.partial(step, parse))
+
+
+def period_adjusted(adjust: Callable[[date, bytes, datetime], date]) -> Apply:
+    """The period the mock parses, then ``adjust(start, query_string, now)`` (which may
+    raise)."""
+
+    def step(parse: PeriodParse, query_string: bytes, now: datetime) -> date:
+        return adjust(parse(query_string, now), query_string, now)
+
+    return period_step(step)
+
+
+def period_recovered(
+    recover: Callable[[ApiError, list[str]], date], of: Reply | None = None
+) -> Apply:
+    """Where the mock refuses the period (with reply ``of``, if given), ``recover(error,
+    period_start values)`` answers (or raises, ``error`` itself to keep the refusal)."""
+
+    def step(exc: ApiError, parse: PeriodParse, query_string: bytes, now: datetime) -> date:
+        return recover(exc, _period_values(query_string))
+
+    return on_refusal("parse_period", step, of)
+
+
 def period_default_previous_month() -> Apply:
-    def wrap(parse: Step) -> Step:
-        def step(query_string: bytes, now: datetime) -> date:
-            start = parse(query_string, now)
-            if _period_values(query_string):
-                return start
-            return (start - timedelta(days=1)).replace(day=1)
+    def adjust(start: date, query_string: bytes, now: datetime) -> date:
+        if _period_values(query_string):
+            return start
+        return (start - timedelta(days=1)).replace(day=1)
 
-        return step
-
-    return on_step("parse_period", wrap)
+    return period_adjusted(adjust)
 
 
 def rolled_over(text: str) -> date | None:
@@ -423,110 +432,77 @@ def rolled_over(text: str) -> date | None:
 
 
 def period_rolled_over() -> Apply:
-    def wrap(parse: Step) -> Step:
-        def step(query_string: bytes, now: datetime) -> date:
-            try:
-                return parse(query_string, now)
-            except ApiError:
-                values = _period_values(query_string)
-                start = rolled_over(values[0]) if len(values) == 1 else None
-                if start is None:
-                    raise
-                return start
+    def recover(exc: ApiError, values: list[str]) -> date:
+        start = rolled_over(values[0]) if len(values) == 1 else None
+        if start is None:
+            raise exc
+        return start
 
-        return step
-
-    return on_step("parse_period", wrap)
+    return period_recovered(recover)
 
 
 def period_errors_crash() -> Apply:
     """A period the server cannot parse raises an unhandled exception: 500."""
 
-    def wrap(parse: Step) -> Step:
-        def step(query_string: bytes, now: datetime) -> date:
-            try:
-                return parse(query_string, now)
-            except ApiError as exc:
-                if exc.reply is replies.INVALID_PERIOD_START:
-                    raise ApiError(CRASH) from None
-                raise
+    def recover(exc: ApiError, values: list[str]) -> date:
+        raise ApiError(CRASH) from None
 
-        return step
-
-    return on_step("parse_period", wrap)
+    return period_recovered(recover, replies.INVALID_PERIOD_START)
 
 
 def period_mid_month_crash() -> Apply:
     """Only a first of the month has a bucket row: any other date crashes (500)."""
 
-    def wrap(parse: Step) -> Step:
-        def step(query_string: bytes, now: datetime) -> date:
-            start = parse(query_string, now)
-            if start.day != 1:
-                raise ApiError(CRASH)
-            return start
+    def adjust(start: date, query_string: bytes, now: datetime) -> date:
+        if start.day != 1:
+            raise ApiError(CRASH)
+        return start
 
-        return step
-
-    return on_step("parse_period", wrap)
+    return period_adjusted(adjust)
 
 
 def period_current_month_refused() -> Apply:
     """Off by one: an explicit ``period_start`` must lie before this month, so the current
     month's first day (the very default) is refused with 400."""
 
-    def wrap(parse: Step) -> Step:
-        def step(query_string: bytes, now: datetime) -> date:
-            start = parse(query_string, now)
-            if b"period_start=" in query_string and start >= now.date().replace(day=1):
-                raise ApiError(replies.INVALID_PERIOD_START)
-            return start
+    def adjust(start: date, query_string: bytes, now: datetime) -> date:
+        if b"period_start=" in query_string and start >= now.date().replace(day=1):
+            raise ApiError(replies.INVALID_PERIOD_START)
+        return start
 
-        return step
-
-    return on_step("parse_period", wrap)
+    return period_adjusted(adjust)
 
 
 def period_parsed_with(parse_text: Callable[[str], date]) -> Apply:
     """A ``period_start`` the mock refuses as malformed is read with ``parse_text`` instead
     (its ValueError: the mock's 400)."""
 
-    def wrap(parse: Step) -> Step:
-        def step(query_string: bytes, now: datetime) -> date:
-            try:
-                return parse(query_string, now)
-            except ApiError as exc:
-                values = _period_values(query_string)
-                if exc.reply is not replies.INVALID_PERIOD_START or len(values) != 1:
-                    raise
-                try:
-                    return parse_text(values[0])
-                except ValueError:
-                    raise exc from None
+    def recover(exc: ApiError, values: list[str]) -> date:
+        if len(values) != 1:
+            raise exc
+        try:
+            return parse_text(values[0])
+        except ValueError:
+            raise exc from None
 
-        return step
-
-    return on_step("parse_period", wrap)
+    return period_recovered(recover, replies.INVALID_PERIOD_START)
 
 
 def period_empty_as_epoch() -> Apply:
     """An empty ``period_start=`` is read as 0, the Unix epoch: the period of January 1970
     (whose figures are all 0), neither refused nor the default period."""
 
-    def wrap(parse: Step) -> Step:
-        def step(query_string: bytes, now: datetime) -> date:
-            if _period_values(query_string) == [""]:
-                return date(1970, 1, 1)
-            return parse(query_string, now)
+    def step(parse: PeriodParse, query_string: bytes, now: datetime) -> date:
+        if _period_values(query_string) == [""]:
+            return date(1970, 1, 1)
+        return parse(query_string, now)
 
-        return step
-
-    return on_step("parse_period", wrap)
+    return period_step(step)
 
 
 def period_ignored() -> Apply:
     """The server reads ``periodStart``: ``period_start`` never reaches it."""
-    return on_step("parse_period", lambda parse: lambda _query, now: parse(b"", now))
+    return period_step(lambda parse, _query, now: parse(b"", now))
 
 
 UsageStep = Callable[[MockState, Org, date, datetime], Usage]
@@ -661,19 +637,27 @@ def storage_at_period_end(compute: UsageStep) -> UsageStep:
     return step
 
 
+def _lifetimes(org: Org, start: date, now: datetime) -> Iterator[tuple[Machine, int, int]]:
+    """Each machine of ``org`` with the epoch seconds ``[low, high)`` of its life within the
+    closed part of the period starting ``start`` (empty where ``low >= high``)."""
+    begin, end = period_bounds(start)
+    end = min(end, closed_until(epoch_seconds(now)))
+    for machine in org.machines:
+        created = epoch_seconds(machine.created_at)
+        deleted = end if machine.deleted_at is None else epoch_seconds(machine.deleted_at)
+        yield machine, max(begin, created), min(end, deleted)
+
+
 def memory_while_asleep(compute: UsageStep) -> UsageStep:
     """``billed_memory_mib_seconds`` counts every closed second a machine exists, awake or
     not (memory multiplied by lifetime, not by running time)."""
 
     def step(state: MockState, org: Org, start: date, now: datetime) -> Usage:
         usage = compute(state, org, start, now)
-        begin, end = period_bounds(start)
-        end = min(end, closed_until(epoch_seconds(now)))
-        memory = 0
-        for machine in org.machines:
-            created = epoch_seconds(machine.created_at)
-            deleted = end if machine.deleted_at is None else epoch_seconds(machine.deleted_at)
-            memory += machine.memory_mib * max(0, min(end, deleted) - max(begin, created))
+        memory = sum(
+            machine.memory_mib * max(0, high - low)
+            for machine, low, high in _lifetimes(org, start, now)
+        )
         return usage._replace(billed_memory_mib_seconds=memory)
 
     return step
@@ -697,13 +681,8 @@ def cpu_at_allocation(compute: UsageStep) -> UsageStep:
 
     def step(state: MockState, org: Org, start: date, now: datetime) -> Usage:
         usage = compute(state, org, start, now)
-        begin, end = period_bounds(start)
-        end = min(end, closed_until(epoch_seconds(now)))
         cpu = 0
-        for machine in org.machines:
-            created = epoch_seconds(machine.created_at)
-            deleted = end if machine.deleted_at is None else epoch_seconds(machine.deleted_at)
-            low, high = max(begin, created), min(end, deleted)
+        for machine, low, high in _lifetimes(org, start, now):
             if low < high:
                 awake = awake_seconds(machine.awake.daily, machine.awake.windows, low, high)
                 cpu += machine.vcpu_millicores * awake

@@ -419,52 +419,62 @@ def key_from_query(*names: str) -> Act:
     return act
 
 
+Memo = dict[str, Any]
+
+
+def per_connection(choose: Callable[[Memo, Org | None], Org | None]) -> Act:
+    """An act for a server that remembers orgs per connection: ``choose(memo, org)``, given
+    the connection's memo and the org the request's credentials authenticate (None where
+    they do not), names the org to serve the request as, or None for the mock's answer."""
+
+    async def act(app: ASGIApp, scope: Scope, receive: Receive, send: Send) -> None:
+        memo = scope.get("extensions", {}).get(CONNECTION)
+        if memo is None:  # in process, or not served through FaultProtocol: no connection
+            await app(scope, receive, send)
+            return
+        state = mock_state(base_app(app))  # type: ignore[arg-type]
+        try:
+            org = state.pipeline.authenticate(request_headers(scope), state.fixtures)
+        except ApiError:
+            org = None
+        served_as = choose(memo, org)
+        if served_as is None:
+            await app(scope, receive, send)
+        else:
+            await answer_as(served_as, app, scope, receive, send)
+
+    return act
+
+
 STICKY_ORG = "authenticated org"
 
 
-async def sticky_auth(app: ASGIApp, scope: Scope, receive: Receive, send: Send) -> None:
+def _sticky_org(memo: Memo, org: Org | None) -> Org | None:
     """The connection keeps the org of its first authenticated request; a later request on
     it whose credentials do not authenticate is served as that org."""
-    memo = scope.get("extensions", {}).get(CONNECTION)
-    if memo is None:  # in process, or not served through FaultProtocol: no connection to keep
-        await app(scope, receive, send)
-        return
-    state = mock_state(base_app(app))  # type: ignore[arg-type]
-    try:
-        org = state.pipeline.authenticate(request_headers(scope), state.fixtures)
-    except ApiError:
-        org = None
     if org is not None:
         memo.setdefault(STICKY_ORG, org)
-    elif STICKY_ORG in memo:
-        await answer_as(memo[STICKY_ORG], app, scope, receive, send)
-        return
-    await app(scope, receive, send)
+        return None
+    return memo.get(STICKY_ORG)
 
+
+sticky_auth = per_connection(_sticky_org)
 
 LAST_ORG = "org of the previous request"
 
 
-async def previous_request_org(app: ASGIApp, scope: Scope, receive: Receive, send: Send) -> None:
+def _previous_org(memo: Memo, org: Org | None) -> Org | None:
     """The handler answers for the org the connection authenticated last, which the auth
     middleware records only once the answer is sent: a request whose key belongs to another
     org than the previous request's on the same connection gets the previous org's usage."""
-    memo = scope.get("extensions", {}).get(CONNECTION)
-    if memo is None:  # in process, or not served through FaultProtocol: no connection to keep
-        await app(scope, receive, send)
-        return
-    state = mock_state(base_app(app))  # type: ignore[arg-type]
-    try:
-        org = state.pipeline.authenticate(request_headers(scope), state.fixtures)
-    except ApiError:
-        org = None
+    if org is None:
+        return None
     previous = memo.get(LAST_ORG)
-    if org is not None:
-        memo[LAST_ORG] = org
-    if org is not None and previous is not None and previous.id != org.id:
-        await answer_as(previous, app, scope, receive, send)
-        return
-    await app(scope, receive, send)
+    memo[LAST_ORG] = org
+    return previous if previous is not None and previous.id != org.id else None
+
+
+previous_request_org = per_connection(_previous_org)
 
 
 class UrlCache:

@@ -23,7 +23,7 @@ from starlette.types import ASGIApp
 from conformance.mock import _fault_steps as steps
 from conformance.mock import _fault_wire as wire
 from conformance.mock import _replies as replies
-from conformance.mock._app import create_app
+from conformance.mock._app import layered_app
 from conformance.mock._model import Fixtures
 from conformance.mock._periods import period_bounds
 from conformance.mock._replies import Reply
@@ -805,11 +805,7 @@ def faulty_app(
     fixtures: Fixtures | None = None, faults: Iterable[str] = (), *, clock: Clock | None = None
 ) -> ASGIApp:
     """A mock app with ``faults`` installed, in order (unknown names: KeyError before any)."""
-    chosen = [get_fault(name) for name in faults]
-    app: ASGIApp = create_app(fixtures, clock=clock)
-    for fault in chosen:
-        app = fault.apply(app)
-    return app
+    return layered_app(fixtures, [get_fault(name).apply for name in faults], clock=clock)
 
 
 def catalogue_text() -> str:

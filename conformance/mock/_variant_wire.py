@@ -389,17 +389,7 @@ class RateLimiter:
             f"rate limit of {self.rate:g} requests/s (bursts of {self.burst}) exceeded",
             headers={"Retry-After": str(seconds)},
         )
-        await _reply(reply, send)
-
-
-async def _reply(reply: replies.Reply, send: Send) -> None:
-    headers = [(k.lower().encode(), v.encode()) for k, v in reply.headers.items()]
-    headers += [
-        (b"content-type", reply.media_type.encode()),
-        (b"content-length", b"%d" % len(reply.body)),
-    ]
-    await send({"type": "http.response.start", "status": reply.status, "headers": headers})
-    await send(wire.body_message(reply.body, False))
+        await wire.send_reply(reply, send)
 
 
 LEDGER_BLIP = replies.api_error(
@@ -445,7 +435,7 @@ class LedgerBlips:
             return
         start, body = await wire.answer(app, scope, receive)
         if start.get("status") == 200 and self.fails(scope):
-            await _reply(LEDGER_BLIP, send)
+            await wire.send_reply(LEDGER_BLIP, send)
             return
         await send(start)
         await send(wire.body_message(body, False))

@@ -21,7 +21,7 @@ from starlette.types import ASGIApp
 from conformance.mock import _fault_wire as wire
 from conformance.mock import _variant_steps as steps
 from conformance.mock import _variant_wire as http
-from conformance.mock._app import create_app
+from conformance.mock._app import layered_app
 from conformance.mock._model import Fixtures
 from conformance.mock._state import Clock
 
@@ -197,11 +197,7 @@ def variant_app(
     fixtures: Fixtures | None = None, names: Iterable[str] = (), *, clock: Clock | None = None
 ) -> ASGIApp:
     """A mock app with variants ``names`` installed, in order (unknown names: KeyError first)."""
-    chosen = [get_variant(name) for name in names]
-    app: ASGIApp = create_app(fixtures, clock=clock)
-    for variant in chosen:
-        app = variant.apply(app)
-    return app
+    return layered_app(fixtures, [get_variant(name).apply for name in names], clock=clock)
 
 
 def variants_text() -> str:
