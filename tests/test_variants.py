@@ -8,18 +8,15 @@ import contextlib
 import gzip
 import json
 import re
-import select
 import socket
-import subprocess
-import sys
 import time
 import warnings
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
-from pathlib import Path
 
 import httpx
 import pytest
+from _support import REPO, mock_cli, mock_cli_serving
 
 from conformance.mock import (
     VARIANTS,
@@ -40,7 +37,6 @@ with warnings.catch_warnings():
 
 pytestmark = pytest.mark.filterwarnings("ignore::DeprecationWarning")
 
-REPO = Path(__file__).resolve().parents[1]
 NOW = datetime(2026, 11, 25, 12, 30, tzinfo=UTC)
 FX = load_fixtures()
 KEY, ORG = FX.suite_credentials
@@ -499,17 +495,6 @@ def test_stateful_variants_do_not_share_state() -> None:
 # --- the command line -----------------------------------------------------------------
 
 
-def mock_cli(*args: str, timeout: float = 20) -> subprocess.CompletedProcess:
-    return subprocess.run(
-        [sys.executable, "-m", "conformance.mock", *args],
-        capture_output=True,
-        text=True,
-        timeout=timeout,
-        cwd=REPO,
-        stdin=subprocess.DEVNULL,
-    )
-
-
 @pytest.mark.parametrize("args", [("--list-variants",), ("--variant", "list")])
 def test_cli_lists_the_variants(args: tuple[str, ...]) -> None:
     result = mock_cli(*args)
@@ -526,32 +511,12 @@ def test_cli_unknown_variant_is_a_one_line_usage_error() -> None:
 
 
 def test_cli_serves_variants() -> None:
-    process = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "conformance.mock",
-            "--port",
-            "0",
-            *("--variant", "media_type_params", "--variant", "gateway_options_head"),
-        ],
-        cwd=REPO,
-        stdin=subprocess.DEVNULL,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
-    try:
-        ready, _, _ = select.select([process.stdout], [], [], 15)
-        line = process.stdout.readline() if ready else "(no ready line)"
-        match = re.fullmatch(r"dcs mock listening on (http://127\.0\.0\.1:\d+)\n", line)
-        assert match, line
-        with httpx.Client(base_url=match.group(1), trust_env=False, timeout=3) as http:
-            reply = http.get("/v1/usage", headers=AUTH)
-            assert reply.headers["content-type"] == "application/json; charset=utf-8"
-            assert set(reply.json()) == set(GOOD_BODY)
-            assert http.options("/v1/usage").status_code == 204
-    finally:
-        process.terminate()
-        process.communicate(timeout=10)
-    assert process.returncode == 0
+    variants = ("--variant", "media_type_params", "--variant", "gateway_options_head")
+    with (
+        mock_cli_serving(*variants) as base,
+        httpx.Client(base_url=base, trust_env=False, timeout=3) as http,
+    ):
+        reply = http.get("/v1/usage", headers=AUTH)
+        assert reply.headers["content-type"] == "application/json; charset=utf-8"
+        assert set(reply.json()) == set(GOOD_BODY)
+        assert http.options("/v1/usage").status_code == 204
