@@ -8,8 +8,11 @@ import re
 import select
 import subprocess
 import sys
-from collections.abc import Iterator
+import textwrap
+from collections.abc import Callable, Iterator
 from pathlib import Path
+
+import pytest
 
 REPO = Path(__file__).resolve().parent.parent
 #: A well-formed usage body of an org with no usage yet, for servers that tests build.
@@ -23,6 +26,35 @@ ZERO_USAGE = {
     "billed_logical_storage_mib_seconds": 0,
 }
 SUITE = REPO / "conformance"
+#: The machine m1 of the tests' YAML files (mock fixtures and canaries) as a list item at the
+#: left margin: its sizes and creation; what follows (deletion, awake times) is each file's own.
+M1_YAML = """\
+- id: m1
+  vcpu_millicores: 1000
+  memory_mib: 1024
+  storage_gib: 10
+  logical_storage_mib: 100
+  created_at: 2025-03-01T00:00:00Z
+"""
+
+
+def one_org_fixtures(org: str, key: str) -> str:
+    """Mock fixtures whose suite org ``org`` (key ``key``, plan basic) has one machine, m1,
+    never deleted and awake 09:00-17:00 every day at 50% CPU."""
+    return (
+        f"suite: {{org: {org}, api_key: {key}}}\n"
+        "plans:\n"
+        "  - {slug: basic, included_storage_gib: 5}\n"
+        "orgs:\n"
+        f"  - id: {org}\n"
+        "    plan: basic\n"
+        "    created_at: 2025-01-01T00:00:00Z\n"
+        f"    api_keys: [{key}]\n"
+        "    machines:\n"
+        + textwrap.indent(M1_YAML, " " * 6)
+        + "        deleted_at: null\n"
+        + '        awake: {daily: "09:00-17:00", cpu_percent: 50}\n'
+    )
 
 
 def run_suite(
@@ -79,3 +111,24 @@ def mock_cli_serving(*args: str) -> Iterator[str]:
         process.terminate()
         process.communicate(timeout=10)
     assert process.returncode == 0
+
+
+def refused_edit(
+    tmp_path: Path,
+    text: str,
+    old: str,
+    new: str,
+    load: Callable[[Path], object],
+    error: type[Exception],
+    *,
+    name: str = "fx.yaml",
+    count: int = -1,
+) -> tuple[Path, str]:
+    """Write ``text`` with ``old`` (which it must hold) replaced by ``new`` to ``tmp_path/name``
+    and check that ``load`` refuses it with ``error``: the path and the error's message."""
+    assert old in text, old
+    path = tmp_path / name
+    path.write_text(text.replace(old, new, count), encoding="utf-8")
+    with pytest.raises(error) as info:
+        load(path)
+    return path, str(info.value)
