@@ -38,6 +38,17 @@ M1_YAML = """\
 """
 
 
+def empty_org_yaml(org: str) -> str:
+    """An org of mock fixtures, on plan basic, with the key dcs_test_eeeeeeee and no machines."""
+    return (
+        f"  - id: {org}\n"
+        "    plan: basic\n"
+        "    created_at: 2025-01-01T00:00:00Z\n"
+        "    api_keys: [dcs_test_eeeeeeee]\n"
+        "    machines: []\n"
+    )
+
+
 def one_org_fixtures(org: str, key: str) -> str:
     """Mock fixtures whose suite org ``org`` (key ``key``, plan basic) has one machine, m1,
     never deleted and awake 09:00-17:00 every day at 50% CPU."""
@@ -77,16 +88,21 @@ def output(result: subprocess.CompletedProcess) -> str:
     return result.stdout + result.stderr
 
 
-def mock_cli(*args: str, timeout: float = 20) -> subprocess.CompletedProcess:
-    """`python -m conformance.mock ARGS` run to its end."""
+def run_module(module: str, *args: str, timeout: float = 20) -> subprocess.CompletedProcess:
+    """`python -m MODULE ARGS` run to its end in the repository."""
     return subprocess.run(
-        [sys.executable, "-m", "conformance.mock", *args],
+        [sys.executable, "-m", module, *args],
         capture_output=True,
         text=True,
         timeout=timeout,
         cwd=REPO,
         stdin=subprocess.DEVNULL,
     )
+
+
+def mock_cli(*args: str, timeout: float = 20) -> subprocess.CompletedProcess:
+    """`python -m conformance.mock ARGS` run to its end."""
+    return run_module("conformance.mock", *args, timeout=timeout)
 
 
 @contextlib.contextmanager

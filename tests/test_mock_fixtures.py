@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from _support import one_org_fixtures, refused_edit
+from _support import empty_org_yaml, one_org_fixtures, refused_edit
 
 from conformance.mock import DEFAULT_FIXTURES, Fixtures, FixturesError, load_fixtures
 
@@ -121,13 +121,7 @@ def test_add_key_rejects_taken_or_malformed_keys(tmp_path: Path, key: str, org: 
     assert key not in str(info.value)
 
 
-EMPTY_ORG = """\
-  - id: org_e
-    plan: basic
-    created_at: 2025-01-01T00:00:00Z
-    api_keys: [dcs_test_eeeeeeee]
-    machines: []
-"""
+EMPTY_ORG = empty_org_yaml("org_e")
 WITH_EMPTY = (
     GOOD.replace(
         "suite: {org: org_a, api_key: dcs_test_aaaaaaaa}",

@@ -6,7 +6,7 @@ from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 
 import pytest
-from _support import one_org_fixtures
+from _support import empty_org_yaml, one_org_fixtures
 
 from conformance.mock import Fixtures, Ledger, Usage, load_fixtures
 from conformance.mock._ledger import awake_seconds, daily_seconds
@@ -31,12 +31,8 @@ FIXTURES = (
         awake:
           windows: [[2025-03-11T10:00:00Z, 2025-03-11T13:00:00Z]]
           cpu_percent: 25
-  - id: org_empty
-    plan: basic
-    created_at: 2025-01-01T00:00:00Z
-    api_keys: [dcs_test_eeeeeeee]
-    machines: []
 """
+    + empty_org_yaml("org_empty")
 )
 BILLED = (
     "billed_awake_seconds",
