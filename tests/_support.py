@@ -148,3 +148,13 @@ def refused_edit(
     with pytest.raises(error) as info:
         load(path)
     return path, str(info.value)
+
+
+@contextlib.contextmanager
+def loopback(make_app: Callable[[str], object]) -> Iterator[Callable[[str], object]]:
+    """``start(name)`` serves ``make_app(name)`` on a free loopback port until the block ends and
+    returns the running server (its ``base_url`` and ``port``)."""
+    from conformance.mock import serve
+
+    with contextlib.ExitStack() as stack:
+        yield lambda name: stack.enter_context(serve(make_app(name), host="127.0.0.1", port=0))

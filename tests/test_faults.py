@@ -16,10 +16,10 @@ from datetime import UTC, datetime
 
 import httpx
 import pytest
-from _support import mock_cli, mock_cli_serving
+from _support import loopback, mock_cli, mock_cli_serving
 
 from conformance.checks import CATALOGUE, auth, ground_truth, requests, usage
-from conformance.mock import FAULTS, KNOWN_LIMITS, create_app, faulty_app, load_fixtures, serve
+from conformance.mock import FAULTS, KNOWN_LIMITS, create_app, faulty_app, load_fixtures
 from conformance.mock._faults import apply_fault, catalogue_text, get_fault
 
 with warnings.catch_warnings():
@@ -545,13 +545,8 @@ def test_the_correct_mock_does_not(name: str) -> None:
 def server() -> Iterator[Callable[[str], str]]:
     """``start(fault)`` serves one faulty app (``start("")``: the correct mock) on loopback and
     returns its base URL."""
-    with contextlib.ExitStack() as stack:
-
-        def start(name: str) -> str:
-            app = faulty_app(FX, [name] if name else [])
-            return stack.enter_context(serve(app, host="127.0.0.1", port=0)).base_url
-
-        yield start
+    with loopback(lambda name: faulty_app(FX, [name] if name else [])) as start:
+        yield lambda name: start(name).base_url
 
 
 def fetch(base: str, period: str | None = None, timeout: float = 2, **headers: str):

@@ -4,7 +4,6 @@ correct answers, and the CLI serves them."""
 
 from __future__ import annotations
 
-import contextlib
 import gzip
 import json
 import re
@@ -16,7 +15,7 @@ from datetime import UTC, datetime
 
 import httpx
 import pytest
-from _support import REPO, mock_cli, mock_cli_serving
+from _support import REPO, loopback, mock_cli, mock_cli_serving
 
 from conformance.mock import (
     VARIANTS,
@@ -25,7 +24,6 @@ from conformance.mock import (
     create_app,
     get_variant,
     load_fixtures,
-    serve,
     variant_app,
 )
 from conformance.mock._variant_wire import LedgerBlips, RateLimiter, accepts_gzip
@@ -282,13 +280,8 @@ def test_the_correct_mock_does_not(name: str) -> None:
 @pytest.fixture
 def server() -> Iterator[Callable[[str], int]]:
     """``start(variant)`` serves one variant on loopback (the fixed clock) and returns its port."""
-    with contextlib.ExitStack() as stack:
-
-        def start(name: str) -> int:
-            app = variant_app(FX, [name], clock=lambda: NOW)
-            return stack.enter_context(serve(app, host="127.0.0.1", port=0)).port
-
-        yield start
+    with loopback(lambda name: variant_app(FX, [name], clock=lambda: NOW)) as start:
+        yield lambda name: start(name).port
 
 
 def exchange(port: int, request: bytes, timeout: float = 3) -> tuple[bytes, bool]:
