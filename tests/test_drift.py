@@ -5,7 +5,6 @@ from __future__ import annotations
 import copy
 import json
 import subprocess
-import sys
 import threading
 from collections.abc import Iterator
 from functools import partial
@@ -14,7 +13,7 @@ from pathlib import Path
 
 import pytest
 import yaml
-from _support import REPO, output, run_suite
+from _support import output, run_module, run_suite
 
 from conformance._drift import compare, format_report, summarize
 from conformance._spec import DEFAULT_SPEC
@@ -197,14 +196,7 @@ def test_vendored_spec_modified():
 
 
 def drift(*args: str) -> subprocess.CompletedProcess:
-    return subprocess.run(
-        [sys.executable, "-m", "conformance.drift", *args],
-        capture_output=True,
-        text=True,
-        timeout=60,
-        cwd=REPO,
-        stdin=subprocess.DEVNULL,
-    )
+    return run_module("conformance.drift", *args, timeout=60)
 
 
 @pytest.fixture

@@ -5,10 +5,12 @@ from __future__ import annotations
 
 import datetime as dt
 import re
+import textwrap
 from pathlib import Path
 
 import pytest
 import yaml
+from _support import M1_YAML, refused_edit
 
 from conformance._errors import ConfigError
 from conformance._expect import (
@@ -207,15 +209,10 @@ def test_the_shipped_canary_file_loads():
     assert shipped.tolerance.text() == "exact"
 
 
-GOOD = """\
-org: org_a
-machines:
-  - id: m1
-    vcpu_millicores: 1000
-    memory_mib: 1024
-    storage_gib: 10
-    logical_storage_mib: 100
-    created_at: 2025-03-01T00:00:00Z
+GOOD = (
+    "org: org_a\nmachines:\n"
+    + textwrap.indent(M1_YAML, "  ")
+    + """\
     deleted_at: 2025-04-01T00:00:00Z
     awake:
       daily: "09:00-17:00"
@@ -223,6 +220,7 @@ machines:
         - [2025-03-08T00:00:00Z, 2025-03-09T00:00:00Z]
     cpu_percent: [10, 20]
 """
+)
 
 
 @pytest.mark.parametrize(
@@ -282,12 +280,9 @@ machines:
     ],
 )
 def test_mistakes_are_one_line(tmp_path: Path, old: str, new: str, problem: str):
-    assert old in GOOD, old
-    path = tmp_path / "canary.yaml"
-    path.write_text(GOOD.replace(old, new, 1), encoding="utf-8")
-    with pytest.raises(ConfigError) as caught:
-        load_canary(path)
-    message = str(caught.value)
+    path, message = refused_edit(
+        tmp_path, GOOD, old, new, load_canary, ConfigError, name="canary.yaml", count=1
+    )
     assert message.startswith(f"--expect {path}: ") and "\n" not in message
     assert problem in message, message
 

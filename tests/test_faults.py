@@ -8,21 +8,18 @@ import contextlib
 import http.client
 import json
 import re
-import select
 import socket
-import subprocess
-import sys
 import time
 import warnings
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
-from pathlib import Path
 
 import httpx
 import pytest
+from _support import loopback, mock_cli, mock_cli_serving
 
 from conformance.checks import CATALOGUE, auth, ground_truth, requests, usage
-from conformance.mock import FAULTS, KNOWN_LIMITS, create_app, faulty_app, load_fixtures, serve
+from conformance.mock import FAULTS, KNOWN_LIMITS, create_app, faulty_app, load_fixtures
 from conformance.mock._faults import apply_fault, catalogue_text, get_fault
 
 with warnings.catch_warnings():
@@ -31,7 +28,6 @@ with warnings.catch_warnings():
 
 pytestmark = pytest.mark.filterwarnings("ignore::DeprecationWarning")
 
-REPO = Path(__file__).resolve().parents[1]
 NOW = datetime(2026, 11, 25, 12, 30, tzinfo=UTC)
 FX = load_fixtures()
 KEY, ORG = FX.suite_credentials
@@ -549,13 +545,8 @@ def test_the_correct_mock_does_not(name: str) -> None:
 def server() -> Iterator[Callable[[str], str]]:
     """``start(fault)`` serves one faulty app (``start("")``: the correct mock) on loopback and
     returns its base URL."""
-    with contextlib.ExitStack() as stack:
-
-        def start(name: str) -> str:
-            app = faulty_app(FX, [name] if name else [])
-            return stack.enter_context(serve(app, host="127.0.0.1", port=0)).base_url
-
-        yield start
+    with loopback(lambda name: faulty_app(FX, [name] if name else [])) as start:
+        yield lambda name: start(name).base_url
 
 
 def fetch(base: str, period: str | None = None, timeout: float = 2, **headers: str):
@@ -796,17 +787,6 @@ def test_faults_do_not_leak_between_apps() -> None:
 # --- the command line -----------------------------------------------------------------
 
 
-def mock_cli(*args: str, timeout: float = 20) -> subprocess.CompletedProcess:
-    return subprocess.run(
-        [sys.executable, "-m", "conformance.mock", *args],
-        capture_output=True,
-        text=True,
-        timeout=timeout,
-        cwd=REPO,
-        stdin=subprocess.DEVNULL,
-    )
-
-
 @pytest.mark.parametrize("args", [("--list-faults",), ("--fault", "list")])
 def test_cli_lists_the_catalogue(args: tuple[str, ...]) -> None:
     result = mock_cli(*args)
@@ -825,22 +805,6 @@ TWO_FAULTS = ("--fault", "usage_counter_negative", "--fault", "error_code_lowerc
 
 
 def test_cli_serves_a_fault() -> None:
-    process = subprocess.Popen(
-        [sys.executable, "-m", "conformance.mock", "--port", "0", *TWO_FAULTS],
-        cwd=REPO,
-        stdin=subprocess.DEVNULL,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
-    try:
-        ready, _, _ = select.select([process.stdout], [], [], 15)
-        line = process.stdout.readline() if ready else "(no ready line)"
-        match = re.fullmatch(r"dcs mock listening on (http://127\.0\.0\.1:\d+)\n", line)
-        assert match, line
-        assert fetch(match.group(1)).json()["included_storage_gib"] == -1
-        assert fetch(match.group(1), **{"x-api-key": "nope"}).json()["error_code"] == "auth_invalid"
-    finally:
-        process.terminate()
-        process.communicate(timeout=10)
-    assert process.returncode == 0
+    with mock_cli_serving(*TWO_FAULTS) as base:
+        assert fetch(base).json()["included_storage_gib"] == -1
+        assert fetch(base, **{"x-api-key": "nope"}).json()["error_code"] == "auth_invalid"

@@ -7,11 +7,10 @@ from __future__ import annotations
 
 import dataclasses
 import json
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
+from _support import run_module
 
 from conformance._killmatrix import (
     BASELINE,
@@ -30,7 +29,6 @@ from conformance._killmatrix import (
 )
 from conformance.mock import FAULTS, KNOWN_LIMITS, VARIANTS
 
-REPO = Path(__file__).resolve().parents[1]
 SUBSET = (
     "huge_body_bad_period",  # transport
     "org_header_ignored",  # auth
@@ -206,13 +204,6 @@ def test_split_names(monkeypatch: pytest.MonkeyPatch) -> None:
     ],
 )
 def test_selftest_usage_errors_exit_4(args: tuple[str, ...], message: str) -> None:
-    result = subprocess.run(
-        [sys.executable, "-m", "conformance.selftest", *args],
-        capture_output=True,
-        text=True,
-        timeout=30,
-        cwd=REPO,
-        stdin=subprocess.DEVNULL,
-    )
+    result = run_module("conformance.selftest", *args, timeout=30)
     assert result.returncode == 4 and message in result.stderr, result.stderr
     assert result.stdout == "" and "Traceback" not in result.stderr

@@ -5,28 +5,11 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+from _support import empty_org_yaml, one_org_fixtures, refused_edit
 
 from conformance.mock import DEFAULT_FIXTURES, Fixtures, FixturesError, load_fixtures
 
-GOOD = """\
-suite: {org: org_a, api_key: dcs_test_aaaaaaaa}
-plans:
-  - {slug: basic, included_storage_gib: 5}
-orgs:
-  - id: org_a
-    plan: basic
-    created_at: 2025-01-01T00:00:00Z
-    api_keys: [dcs_test_aaaaaaaa]
-    machines:
-      - id: m1
-        vcpu_millicores: 1000
-        memory_mib: 1024
-        storage_gib: 10
-        logical_storage_mib: 100
-        created_at: 2025-03-01T00:00:00Z
-        deleted_at: null
-        awake: {daily: "09:00-17:00", cpu_percent: 50}
-"""
+GOOD = one_org_fixtures("org_a", "dcs_test_aaaaaaaa")
 
 
 def write(tmp_path: Path, text: str) -> Path:
@@ -70,11 +53,7 @@ def test_repr_never_shows_keys() -> None:
 def test_invalid_fixtures_name_file_and_problem(
     tmp_path: Path, old: str, new: str, problem: str
 ) -> None:
-    assert old in GOOD
-    path = write(tmp_path, GOOD.replace(old, new))
-    with pytest.raises(FixturesError) as info:
-        load_fixtures(path)
-    message = str(info.value)
+    path, message = refused_edit(tmp_path, GOOD, old, new, load_fixtures, FixturesError)
     assert message.startswith(f"{path}: ") and problem in message
     assert "\n" not in message and "dcs_test_" not in message
 
@@ -142,13 +121,7 @@ def test_add_key_rejects_taken_or_malformed_keys(tmp_path: Path, key: str, org: 
     assert key not in str(info.value)
 
 
-EMPTY_ORG = """\
-  - id: org_e
-    plan: basic
-    created_at: 2025-01-01T00:00:00Z
-    api_keys: [dcs_test_eeeeeeee]
-    machines: []
-"""
+EMPTY_ORG = empty_org_yaml("org_e")
 WITH_EMPTY = (
     GOOD.replace(
         "suite: {org: org_a, api_key: dcs_test_aaaaaaaa}",
@@ -184,10 +157,8 @@ def test_the_suite_may_name_an_empty_org(tmp_path: Path) -> None:
     ],
 )
 def test_a_wrong_empty_org_is_refused(tmp_path: Path, old: str, new: str, problem: str) -> None:
-    assert old in WITH_EMPTY
-    with pytest.raises(FixturesError) as info:
-        load_fixtures(write(tmp_path, WITH_EMPTY.replace(old, new)))
-    assert problem in str(info.value) and "dcs_test_" not in str(info.value)
+    _, message = refused_edit(tmp_path, WITH_EMPTY, old, new, load_fixtures, FixturesError)
+    assert problem in message and "dcs_test_" not in message
 
 
 def test_the_shipped_expectation_describes_the_suite_org() -> None:

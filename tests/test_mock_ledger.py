@@ -6,6 +6,7 @@ from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 
 import pytest
+from _support import empty_org_yaml, one_org_fixtures
 
 from conformance.mock import Fixtures, Ledger, Usage, load_fixtures
 from conformance.mock._ledger import awake_seconds, daily_seconds
@@ -17,24 +18,9 @@ ONE_HOUR = timedelta(hours=1)
 
 # m1 lives from March 1st, awake 09:00-17:00 every day at 50% CPU.
 # m2 lives 2025-03-10T12:30 .. 2025-03-12T00:00, awake only 2025-03-11 10:00-13:00 at 25%.
-FIXTURES = """\
-suite: {org: org_t, api_key: dcs_test_tttttttt}
-plans:
-  - {slug: basic, included_storage_gib: 5}
-orgs:
-  - id: org_t
-    plan: basic
-    created_at: 2025-01-01T00:00:00Z
-    api_keys: [dcs_test_tttttttt]
-    machines:
-      - id: m1
-        vcpu_millicores: 1000
-        memory_mib: 1024
-        storage_gib: 10
-        logical_storage_mib: 100
-        created_at: 2025-03-01T00:00:00Z
-        deleted_at: null
-        awake: {daily: "09:00-17:00", cpu_percent: 50}
+FIXTURES = (
+    one_org_fixtures("org_t", "dcs_test_tttttttt")
+    + """\
       - id: m2
         vcpu_millicores: 2000
         memory_mib: 512
@@ -45,12 +31,9 @@ orgs:
         awake:
           windows: [[2025-03-11T10:00:00Z, 2025-03-11T13:00:00Z]]
           cpu_percent: 25
-  - id: org_empty
-    plan: basic
-    created_at: 2025-01-01T00:00:00Z
-    api_keys: [dcs_test_eeeeeeee]
-    machines: []
 """
+    + empty_org_yaml("org_empty")
+)
 BILLED = (
     "billed_awake_seconds",
     "billed_cpu_millicore_seconds",

@@ -107,20 +107,30 @@ def sample_results() -> reports.Results:
     return results
 
 
-def sample_summary(status=1, drift=None) -> dict:
-    run = reports.Run(
+def summarise(results: reports.Results, status: int, **run) -> dict:
+    """The summary of ``results`` from a run of the shipped spec against a loopback target;
+    ``run``: the rest of that run's description."""
+    described = reports.Run(
         target="http://127.0.0.1:9",
         spec_version="v1",
         spec_sha256="ab" * 32,
         spec_source="specs/dcs-openapi-usage.yaml",
+        exit_status=status,
+        **run,
+    )
+    return reports.build_summary(described, results, RULES)
+
+
+def sample_summary(status=1, drift=None) -> dict:
+    return summarise(
+        sample_results(),
+        status,
         spec_operations=3,
         writes_not_exercised=("POST /v1/machines",),
         profile="gate",
         seed=None,
-        exit_status=status,
         drift=drift,
     )
-    return reports.build_summary(run, sample_results(), RULES)
 
 
 @pytest.mark.parametrize(
@@ -422,18 +432,14 @@ def masked_results() -> reports.Results:
 
 
 def masked_summary(status=1, results=None) -> dict:
-    run = reports.Run(
-        target="http://127.0.0.1:9",
-        spec_version="v1",
-        spec_sha256="ab" * 32,
-        spec_source="specs/dcs-openapi-usage.yaml",
+    return summarise(
+        results or masked_results(),
+        status,
         spec_operations=1,
         writes_not_exercised=(),
         profile="quick",
         seed=1,
-        exit_status=status,
     )
-    return reports.build_summary(run, results or masked_results(), RULES)
 
 
 def test_masked_is_told_from_not_exercised():

@@ -4,22 +4,18 @@ correct answers, and the CLI serves them."""
 
 from __future__ import annotations
 
-import contextlib
 import gzip
 import json
 import re
-import select
 import socket
-import subprocess
-import sys
 import time
 import warnings
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
-from pathlib import Path
 
 import httpx
 import pytest
+from _support import REPO, loopback, mock_cli, mock_cli_serving
 
 from conformance.mock import (
     VARIANTS,
@@ -28,7 +24,6 @@ from conformance.mock import (
     create_app,
     get_variant,
     load_fixtures,
-    serve,
     variant_app,
 )
 from conformance.mock._variant_wire import LedgerBlips, RateLimiter, accepts_gzip
@@ -40,7 +35,6 @@ with warnings.catch_warnings():
 
 pytestmark = pytest.mark.filterwarnings("ignore::DeprecationWarning")
 
-REPO = Path(__file__).resolve().parents[1]
 NOW = datetime(2026, 11, 25, 12, 30, tzinfo=UTC)
 FX = load_fixtures()
 KEY, ORG = FX.suite_credentials
@@ -286,13 +280,8 @@ def test_the_correct_mock_does_not(name: str) -> None:
 @pytest.fixture
 def server() -> Iterator[Callable[[str], int]]:
     """``start(variant)`` serves one variant on loopback (the fixed clock) and returns its port."""
-    with contextlib.ExitStack() as stack:
-
-        def start(name: str) -> int:
-            app = variant_app(FX, [name], clock=lambda: NOW)
-            return stack.enter_context(serve(app, host="127.0.0.1", port=0)).port
-
-        yield start
+    with loopback(lambda name: variant_app(FX, [name], clock=lambda: NOW)) as start:
+        yield lambda name: start(name).port
 
 
 def exchange(port: int, request: bytes, timeout: float = 3) -> tuple[bytes, bool]:
@@ -499,17 +488,6 @@ def test_stateful_variants_do_not_share_state() -> None:
 # --- the command line -----------------------------------------------------------------
 
 
-def mock_cli(*args: str, timeout: float = 20) -> subprocess.CompletedProcess:
-    return subprocess.run(
-        [sys.executable, "-m", "conformance.mock", *args],
-        capture_output=True,
-        text=True,
-        timeout=timeout,
-        cwd=REPO,
-        stdin=subprocess.DEVNULL,
-    )
-
-
 @pytest.mark.parametrize("args", [("--list-variants",), ("--variant", "list")])
 def test_cli_lists_the_variants(args: tuple[str, ...]) -> None:
     result = mock_cli(*args)
@@ -526,32 +504,12 @@ def test_cli_unknown_variant_is_a_one_line_usage_error() -> None:
 
 
 def test_cli_serves_variants() -> None:
-    process = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "conformance.mock",
-            "--port",
-            "0",
-            *("--variant", "media_type_params", "--variant", "gateway_options_head"),
-        ],
-        cwd=REPO,
-        stdin=subprocess.DEVNULL,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
-    try:
-        ready, _, _ = select.select([process.stdout], [], [], 15)
-        line = process.stdout.readline() if ready else "(no ready line)"
-        match = re.fullmatch(r"dcs mock listening on (http://127\.0\.0\.1:\d+)\n", line)
-        assert match, line
-        with httpx.Client(base_url=match.group(1), trust_env=False, timeout=3) as http:
-            reply = http.get("/v1/usage", headers=AUTH)
-            assert reply.headers["content-type"] == "application/json; charset=utf-8"
-            assert set(reply.json()) == set(GOOD_BODY)
-            assert http.options("/v1/usage").status_code == 204
-    finally:
-        process.terminate()
-        process.communicate(timeout=10)
-    assert process.returncode == 0
+    variants = ("--variant", "media_type_params", "--variant", "gateway_options_head")
+    with (
+        mock_cli_serving(*variants) as base,
+        httpx.Client(base_url=base, trust_env=False, timeout=3) as http,
+    ):
+        reply = http.get("/v1/usage", headers=AUTH)
+        assert reply.headers["content-type"] == "application/json; charset=utf-8"
+        assert set(reply.json()) == set(GOOD_BODY)
+        assert http.options("/v1/usage").status_code == 204
