@@ -10,28 +10,19 @@ import json
 import re
 import socket
 import time
-import warnings
 from collections.abc import Callable, Iterator
-from datetime import UTC, datetime
 
 import httpx
 import pytest
+from _in_process import AUTH, FX, KEY, NOW, ORG, TestClient, in_process_pair
 from _support import loopback, mock_cli, mock_cli_serving
 
 from conformance.checks import CATALOGUE, auth, ground_truth, requests, usage
-from conformance.mock import FAULTS, KNOWN_LIMITS, create_app, faulty_app, load_fixtures
+from conformance.mock import FAULTS, KNOWN_LIMITS, create_app, faulty_app
 from conformance.mock._faults import apply_fault, catalogue_text, get_fault
-
-with warnings.catch_warnings():
-    warnings.simplefilter("ignore")
-    from starlette.testclient import TestClient
 
 pytestmark = pytest.mark.filterwarnings("ignore::DeprecationWarning")
 
-NOW = datetime(2026, 11, 25, 12, 30, tzinfo=UTC)
-FX = load_fixtures()
-KEY, ORG = FX.suite_credentials
-AUTH = {"x-api-key": KEY}
 SCHEMATHESIS_CHECKS = {
     "st.not_a_server_error",
     "st.status_code_conformance",
@@ -527,15 +518,9 @@ IN_PROCESS: dict[str, Callable[[TestClient], None]] = {
 }
 
 
-@pytest.mark.parametrize("name", sorted(IN_PROCESS))
-def test_fault_misbehaves_in_process(name: str) -> None:
-    IN_PROCESS[name](client(name))
-
-
-@pytest.mark.parametrize("name", sorted(IN_PROCESS))
-def test_the_correct_mock_does_not(name: str) -> None:
-    with pytest.raises((AssertionError, pytest.fail.Exception)):
-        IN_PROCESS[name](GOOD)
+test_fault_misbehaves_in_process, test_the_correct_mock_does_not = in_process_pair(
+    IN_PROCESS, client, lambda: GOOD, (AssertionError, pytest.fail.Exception)
+)
 
 
 # --- over a real socket: the wire-level faults ----------------------------------------

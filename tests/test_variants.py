@@ -9,12 +9,11 @@ import json
 import re
 import socket
 import time
-import warnings
 from collections.abc import Callable, Iterator
-from datetime import UTC, datetime
 
 import httpx
 import pytest
+from _in_process import AUTH, FX, KEY, NOW, TestClient, in_process_pair
 from _support import REPO, loopback, mock_cli, mock_cli_serving
 
 from conformance.mock import (
@@ -23,22 +22,13 @@ from conformance.mock import (
     apply_variant,
     create_app,
     get_variant,
-    load_fixtures,
     variant_app,
 )
 from conformance.mock._variant_wire import LedgerBlips, RateLimiter, accepts_gzip
 from conformance.mock._variants import variants_text
 
-with warnings.catch_warnings():
-    warnings.simplefilter("ignore")
-    from starlette.testclient import TestClient
-
 pytestmark = pytest.mark.filterwarnings("ignore::DeprecationWarning")
 
-NOW = datetime(2026, 11, 25, 12, 30, tzinfo=UTC)
-FX = load_fixtures()
-KEY, ORG = FX.suite_credentials
-AUTH = {"x-api-key": KEY}
 CLOSED = "2026-06-01"
 
 
@@ -263,15 +253,9 @@ IN_PROCESS: dict[str, Callable[[TestClient], None]] = {
 }
 
 
-@pytest.mark.parametrize("name", sorted(IN_PROCESS))
-def test_variant_differs_in_process(name: str) -> None:
-    IN_PROCESS[name](client(name))
-
-
-@pytest.mark.parametrize("name", sorted(IN_PROCESS))
-def test_the_correct_mock_does_not(name: str) -> None:
-    with pytest.raises((AssertionError, KeyError)):
-        IN_PROCESS[name](client())
+test_variant_differs_in_process, test_the_correct_mock_does_not = in_process_pair(
+    IN_PROCESS, client, client, (AssertionError, KeyError)
+)
 
 
 # --- over a real socket: what only the wire shows ------------------------------------
