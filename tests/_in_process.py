@@ -7,6 +7,7 @@ import warnings
 from collections.abc import Callable, Mapping
 from datetime import UTC, datetime
 
+import httpx
 import pytest
 
 from conformance.mock import load_fixtures
@@ -20,7 +21,13 @@ FX = load_fixtures()
 KEY, ORG = FX.suite_credentials
 AUTH = {"x-api-key": KEY}
 
-__all__ = ["AUTH", "FX", "KEY", "NOW", "ORG", "TestClient", "in_process_pair"]
+__all__ = ["AUTH", "FX", "KEY", "NOW", "ORG", "TestClient", "in_process_pair", "usage"]
+
+
+def usage(c: TestClient, period: str | None = None, **headers: str) -> httpx.Response:
+    """GET /v1/usage (of ``period``, else the current one) with ``headers``, else the suite key."""
+    params = {} if period is None else {"period_start": period}
+    return c.get("/v1/usage", params=params, headers=headers or AUTH)
 
 
 def in_process_pair(

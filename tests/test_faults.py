@@ -14,10 +14,11 @@ from collections.abc import Callable, Iterator
 
 import httpx
 import pytest
-from _in_process import AUTH, FX, KEY, NOW, ORG, TestClient, in_process_pair
+from _in_process import AUTH, FX, KEY, NOW, ORG, TestClient, in_process_pair, usage
 from _support import loopback, mock_cli, mock_cli_serving
 
-from conformance.checks import CATALOGUE, auth, ground_truth, requests, usage
+from conformance.checks import CATALOGUE, auth, ground_truth, requests
+from conformance.checks import usage as usage_checks
 from conformance.mock import FAULTS, KNOWN_LIMITS, create_app, faulty_app
 from conformance.mock._faults import apply_fault, catalogue_text, get_fault
 
@@ -39,7 +40,7 @@ CHECK_MODULES = (
     auth,
     ground_truth,
     requests,
-    usage,
+    usage_checks,
 )  # importing them registers their checks in CATALOGUE
 
 
@@ -48,11 +49,6 @@ def client(*faults: str) -> TestClient:
 
 
 GOOD = client()
-
-
-def usage(c: TestClient, period: str | None = None, **headers: str) -> httpx.Response:
-    params = {} if period is None else {"period_start": period}
-    return c.get("/v1/usage", params=params, headers=headers or AUTH)
 
 
 def good(period: str | None = None) -> dict:

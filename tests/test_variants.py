@@ -13,7 +13,7 @@ from collections.abc import Callable, Iterator
 
 import httpx
 import pytest
-from _in_process import AUTH, FX, KEY, NOW, TestClient, in_process_pair
+from _in_process import AUTH, FX, KEY, NOW, TestClient, in_process_pair, usage
 from _support import REPO, loopback, mock_cli, mock_cli_serving
 
 from conformance.mock import (
@@ -37,11 +37,6 @@ def client(*variants: str) -> TestClient:
 
 
 GOOD = client()
-
-
-def usage(c: TestClient, period: str | None = None, **headers: str) -> httpx.Response:
-    params = {} if period is None else {"period_start": period}
-    return c.get("/v1/usage", params=params, headers=headers or AUTH)
 
 
 def good(period: str | None = None, **headers: str) -> httpx.Response:
