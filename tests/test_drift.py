@@ -6,7 +6,7 @@ import copy
 import json
 import subprocess
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from functools import partial
 from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -108,36 +108,55 @@ def test_operations_added_and_removed():
     }
 
 
-def test_parameters_through_refs_and_path_items():
-    new = spec()
+def _parameters(new: dict) -> None:
     new["components"]["parameters"]["Limit"]["required"] = True
     new["components"]["parameters"]["Limit"]["schema"] = {"type": "string", "format": "uuid"}
     new["paths"]["/things"]["parameters"] = []
     new["paths"]["/things"]["get"]["parameters"].append(
         {"name": "q", "in": "query", "required": True, "schema": {"type": "string"}}
     )
-    assert changes_of(spec(), new) == {
-        ("changed", "GET /things parameter query.limit", "now required"),
-        ("changed", "GET /things parameter query.limit", "type integer -> string"),
-        ("changed", "GET /things parameter query.limit", "format (none) -> uuid"),
-        ("removed", "GET /things parameter header.org", ""),
-        ("added", "GET /things parameter query.q (required)", ""),
-    }
 
 
-def test_responses_status_codes_and_media_types():
-    new = spec()
+def _responses(new: dict) -> None:
     responses = new["paths"]["/things"]["get"]["responses"]
     responses["500"] = {"description": "oops"}
     del responses["404"]
     content = responses["200"]["content"]
     content["application/problem+json"] = content.pop("application/json")
-    assert changes_of(spec(), new) == {
-        ("added", "GET /things response 500", ""),
-        ("removed", "GET /things response 404", ""),
-        ("removed", "GET /things response 200 application/json", ""),
-        ("added", "GET /things response 200 application/problem+json", ""),
-    }
+
+
+LIMIT = "GET /things parameter query.limit"
+
+
+@pytest.mark.parametrize(
+    ("edit", "expected"),
+    [
+        (
+            _parameters,
+            {
+                ("changed", LIMIT, "now required"),
+                ("changed", LIMIT, "type integer -> string"),
+                ("changed", LIMIT, "format (none) -> uuid"),
+                ("removed", "GET /things parameter header.org", ""),
+                ("added", "GET /things parameter query.q (required)", ""),
+            },
+        ),
+        (
+            _responses,
+            {
+                ("added", "GET /things response 500", ""),
+                ("removed", "GET /things response 404", ""),
+                ("removed", "GET /things response 200 application/json", ""),
+                ("added", "GET /things response 200 application/problem+json", ""),
+            },
+        ),
+    ],
+    ids=["parameters through refs and path items", "responses: status codes and media types"],
+)
+def test_operation_edits(edit: Callable[[dict], None], expected: set) -> None:
+    new = spec()
+    edit(new)
+    assert changes_of(spec(), new) == expected
 
 
 def test_schema_fields_through_refs():
