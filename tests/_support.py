@@ -129,6 +129,12 @@ def mock_cli_serving(*args: str) -> Iterator[str]:
     assert process.returncode == 0
 
 
+def edits(table: dict[str, dict[str, str]], *before: object) -> list[tuple]:
+    """The cases ``(*before, old, new, problem)`` of a table of refused edits that maps each
+    text ``old`` to what replaces it (``new``) and a part of the error that must follow."""
+    return [(*before, old, new, why) for old, news in table.items() for new, why in news.items()]
+
+
 def refused_edit(
     tmp_path: Path,
     text: str,
