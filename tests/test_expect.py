@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 import yaml
-from _support import M1_YAML, refused_edit
+from _support import M1_YAML, edits, refused_edit
 
 from conformance._errors import ConfigError
 from conformance._expect import (
@@ -225,59 +225,51 @@ GOOD = (
 
 @pytest.mark.parametrize(
     ("old", "new", "problem"),
-    [
-        ("org: org_a", "org: [a]", "org: expected an org id"),
-        ("memory_mib: 1024", "memroy_mib: 1024", "machines[]: unknown field 'memroy_mib'"),
-        ("memory_mib: 1024", "memory_mib: -1", "machine 'm1': memory_mib must be a whole number"),
-        ("storage_gib: 10", "storage_gib: 1.5", "machine 'm1': storage_gib must be a whole"),
-        ("    storage_gib: 10\n", "", "machines[]: missing field 'storage_gib'"),
-        (
-            "created_at: 2025-03-01T00:00:00Z",
-            "created_at: 2025-03-01T00:00:00",
-            "machine 'm1': created_at: 2025-03-01T00:00:00 needs a timezone",
-        ),
-        (
-            "created_at: 2025-03-01T00:00:00Z",
-            "created_at: 2025-03-01",
-            "machine 'm1': created_at: expected a timestamp like",
-        ),
-        (
-            "created_at: 2025-03-01T00:00:00Z",
-            "created_at: '1 March'",
-            "'1 March' is not an ISO 8601 timestamp",
-        ),
-        (
-            "deleted_at: 2025-04-01T00:00:00Z",
-            "deleted_at: 2025-02-01T00:00:00Z",
-            "machine 'm1': deleted_at must be after created_at",
-        ),
-        ('daily: "09:00-17:00"', 'daily: "9-17"', "awake: daily: expected 'HH:MM-HH:MM'"),
-        ('daily: "09:00-17:00"', 'daily: "09:00-09:00"', "is empty (write always"),
-        ('daily: "09:00-17:00"', 'daily: "09:00-25:00"', "is not a time range within a day"),
-        (
-            "[2025-03-08T00:00:00Z, 2025-03-09T00:00:00Z]",
-            "[2025-03-09T00:00:00Z, 2025-03-08T00:00:00Z]",
-            "window 2025-03-09T00:00:00Z must end after it starts",
-        ),
-        (
-            "[2025-03-08T00:00:00Z, 2025-03-09T00:00:00Z]",
-            "[2025-05-08T00:00:00Z, 2025-05-09T00:00:00Z]",
-            "window 2025-05-08T00:00:00Z lies outside the machine's lifetime",
-        ),
-        (
-            "[2025-03-08T00:00:00Z, 2025-03-09T00:00:00Z]",
-            "[2025-03-08T00:00:00Z]",
-            "a [start, end]",
-        ),
-        ("cpu_percent: [10, 20]", "cpu_percent: [20, 10]", "cpu_percent: low 20 is above high 10"),
-        ("cpu_percent: [10, 20]", "cpu_percent: [10, 120]", "percentages 0..100"),
-        ("    awake:\n      daily", "    awake: {}\n    x:\n      daily", "unknown field 'x'"),
-        ("org: org_a", "org: org_a\ntolerance: {relative: 1}", "relative must be a fraction"),
-        ("org: org_a", "org: org_a\ntolerance: {clock_skew_seconds: -1}", "clock_skew_seconds"),
-        ("org: org_a", "org: org_a\nmachine: []", "top level: unknown field 'machine'"),
-        ("machines:", "machines: 3\nx:", "unknown field 'x'"),
-        ("id: m1", "id: ''", "id must be a non-empty string"),
-    ],
+    edits(
+        {
+            "org: org_a": {
+                "org: [a]": "org: expected an org id",
+                "org: org_a\ntolerance: {relative: 1}": "relative must be a fraction",
+                "org: org_a\ntolerance: {clock_skew_seconds: -1}": "clock_skew_seconds",
+                "org: org_a\nmachine: []": "top level: unknown field 'machine'",
+            },
+            "memory_mib: 1024": {
+                "memroy_mib: 1024": "machines[]: unknown field 'memroy_mib'",
+                "memory_mib: -1": "machine 'm1': memory_mib must be a whole number",
+            },
+            "storage_gib: 10": {"storage_gib: 1.5": "machine 'm1': storage_gib must be a whole"},
+            "    storage_gib: 10\n": {"": "machines[]: missing field 'storage_gib'"},
+            "created_at: 2025-03-01T00:00:00Z": {
+                "created_at: 2025-03-01T00:00:00": "machine 'm1': created_at: 2025-03-01T00:00:00"
+                " needs a timezone",
+                "created_at: 2025-03-01": "machine 'm1': created_at: expected a timestamp like",
+                "created_at: '1 March'": "'1 March' is not an ISO 8601 timestamp",
+            },
+            "deleted_at: 2025-04-01T00:00:00Z": {
+                "deleted_at: 2025-02-01T00:00:00Z": "machine 'm1': deleted_at must be after"
+                " created_at"
+            },
+            'daily: "09:00-17:00"': {
+                'daily: "9-17"': "awake: daily: expected 'HH:MM-HH:MM'",
+                'daily: "09:00-09:00"': "is empty (write always",
+                'daily: "09:00-25:00"': "is not a time range within a day",
+            },
+            "[2025-03-08T00:00:00Z, 2025-03-09T00:00:00Z]": {
+                "[2025-03-09T00:00:00Z, 2025-03-08T00:00:00Z]": "window 2025-03-09T00:00:00Z must"
+                " end after it starts",
+                "[2025-05-08T00:00:00Z, 2025-05-09T00:00:00Z]": "window 2025-05-08T00:00:00Z lies"
+                " outside the machine's lifetime",
+                "[2025-03-08T00:00:00Z]": "a [start, end]",
+            },
+            "cpu_percent: [10, 20]": {
+                "cpu_percent: [20, 10]": "cpu_percent: low 20 is above high 10",
+                "cpu_percent: [10, 120]": "percentages 0..100",
+            },
+            "    awake:\n      daily": {"    awake: {}\n    x:\n      daily": "unknown field 'x'"},
+            "machines:": {"machines: 3\nx:": "unknown field 'x'"},
+            "id: m1": {"id: ''": "id must be a non-empty string"},
+        }
+    ),
 )
 def test_mistakes_are_one_line(tmp_path: Path, old: str, new: str, problem: str):
     path, message = refused_edit(
