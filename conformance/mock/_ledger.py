@@ -9,7 +9,6 @@ future periods are zero, by construction. Every figure is a nonnegative int.
 from __future__ import annotations
 
 import functools
-from dataclasses import dataclass
 from datetime import date
 from typing import NamedTuple
 
@@ -40,8 +39,7 @@ class Billed(NamedTuple):
     logical_storage_mib_seconds: int = 0
 
 
-@dataclass(frozen=True, slots=True)
-class _Meter:
+class _Meter(NamedTuple):
     """A machine and its lifetime ``[created, deleted)`` in epoch seconds, for the hot path."""
 
     created: int
@@ -88,18 +86,18 @@ class Ledger:
     def provisioned_storage_gib(self, org_id: str, now_epoch: int) -> int:
         """Storage of the machines that exist at ``now_epoch``."""
         return sum(
-            m.machine.storage_gib
-            for m in self._meters[org_id]
-            if m.created <= now_epoch < m.deleted
+            machine.storage_gib
+            for created, deleted, machine in self._meters[org_id]
+            if created <= now_epoch < deleted
         )
 
     def _compute_billed(self, org_id: str, begin: int, end: int) -> Billed:
         awake_total = cpu = memory = storage = 0
-        for m in self._meters[org_id]:
-            start, stop = max(begin, m.created), min(end, m.deleted)
+        for created, deleted, machine in self._meters[org_id]:
+            start, stop = max(begin, created), min(end, deleted)
             if stop <= start:
                 continue
-            machine, schedule = m.machine, m.machine.awake
+            schedule = machine.awake
             awake = awake_seconds(schedule.daily, schedule.windows, start, stop)
             awake_total += awake
             memory += machine.memory_mib * awake
