@@ -166,9 +166,9 @@ class RunState:
 def _ground_truth_line(settings: Settings) -> str:
     """What the run knows for certain about usage: the canary's file, an empty org, a second."""
     parts = [f"canary {describe(settings.expect)}"] if settings.expect is not None else []
-    if settings.empty_org_key is not None or not settings.live:
+    if settings.orgs.empty_org_key is not None or not settings.live:
         parts.append("empty org")
-    if settings.second_api_key is not None:
+    if settings.orgs.second_api_key is not None:
         parts.append("second org")
     return ", ".join(parts) or "none (no --expect, --empty-org-key or --second-api-key)"
 
@@ -176,9 +176,9 @@ def _ground_truth_line(settings: Settings) -> str:
 def _ground_truth_args(settings: Settings) -> list[str]:
     """The ground-truth options of a rerun line: keys by their variables, never themselves."""
     parts = []
-    if settings.empty_org_key is not None:
+    if settings.orgs.empty_org_key is not None:
         parts += ["--empty-org-key", "$DCS_EMPTY_ORG_KEY"]
-    if settings.second_api_key is not None:
+    if settings.orgs.second_api_key is not None:
         parts += ["--second-api-key", "$DCS_SECOND_API_KEY"]
     if settings.expect is not None:
         parts += ["--expect", settings.expect.path]

@@ -12,7 +12,7 @@ from typing import Any, TypeVar
 from conformance._errors import ContractViolation, TargetUnavailable
 from conformance._exchange import SECRET_HEADERS, Exchange, Masker
 from conformance._http import BudgetExhausted, Guard, Limits, Params, Transport, lend
-from conformance._settings import Settings
+from conformance._settings import OtherOrgs, Settings
 from conformance._spec import ORG_HEADER, USAGE_PATH, Contract, Operation
 from conformance.checks import validate_response
 from conformance.checks.responses import key_never_echoed
@@ -27,16 +27,11 @@ class Credentials:
     api_key: str
     org_id: str | None
     other_org_id: str
-    #: Ground truth: an org that never ran a machine, and a second org (keys and ids).
-    empty_org_key: str | None = None
-    empty_org_id: str | None = None
-    second_api_key: str | None = None
-    second_org_id: str | None = None
+    orgs: OtherOrgs
 
     @property
     def keys(self) -> tuple[str, ...]:
-        keys = (self.api_key, self.empty_org_key, self.second_api_key)
-        return tuple(key for key in keys if key)
+        return self.orgs.keys(self.api_key)
 
 
 #: `Dcs.get_usage(scheme=...)`: the spec's first security scheme.
@@ -201,13 +196,7 @@ def open_target(settings: Settings, contract: Contract, workers: int = 1) -> Ite
             assert settings.base_url is not None and settings.api_key is not None
             base_url = settings.base_url
             credentials = Credentials(
-                settings.api_key,
-                settings.org_id,
-                settings.other_org_id,
-                settings.empty_org_key,
-                settings.empty_org_id,
-                settings.second_api_key,
-                settings.second_org_id,
+                settings.api_key, settings.org_id, settings.other_org_id, settings.orgs
             )
         else:
             from conformance.mock import create_app, load_fixtures, serve
@@ -217,7 +206,8 @@ def open_target(settings: Settings, contract: Contract, workers: int = 1) -> Ite
             base_url = server.base_url
             key, org = fixtures.suite_credentials
             empty_key, empty_org = fixtures.suite_empty_org or (None, None)
-            credentials = Credentials(key, org, settings.other_org_id, empty_key, empty_org)
+            orgs = OtherOrgs(empty_key, empty_org)
+            credentials = Credentials(key, org, settings.other_org_id, orgs)
         limits = worker_limits(settings, workers)
         transport = Transport(
             base_url,

@@ -72,6 +72,22 @@ OPTIONS: tuple[tuple[str, str | None, str], ...] = (
 
 
 @dataclass(frozen=True)
+class OtherOrgs:
+    """Ground truth besides the key's own org: an org that never ran a machine, and a second
+    org (keys and ids)."""
+
+    empty_org_key: str | None = None
+    empty_org_id: str | None = None
+    second_api_key: str | None = None
+    second_org_id: str | None = None
+
+    def keys(self, api_key: str | None) -> tuple[str, ...]:
+        """`api_key` and these orgs' keys, those given: masked wherever they might show."""
+        keys = (api_key, self.empty_org_key, self.second_api_key)
+        return tuple(key for key in keys if key)
+
+
+@dataclass(frozen=True)
 class Settings:
     """Everything the suite needs to know about the run, validated."""
 
@@ -87,17 +103,13 @@ class Settings:
     concurrency: int | None = None  # tests at a time; None: auto (by the round trip)
     hypothesis_seed: int | None = None  # --hypothesis-seed, hypothesis's own option
     #: Ground truth (see `_ground_truth`): other orgs' keys, and the canary's expected usage.
-    empty_org_key: str | None = None
-    empty_org_id: str | None = None
-    second_api_key: str | None = None
-    second_org_id: str | None = None
+    orgs: OtherOrgs = OtherOrgs()
     expect: Canary | None = None
 
     @property
     def secrets(self) -> tuple[str, ...]:
-        """Every key of the run: masked wherever it might show."""
-        keys = (self.api_key, self.empty_org_key, self.second_api_key)
-        return tuple(key for key in keys if key)
+        """Every key of the run."""
+        return self.orgs.keys(self.api_key)
 
     @property
     def live(self) -> bool:
@@ -306,7 +318,8 @@ def _ground_truth(config: Any, live: bool, api_key: str | None, org_id: str | No
         if value is not None and not _header_value(value):
             shown = "" if option.endswith("-key") else f" {value!r}"  # a key is never shown
             raise ConfigError(f"{option}{shown}: not usable in an HTTP header")
-    found: dict[str, Any] = {option[2:].replace("-", "_"): v for option, v in given.items()}
+    orgs = OtherOrgs(**{option[2:].replace("-", "_"): v for option, v in given.items()})
+    found: dict[str, Any] = {"orgs": orgs}
     path = option_value(config, "--expect") or (None if live else str(DEFAULT_EXPECT))
     if path is not None:
         canary = found["expect"] = load_canary(path)

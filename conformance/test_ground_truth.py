@@ -28,19 +28,20 @@ CURRENT = month_start(0)
 
 def needs_empty_org(dcs):
     """(key, org id or None) of the org that never ran a machine (skips the test if none)."""
-    if dcs.credentials.empty_org_key is None:
+    orgs = dcs.credentials.orgs
+    if orgs.empty_org_key is None:
         pytest.skip(NEEDS_EMPTY)
-    return dcs.credentials.empty_org_key, dcs.credentials.empty_org_id
+    return orgs.empty_org_key, orgs.empty_org_id
 
 
 def needs_other_org(dcs):
     """(key, org id or None) of another org than the main key's: the empty one, else the
     second (`--second-api-key`)."""
-    credentials = dcs.credentials
-    if credentials.empty_org_key is not None:
-        return credentials.empty_org_key, credentials.empty_org_id
-    if credentials.second_api_key is not None:
-        return credentials.second_api_key, credentials.second_org_id
+    orgs = dcs.credentials.orgs
+    if orgs.empty_org_key is not None:
+        return orgs.empty_org_key, orgs.empty_org_id
+    if orgs.second_api_key is not None:
+        return orgs.second_api_key, orgs.second_org_id
     pytest.skip(NEEDS_OTHER)
 
 

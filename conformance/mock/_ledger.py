@@ -9,7 +9,6 @@ future periods are zero, by construction. Every figure is a nonnegative int.
 from __future__ import annotations
 
 import functools
-from dataclasses import dataclass
 from datetime import date
 from typing import NamedTuple
 
@@ -40,34 +39,18 @@ class Billed(NamedTuple):
     logical_storage_mib_seconds: int = 0
 
 
-@dataclass(frozen=True, slots=True)
-class _Meter:
-    """A machine flattened to epoch seconds for the hot path."""
+class _Meter(NamedTuple):
+    """A machine and its lifetime ``[created, deleted)`` in epoch seconds, for the hot path."""
 
     created: int
     deleted: int
-    vcpu_millicores: int
-    memory_mib: int
-    storage_gib: int
-    logical_storage_mib: int
-    cpu_percent: int
-    daily: tuple[tuple[int, int], ...]
-    windows: tuple[tuple[int, int], ...]
+    machine: Machine
 
     @classmethod
     def of(cls, machine: Machine) -> _Meter:
         deleted = machine.deleted_at
-        return cls(
-            created=epoch_seconds(machine.created_at),
-            deleted=_FOREVER if deleted is None else epoch_seconds(deleted),
-            vcpu_millicores=machine.vcpu_millicores,
-            memory_mib=machine.memory_mib,
-            storage_gib=machine.storage_gib,
-            logical_storage_mib=machine.logical_storage_mib,
-            cpu_percent=machine.awake.cpu_percent,
-            daily=machine.awake.daily,
-            windows=machine.awake.windows,
-        )
+        created = epoch_seconds(machine.created_at)
+        return cls(created, _FOREVER if deleted is None else epoch_seconds(deleted), machine)
 
 
 class Ledger:
@@ -103,20 +86,23 @@ class Ledger:
     def provisioned_storage_gib(self, org_id: str, now_epoch: int) -> int:
         """Storage of the machines that exist at ``now_epoch``."""
         return sum(
-            m.storage_gib for m in self._meters[org_id] if m.created <= now_epoch < m.deleted
+            machine.storage_gib
+            for created, deleted, machine in self._meters[org_id]
+            if created <= now_epoch < deleted
         )
 
     def _compute_billed(self, org_id: str, begin: int, end: int) -> Billed:
         awake_total = cpu = memory = storage = 0
-        for m in self._meters[org_id]:
-            start, stop = max(begin, m.created), min(end, m.deleted)
+        for created, deleted, machine in self._meters[org_id]:
+            start, stop = max(begin, created), min(end, deleted)
             if stop <= start:
                 continue
-            awake = awake_seconds(m.daily, m.windows, start, stop)
+            schedule = machine.awake
+            awake = awake_seconds(schedule.daily, schedule.windows, start, stop)
             awake_total += awake
-            memory += m.memory_mib * awake
-            cpu += m.vcpu_millicores * (awake * m.cpu_percent // 100)
-            storage += m.logical_storage_mib * (stop - start)
+            memory += machine.memory_mib * awake
+            cpu += machine.vcpu_millicores * (awake * schedule.cpu_percent // 100)
+            storage += machine.logical_storage_mib * (stop - start)
         return Billed(awake_total, cpu, memory, storage)
 
 
