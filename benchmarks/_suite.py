@@ -42,7 +42,7 @@ class Target:
     def args(self) -> list[str]:
         """As a user runs the suite against it: its key and org, and its ground truth (the
         empty org and the canary's expected usage), so every test of the embedded run runs."""
-        from conformance._expect import DEFAULT_EXPECT
+        from conformance._contract.expect import DEFAULT_EXPECT
         from conformance.mock import load_fixtures
 
         args = ["--base-url", self.base_url, "--api-key", self.api_key, "--org-id", self.org_id]
@@ -80,7 +80,7 @@ def outcome(output: str) -> str:
 
 def write_overlaid_spec(directory: Path) -> Path:
     """The vendored spec with our overlay applied, as JSON: what the suite itself tests."""
-    from conformance._spec import load_contract
+    from conformance._run.load import load_contract
 
     path = directory / "dcs-openapi-usage.overlaid.json"
     path.write_text(json.dumps(load_contract().raw), encoding="utf-8")
@@ -114,7 +114,7 @@ def suite(target: Target, spec: Path, examples: int, seed: int, *, whole: bool) 
 
 def st_checks() -> str:
     """The schemathesis checks the suite runs on generated requests, by name."""
-    from conformance._generated import _builtin_checks
+    from conformance._run.generated import _builtin_checks
 
     return ",".join(check.__name__ for check in _builtin_checks())
 

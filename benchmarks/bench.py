@@ -34,8 +34,8 @@ from _procs import Servers
 from _report import busy, fmt, machine, measure, median, ratio, summary, verdict
 from _suite import Run, Target, default_run, st_run, suite, write_overlaid_spec
 
-from conformance._dates import CLOSED_PERIOD_OFFSET, month_start
-from conformance._settings import PROFILES
+from conformance._core.dates import CLOSED_PERIOD_OFFSET, month_start
+from conformance._run.settings import PROFILES
 from conformance.mock import create_app, load_fixtures, serve
 
 PARTS = ("compare", "default", "load", "xdist", "far")

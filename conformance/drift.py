@@ -9,9 +9,9 @@ import argparse
 import sys
 from typing import NoReturn
 
-from conformance._drift import compare, format_report, load_raw
-from conformance._errors import ConfigError, ExitCode
-from conformance._spec import DEFAULT_SPEC
+from conformance._contract.drift import compare, format_report
+from conformance._core.errors import ConfigError, ExitCode
+from conformance._run.load import DEFAULT_SPEC, load_raw
 
 EXIT_IDENTICAL = 0
 EXIT_DRIFT = 3

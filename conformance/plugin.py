@@ -13,30 +13,33 @@ from typing import Any
 
 import pytest
 
-from conformance import _trace as trace
-from conformance._ahead import ALONE_MARKER, Stopped, alone
-from conformance._errors import (
+from conformance._client.transport import BUDGET_USED_UP, BudgetExhausted
+from conformance._contract.expect import Canary
+from conformance._contract.spec import Contract
+from conformance._core import trace
+from conformance._core.errors import (
     ConfigError,
     ContractViolation,
     ExitCode,
     TargetUnavailable,
     violations_in,
 )
-from conformance._expect import Canary
-from conformance._http import BUDGET_USED_UP, BudgetExhausted
-from conformance._report_render import drift_lines, terminal_lines
-from conformance._report_text import format_violation
-from conformance._reports import Results, findings, junit_path
-from conformance._run import (
+from conformance._report.common import drift_lines
+from conformance._report.summary import Results, findings, junit_path
+from conformance._report.terminal import terminal_lines
+from conformance._report.text import format_violation
+from conformance._run.ahead import ALONE_MARKER, Stopped, alone
+from conformance._run.generated import schemathesis_schema
+from conformance._run.load import load_contract
+from conformance._run.session import Dcs, coverage_record, preflight
+from conformance._run.settings import OPTIONS, from_config
+from conformance._run.state import (
     PREFLIGHT,
     RunState,
     hypothesis_profile,
     intended_checks,
     runs_the_suite,
 )
-from conformance._session import Dcs, coverage_record, preflight
-from conformance._settings import OPTIONS, from_config
-from conformance._spec import Contract, load_contract
 from conformance.checks import CATALOGUE
 
 STATE = pytest.StashKey[RunState]()
@@ -101,7 +104,9 @@ def pytest_configure(config: pytest.Config) -> None:
         raise pytest.UsageError(str(exc)) from None
     if seed is not None:
         config.option.hypothesis_seed = str(seed)
-    state = RunState(settings, contract, seed, compare_spec=config.getoption("compare_spec"))
+    state = RunState(
+        settings, contract, seed, compare_spec=config.getoption("compare_spec"), skip=pytest.skip
+    )
     if workerinput is None:  # results are collected, and reports written, by the controller
         state.results = Results()
         state.reports = not config.getoption("no_reports")
@@ -141,7 +146,7 @@ def suite_canary() -> Canary | None:
 
 def generated_schema() -> Any:
     """The schemathesis schema of the contract loaded for this run (for `schema.parametrize`)."""
-    return suite_contract().schemathesis_schema()
+    return schemathesis_schema(suite_contract())
 
 
 def pytest_configure_node(node: Any) -> None:

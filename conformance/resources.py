@@ -6,8 +6,8 @@ wheel carries them inside the package, as `conformance/_data/specs` and
 editable install reads them where they are. `data_path` hides the difference.
 
 Public (no underscore) because the mock uses it too: the mock imports none of the suite's
-private modules (tests/test_mock_app.py), and this one holds no suite code, only where the
-package's own files are.
+private modules (ARCHITECTURE.md, held by tests/test_architecture.py), and this one holds no
+suite code, only where the package's own files are.
 """
 
 from __future__ import annotations

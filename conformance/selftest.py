@@ -17,15 +17,10 @@ from dataclasses import replace
 from pathlib import Path
 from typing import NoReturn
 
-from conformance._errors import ExitCode
-from conformance._killmatrix import (
-    Options,
-    run_matrix,
-    split_names,
-    split_variants,
-    summary,
-    write_reports,
-)
+from conformance._core.errors import ExitCode
+from conformance._selftest.matrix import run_matrix
+from conformance._selftest.plan import Options, split_names, split_variants
+from conformance._selftest.report import summary, write_reports
 
 QUICK_EXAMPLES = 10
 

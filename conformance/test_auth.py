@@ -4,9 +4,9 @@ import pytest
 from hypothesis import assume, given
 from hypothesis import strategies as st
 
-from conformance import _readings as readings
-from conformance._dates import CLOSED_PERIOD_OFFSET, month_start
-from conformance._session import WRONG_KEY
+from conformance._contract import readings
+from conformance._core.dates import CLOSED_PERIOD_OFFSET, month_start
+from conformance._run.session import WRONG_KEY
 from conformance.checks import auth
 from conformance.plugin import suite_contract
 

@@ -7,9 +7,9 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from conformance import _readings as readings
-from conformance._dates import CLOSED_PERIOD_OFFSET, month_start
-from conformance._session import WRONG_KEY
+from conformance._contract import readings
+from conformance._core.dates import CLOSED_PERIOD_OFFSET, month_start
+from conformance._run.session import WRONG_KEY
 from conformance.checks import auth
 from conformance.plugin import share_of_examples, suite_contract
 

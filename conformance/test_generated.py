@@ -9,7 +9,7 @@ the operation in the id under pytest 9.2, which builds ids from a test's paramet
 
 import pytest
 
-from conformance._generated import check_case
+from conformance._run.generated import check_case
 from conformance.plugin import generated_schema, suite_contract
 
 schema = generated_schema()

@@ -7,9 +7,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from conformance import _readings as readings
-from conformance._dates import CLOSED_PERIOD_OFFSET, month_start, utc_today
-from conformance._expect import add_months
+from conformance._contract import readings
+from conformance._core.dates import CLOSED_PERIOD_OFFSET, add_months, month_start, utc_today
 from conformance.checks import auth, ground_truth
 from conformance.checks.usage import STORAGE
 from conformance.plugin import suite_canary, suite_contract

@@ -3,8 +3,8 @@ either a refusal or the same answer as the declared path."""
 
 import pytest
 
-from conformance._dates import CLOSED_PERIOD_OFFSET, month_start
-from conformance._spec import USAGE_PATH
+from conformance._contract.spec import USAGE_PATH
+from conformance._core.dates import CLOSED_PERIOD_OFFSET, month_start
 from conformance.checks import requests
 
 CLOSED = month_start(CLOSED_PERIOD_OFFSET).isoformat()

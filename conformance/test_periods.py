@@ -8,8 +8,8 @@ import pytest
 from hypothesis import example, given
 from hypothesis import strategies as st
 
-from conformance import _readings as readings
-from conformance._dates import CLOSED_PERIOD_OFFSET, month_start, utc_today
+from conformance._contract import readings
+from conformance._core.dates import CLOSED_PERIOD_OFFSET, month_start, utc_today
 from conformance.checks import auth, requests, usage
 
 CLOSED_MONTH = month_start(CLOSED_PERIOD_OFFSET).isoformat()

@@ -12,7 +12,8 @@ from typing import Any
 
 import pytest
 import yaml
-from _support import REPO
+
+from tests._support import REPO
 
 WORKFLOWS = REPO / ".github" / "workflows"
 NIGHTLY = WORKFLOWS / "nightly.yml"
@@ -45,6 +46,7 @@ def actionlint() -> str | None:
     return str(beside) if beside.is_file() else shutil.which("actionlint")
 
 
+@pytest.mark.e2e
 def test_actionlint_finds_nothing():
     binary = actionlint()
     if binary is None:
@@ -135,6 +137,7 @@ def run_step(path: Path, tmp_path: Path, pytest_exit: int, **env: str):
     return result, output.read_text()
 
 
+@pytest.mark.e2e
 @pytest.mark.parametrize(
     "path, pytest_exit, step_exit, annotation",
     [
@@ -180,6 +183,7 @@ def test_ground_truth_is_passed_through():
     assert job["env"]["DCS_EXPECT"] == "${{ inputs.expect }}"
 
 
+@pytest.mark.e2e
 @pytest.mark.parametrize("path", [NIGHTLY, GATE], ids=lambda p: p.name)
 @pytest.mark.parametrize(
     ("env", "skipped"),
@@ -202,6 +206,7 @@ def test_missing_ground_truth_is_one_notice_line(tmp_path, path, env, skipped):
     assert isolation == (env.get("DCS_EMPTY_ORG_KEY") == "" and "DCS_SECOND_API_KEY" not in env)
 
 
+@pytest.mark.e2e
 def test_nightly_refuses_to_run_without_its_secrets(tmp_path):
     result, _ = run_step(NIGHTLY, tmp_path, 0, DCS_BASE_URL="")
     assert result.returncode == 4 and "::error title=Secrets missing::" in result.stdout

@@ -8,9 +8,9 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from conformance._errors import ContractViolation
-from conformance._exchange import Exchange
-from conformance._spec import Contract, Operation
+from conformance._contract.spec import Contract, Operation
+from conformance._core.errors import ContractViolation
+from conformance._core.exchange import Exchange
 
 # Imported for their checks: CATALOGUE must be complete even in a process that imports no
 # test module (the xdist controller, which writes the reports).

@@ -7,9 +7,9 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
-from conformance import _trace as trace
-from conformance._errors import ContractViolation
-from conformance._exchange import Exchange
+from conformance._core import trace
+from conformance._core.errors import ContractViolation
+from conformance._core.exchange import Exchange
 
 F = TypeVar("F", bound=Callable[..., None])
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from conformance._exchange import Exchange
+from conformance._core.exchange import Exchange
 from conformance.checks._invariant import (
     Broken,
     both_answered,

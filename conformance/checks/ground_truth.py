@@ -1,6 +1,6 @@
 """Checks against ground truth: usage known in advance. An org that has never run a machine
 has none; a canary org the operator describes (`--expect FILE`) has exactly the usage derived
-from its description (`conformance/_expect.py`); and two orgs' answers never mix.
+from its description (`conformance/_contract/expect.py`); and two orgs' answers never mix.
 
 These are the only checks that can see wrong numbers which stay integers, stable and
 monotonic: the running hour counted, deleted machines' storage counted, another org's counters.
@@ -11,8 +11,8 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from typing import Any
 
-from conformance._exchange import Exchange
-from conformance._expect import COUNTERS, CPU, EXACT, Expected, Storage
+from conformance._contract.expect import COUNTERS, CPU, EXACT, Expected, Storage
+from conformance._core.exchange import Exchange
 from conformance.checks._invariant import (
     Broken,
     at_field,

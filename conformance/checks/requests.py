@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from conformance import _readings as readings
-from conformance._exchange import Exchange
+from conformance._contract import readings
+from conformance._core.exchange import Exchange
 from conformance.checks._invariant import (
     Broken,
     at_field,

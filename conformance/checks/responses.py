@@ -9,8 +9,8 @@ from typing import Any
 
 from jsonschema.exceptions import best_match
 
-from conformance._exchange import Exchange, secret_forms
-from conformance._spec import Contract, Operation
+from conformance._contract.spec import Contract, Operation
+from conformance._core.exchange import Exchange, secret_forms
 from conformance.checks._invariant import Broken, error_body, invariant
 
 BODYLESS_STATUSES = frozenset({204, 304})

@@ -21,7 +21,7 @@ Correct servers that differ where the contract allows (the suite must pass them)
 """
 
 from conformance.mock._app import create_app, mock_state, set_ledger_unavailable
-from conformance.mock._faults import (
+from conformance.mock._faults.catalogue import (
     FAULTS,
     KNOWN_LIMITS,
     Fault,
@@ -30,12 +30,18 @@ from conformance.mock._faults import (
     faulty_app,
 )
 from conformance.mock._fixtures import DEFAULT_FIXTURES, FixturesError, load_fixtures
+from conformance.mock._http.server import MockServer, serve
 from conformance.mock._ledger import Ledger, Usage
 from conformance.mock._model import Fixtures
-from conformance.mock._server import MockServer, serve
 from conformance.mock._state import MockState
 from conformance.mock._steps import Pipeline
-from conformance.mock._variants import VARIANTS, Variant, apply_variant, get_variant, variant_app
+from conformance.mock._variants.catalogue import (
+    VARIANTS,
+    Variant,
+    apply_variant,
+    get_variant,
+    variant_app,
+)
 
 __all__ = [
     "DEFAULT_FIXTURES",

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Iterable
 from typing import Any
 
 from starlette.applications import Starlette
@@ -11,7 +10,7 @@ from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
-from starlette.types import ASGIApp, Receive, Scope, Send
+from starlette.types import Receive, Scope, Send
 
 from conformance.mock import _replies as replies
 from conformance.mock._fixtures import load_fixtures
@@ -49,19 +48,6 @@ def create_app(
     )
     app.router.redirect_slashes = False  # "/v1/usage/" is 404 rather than a redirect
     app.state.mock = state
-    return app
-
-
-def layered_app(
-    fixtures: Fixtures | None,
-    applies: Iterable[Callable[[ASGIApp], ASGIApp]],
-    *,
-    clock: Clock | None,
-) -> ASGIApp:
-    """A ``create_app`` app with each of ``applies`` (faults, variants) installed, in order."""
-    app: ASGIApp = create_app(fixtures, clock=clock)
-    for apply in applies:
-        app = apply(app)
     return app
 
 

@@ -11,10 +11,10 @@ from typing import NoReturn
 from starlette.types import ASGIApp
 
 from conformance.mock._app import create_app
-from conformance.mock._faults import apply_fault, catalogue_text, get_fault
+from conformance.mock._faults.catalogue import apply_fault, catalogue_text, get_fault
 from conformance.mock._fixtures import load_fixtures
-from conformance.mock._server import check_host, serve
-from conformance.mock._variants import apply_variant, get_variant, variants_text
+from conformance.mock._http.server import check_host, serve
+from conformance.mock._variants.catalogue import apply_variant, get_variant, variants_text
 
 PROG = "python -m conformance.mock"
 #: Exit status of an operator mistake (bad option, unreadable or invalid --fixtures, a port in

@@ -5,13 +5,10 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import TYPE_CHECKING
 
 from conformance.mock._ledger import Ledger
 from conformance.mock._model import Fixtures
-
-if TYPE_CHECKING:
-    from conformance.mock._steps import Pipeline
+from conformance.mock._steps import Pipeline
 
 Clock = Callable[[], datetime]
 

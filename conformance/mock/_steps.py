@@ -13,18 +13,18 @@ import functools
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import date, datetime
+from typing import Protocol
 
 from starlette.datastructures import Headers
 from starlette.requests import Request
 from starlette.responses import Response
 
 from conformance.mock import _replies as replies
-from conformance.mock._ledger import Usage
+from conformance.mock._ledger import Ledger, Usage
 from conformance.mock._model import Fixtures, Org
 from conformance.mock._periods import current_period_start, epoch_seconds, parse_period_start
 from conformance.mock._query import MalformedQuery, query_values
 from conformance.mock._replies import ApiError, Reply
-from conformance.mock._state import MockState
 
 _READ_METHODS = frozenset({"GET", "HEAD"})
 
@@ -83,7 +83,18 @@ def parse_period(query_string: bytes, now: datetime) -> date:
     return start
 
 
-def compute_usage(state: MockState, org: Org, period_start: date, now: datetime) -> Usage:
+class StepState(Protocol):
+    """What the steps read of the mock's state (``_state.MockState`` has it): the steps do not
+    import the state module, which holds their ``Pipeline``."""
+
+    fixtures: Fixtures
+    ledger: Ledger
+    ledger_unavailable: bool
+
+    def clock(self) -> datetime: ...
+
+
+def compute_usage(state: StepState, org: Org, period_start: date, now: datetime) -> Usage:
     """Ask the ledger, unless it is switched to unavailable (502)."""
     if state.ledger_unavailable:
         raise ApiError(replies.LEDGER_UNAVAILABLE)
@@ -114,11 +125,11 @@ class Pipeline:
     authenticate: Callable[[Headers, Fixtures], Org] = authenticate
     authorize_org: Callable[[Headers, Org], None] = authorize_org
     parse_period: Callable[[bytes, datetime], date] = parse_period
-    compute_usage: Callable[[MockState, Org, date, datetime], Usage] = compute_usage
+    compute_usage: Callable[[StepState, Org, date, datetime], Usage] = compute_usage
     render_usage: Callable[[Usage], Response] = render_usage
     render_error: Callable[[Reply], Response] = render_error
 
-    def handle(self, request: Request, state: MockState) -> Response:
+    def handle(self, request: Request, state: StepState) -> Response:
         """Run the steps for one request to /v1/usage; ``ApiError`` ends it early."""
         try:
             self.check_method(request.method)

@@ -1,0 +1,237 @@
+"""What every rendering of a run's summary shares: the verdict, the operations line, the checks
+table's order, the evidence lines, drift lines and small formatting helpers. Pure functions of
+the summary dict built by `summary.build_summary`; summary.json is `render_json`."""
+
+from __future__ import annotations
+
+import html
+import json
+import re
+from collections.abc import Iterable, Mapping, Sequence
+from typing import Any
+
+from conformance._core.errors import ExitCode
+
+MD_GROUPS = 50  # root causes detailed in summary.md (a GitHub job summary holds 1 MiB)
+MD_TESTS = 100  # test ids listed per root cause in summary.md
+OUTCOME_ORDER = ("failed", "masked", "not exercised", "passed")
+MASKED_NOTE = "masked (never run: an earlier check failed first in each test meant to run it)"
+
+
+def operations_line(operations: int, writes: Sequence[str], *, names: bool = True) -> str:
+    """How much of the spec a run exercises: its operations, less the declared writes."""
+    line = f"{operations} operation{'s' if operations != 1 else ''}"
+    if writes:
+        plural = "s" if len(writes) > 1 else ""
+        line += f", {len(writes)} write operation{plural} not exercised (the suite is read-only)"
+        line += f": {', '.join(writes)}" if names else ""
+    return line
+
+
+def render_json(summary: Mapping[str, Any]) -> str:
+    return json.dumps(summary, indent=2, ensure_ascii=False) + "\n"
+
+
+def verdict(summary: Mapping[str, Any]) -> str:
+    """One line: the outcome of the run as a person reads it."""
+    return " ".join(verdict_parts(summary))
+
+
+def verdict_parts(summary: Mapping[str, Any]) -> tuple[str, str]:
+    """The verdict's symbol and its words."""
+    status, counts = summary["exit"]["status"], summary["counts"]
+    if status == ExitCode.CONFORMANT:
+        return "✅", f"Conformant: {counts['passed']} passed, {counts['skipped']} skipped"
+    if status == ExitCode.VIOLATIONS:
+        bad = counts["failed"] + counts["error"]
+        line = f"Violations: {bad} of {counts['tests']} tests failed"
+        causes = len(summary.get("groups") or [])
+        return "❌", line + (f", {plural(causes, 'root cause')}" if causes else "")
+    if status == ExitCode.TARGET_UNAVAILABLE:
+        return "⚠️", "Target unavailable (exit 75): no verdict, try again later"
+    return "⚠️", f"Exit {status}: {summary['exit']['meaning']}"
+
+
+def drift_lines(drift: Mapping[str, Any], limit: int | None = None) -> list[str]:
+    """The drift summary as text lines, at most `limit` changes (also for the terminal)."""
+    if drift.get("error"):
+        return [f"could not compare with {drift.get('new')}: {drift['error']}"]
+    if drift.get("identical"):
+        return [f"no drift: {drift.get('new')} matches {drift.get('old')}"]
+    counts = drift.get("counts", {})
+    head = (
+        f"the target publishes a spec we have not vendored: {drift.get('new')} differs from "
+        f"{drift.get('old')} ({counts.get('added', 0)} added, {counts.get('removed', 0)} removed, "
+        f"{counts.get('changed', 0)} changed)"
+    )
+    changes = drift["changes"][:limit]
+    lines = [head, *(f"  {c['kind']}: {c['where']} {c['detail']}".rstrip() for c in changes)]
+    if len(changes) < len(drift["changes"]):
+        lines.append(f"  ... and {len(drift['changes']) - len(changes)} more in the reports")
+    return lines
+
+
+def other_failures(failures: Iterable[Mapping[str, Any]]) -> list[Mapping[str, Any]]:
+    """Failures that are no contract violation (a setup error, a crash of the suite)."""
+    return [failure for failure in failures if not failure.get("violation")]
+
+
+def shared_tests(groups: Sequence[Mapping[str, Any]]) -> list[str]:
+    """The tests that are in more than one group (they broke several checks at once)."""
+    seen: dict[str, int] = {}
+    for group in groups:
+        for test in group["test_ids"]:
+            seen[test] = seen.get(test, 0) + 1
+    return [test for test, count in seen.items() if count > 1]
+
+
+def shared_note(groups: Sequence[Mapping[str, Any]]) -> str:
+    shared = shared_tests(groups)
+    named = f" ({', '.join(shared)})" if len(shared) <= 2 else ""
+    verb = "broke" if len(shared) == 1 else "each broke"
+    return (
+        f"{plural(len(shared), 'test')}{named} {verb} several checks at once: "
+        "counted in each of their root causes"
+    )
+
+
+def causes_title(groups: Sequence[Any], failures: Sequence[Any]) -> str:
+    return f"Root causes ({len(groups)} for {plural(len(failures), 'failed test')})"
+
+
+def causes_count(groups: Sequence[Mapping[str, Any]]) -> str:
+    return plural(len(groups), "root cause")
+
+
+def plural(count: int, noun: str) -> str:
+    return f"{count} {noun}{'' if count == 1 else 's'}"
+
+
+def status_text(status: int | None) -> str:
+    return "no response" if status is None else str(status)
+
+
+def anchor(number: int) -> str:
+    return f"cause-{number}"
+
+
+def check_rows(summary: Mapping[str, Any]) -> list[tuple[str, str, str]]:
+    """The checks table: failed first, then masked, not exercised, passed (catalogue order
+    within each)."""
+    rows = [(n, c["outcome"], c["rule"]) for n, c in summary["checks"].items()]
+    return sorted(rows, key=lambda row: OUTCOME_ORDER.index(outcome_kind(row[1])))
+
+
+def checks_tally(summary: Mapping[str, Any]) -> str:
+    """'2 failed, 10 masked, 0 not exercised, 10 passed', and what masked means if any is."""
+    kinds = [outcome_kind(check["outcome"]) for check in summary["checks"].values()]
+    tally = ", ".join(f"{kinds.count(kind)} {kind}" for kind in OUTCOME_ORDER)
+    return tally + (f"; {MASKED_NOTE}" if "masked" in kinds else "")
+
+
+def outcome_kind(outcome: str) -> str:
+    for kind in OUTCOME_ORDER:
+        if outcome.startswith(kind):
+            return kind
+    return "passed"
+
+
+def failure_lines(failure: Mapping[str, Any]) -> list[str]:
+    """A failure as plain lines: each broken check, then each exchange and its curl."""
+    violation = failure.get("violation")
+    if not violation:
+        return [f"{failure['outcome']}: {failure.get('message') or '(no message)'}"]
+    return violation_lines(violation)
+
+
+def violation_lines(violation: Mapping[str, Any], *, evidence: bool = True) -> list[str]:
+    """One violation (and those found with it): what broke, then the exchanges and curl."""
+    lines = []
+    for item in [violation, *violation.get("related", [])]:
+        lines.append(f"[{item['check']}] {item['message']}")
+        lines += [f"  {k}: {item[k]}" for k in ("location", "expected", "actual") if item.get(k)]
+    return lines + (evidence_lines(violation) if evidence else [])
+
+
+def evidence_lines(violation: Mapping[str, Any]) -> list[str]:
+    lines = []
+    for exchange in violation.get("exchanges", []):
+        request, response = exchange["request"], exchange["response"]
+        lines.append(f"request:  {request['method']} {request['url']}")
+        if response.get("status") is None:
+            lines.append(f"response: none ({response.get('error')})")
+        else:
+            media = response.get("headers", {}).get("content-type", "no content-type")
+            lines.append(f"response: {response['status']} {media}")
+            if response.get("body_excerpt"):
+                lines.append(f"          {response['body_excerpt']}")
+        lines.append(f"reproduce: {exchange['curl']}")
+    return lines
+
+
+def fenced(text: str) -> list[str]:
+    """A Markdown code block that holds any text (fences included)."""
+    fence = "```"
+    while fence in text:
+        fence += "`"
+    return [f"{fence}text", text, fence]
+
+
+def coverage_tables(cov: Mapping[str, Any]) -> list[tuple[str, tuple[str, ...], list[tuple]]]:
+    periods = cov["periods"]
+    return [
+        (
+            "Requests",
+            ("requests", "retries", "transport errors"),
+            [(cov["requests"], cov["retries"], cov["transport_errors"])],
+        ),
+        ("Status codes seen", ("status", "responses"), list(cov["statuses"].items())),
+        ("error_code values seen", ("error_code", "responses"), list(cov["error_codes"].items())),
+        (
+            "Auth paths tried",
+            ("credentials", "with org header", "without org header"),
+            [(k, v["with_org_header"], v["without_org_header"]) for k, v in cov["auth"].items()],
+        ),
+        (
+            "period_start values tried",
+            ("kind", "requests", "distinct values", "examples"),
+            [
+                (k, v["requests"], v["distinct"], ", ".join(repr(e) for e in v["examples"]))
+                for k, v in periods.items()
+            ],
+        ),
+        ("Methods sent", ("method", "requests"), list(cov["methods"].items())),
+    ]
+
+
+def md_table(headers: tuple[str, ...], rows: Iterable[tuple]) -> list[str]:
+    lines = ["| " + " | ".join(headers) + " |", "|" + "---|" * len(headers)]
+    lines += ["| " + " | ".join(md_text(str(cell)) for cell in row) + " |" for row in rows]
+    return lines
+
+
+def code_span(text: str) -> str:
+    """A Markdown code span that holds any text (backticks included)."""
+    longest = max((len(run) for run in re.findall("`+", text)), default=0)
+    ticks = "`" * (longest + 1)
+    return f"{ticks} {text} {ticks}" if longest else f"`{text}`"
+
+
+def md_text(text: str) -> str:
+    """Safe inside a Markdown table cell: one line, no pipes, no raw HTML outside code spans."""
+    parts = " ".join(text.split()).split("`")
+    parts[::2] = [html.escape(part, quote=False) for part in parts[::2]]
+    return "`".join(parts).replace("|", "\\|")
+
+
+def html_table(headers: tuple[str, ...], rows: Iterable[tuple]) -> str:
+    head = "".join(f"<th>{html.escape(h)}</th>" for h in headers)
+    body = "".join(
+        "<tr>" + "".join(f"<td>{html.escape(str(cell))}</td>" for cell in row) + "</tr>"
+        for row in rows
+    )
+    return f"<table><tr>{head}</tr>{body}</table>"
+
+
+def seed_text(seed: int | None) -> str:
+    return "derandomized" if seed is None else str(seed)

@@ -1,0 +1,116 @@
+"""summary.md: the run as a GitHub job summary. A pure function of the summary dict."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from conformance._report.common import (
+    MD_GROUPS,
+    MD_TESTS,
+    causes_title,
+    check_rows,
+    checks_tally,
+    code_span,
+    coverage_tables,
+    drift_lines,
+    failure_lines,
+    fenced,
+    md_table,
+    md_text,
+    operations_line,
+    other_failures,
+    plural,
+    seed_text,
+    shared_note,
+    shared_tests,
+    status_text,
+    verdict,
+    violation_lines,
+)
+from conformance._report.groups import describe_key, one_line
+
+
+def render_markdown(summary: Mapping[str, Any]) -> str:
+    """summary.md: a GitHub job summary (verdict, root causes, checks, examples, coverage)."""
+    spec = summary["spec"]
+    out = [
+        "# DCS conformance",
+        "",
+        f"**{verdict(summary)}**",
+        "",
+        f"- target: `{summary['target']}`",
+        f"- spec: {spec['version']} (sha256 `{spec['sha256'][:12]}`, {md_text(spec['source'])}); "
+        f"{md_text(operations_line(spec['operations'], spec['writes_not_exercised']))}",
+        f"- profile: {summary['profile']}; seed: {seed_text(summary['seed'])}",
+        f"- started {summary['started']}, {summary['duration_s']:.1f} s",
+        f"- exit {summary['exit']['status']}: {summary['exit']['meaning']}",
+    ]
+    if summary["unavailable"]:
+        out += ["", "The target became unavailable:", *(f"- {r}" for r in summary["unavailable"])]
+    groups, others = summary.get("groups") or [], other_failures(summary["failures"])
+    if summary["failures"]:
+        out += ["", f"## {causes_title(groups, summary['failures'])}", ""]
+        if groups:
+            out += md_table(_CAUSE_HEAD, [_md_cause_row(i, g) for i, g in enumerate(groups, 1)])
+            if shared_tests(groups):
+                out += ["", f"_Note: {md_text(shared_note(groups))}._"]
+        if others:
+            out += ["", f"{plural(len(others), 'test')} failed without a contract violation "
+                    "(see \"Other failures\")."]  # fmt: skip
+    out += ["", "## Checks", "", md_text(checks_tally(summary)), ""]
+    out += md_table(("check", "outcome", "rule"), check_rows(summary))
+    if groups:
+        out += ["", "## One example per root cause"]
+        for number, group in enumerate(groups[:MD_GROUPS], 1):
+            out += ["", *_md_example(number, group)]
+        if len(groups) > MD_GROUPS:
+            out += ["", f"... and {len(groups) - MD_GROUPS} more root causes in summary.json"]
+    if others:
+        out += ["", f"## Other failures ({len(others)})"]
+        for failure in others[:MD_GROUPS]:
+            out += ["", f"### {code_span(failure['test'])}", "",
+                    *fenced("\n".join(failure_lines(failure)))]  # fmt: skip
+    out += ["", "## Coverage", ""]
+    for title, headers, rows in coverage_tables(summary["coverage"]):
+        out += [f"**{title}**", "", *md_table(headers, rows), ""]
+    drift = summary.get("drift")
+    if drift:
+        out += ["## Spec drift", "", *fenced("\n".join(drift_lines(drift))), ""]
+    return "\n".join(out).rstrip() + "\n"
+
+
+_CAUSE_HEAD = ("#", "tests", "check", "status", "where", "value", "first test", "message")
+
+
+def _md_cause_row(number: int, group: Mapping[str, Any]) -> tuple:
+    return (
+        number,
+        group["tests"],
+        f"`{group['check']}`",
+        status_text(group["status"]),
+        code_span(group["location"]) if group["location"] else "-",
+        group["value_kind"],
+        code_span(group["test_ids"][0]),
+        one_line(group["example"].get("message", ""), 120),
+    )
+
+
+def _md_example(number: int, group: Mapping[str, Any]) -> list[str]:
+    tests = group["test_ids"]
+    listed = "\n".join(f"- {code_span(test)}" for test in tests[:MD_TESTS])
+    if len(tests) > MD_TESTS:
+        listed += f"\n- ... and {len(tests) - MD_TESTS} more in summary.json"
+    return [
+        f"### {number}. {md_text(describe_key(group))} ({plural(len(tests), 'test')})",
+        "",
+        f"First seen in {code_span(tests[0])}:",
+        "",
+        *fenced("\n".join(violation_lines(group["example"]))),
+        "",
+        f"<details><summary>{plural(len(tests), 'test')} with this root cause</summary>",
+        "",
+        listed,
+        "",
+        "</details>",
+    ]

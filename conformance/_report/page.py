@@ -1,0 +1,183 @@
+"""summary.html: the run as one self-contained page (no script, no external resource). A pure
+function of the summary dict."""
+
+from __future__ import annotations
+
+import html
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from conformance._report.common import (
+    anchor,
+    causes_title,
+    check_rows,
+    checks_tally,
+    coverage_tables,
+    drift_lines,
+    evidence_lines,
+    failure_lines,
+    html_table,
+    operations_line,
+    other_failures,
+    plural,
+    seed_text,
+    shared_note,
+    shared_tests,
+    status_text,
+    verdict_parts,
+    violation_lines,
+)
+from conformance._report.groups import describe_key, one_line
+
+
+def render_html(summary: Mapping[str, Any]) -> str:
+    """summary.html: the same content as summary.md, as one self-contained page (no script,
+    no external resource)."""
+    esc = html.escape
+    spec = summary["spec"]
+    exercised = operations_line(spec["operations"], spec["writes_not_exercised"])
+    status = summary["exit"]["status"]
+    tone = {0: "ok", 1: "bad"}.get(status, "warn")
+    groups, others = summary.get("groups") or [], other_failures(summary["failures"])
+    body = [
+        "<h1>DCS conformance</h1>",
+        f'<p class="verdict {tone}">{esc(verdict_parts(summary)[1])}</p>',  # no emoji font needed
+        '<p class="meta">'
+        f"target <code>{esc(summary['target'])}</code> · spec {esc(spec['version'])} "
+        f"(sha256 <code>{esc(spec['sha256'][:12])}</code>, {esc(spec['source'])}; "
+        f"{esc(exercised)}) · profile {esc(summary['profile'])}, seed "
+        f"{esc(seed_text(summary['seed']))} · started {esc(summary['started'])}, "
+        f"{summary['duration_s']:.1f} s · exit {status}: {esc(summary['exit']['meaning'])}</p>",
+    ]
+    if summary["unavailable"]:
+        items = "".join(f"<li>{esc(reason)}</li>" for reason in summary["unavailable"])
+        body.append(f"<p>The target became unavailable:</p><ul>{items}</ul>")
+    if summary["failures"]:
+        body.append(f"<h2>{html.escape(causes_title(groups, summary['failures']))}</h2>")
+        if groups:
+            body.append(_html_causes(groups))
+            if shared_tests(groups):
+                body.append(f'<p class="note">Note: {esc(shared_note(groups))}.</p>')
+        if others:
+            body.append(
+                f'<p class="note">{plural(len(others), "test")} failed without a contract '
+                'violation: see <a href="#other-failures">Other failures</a>.</p>'
+            )
+    body += ["<h2>Checks</h2>", f'<p class="note">{esc(checks_tally(summary))}</p>']
+    body.append(_html_checks(summary))
+    if groups:
+        body.append("<h2>One example per root cause</h2>")
+        body += [_html_example(number, group) for number, group in enumerate(groups, 1)]
+    if others:
+        body.append(f'<h2 id="other-failures">Other failures ({len(others)})</h2>')
+        for failure in others:
+            lines = "\n".join(failure_lines(failure))
+            body.append(
+                f"<details><summary><code>{esc(failure['test'])}</code>: "
+                f"{esc(one_line(failure.get('message') or '', 120))}</summary>"
+                f"<pre>{esc(lines)}</pre></details>"
+            )
+    body.append('<h2>Coverage</h2><div class="coverage">')
+    for title, headers, rows in coverage_tables(summary["coverage"]):
+        body.append(f"<section><h3>{esc(title)}</h3>{html_table(headers, rows)}</section>")
+    body.append("</div>")
+    if summary.get("drift"):
+        lines = "\n".join(drift_lines(summary["drift"]))
+        body.append(f"<h2>Spec drift</h2><pre>{esc(lines)}</pre>")
+    return (
+        '<!DOCTYPE html>\n<html lang="en"><head><meta charset="utf-8">'
+        '<meta name="viewport" content="width=device-width, initial-scale=1">'
+        f"<title>DCS conformance</title><style>{_STYLE}</style></head><body>\n"
+        + "\n".join(body)
+        + "\n</body></html>\n"
+    )
+
+
+_STYLE = (
+    "body{font-family:system-ui,sans-serif;max-width:80em;margin:1em auto;padding:0 1em;"
+    "color:#1b1f23;line-height:1.4}"
+    "h1{margin:.2em 0}h2{margin:1.2em 0 .4em;border-bottom:1px solid #ddd}h3{margin:.8em 0 .3em}"
+    ".verdict{font-size:1.35em;font-weight:bold;padding:.4em .6em;border-radius:4px;margin:.3em 0}"
+    ".verdict.ok{background:#e6f4ea}.verdict.bad{background:#fde8e8}.verdict.warn{background:#fff4d6}"
+    ".meta{color:#555;font-size:.9em}.note{color:#555;font-size:.9em}"
+    "table{border-collapse:collapse;margin:.3em 0}"
+    "td,th{border:1px solid #d0d7de;padding:.2em .5em;text-align:left;vertical-align:top}"
+    "th{background:#f3f4f6}td.n{text-align:right}"
+    "code,pre{font-family:ui-monospace,'DejaVu Sans Mono',monospace,monospace;font-size:.88em}"
+    "pre{background:#f6f8fa;padding:.5em;white-space:pre-wrap;overflow-wrap:anywhere;margin:.3em 0}"
+    "td.outcome{width:25em}td.nw{white-space:nowrap}"
+    ".failed{background:#fde8e8;font-weight:bold}.masked{background:#fff4d6}"
+    ".skipped{color:#777}.passed{color:#1a7f37}"
+    ".rule{color:#666;font-size:.85em}.first code,.example code{overflow-wrap:anywhere}"
+    ".example{border:1px solid #d0d7de;border-radius:4px;padding:.2em .8em;margin:.6em 0}"
+    "details{margin:.3em 0}summary{cursor:pointer;color:#0550ae}"
+    ".coverage{display:flex;flex-wrap:wrap;gap:0 2em}.coverage h3{font-size:1em}"
+)
+
+
+def _html_causes(groups: Sequence[Mapping[str, Any]]) -> str:
+    esc = html.escape
+    rows = []
+    for number, group in enumerate(groups, 1):
+        location = group["location"]
+        rows.append(
+            "<tr>"
+            f'<td class="n"><a href="#{anchor(number)}">{number}</a></td>'
+            f'<td class="n"><strong>{group["tests"]}</strong></td>'
+            f"<td><code>{esc(group['check'])}</code></td>"
+            f'<td class="nw">{esc(status_text(group["status"]))}</td>'
+            f'<td class="nw">{f"<code>{esc(location)}</code>" if location else "-"}</td>'
+            f'<td class="nw">{esc(group["value_kind"])}</td>'
+            f"<td>{esc(one_line(group['example'].get('message', ''), 120))}"
+            f'<br><span class="rule first">first: <code>{esc(group["test_ids"][0])}</code>'
+            "</span></td>"
+            "</tr>"
+        )
+    head = "".join(
+        f"<th>{h}</th>" for h in ("#", "tests", "check", "status", "where", "value", "message")
+    )
+    return f"<table><tr>{head}</tr>{''.join(rows)}</table>"
+
+
+def _html_checks(summary: Mapping[str, Any]) -> str:
+    esc = html.escape
+    rows = []
+    for name, outcome, rule in check_rows(summary):
+        rows.append(
+            f"<tr><td><code>{esc(name)}</code></td>"
+            f'<td class="outcome {_outcome_class(outcome)}">{esc(outcome)}</td>'
+            f'<td class="rule">{esc(rule)}</td></tr>'
+        )
+    return f"<table><tr><th>check</th><th>outcome</th><th>rule</th></tr>{''.join(rows)}</table>"
+
+
+def _html_example(number: int, group: Mapping[str, Any]) -> str:
+    esc = html.escape
+    example, tests = group["example"], group["test_ids"]
+    head = violation_lines(example, evidence=False)
+    evidence = evidence_lines(example)
+    listed = "".join(f"<li><code>{esc(test)}</code></li>" for test in tests)
+    parts = [
+        f'<div class="example" id="{anchor(number)}">',
+        f"<h3>{number}. {esc(describe_key(group))} ({plural(len(tests), 'test')})</h3>",
+        f"<p>First seen in <code>{esc(tests[0])}</code>:</p>",
+        f"<pre>{esc(chr(10).join(head))}</pre>",
+    ]
+    if evidence:
+        parts.append(
+            "<details><summary>evidence: request, response, curl</summary>"
+            f"<pre>{esc(chr(10).join(evidence))}</pre></details>"
+        )
+    parts.append(
+        f"<details><summary>{plural(len(tests), 'test')} with this root cause</summary>"
+        f"<ul>{listed}</ul></details></div>"
+    )
+    return "".join(parts)
+
+
+def _outcome_class(outcome: str) -> str:
+    if outcome.startswith("failed"):
+        return "failed"
+    if outcome.startswith("masked"):
+        return "masked"
+    return "passed" if outcome == "passed" else "skipped"

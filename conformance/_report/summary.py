@@ -1,0 +1,325 @@
+"""Run reports: JUnit XML (pytest's own writer), summary.json, summary.md and summary.html.
+
+The plugin feeds test reports in (`Results.record`) and calls `write_reports` once, in the
+controller process, at the end of the run. `build_summary` is pure: data in, the summary (the
+content of summary.json) out; failures are grouped by root cause in `groups` and the texts
+are rendered by `markdown` and `page` (`common` holds what they share). Every text is passed
+through the run's `Masker` once more before it is written.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+from collections import Counter
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+from urllib.parse import parse_qsl
+
+from conformance._core.dates import parse_date
+from conformance._core.errors import ExitCode
+from conformance._core.exchange import Masker
+from conformance._report.common import drift_lines, operations_line, render_json, verdict
+from conformance._report.groups import group_failures, masked_checks, masked_outcome
+from conformance._report.markdown import render_markdown
+from conformance._report.page import render_html
+
+__all__ = [
+    "Results",
+    "Run",
+    "TestRecord",
+    "build_summary",
+    "coverage",
+    "drift_lines",
+    "exit_meaning",
+    "junit_path",
+    "operations_line",
+    "period_bucket",
+    "render_html",
+    "render_json",
+    "render_markdown",
+    "verdict",
+    "write_reports",
+]
+
+JUNIT = "junit.xml"
+SUMMARY_JSON = "summary.json"
+SUMMARY_MD = "summary.md"
+SUMMARY_HTML = "summary.html"
+FORMAT = "dcs-conformance/summary/1"
+
+PERIOD_BUCKETS = ("none", "first_of_month", "other_valid", "malformed")
+_MESSAGE_CHARS = 2000
+
+
+@dataclass
+class TestRecord:
+    """What one test did: its outcome, the violation it found, and the requests it sent."""
+
+    nodeid: str
+    outcome: str = "passed"  # passed | failed | error | skipped
+    violation: dict[str, Any] | None = None
+    message: str = ""
+    exchanges: list[dict[str, Any]] = field(default_factory=list)
+    checks: set[str] = field(default_factory=set)  # the checks it ran
+    intended: set[str] = field(default_factory=set)  # the checks its code means to run
+    unavailable: str = ""
+
+
+class Results:
+    """Collects test reports (controller and xdist workers alike) by test id."""
+
+    def __init__(self) -> None:
+        self.tests: dict[str, TestRecord] = {}
+        self.started = _now()
+
+    def record_violation(
+        self, nodeid: str, violation: dict[str, Any], exchanges: list[dict[str, Any]]
+    ) -> None:
+        """A failure found outside any test (the preflight): the violation as a dict and the
+        summaries of the requests it made."""
+        test = self.tests.setdefault(nodeid, TestRecord(nodeid))
+        test.outcome, test.violation = "failed", violation
+        test.exchanges.extend(exchanges)
+        test.checks.update(_violated(violation))
+
+    def record(self, report: Any) -> None:
+        """Take one pytest `TestReport` (any phase) into account; duck-typed, no pytest import."""
+        test = self.tests.setdefault(report.nodeid, TestRecord(report.nodeid))
+        for name, value in report.user_properties:
+            if name == "dcs_violation":  # several when hypothesis found distinct failures
+                found = json.loads(value)
+                if test.violation is None:
+                    test.violation = found
+                else:
+                    test.violation.setdefault("related", []).append(found)
+            elif name == "dcs_exchanges":
+                test.exchanges.extend(json.loads(value))
+            elif name == "dcs_checks":
+                test.checks.update(json.loads(value))
+            elif name == "dcs_intended":
+                test.intended.update(json.loads(value))
+            elif name == "dcs_unavailable":
+                test.unavailable = str(value)
+        if report.failed:
+            test.outcome = "failed" if report.when == "call" else "error"
+            test.message = test.message or _text(report.longreprtext)
+        elif report.skipped and test.outcome == "passed":
+            test.outcome = "skipped"
+            test.message = _skip_reason(report)
+
+
+@dataclass(frozen=True)
+class Run:
+    """The facts of the run that are not test results."""
+
+    target: str
+    spec_version: str
+    spec_sha256: str
+    spec_source: str
+    spec_operations: int
+    writes_not_exercised: tuple[str, ...]  # declared writes: the suite is read-only
+    profile: str
+    seed: int | None
+    exit_status: int
+    drift: dict[str, Any] | None = None
+    finished: dt.datetime = field(default_factory=lambda: dt.datetime.now(dt.UTC))
+
+
+def junit_path(option: Any, reports_dir: Path) -> None:
+    """Point pytest's JUnit writer at the reports dir unless the user chose `--junitxml`."""
+    if hasattr(option, "xmlpath") and not option.xmlpath:
+        option.xmlpath = str(reports_dir / JUNIT)
+
+
+def build_summary(run: Run, results: Results, rules: Mapping[str, str]) -> dict[str, Any]:
+    """The JSON-ready summary of a run (the content of summary.json)."""
+    tests = list(results.tests.values())
+    counts = Counter(test.outcome for test in tests)
+    return {
+        "format": FORMAT,
+        "target": run.target,
+        "spec": {
+            "version": run.spec_version,
+            "sha256": run.spec_sha256,
+            "source": run.spec_source,
+            "operations": run.spec_operations,
+            "writes_not_exercised": list(run.writes_not_exercised),
+        },
+        "profile": run.profile,
+        "seed": run.seed,
+        "started": _stamp(results.started),
+        "finished": _stamp(run.finished),
+        "duration_s": round((run.finished - results.started).total_seconds(), 3),
+        "exit": {"status": run.exit_status, "meaning": exit_meaning(run.exit_status)},
+        "counts": {
+            "tests": len(tests),
+            **{key: counts[key] for key in ("passed", "failed", "error", "skipped")},
+        },
+        **findings(results, rules),
+        "unavailable": sorted({test.unavailable for test in tests if test.unavailable}),
+        "coverage": coverage(exchange for test in tests for exchange in test.exchanges),
+        "drift": run.drift,
+    }
+
+
+def findings(results: Results, rules: Mapping[str, str]) -> dict[str, Any]:
+    """What the tests found: `checks` (per check: rule, failed tests, outcome, masked tests,
+    masking checks), `groups` (the failures by root cause) and `failures` (per test)."""
+    tests = list(results.tests.values())
+    failed = [test for test in tests if test.outcome in ("failed", "error")]
+    failed_checks: Counter[str] = Counter()
+    for test in tests:
+        failed_checks.update(set(_violated(test.violation)))
+    exercised = set().union(*(test.checks for test in tests)) if tests else set()
+    masked = masked_checks(
+        (test.intended, test.checks, _violated(test.violation)) for test in failed
+    )
+    checks = {}
+    for name in [*rules, *sorted(set(failed_checks) - set(rules))]:
+        failures = failed_checks[name]
+        hidden = masked.get(name, {"tests": 0, "by": {}})
+        checks[name] = {
+            "rule": rules.get(name) or _foreign_rule(name),
+            "failed_tests": failures,
+            "outcome": _outcome(failures, name in exercised, hidden),
+            "masked_tests": hidden["tests"],
+            "masked_by": hidden["by"],
+        }
+    return {
+        "checks": checks,
+        "groups": group_failures((test.nodeid, test.violation) for test in failed),
+        "failures": [_failure(test) for test in failed],
+    }
+
+
+def exit_meaning(status: int) -> str:
+    return ExitCode.meaning_of(status)
+
+
+def coverage(exchanges: Iterable[Mapping[str, Any]]) -> dict[str, Any]:
+    """What the run tried, from `Exchange.summary()` records: statuses, auth paths, periods."""
+    statuses: Counter[str] = Counter()
+    codes: Counter[str] = Counter()
+    methods: Counter[str] = Counter()
+    auth: dict[str, dict[str, int]] = {"none": {"with_org_header": 0, "without_org_header": 0}}
+    # labels of the spec's security schemes as seen, "none" last
+    periods: dict[str, set[str]] = {bucket: set() for bucket in PERIOD_BUCKETS}
+    period_requests: Counter[str] = Counter()
+    requests = retries = errors = 0
+    for exchange in exchanges:
+        requests += 1
+        retries += int(exchange.get("retries") or 0)
+        errors += bool(exchange.get("error"))
+        statuses[str(exchange.get("status") or "none")] += 1
+        if exchange.get("error_code"):
+            codes[str(exchange["error_code"])] += 1
+        methods[str(exchange.get("method"))] += 1
+        org = "with_org_header" if exchange.get("org_header") else "without_org_header"
+        path = str(exchange.get("auth") or "none")
+        auth.setdefault(path, {"with_org_header": 0, "without_org_header": 0})[org] += 1
+        values = [v for k, v in parse_qsl(exchange.get("query") or "", True) if k == "period_start"]
+        for value in values or [None]:
+            bucket = period_bucket(value)
+            period_requests[bucket] += 1
+            if value is not None:
+                periods[bucket].add(value)
+    return {
+        "requests": requests,
+        "retries": retries,
+        "transport_errors": errors,
+        "statuses": dict(sorted(statuses.items())),
+        "error_codes": dict(sorted(codes.items())),
+        "auth": {label: auth[label] for label in sorted(auth, key=lambda k: (k == "none", k))},
+        "periods": {
+            bucket: {
+                "requests": period_requests[bucket],
+                "distinct": len(periods[bucket]),
+                "examples": sorted(periods[bucket])[:5],
+            }
+            for bucket in PERIOD_BUCKETS
+        },
+        "methods": dict(sorted(methods.items())),
+    }
+
+
+def period_bucket(value: str | None) -> str:
+    """none, first_of_month, other_valid (a real date, not the 1st) or malformed."""
+    if value is None:
+        return "none"
+    date = parse_date(value)
+    if date is None:
+        return "malformed"
+    return "first_of_month" if date.day == 1 else "other_valid"
+
+
+def write_reports(directory: Path, summary: Mapping[str, Any], masker: Masker) -> list[Path]:
+    """Write summary.json, summary.md and summary.html (creating the directory)."""
+    directory.mkdir(parents=True, exist_ok=True)
+    written = []
+    for name, render in (
+        (SUMMARY_JSON, render_json),
+        (SUMMARY_MD, render_markdown),
+        (SUMMARY_HTML, render_html),
+    ):
+        path = directory / name
+        path.write_text(masker.text(render(summary)), encoding="utf-8")
+        written.append(path)
+    return written
+
+
+def _violated(violation: Mapping[str, Any] | None) -> list[str]:
+    if not violation:
+        return []
+    names = [violation["check"]]
+    for related in violation.get("related", []):
+        names += _violated(related)
+    return names
+
+
+def _foreign_rule(name: str) -> str:
+    if name.startswith("st."):
+        return f"schemathesis built-in check `{name[3:]}`"
+    return "(not in the catalogue)"
+
+
+def _outcome(failures: int, exercised: bool, masked: Mapping[str, Any]) -> str:
+    """failed N times; passed; masked by C in N tests (never run: an earlier check failed in
+    each test that meant to run it); not exercised (no test reached it, e.g. skipped)."""
+    if failures:
+        return f"failed {failures} time{'s' if failures > 1 else ''}"
+    if exercised:
+        return "passed"
+    return masked_outcome(masked) if masked["tests"] else "not exercised"
+
+
+def _failure(test: TestRecord) -> dict[str, Any]:
+    return {
+        "test": test.nodeid,
+        "outcome": test.outcome,
+        "checks": _violated(test.violation),
+        "violation": test.violation,
+        "message": "" if test.violation else test.message,
+    }
+
+
+def _skip_reason(report: Any) -> str:
+    longrepr = report.longrepr
+    if isinstance(longrepr, tuple) and len(longrepr) == 3:
+        return _text(str(longrepr[2]))
+    return _text(str(longrepr or ""))
+
+
+def _text(text: str) -> str:
+    text = text.strip()
+    return text if len(text) <= _MESSAGE_CHARS else text[:_MESSAGE_CHARS] + " ..."
+
+
+def _now() -> dt.datetime:
+    return dt.datetime.now(dt.UTC)
+
+
+def _stamp(moment: dt.datetime) -> str:
+    return moment.isoformat(timespec="seconds").replace("+00:00", "Z")

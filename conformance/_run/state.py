@@ -1,0 +1,291 @@
+"""One run of the suite: its typed state (kept on the pytest config) and the work the plugin's
+hooks hand to it. No pytest import: the plugin passes in what it needs."""
+
+from __future__ import annotations
+
+import inspect
+import random
+import sys
+from collections.abc import Callable, Iterable, Sequence
+from contextlib import ExitStack
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from conformance._contract.expect import describe
+from conformance._contract.spec import Contract
+from conformance._core.errors import ConfigError, ExitCode
+from conformance._core.exchange import Masker
+from conformance._report.groups import GroupKey, group_key, violation_items
+from conformance._report.summary import Results, Run, build_summary, operations_line, write_reports
+from conformance._report.terminal import repeated_failure_line
+from conformance._run.ahead import ALONE, Ahead, alone, job_for
+from conformance._run.load import spec_drift
+from conformance._run.session import Dcs, Skip, open_target
+from conformance._run.settings import PROFILES, Settings
+from conformance.checks import CATALOGUE, OPERATION_CHECKS, RESPONSE_CHECKS
+from conformance.checks.responses import key_never_echoed
+
+SUITE_DIR = Path(__file__).resolve().parent.parent  # conformance/
+PREFLIGHT = "preflight"  # the test id under which a broken preflight answer is reported
+
+
+@dataclass
+class RunState:
+    """What one run keeps between hooks, in the controller and in each xdist worker."""
+
+    settings: Settings
+    contract: Contract
+    seed: int | None
+    compare_spec: str | None = None
+    results: Results | None = None  # the controller's
+    reports: bool = True  # write them (not --no-reports)
+    unavailable: list[str] = field(default_factory=list)  # why the target went away mid-run
+    no_verdict: bool = False
+    _drift: dict[str, Any] | None = None
+    _drift_done: bool = False
+    #: The first test of each root cause seen in this process.
+    _first_of_cause: dict[GroupKey, str] = field(default_factory=dict)
+    round_trip: float | None = None  # seconds, measured by the preflight
+    ahead: Ahead | None = None  # tests run ahead in threads (a far target)
+    #: How the plugin skips a test (`pytest.skip`): the run layer imports no pytest.
+    skip: Skip | None = None
+    _target: Dcs | None = None
+    _closing: ExitStack = field(default_factory=ExitStack)
+
+    def target(self, xdist_workers: int = 1) -> Dcs:
+        """The target under test, opened on first use (the embedded mock starts then) and
+        closed by `close`: the `dcs` fixture and the tests run ahead share it."""
+        if self._target is None:
+            opened = open_target(self.settings, self.contract, xdist_workers, self.skip)
+            self._target = self._closing.enter_context(opened)
+        return self._target
+
+    def runs_ahead(self, xdist_workers: int) -> bool:
+        """Whether tests will run ahead in threads: a far target, and no xdist workers (they
+        are parallel already)."""
+        return self.settings.tests_at_a_time(self.round_trip) > 1 and xdist_workers <= 1
+
+    def run_ahead(self, items: Sequence[Any], xdist_workers: int) -> None:
+        """Start running the tests' calls ahead in threads, if the target is far away."""
+        if not self.runs_ahead(xdist_workers) or not items:
+            return
+        threads = self.settings.tests_at_a_time(self.round_trip)
+        dcs = self.target(xdist_workers)
+        plan = [ALONE if alone(item) else job_for(item, dcs) for item in items]
+        plan = [job for job, item in zip(plan, items, strict=True) if job or alone(item)]
+        if any(plan):
+            self.ahead = Ahead(plan, threads)
+            self._closing.callback(self.ahead.stop)
+
+    def close(self) -> None:
+        """Stop the tests run ahead, then close the target."""
+        self._closing.close()
+
+    def header(self) -> str:
+        """The report header line: target, spec, how much of it is exercised, profile, seed."""
+        contract, settings = self.contract, self.settings
+        writes = [op.label for op in contract.write_operations]
+        exercised = operations_line(len(contract.operations), writes, names=False)
+        seed = "derandomized" if self.seed is None else self.seed
+        return (
+            f"dcs-conformance: target {settings.target_label}; spec {contract.version} "
+            f"(sha256 {contract.sha256[:12]}; {exercised}); profile {settings.profile.name}; "
+            f"seed {seed}; ground truth: {_ground_truth_line(settings)}"
+        )
+
+    def rerun(self, nodeid: str) -> str:
+        """The command that reruns one test as it ran (never the key itself)."""
+        settings = self.settings
+        parts = ["pytest", nodeid]
+        if settings.live:
+            parts += ["--base-url", str(settings.base_url), "--api-key", "$DCS_API_KEY"]
+            parts += _ground_truth_args(settings)
+        parts += ["--profile", settings.profile.name]
+        if self.seed is not None:
+            parts.append(f"--hypothesis-seed={self.seed}")
+        return " ".join(parts)
+
+    def failure_text(self, nodeid: str, shown: str, violations: Sequence[dict[str, Any]]) -> str:
+        """The failure text of a test: its violations in full (`shown`) and the rerun line;
+        one line instead when this process already showed each of its root causes in full,
+        naming the root cause and the test that showed it."""
+        items = [item for violation in violations for item in violation_items(violation)]
+        causes: dict[GroupKey, str] = {}  # each root cause, with its first message here
+        for item in items:
+            causes.setdefault(group_key(item), str(item.get("message", "")))
+        keys = list(causes)
+        if keys and all(key in self._first_of_cause for key in keys):
+            return repeated_failure_line(
+                [(_cause(key), self._first_of_cause[key], causes[key]) for key in keys]
+            )
+        for key in keys:
+            self._first_of_cause.setdefault(key, nodeid)
+        return f"{shown}\n\n  rerun:     {self.rerun(nodeid)}"
+
+    def drift(self) -> dict[str, Any] | None:
+        """The drift from our spec to `--compare-spec`, computed once (None: not asked)."""
+        if self.compare_spec and not self._drift_done:
+            self._drift = spec_drift(self.settings.spec, self.compare_spec)
+            self._drift_done = True
+        return self._drift
+
+    def finish(self, exit_status: int) -> int:
+        """The final exit status: a run that found no violation but lost its target has no
+        verdict (75), not 'conformant'."""
+        if self.unavailable and exit_status in (0, 2, 5):  # 2: we stopped it
+            self.no_verdict = True
+            return ExitCode.TARGET_UNAVAILABLE
+        return exit_status
+
+    def write_reports(self, exit_status: int) -> None:
+        """Write summary.json/.md/.html (controller only; an unwritable dir is one line)."""
+        if self.results is None or not self.reports:
+            return
+        contract, settings = self.contract, self.settings
+        run = Run(
+            target=settings.target_label,
+            spec_version=contract.version,
+            spec_sha256=contract.sha256,
+            spec_source=contract.source,
+            spec_operations=len(contract.operations),
+            writes_not_exercised=tuple(op.label for op in contract.write_operations),
+            profile=settings.profile.name,
+            seed=self.seed,
+            exit_status=exit_status,
+            drift=self.drift(),
+        )
+        summary = build_summary(run, self.results, {n: c.rule for n, c in CATALOGUE.items()})
+        # a second masking pass; a toy key of a few letters is not
+        keys = [key for key in settings.secrets if len(key) >= 8]
+        masker = Masker(keys, secret_headers=contract.secret_headers)
+        try:
+            write_reports(settings.reports_dir, summary, masker)
+        except OSError as exc:
+            print(f"dcs-conformance: cannot write reports: {exc}", file=sys.stderr)
+
+
+def _ground_truth_line(settings: Settings) -> str:
+    """What the run knows for certain about usage: the canary's file, an empty org, a second."""
+    parts = [f"canary {describe(settings.expect)}"] if settings.expect is not None else []
+    if settings.orgs.empty_org_key is not None or not settings.live:
+        parts.append("empty org")
+    if settings.orgs.second_api_key is not None:
+        parts.append("second org")
+    return ", ".join(parts) or "none (no --expect, --empty-org-key or --second-api-key)"
+
+
+def _ground_truth_args(settings: Settings) -> list[str]:
+    """The ground-truth options of a rerun line: keys by their variables, never themselves."""
+    parts = []
+    if settings.orgs.empty_org_key is not None:
+        parts += ["--empty-org-key", "$DCS_EMPTY_ORG_KEY"]
+    if settings.orgs.second_api_key is not None:
+        parts += ["--second-api-key", "$DCS_SECOND_API_KEY"]
+    if settings.expect is not None:
+        parts += ["--expect", settings.expect.path]
+    return parts
+
+
+def _cause(key: GroupKey) -> dict[str, Any]:
+    check, status, location, kind = key
+    return {"check": check, "status": status, "location": location, "value_kind": kind}
+
+
+def intended_checks(test: Callable[..., Any], uses_dcs: bool) -> list[str]:
+    """The catalogue's checks a test means to run, read from its code rather than listed by
+    hand: the checks its own function names (`auth.valid_key_accepted(...)`; the helpers it
+    calls are not followed), and with the `dcs` fixture every response check, which judges
+    each response it fetches. A check it meant to run but did not reach is masked when an
+    earlier check failed in the same test."""
+    inner = getattr(getattr(test, "hypothesis", None), "inner_test", None) or test
+    code = getattr(inspect.unwrap(inner), "__code__", None)
+    names = set(_code_names(code)) if code is not None else set()
+    if uses_dcs:
+        names |= {check.__name__ for check in RESPONSE_CHECKS}
+        names |= {check.__name__ for checks in OPERATION_CHECKS.values() for check in checks}
+        names.add(key_never_echoed.__name__)
+    return sorted(names & CATALOGUE.keys())
+
+
+def _code_names(code: Any) -> Iterable[str]:
+    """The global and attribute names a code object uses, its lambdas and comprehensions
+    included (they are part of the test's own code)."""
+    yield from code.co_names
+    for const in code.co_consts:
+        if inspect.iscode(const):
+            yield from _code_names(const)
+
+
+def _default_database() -> Any:
+    """Hypothesis's own example database (where a random run remembers its failures)."""
+    from hypothesis import settings as hypothesis_settings
+
+    default = hypothesis_settings.default
+    return None if default is None else default.database
+
+
+def hypothesis_profile(
+    settings: Settings, *, chosen: str | None, seed: int | None, worker_seed: Any
+) -> int | None:
+    """Register (and unless the user chose one, load) the profile's hypothesis settings; the
+    run's seed: the user's, the controller's (xdist workers), a fresh one, or None when the
+    profile is derandomized. A chosen profile that is not registered is a `ConfigError`."""
+    from hypothesis import HealthCheck
+    from hypothesis import settings as hypothesis_settings
+    from hypothesis.errors import InvalidArgument
+
+    profile = settings.profile
+    name = f"dcs-{profile.name}"
+    hypothesis_settings.register_profile(
+        name,
+        max_examples=profile.max_examples,
+        derandomize=profile.derandomize,
+        deadline=None,
+        database=None if profile.derandomize else _default_database(),
+        suppress_health_check=list(HealthCheck),
+        print_blob=True,
+    )
+    if not chosen:
+        hypothesis_settings.load_profile(name)
+    else:  # hypothesis's own plugin loads it next, and fails with a traceback
+        try:
+            hypothesis_settings.get_profile(chosen)
+        except InvalidArgument:
+            raise ConfigError(
+                f"--hypothesis-profile {chosen!r} is not registered (ours: dcs-"
+                f"{', dcs-'.join(PROFILES)}; or --profile)"
+            ) from None
+    if seed is None and not profile.derandomize:
+        seed = worker_seed if worker_seed is not None else random.randrange(2**32)
+    return seed
+
+
+def runs_the_suite(args: Sequence[str], *, pyargs: bool, invocation_dir: Path) -> bool:
+    """Whether a pytest session with these arguments collects the suite's tests: the plugin
+    is registered wherever the package is installed, and stays inert in other sessions."""
+    return any(_covers_suite(path) for path in _arg_paths(args, pyargs, invocation_dir))
+
+
+def _arg_paths(args: Iterable[str], pyargs: bool, invocation_dir: Path) -> Iterable[Path]:
+    import importlib.util
+
+    for arg in args:
+        name = arg.split("::")[0]
+        if pyargs and name and not name.startswith((".", "/")):
+            try:
+                spec = importlib.util.find_spec(name)
+            except (ImportError, ValueError):
+                spec = None
+            if spec is not None and spec.origin not in (None, "namespace"):
+                yield Path(spec.origin).resolve()
+                continue
+            if spec is not None and spec.submodule_search_locations:
+                yield from (Path(p).resolve() for p in spec.submodule_search_locations)
+                continue
+        yield (invocation_dir / name).resolve()
+
+
+def _covers_suite(path: Path) -> bool:
+    """The path is the suite's directory, inside it, or a directory that contains it."""
+    return path == SUITE_DIR or SUITE_DIR in path.parents or path in SUITE_DIR.parents

@@ -1,0 +1,164 @@
+"""One run of the matrix: ``python -m conformance.mock --port 0 [--variant NAME | --fault NAME]``
+on loopback, then ``python -m pytest <repo>/conformance --base-url ...`` against it, with a short
+request deadline and its reports in a temporary directory; which checks failed is read from
+``summary.json`` (and the ``[check]`` names in the output). Every wait is bounded.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import re
+import select
+import signal
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from collections.abc import Iterator, Sequence
+from pathlib import Path
+
+from conformance._contract.expect import DEFAULT_EXPECT
+from conformance._selftest.cache import seed_hypothesis_cache
+from conformance._selftest.plan import SUITE, Options, Run, clean_env
+from conformance.mock import load_fixtures
+
+READY = re.compile(r"dcs mock listening on (http://127\.0\.0\.1:\d+)")
+
+
+CHECK_NAME = re.compile(r"\[((?:st\.)?[a-z][a-z0-9_]*)\]")
+
+
+RESULT_LINE = re.compile(r"::\S*.*\b(FAILED|ERROR)\b")
+
+
+def suite_run(run: Run, options: Options, unicode_data: Path | None = None) -> Run:
+    """Serve ``run.variants`` and ``run.faults`` and run the suite against that server; fills
+    in ``run`` (never raises)."""
+    started = time.monotonic()
+    fixtures = load_fixtures()
+    key, org = fixtures.suite_credentials
+    empty_key, empty_org = fixtures.suite_empty_org or ("", "")
+    with tempfile.TemporaryDirectory(prefix="dcs-killmatrix-") as tmp:
+        work = Path(tmp)
+        try:
+            seed_hypothesis_cache(work, unicode_data)
+            with mock_server(run.faults, work, options.startup_timeout, run.variants) as base_url:
+                args = [
+                    *("--base-url", base_url, "--api-key", key, "--org-id", org),
+                    # ground truth: the mock's empty org and its canary's expected usage
+                    *("--empty-org-key", empty_key, "--empty-org-id", empty_org),
+                    *("--expect", str(DEFAULT_EXPECT)),
+                    *("--request-deadline", f"{options.deadline:g}"),
+                    *("--max-examples", str(options.max_examples)),
+                    *("--hypothesis-seed", str(run.seed)),
+                    *("--reports-dir", str(work / "reports")),
+                ]
+                output = _pytest(run, args, work, options.run_timeout, started)
+        except (OSError, RuntimeError) as exc:
+            run.note = f"could not run: {exc}"
+            output = ""
+        run.failed_checks = sorted(_failed_checks(work / "reports" / "summary.json", output))
+    run.wall_s = round(time.monotonic() - started, 2)
+    return run
+
+
+@contextlib.contextmanager
+def mock_server(
+    faults: Sequence[str], work: Path, timeout: float, variants: Sequence[str] = ()
+) -> Iterator[str]:
+    """``python -m conformance.mock`` with ``variants`` and ``faults`` on a free loopback port:
+    its base URL."""
+    command = [sys.executable, "-m", "conformance.mock", "--host", "127.0.0.1", "--port", "0"]
+    for name in variants:
+        command += ["--variant", name]
+    for name in faults:
+        command += ["--fault", name]
+    with (work / "mock.log").open("w") as log:
+        process = subprocess.Popen(
+            command,
+            cwd=work,
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.PIPE,
+            stderr=log,
+            text=True,
+            start_new_session=True,
+        )
+        try:
+            assert process.stdout is not None
+            ready, _, _ = select.select([process.stdout], [], [], timeout)
+            line = process.stdout.readline() if ready else ""
+            match = READY.search(line)
+            if match is None:
+                raise RuntimeError(f"the mock did not start ({line.strip() or 'no ready line'})")
+            yield match.group(1)
+        finally:
+            _stop(process, signal.SIGTERM)
+
+
+def _pytest(run: Run, args: list[str], work: Path, timeout: float, started: float) -> str:
+    """Run the suite, timing the first FAILED/ERROR result line; returns its output."""
+    env = {**clean_env(), "PYTHONUNBUFFERED": "1"}
+    command = [sys.executable, "-m", "pytest", str(SUITE), "-p", "no:cacheprovider", "-v", *args]
+    process = subprocess.Popen(
+        command,
+        cwd=work,  # hypothesis keeps its example database under the working directory
+        env=env,
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        errors="replace",
+        start_new_session=True,
+    )
+    lines: list[str] = []
+
+    def read() -> None:
+        assert process.stdout is not None
+        for line in process.stdout:
+            lines.append(line)
+            if run.first_failure_s is None and RESULT_LINE.search(line):
+                run.first_failure_s = round(time.monotonic() - started, 2)
+
+    reader = threading.Thread(target=read, daemon=True)
+    reader.start()
+    try:
+        run.exit = process.wait(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        run.note = f"the suite did not finish within {timeout:g} s; killed"
+        _stop(process, signal.SIGKILL)
+        run.exit = None
+    reader.join(timeout=10)
+    return "".join(lines)
+
+
+def _stop(process: subprocess.Popen, signum: int) -> None:
+    if process.poll() is None:
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(process.pid, signum)
+        try:
+            process.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(process.pid, signal.SIGKILL)
+            process.wait(timeout=10)
+    if process.stdout is not None:
+        process.stdout.close()
+
+
+def _failed_checks(summary: Path, output: str) -> set[str]:
+    """Checks that failed: from summary.json, and the ``[check]`` names in failure text."""
+    from conformance.checks import CATALOGUE, auth, requests, usage
+
+    assert auth and requests and usage  # imported for their checks' names in CATALOGUE
+
+    found: set[str] = set()
+    with contextlib.suppress(OSError, ValueError):
+        checks = json.loads(summary.read_text(encoding="utf-8")).get("checks", {})
+        found |= {name for name, entry in checks.items() if entry.get("failed_tests")}
+    for name in CHECK_NAME.findall(output):
+        if name in CATALOGUE or name.startswith("st."):
+            found.add(name)
+    return found

@@ -1,0 +1,179 @@
+"""How faults and variants are layered on the correct mock: both catalogues are built on this.
+
+Two kinds of layer, each an ``Apply`` (``app -> app``) that ``layered_app`` installs in order:
+
+- a **step** layer replaces one step of the app's ``Pipeline`` (``on_step``): what the server
+  decides (who is authenticated, which period, what body);
+- a **wire** layer wraps the app in ASGI (``wire(hit, act)``): requests ``hit`` selects get
+  ``act``, which may call the app for the real answer (``answer``) and change how it travels.
+  Its server protocol (``WireProtocol``, uvicorn's h11) hands the connection's transport and a
+  per-connection dict to the acts. Every act is bounded in time (``ACT_LIMIT``).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+from collections.abc import Awaitable, Callable, Iterable
+from typing import Any, ClassVar
+
+import anyio
+import h11
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+from uvicorn.protocols.http.h11_impl import H11Protocol
+
+from conformance.mock._app import create_app, mock_state
+from conformance.mock._model import Fixtures
+from conformance.mock._replies import Reply
+from conformance.mock._state import Clock
+
+#: A layer: takes the app (perhaps already layered) and returns the app to serve.
+Apply = Callable[[ASGIApp], ASGIApp]
+#: A step of the pipeline (see ``_steps.Pipeline``), as a layer sees it.
+Step = Callable[..., Any]
+Hit = Callable[[Scope], bool]
+Act = Callable[[ASGIApp, Scope, Receive, Send], Awaitable[None]]
+TRANSPORT = "dcs.transport"  # scope["extensions"] key: the connection's asyncio transport
+CONNECTION = "dcs.connection"  # scope["extensions"] key: a dict kept as long as the connection
+ACT_LIMIT = 60.0  # no act runs longer than this, client or not
+
+
+def layered_app(
+    fixtures: Fixtures | None, applies: Iterable[Apply], *, clock: Clock | None
+) -> ASGIApp:
+    """A ``create_app`` app with each of ``applies`` (faults, variants) installed, in order."""
+    app: ASGIApp = create_app(fixtures, clock=clock)
+    for apply in applies:
+        app = apply(app)
+    return app
+
+
+def base_app(app: ASGIApp) -> ASGIApp:
+    """The ``create_app`` app under any fault wrappers (each keeps it as ``.app``)."""
+    while not hasattr(getattr(app, "state", None), "mock"):
+        app = app.app  # type: ignore[attr-defined]
+    return app
+
+
+def on_step(step: str, wrap: Callable[[Step], Step]) -> Apply:
+    """Replace pipeline step ``step`` with ``wrap(current step)``."""
+
+    def apply(app: ASGIApp) -> ASGIApp:
+        state = mock_state(base_app(app))  # type: ignore[arg-type]
+        current = getattr(state.pipeline, step)
+        state.pipeline = dataclasses.replace(state.pipeline, **{step: wrap(current)})
+        return app
+
+    return apply
+
+
+def error_reply(change: Callable[[Reply], Reply]) -> Apply:
+    """Every error reply through ``change`` before it is rendered."""
+
+    def wrap(render: Step) -> Step:
+        return lambda reply: render(change(reply))
+
+    return on_step("render_error", wrap)
+
+
+class WireProtocol(H11Protocol):
+    """uvicorn's h11 protocol, exposing the transport to the app (``TRANSPORT``) and a dict
+    that lives as long as the connection (``CONNECTION``: what a server wrongly remembers
+    between requests), and, when ``lowercase_only`` names headers, hiding those sent with any
+    upper-case letter.
+
+    Independent of the mock's own protocol: a faulty server differs from the correct one
+    only in how it frames malformed requests (which the suite does not send)."""
+
+    lowercase_only: ClassVar[frozenset[bytes]] = frozenset()
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.connection_memo: dict[str, Any] = {}
+        if self.lowercase_only:
+            next_event = self.conn.next_event
+
+            def lowercase_names_only() -> Any:
+                event = next_event()
+                return _lowercase_only(event, self.lowercase_only)
+
+            self.conn.next_event = lowercase_names_only  # type: ignore[method-assign]
+
+    def data_received(self, data: bytes) -> None:
+        super().data_received(data)
+        scope = getattr(self, "scope", None)
+        if scope is not None:  # the request task has been created but has not run yet
+            extensions = scope.setdefault("extensions", {})
+            extensions[TRANSPORT] = self.transport
+            extensions[CONNECTION] = self.connection_memo
+
+
+def _lowercase_only(event: Any, names: frozenset[bytes]) -> Any:
+    if not isinstance(event, h11.Request):
+        return event
+    kept = [(n, v) for n, v in event.headers.raw_items() if n.lower() not in names or n.islower()]
+    return h11.Request(
+        method=event.method, target=event.target, headers=kept, http_version=event.http_version
+    )
+
+
+class WireLayer:
+    """ASGI wrapper: requests ``hit`` selects get ``act``, the others the wrapped app."""
+
+    def __init__(
+        self, app: ASGIApp, hit: Hit, act: Act, protocol: type[asyncio.Protocol] | None = None
+    ) -> None:
+        self.app = app
+        self.hit = hit
+        self.act = act
+        self.http_protocol = protocol or getattr(app, "http_protocol", WireProtocol)
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http" or not self.hit(scope):
+            await self.app(scope, receive, send)
+            return
+        with anyio.move_on_after(ACT_LIMIT):
+            await self.act(self.app, scope, receive, send)
+
+
+def wire(hit: Hit, act: Act, protocol: type[asyncio.Protocol] | None = None) -> Apply:
+    return lambda app: WireLayer(app, hit, act, protocol)
+
+
+async def passthrough(app: ASGIApp, scope: Scope, receive: Receive, send: Send) -> None:
+    await app(scope, receive, send)
+
+
+async def answer(app: ASGIApp, scope: Scope, receive: Receive) -> tuple[Message, bytes]:
+    """The mock's own response, captured: its start message and its whole body."""
+    start: Message = {}
+    body = bytearray()
+
+    async def keep(message: Message) -> None:
+        if message["type"] == "http.response.start":
+            start.update(message)
+        elif message["type"] == "http.response.body":
+            body.extend(message.get("body", b""))
+
+    await app(scope, receive, keep)
+    return start, bytes(body)
+
+
+async def until_disconnect(receive: Receive) -> None:
+    while (await receive())["type"] != "http.disconnect":
+        pass
+
+
+def body_message(chunk: bytes, more: bool) -> Message:
+    return {"type": "http.response.body", "body": chunk, "more_body": more}
+
+
+async def send_reply(reply: Reply, send: Send) -> None:
+    """An error reply of the mock (``_replies``), as it renders it."""
+    headers = [(k.lower().encode(), v.encode()) for k, v in reply.headers.items()]
+    headers += [
+        (b"content-type", reply.media_type.encode()),
+        (b"content-length", b"%d" % len(reply.body)),
+    ]
+    await send({"type": "http.response.start", "status": reply.status, "headers": headers})
+    await send(body_message(reply.body, False))

@@ -1,0 +1,208 @@
+"""A catalogue of variants: correct DCS servers that differ from the mock only where the
+contract (the OpenAPI spec, HTTP as RFC 9110/9112 define it, JSON as RFC 8259 does) leaves
+room. The suite must pass every one: they prove it raises no false alarms.
+
+    app = variant_app(fixtures, ["chunked_bodies"])   # or apply_variant(create_app(), name)
+    with serve(app) as server: ...                     # serve the app *returned*
+
+A ``Variant`` says what differs and, in ``reading``, which standard or open point of the
+contract allows it. ``python -m conformance.mock --variant NAME`` serves one;
+``--list-variants`` prints the catalogue; ``python -m conformance.selftest`` runs the suite
+against every variant (each must pass) beside the faults (each must be caught).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+
+from starlette.types import ASGIApp
+
+from conformance.mock import _layers as layers
+from conformance.mock._layers import Apply, layered_app
+from conformance.mock._model import Fixtures
+from conformance.mock._state import Clock
+from conformance.mock._variants import steps
+from conformance.mock._variants import wire as http
+
+
+@dataclass(frozen=True)
+class Variant:
+    """A correct server that differs from the mock, and the reading that allows it."""
+
+    name: str
+    description: str
+    reading: str
+    apply: Apply = field(repr=False, compare=False)
+
+
+_VARIANTS = [
+    Variant(
+        "media_type_params",
+        "every JSON answer says application/json; charset=utf-8 (application/problem+json; "
+        "charset=utf-8)",
+        "RFC 9110 8.3.1 makes parameters part of any Content-Type while the media type stays "
+        "type/subtype, and RFC 8259 section 11 says a charset parameter on application/json "
+        "has no effect on compliant recipients.",
+        http.layer(http.on_start(http.charset_param)),
+    ),
+    Variant(
+        "chunked_bodies",
+        "every body is sent Transfer-Encoding: chunked in several chunks, without Content-Length",
+        "RFC 9112 6.1 and 7.1 let an HTTP/1.1 server frame any response body as chunked instead "
+        "of giving Content-Length, and every HTTP/1.1 recipient must be able to parse it.",
+        http.layer(http.chunked),
+    ),
+    Variant(
+        "http10_close_delimited",
+        "answers come as HTTP/1.0 with Connection: close and no Content-Length: the body ends "
+        "when the server closes the connection",
+        "RFC 9110 2.5 has a server answer in the highest version it conforms to, 1.0 for an "
+        "HTTP/1.0 server or proxy, and RFC 9112 6.3 (rule 8) makes a response body without "
+        "Content-Length or Transfer-Encoding end when the server closes the connection.",
+        http.layer(http.http10, layers.WireProtocol),
+    ),
+    Variant(
+        "json_reordered_pretty",
+        "JSON members in reverse order, pretty-printed (two-space indentation, spaces after "
+        "':' and ','), a newline at the end",
+        "RFC 8259 section 4 makes an object an unordered collection of members and section 2 "
+        "allows insignificant whitespace around every structural character; the schemas "
+        "constrain values, not layout.",
+        http.layer(http.rewritten(http.pretty_reordered)),
+    ),
+    Variant(
+        "json_escaped_strings",
+        'every character of every JSON string is a \\uXXXX escape ("\\u0070\\u0072\\u006F" '
+        'for "pro"), upper-case hex',
+        "RFC 8259 section 7 lets any character of a string be escaped as \\uXXXX, with hex "
+        "digits in either case, without changing the string's value.",
+        http.layer(http.rewritten(http.strings_escaped)),
+    ),
+    Variant(
+        "standard_extra_headers",
+        "every answer carries X-Request-Id (fresh each time), Cache-Control: no-store, "
+        "Strict-Transport-Security, Vary, Server and Date; 401s add WWW-Authenticate: "
+        'Bearer realm="dcs"',
+        "The spec declares no response header fields, so others may come with any answer and "
+        "recipients ignore those they do not know (RFC 9110 5.1), and RFC 9110 15.5.2 even "
+        "requires a WWW-Authenticate challenge (11.6.1) on every 401.",
+        http.layer(http.on_start(http.standard_headers)),
+    ),
+    Variant(
+        "gateway_options_head",
+        "a gateway in front answers OPTIONS on any path with 204, Allow and CORS fields, HEAD "
+        "with the GET's header fields and no body, and its 405s say Allow: GET, HEAD, OPTIONS",
+        "RFC 9110 9.3.7 lets a server describe any resource's communication options in a 2xx "
+        "answer to OPTIONS, 9.3.2 defines HEAD as GET without the body, and 10.2.1 has Allow "
+        "list the methods the resource supports, which then include OPTIONS; the spec "
+        "documents GET and forbids no other method.",
+        http.layer(http.gateway),
+    ),
+    Variant(
+        "strict_period_policy",
+        "400 (spec error shape, retryable false) for a real date that is not the 1st, a period "
+        "after the current month, an undeclared query parameter, a repeated period_start",
+        "The spec types period_start as a free string ('Billing period start (YYYY-MM-DD)') "
+        "and documents 400 'Invalid request' without saying what is invalid, so which dates "
+        "and parameters a server accepts beyond the month starts up to now is its policy.",
+        steps.strict_period_policy(),
+    ),
+    Variant(
+        "rate_limited",
+        "a token bucket per client address (bursts of 200, 10/s): when empty, 429 "
+        "application/problem+json with Retry-After: 1; the retry after it goes through",
+        "RFC 6585 section 4 defines 429 Too Many Requests with an optional Retry-After (RFC "
+        "9110 10.2.3), and the spec's default response covers a status it does not list as "
+        "application/problem+json ErrorModel.",
+        http.stateful(http.RateLimiter),
+    ),
+    Variant(
+        "rare_retryable_502",
+        "1 usage answer in 40 per client is 502 BILLING_LEDGER_UNAVAILABLE, retryable, "
+        "retry_after_ms 50; the immediate retry succeeds",
+        "The spec documents 502 'Billing ledger unavailable' in its error shape with "
+        "retryable and retry_after_ms, so a correct server answers it when its ledger blips "
+        "and a retry after retry_after_ms gets the usage.",
+        http.stateful(http.LedgerBlips),
+    ),
+    Variant(
+        "gzip_responses",
+        "bodies are gzip-coded (Content-Encoding: gzip, Vary: Accept-Encoding) whenever the "
+        "request's Accept-Encoding allows it",
+        "RFC 9110 8.4 and 12.5.3 let a server apply a content coding the request's "
+        "Accept-Encoding accepts, labelled with Content-Encoding; decoded, the representation "
+        "is the same JSON.",
+        http.layer(http.rewritten(http.gzipped)),
+    ),
+    Variant(
+        "other_error_texts",
+        "other message wording, details maps of strings on 400/401/403, and 405 problem "
+        "documents with a documentation type URI and another detail",
+        "The spec fixes error_code and retryable but not the wording of message, allows "
+        "details (a map of strings) on every error status, and leaves ErrorModel's type, title "
+        "and detail free.",
+        steps.other_error_texts(),
+    ),
+    Variant(
+        "connection_close_always",
+        "every answer is HTTP/1.1 with Content-Length and Connection: close, and the server "
+        "closes the connection after it",
+        "RFC 9112 9.3 and 9.6 make persistent connections a default a server may end after any "
+        "response by sending Connection: close.",
+        http.layer(http.on_start(http.connection_close)),
+    ),
+    Variant(
+        "early_hints_103",
+        "a 103 Early Hints interim response precedes every final answer (HTTP/1.1 clients)",
+        "RFC 9110 15.2 requires a client to parse one or more 1xx responses received before "
+        "the final response even if it does not expect one, and RFC 8297 defines 103.",
+        http.layer(http.early_hints, layers.WireProtocol),
+    ),
+    Variant(
+        "title_case_headers",
+        "header field names are sent as Content-Type, Content-Length, Allow (not lower case)",
+        "RFC 9110 5.1 makes field names case-insensitive.",
+        http.layer(http.on_start(http.title_case), layers.WireProtocol),
+    ),
+    Variant(
+        "validation_before_auth",
+        "the query is validated before the credentials: a bad period_start gets 400 even "
+        "without a key",
+        "Neither the spec nor RFC 9110 orders the checks of a request with several problems, "
+        "and the spec documents both 400 and 401 for it, so either answer is correct.",
+        steps.validation_first(),
+    ),
+]
+
+#: Every variant of the catalogue, by name, in catalogue order.
+VARIANTS: dict[str, Variant] = {variant.name: variant for variant in _VARIANTS}
+
+
+def get_variant(name: str) -> Variant:
+    """The variant called ``name``; KeyError listing where to look otherwise."""
+    if name in VARIANTS:
+        return VARIANTS[name]
+    raise KeyError(f"unknown variant {name!r}; see --list-variants")
+
+
+def apply_variant(app: ASGIApp, name: str) -> ASGIApp:
+    """Install variant ``name`` on a ``create_app`` app (or a varied one); serve the result."""
+    return get_variant(name).apply(app)
+
+
+def variant_app(
+    fixtures: Fixtures | None = None, names: Iterable[str] = (), *, clock: Clock | None = None
+) -> ASGIApp:
+    """A mock app with variants ``names`` installed, in order (unknown names: KeyError first)."""
+    return layered_app(fixtures, [get_variant(name).apply for name in names], clock=clock)
+
+
+def variants_text() -> str:
+    """The catalogue as text: per variant a line with name and description, and the reading
+    indented on the next."""
+    width = max(len(name) for name in VARIANTS)
+    lines = []
+    for v in VARIANTS.values():
+        lines += [f"{v.name:<{width}}  {v.description}", f"{'':<{width}}  allowed: {v.reading}"]
+    return "\n".join(lines) + "\n"

@@ -1,0 +1,363 @@
+"""Each check passes on a conforming exchange and fails, under its own name, on a broken one."""
+
+import base64
+import json
+
+import pytest
+
+from conformance._core.errors import ContractViolation
+from conformance._core.exchange import Exchange, Masker
+from conformance._report.text import format_violation
+from conformance._run.load import load_contract
+from conformance.checks import CATALOGUE, auth, requests, usage, validate_response
+from conformance.checks.usage import billed_fields
+
+CONTRACT = load_contract()
+USAGE = CONTRACT.operation("/v1/usage", "get")
+FIELDS = billed_fields(CONTRACT, USAGE)
+GOOD_USAGE = {
+    "plan_slug": "pro",
+    "billed_awake_seconds": 3600,
+    "billed_cpu_millicore_seconds": 7200,
+    "billed_memory_mib_seconds": 4096,
+    "provisioned_storage_gib": 20,
+    "included_storage_gib": 100,
+    "billed_logical_storage_mib_seconds": 123,
+}
+
+
+def exchange(status=200, body=None, *, media="application/json", raw=None, method="GET", **kw):
+    content = raw if raw is not None else json.dumps(GOOD_USAGE if body is None else body).encode()
+    headers = {"content-type": media} if media else {}
+    headers.update(kw.pop("headers", {}))
+    return Exchange(
+        method=method,
+        url="http://127.0.0.1:9/v1/usage",
+        request_headers={"x-api-key": "dcs_secret_key"},
+        status=status,
+        headers=headers,
+        body=content,
+        elapsed=0.001,
+        masker=Masker(["dcs_secret_key"]),
+        **kw,
+    )
+
+
+def usage_ex(body, **kw):
+    return exchange(200, body, **kw)
+
+
+def error(status, code, retryable=False, media="application/json", **extra):
+    return exchange(
+        status, {"error_code": code, "message": "m", "retryable": retryable, **extra}, media=media
+    )
+
+
+DUPLICATE_NAMES = (
+    b'{"plan_slug":"pro","billed_awake_seconds":0,"billed_cpu_millicore_seconds":0,'
+    b'"billed_memory_mib_seconds":0,"provisioned_storage_gib":0,"included_storage_gib":1,'
+    b'"billed_logical_storage_mib_seconds":0,"billed_awake_seconds":3600}'
+)
+
+
+def broken_checks(ex):
+    return sorted({name for v in validate_response(CONTRACT, USAGE, ex) for name in v.checks})
+
+
+def test_every_check_has_a_rule():
+    assert all(invariant.rule for invariant in CATALOGUE.values())
+
+
+@pytest.mark.parametrize(
+    "ex",
+    [
+        exchange(),
+        error(400, "INVALID_PERIOD_START", details={"parameter": "period_start"}),
+        error(401, "AUTH_REQUIRED"),
+        error(403, "AUTH_ORG_MISMATCH"),
+        error(502, "BILLING_LEDGER_UNAVAILABLE", retryable=True, retry_after_ms=1000),
+        exchange(
+            405, {"title": "Method Not Allowed", "status": 405}, media="application/problem+json"
+        ),
+        exchange(200, raw=b"", method="HEAD"),
+    ],
+)
+def test_conforming_responses_pass(ex):
+    assert broken_checks(ex) == []
+
+
+@pytest.mark.parametrize(
+    "ex, check",
+    [
+        (exchange(status=None, raw=b"", error="connection reset"), "complete_response"),
+        (
+            exchange(raw=b'{"plan_slug": "pro"', error="broken response: peer closed"),
+            "complete_response",
+        ),
+        (exchange(media="text/plain"), "content_type_documented"),
+        (exchange(404, {"title": "x"}, media="application/json"), "content_type_documented"),
+        (exchange(raw=b'{"plan_slug": "pro",'), "body_matches_schema"),
+        (exchange(raw=b"\xff\xfe"), "body_matches_schema"),
+        (exchange(raw=b"<html>oops</html>"), "body_matches_schema"),
+        (usage_ex({**GOOD_USAGE, "extra": 1}), "body_matches_schema"),
+        (
+            usage_ex({k: v for k, v in GOOD_USAGE.items() if k != "plan_slug"}),
+            "body_matches_schema",
+        ),
+        (usage_ex({**GOOD_USAGE, "billed_awake_seconds": "12"}), "body_matches_schema"),
+        (usage_ex({**GOOD_USAGE, "billed_awake_seconds": None}), "body_matches_schema"),
+        (usage_ex({**GOOD_USAGE, "billed_awake_seconds": 1.5}), "body_matches_schema"),
+        (usage_ex({**GOOD_USAGE, "billed_awake_seconds": 2**63}), "body_matches_schema"),
+        (usage_ex({**GOOD_USAGE, "billed_awake_seconds": -1}), "usage_counters_in_range"),
+        (usage_ex({**GOOD_USAGE, "provisioned_storage_gib": 2.0}), "usage_counters_in_range"),
+        (usage_ex({**GOOD_USAGE, "plan_slug": ""}), "plan_slug_non_empty"),
+        (exchange(401, {"error_code": "AUTH_REQUIRED", "message": "m"}), "body_matches_schema"),
+        (error(401, "AUTH_REQUIRED", extra_field="x"), "body_matches_schema"),
+        (error(401, "AUTH_REQUIRED", details={"a": 1}), "body_matches_schema"),
+        (error(401, "auth_required"), "error_code_format"),
+        (error(401, "AUTH_INVALID", retryable=True), "auth_errors_not_retryable"),
+        (error(403, "AUTH_ORG_MISMATCH", retryable=True), "auth_errors_not_retryable"),
+        (
+            exchange(405, {"title": "x", "bogus": 1}, media="application/problem+json"),
+            "body_matches_schema",
+        ),
+        (exchange(raw=b"\xef\xbb\xbf" + json.dumps(GOOD_USAGE).encode()), "json_wire_format"),
+        (exchange(raw=DUPLICATE_NAMES), "json_wire_format"),
+        (exchange(raw=json.dumps(GOOD_USAGE).encode() + b"\n{}"), "json_wire_format"),
+        (exchange(raw=json.dumps(GOOD_USAGE).encode() + b"x"), "json_wire_format"),
+        (error(400, "INVALID_PERIOD_START", retryable=True), "request_errors_not_retryable"),
+        (error(502, "X", retryable=True, retry_after_ms=-5), "retry_hint_non_negative"),
+        (
+            exchange(404, {"title": "Not Found", "status": 400}, media="application/problem+json"),
+            "problem_status_matches",
+        ),
+        (usage_ex({**GOOD_USAGE, "billed_awake_seconds": 0}), "counters_consistent"),
+        (
+            usage_ex({**GOOD_USAGE, "billed_awake_seconds": 0, "billed_cpu_millicore_seconds": 0}),
+            "counters_consistent",
+        ),
+    ],
+)
+def test_broken_responses_fail_on_the_right_check(ex, check):
+    assert check in broken_checks(ex)
+
+
+@pytest.mark.parametrize(
+    "ex",
+    [
+        exchange(raw=b"  \r\n" + json.dumps(GOOD_USAGE, indent=2).encode() + b"\n\n"),
+        usage_ex({**{name: 0 for name in GOOD_USAGE if name != "plan_slug"}, "plan_slug": "p"}),
+        exchange(media="application/json; charset=utf-8"),
+        error(400, "INVALID_PERIOD_START", retry_after_ms=0),
+    ],
+    ids=["whitespace_around", "all_zero", "charset", "retry_after_zero"],
+)
+def test_responses_a_correct_server_may_give_pass(ex):
+    assert broken_checks(ex) == []
+
+
+def test_an_echoed_key_is_found_in_every_form():
+    key = "dcs+live/0123456789abcdef"
+    masker = Masker([key])
+    encoded = base64.b64encode(key.encode()).decode()
+    for echo in (key, "dcs%2Blive%2F0123456789abcdef", encoded, encoded.rstrip("=")):
+        body = error(401, "AUTH_INVALID")
+        body.body = body.body.replace(b'"m"', json.dumps(f"bad key {echo}").encode())
+        found = validate_response(CONTRACT, USAGE, body, [key])
+        assert [v.check for v in found] == ["key_never_echoed"], echo
+        assert key not in format_violation(found[0]).replace(echo, "")
+    in_header = exchange(headers={"x-debug": key})
+    assert [v.check for v in validate_response(CONTRACT, USAGE, in_header, [key])] == [
+        "key_never_echoed"
+    ]
+    assert validate_response(CONTRACT, USAGE, exchange(), [key]) == []
+    assert validate_response(CONTRACT, USAGE, exchange(), ["short"]) == []  # not searched
+    assert masker.text(key) == "***"
+
+
+def violated(check, *args):
+    with pytest.raises(ContractViolation) as info:
+        check(*args)
+    return info.value
+
+
+def test_auth_checks():
+    auth.missing_key_is_auth_required(error(401, "AUTH_REQUIRED"))
+    assert violated(auth.missing_key_is_auth_required, error(401, "AUTH_INVALID")).check == (
+        "missing_key_is_auth_required"
+    )
+    auth.wrong_key_is_auth_invalid(error(401, "AUTH_INVALID"))
+    violated(auth.wrong_key_is_auth_invalid, error(401, "AUTH_REQUIRED"))
+    violated(auth.wrong_key_is_auth_invalid, exchange())
+    violated(auth.wrong_key_is_auth_invalid, error(403, "AUTH_INVALID"))
+    auth.org_mismatch_forbidden(error(403, "AUTH_ORG_MISMATCH"))
+    violated(auth.org_mismatch_forbidden, exchange())
+    violated(auth.org_mismatch_forbidden, error(404 - 1, "AUTH_SCOPE_FORBIDDEN"))
+    auth.valid_key_accepted(exchange())
+    violated(auth.valid_key_accepted, error(401, "AUTH_INVALID"))
+
+
+def test_same_answer():
+    auth.same_answer(FIELDS, exchange(), exchange())
+    violated(auth.same_answer, FIELDS, exchange(), error(401, "AUTH_INVALID"))
+    other = usage_ex({**GOOD_USAGE, "billed_memory_mib_seconds": 1})
+    assert (
+        violated(auth.same_answer, FIELDS, exchange(), other).location
+        == "$.billed_memory_mib_seconds"
+    )
+
+
+def test_period_checks():
+    requests.malformed_period_rejected(error(400, "INVALID_PERIOD_START"))
+    violated(requests.malformed_period_rejected, exchange())
+    violated(requests.malformed_period_rejected, error(500, "INTERNAL", retryable=True))
+    requests.valid_period_accepted(exchange())
+    violated(requests.valid_period_accepted, error(400, "INVALID_PERIOD_START"))
+    requests.period_start_any_valid_date(error(400, "INVALID_PERIOD_START"))
+    violated(requests.period_start_any_valid_date, error(500, "INTERNAL"))
+
+
+def test_empty_period_is_refused_or_the_default():
+    more = usage_ex({**GOOD_USAGE, "billed_awake_seconds": 7200})
+    refused = error(400, "INVALID_PERIOD_START")
+    usage.empty_period_refused_or_default(FIELDS, exchange(), refused, more)
+    usage.empty_period_refused_or_default(FIELDS, exchange(), exchange(), more)
+    zero = usage_ex({**GOOD_USAGE, **{name: 0 for name in FIELDS}})
+    violated(usage.empty_period_refused_or_default, FIELDS, exchange(), zero, more)
+    violated(usage.empty_period_refused_or_default, FIELDS, exchange(), error(500, "X"), more)
+
+
+def test_counter_relations():
+    more = usage_ex({**GOOD_USAGE, "billed_awake_seconds": 7200})
+    usage.open_period_monotonic(FIELDS, exchange(), more)
+    violated(usage.open_period_monotonic, FIELDS, more, exchange())
+    usage.closed_period_stable(FIELDS, exchange(), exchange())
+    violated(usage.closed_period_stable, FIELDS, exchange(), more)
+    zero = usage_ex({**GOOD_USAGE, **{name: 0 for name in FIELDS}})
+    usage.future_period_unbilled(FIELDS, zero)
+    usage.future_period_unbilled(FIELDS, error(400, "INVALID_PERIOD_START"))
+    violated(usage.future_period_unbilled, FIELDS, exchange())
+    usage.default_period_is_current_month(FIELDS, exchange(), exchange(), more)
+    violated(usage.default_period_is_current_month, FIELDS, exchange(), zero, more)
+    other_plan = usage_ex({**GOOD_USAGE, "plan_slug": "free"})
+    violated(usage.default_period_is_current_month, FIELDS, exchange(), other_plan, exchange())
+
+
+def test_request_checks():
+    requests.unknown_params_harmless(exchange())
+    requests.unknown_params_harmless(error(400, "INVALID_REQUEST"))
+    violated(requests.unknown_params_harmless, error(500, "INTERNAL"))
+    allowed = CONTRACT.allowed_methods("/v1/usage")
+    violated(requests.undeclared_method_refused, allowed, exchange(method="POST"))
+
+
+def refusal(method: str, status: int = 405, allow: str | None = None):
+    problem = {"title": "Method Not Allowed", "status": status}
+    headers = {} if allow is None else {"allow": allow}
+    return exchange(
+        status, problem, media="application/problem+json", method=method, headers=headers
+    )
+
+
+@pytest.mark.parametrize(
+    "method, status, allow",
+    [
+        ("POST", 405, "GET, HEAD"),
+        ("DELETE", 405, "GET"),
+        ("PUT", 405, "GET, HEAD, OPTIONS"),  # a gateway answering OPTIONS itself
+        ("PATCH", 405, "get,head"),
+        ("QUERY", 501, None),  # a method HTTP does not define: 501 Not Implemented
+        ("QUERY", 405, "GET"),
+    ],
+)
+def test_undeclared_method_refusals_a_correct_server_may_give(method, status, allow):
+    allowed = CONTRACT.allowed_methods("/v1/usage")
+    requests.undeclared_method_refused(allowed, refusal(method, status, allow))
+
+
+@pytest.mark.parametrize(
+    "method, status, allow",
+    [
+        ("POST", 405, None),  # RFC 9110: a 405 MUST carry Allow
+        ("POST", 405, ""),
+        ("POST", 405, "GET, HEAD, POST"),  # lists the very method it refused
+        ("DELETE", 405, "GET, PUT"),  # claims an undeclared method
+        ("DELETE", 405, "HEAD"),  # leaves out the declared GET
+        ("POST", 501, None),  # POST is an HTTP method: 405, not 501
+        ("PUT", 404, None),
+    ],
+)
+def test_undeclared_method_refusals_that_break_the_contract(method, status, allow):
+    allowed = CONTRACT.allowed_methods("/v1/usage")
+    violated(requests.undeclared_method_refused, allowed, refusal(method, status, allow))
+
+
+def test_credential_checks():
+    for statuses in [(401,), (400, 401)]:
+        auth.malformed_credentials_refused(statuses, error(401, "AUTH_INVALID"))
+        auth.malformed_credentials_refused(statuses, error(401, "AUTH_REQUIRED"))
+        violated(auth.malformed_credentials_refused, statuses, exchange())
+        violated(auth.malformed_credentials_refused, statuses, error(500, "INTERNAL"))
+        violated(auth.malformed_credentials_refused, statuses, error(401, "BAD_KEY"))
+    auth.malformed_credentials_refused((400, 401), error(400, "INVALID_REQUEST"))
+    auth.key_only_where_declared((401,), error(401, "AUTH_REQUIRED"))
+    violated(auth.key_only_where_declared, (401,), error(401, "AUTH_INVALID"))
+    violated(auth.key_only_where_declared, (400, 401), exchange())
+    auth.foreign_org_refused((400, 403), error(400, "INVALID_ORG"))
+    auth.foreign_org_refused((403,), error(403, "AUTH_ORG_MISMATCH"))
+    violated(auth.foreign_org_refused, (403,), error(403, "AUTH_SCOPE_FORBIDDEN"))
+    violated(auth.foreign_org_refused, (400, 403), exchange())
+
+
+def test_no_credential_carry_over():
+    answers = {
+        "valid": exchange(),
+        "missing": error(401, "AUTH_REQUIRED"),
+        "wrong": error(401, "AUTH_INVALID"),
+    }
+    kinds = ["valid", "missing", "wrong", "valid"]
+    auth.no_credential_carry_over(kinds, [answers[k] for k in kinds])
+    cached = [answers["valid"], answers["valid"], answers["wrong"], answers["valid"]]
+    found = violated(auth.no_credential_carry_over, kinds, cached)
+    assert "request 2 (missing key, after valid)" in found.message
+
+
+def test_path_and_period_relations():
+    requests.path_variant_guarded(error(401, "AUTH_REQUIRED"))
+    requests.path_variant_guarded(exchange(404, {"title": "x"}, media="text/html"))
+    requests.path_variant_guarded(exchange(308, {}, media=""))
+    violated(requests.path_variant_guarded, exchange())
+    violated(requests.path_variant_guarded, error(500, "INTERNAL"))
+    requests.path_variant_same_contract(exchange(), exchange())
+    requests.path_variant_same_contract(exchange(), exchange(404, {"title": "x"}))
+    other_org = usage_ex({**GOOD_USAGE, "billed_awake_seconds": 1})
+    violated(requests.path_variant_same_contract, exchange(), other_org)
+    violated(requests.path_variant_same_contract, exchange(), error(500, "INTERNAL"))
+    usage.current_storage_same_for_every_period(exchange(), usage_ex(GOOD_USAGE))
+    more = usage_ex({**GOOD_USAGE, "provisioned_storage_gib": 60})
+    violated(usage.current_storage_same_for_every_period, exchange(), more)
+    usage.plan_determines_included_storage(exchange(), usage_ex(GOOD_USAGE))
+    other_plan = usage_ex({**GOOD_USAGE, "plan_slug": "free", "included_storage_gib": 1})
+    usage.plan_determines_included_storage(exchange(), other_plan)
+    same_plan = usage_ex({**GOOD_USAGE, "included_storage_gib": 1})
+    violated(usage.plan_determines_included_storage, exchange(), same_plan)
+    problem = {"type": "about:blank", "title": "Method Not Allowed", "status": 405}
+    first = exchange(405, problem, media="application/problem+json")
+    requests.problem_title_stable(first, exchange(405, problem, media="application/problem+json"))
+    renamed = {**problem, "title": "Nope"}
+    second = exchange(405, renamed, media="application/problem+json")
+    violated(requests.problem_title_stable, first, second)
+
+
+def test_violation_text_masks_the_key_and_shows_evidence():
+    ex = usage_ex(
+        {**GOOD_USAGE, "plan_slug": "dcs_secret_key"}, headers={"x-echo": "dcs_secret_key"}
+    )
+    ex.request_headers["Authorization"] = "Bearer dcs_secret_key"
+    text = format_violation(violated(usage.future_period_unbilled, FIELDS, ex))
+    assert "dcs_secret_key" not in text
+    assert "[future_period_unbilled]" in text
+    assert "curl" in text and "x-api-key: ***" in text and "Bearer ***" in text
+    assert "dcs_secret_key" not in json.dumps(
+        violated(usage.future_period_unbilled, FIELDS, ex).as_dict()
+    )

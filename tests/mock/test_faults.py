@@ -1,0 +1,794 @@
+"""Each fault of the catalogue really breaks the mock as its description says (fast, in process;
+wire-level faults over a real loopback socket with tight timeouts), and the CLI serves them."""
+
+from __future__ import annotations
+
+import base64
+import contextlib
+import http.client
+import json
+import re
+import socket
+import time
+from collections.abc import Callable, Iterator
+
+import httpx
+import pytest
+
+from conformance.checks import CATALOGUE, auth, ground_truth, requests
+from conformance.checks import usage as usage_checks
+from conformance.mock import FAULTS, KNOWN_LIMITS, create_app, faulty_app
+from conformance.mock._faults.catalogue import apply_fault, catalogue_text, get_fault
+from tests._in_process import AUTH, FX, KEY, NOW, ORG, TestClient, in_process_pair, usage
+from tests._support import loopback, mock_cli, mock_cli_serving
+
+pytestmark = pytest.mark.filterwarnings("ignore::DeprecationWarning")
+
+SCHEMATHESIS_CHECKS = {
+    "st.not_a_server_error",
+    "st.status_code_conformance",
+    "st.content_type_conformance",
+    "st.response_headers_conformance",
+    "st.response_schema_conformance",
+    "st.negative_data_rejection",
+    "st.positive_data_acceptance",
+    "st.missing_required_header",
+    "st.unsupported_method",
+}
+LIMIT_NAMES = {limit.fault.name for limit in KNOWN_LIMITS}
+CHECK_MODULES = (
+    auth,
+    ground_truth,
+    requests,
+    usage_checks,
+)  # importing them registers their checks in CATALOGUE
+
+
+def client(*faults: str) -> TestClient:
+    return TestClient(faulty_app(FX, faults, clock=lambda: NOW))
+
+
+GOOD = client()
+
+
+def good(period: str | None = None) -> dict:
+    return usage(GOOD, period).json()
+
+
+# --- in process: one assertion per fault, on what the description promises -------------
+
+
+def _missing(c: TestClient) -> None:
+    assert "billed_memory_mib_seconds" not in usage(c).json()
+
+
+def _extra(c: TestClient) -> None:
+    assert usage(c).json().get("currency") == "usd"
+
+
+def _as_string(c: TestClient) -> None:
+    assert usage(c).json()["billed_awake_seconds"] == str(good()["billed_awake_seconds"])
+
+
+def _null(c: TestClient) -> None:
+    assert usage(c).json()["provisioned_storage_gib"] is None
+
+
+def _float(c: TestClient) -> None:
+    reply = usage(c)
+    value = reply.json()["billed_cpu_millicore_seconds"]
+    assert isinstance(value, float) and value == good()["billed_cpu_millicore_seconds"]
+
+
+def _over(c: TestClient) -> None:
+    assert usage(c).json()["billed_logical_storage_mib_seconds"] > 2**63 - 1
+
+
+def _negative(c: TestClient) -> None:
+    assert usage(c).json()["included_storage_gib"] == -1
+
+
+def _slug(expected: object) -> Callable[[TestClient], None]:
+    return lambda c: _equal(usage(c).json()["plan_slug"], expected)
+
+
+def _equal(actual: object, expected: object) -> None:
+    assert actual == expected, (actual, expected)
+
+
+def _error(c: TestClient, **headers: str) -> httpx.Response:
+    return c.get("/v1/usage", headers=headers)
+
+
+def _no_retryable(c: TestClient) -> None:
+    body = _error(c).json()
+    assert body["error_code"] == "AUTH_REQUIRED" and "retryable" not in body
+
+
+def _trace(c: TestClient) -> None:
+    assert "trace_id" in _error(c).json()
+
+
+def _retryable_string(c: TestClient) -> None:
+    assert _error(c).json()["retryable"] == "false"
+
+
+def _lowercase(c: TestClient) -> None:
+    assert _error(c).json()["error_code"] == "auth_required"
+
+
+def _details(c: TestClient) -> None:
+    body = usage(c, "2025-02-30").json()
+    assert body["details"] == {"parameter": "period_start", "position": 0}
+
+
+def _auth_retryable(c: TestClient) -> None:
+    assert _error(c).json()["retryable"] is True
+    assert _error(c, **AUTH, **{"X-Dedalus-Org-Id": "org_globex"}).json()["retryable"] is True
+    assert usage(c, "nope").json()["retryable"] is False  # 400 untouched
+
+
+def _problem(c: TestClient) -> None:
+    reply = _error(c)
+    assert reply.status_code == 401
+    assert reply.headers["content-type"] == "application/problem+json"
+
+
+def _codes(missing: tuple[int, str], wrong: tuple[int, str]) -> Callable[[TestClient], None]:
+    def check(c: TestClient) -> None:
+        no_key = _error(c)
+        bad_key = _error(c, **{"x-api-key": "dcs_not_a_key"})
+        _equal((no_key.status_code, no_key.json()["error_code"]), missing)
+        _equal((bad_key.status_code, bad_key.json()["error_code"]), wrong)
+
+    return check
+
+
+def _statuses(*cases: tuple[dict[str, str], int]) -> Callable[[TestClient], None]:
+    def check(c: TestClient) -> None:
+        _equal([_error(c, **headers).status_code for headers, _ in cases], [s for _, s in cases])
+
+    return check
+
+
+def _previous_month(c: TestClient) -> None:
+    _equal(usage(c).json(), good("2026-10-01"))
+    assert good("2026-10-01") != good()
+
+
+def _rolled(c: TestClient) -> None:
+    _equal(usage(c, "2025-02-30").json(), good("2025-03-02"))
+    assert usage(c, "2025-13-01").json() == good("2026-01-01")
+
+
+def _crash(period: str, fine: str) -> Callable[[TestClient], None]:
+    def check(c: TestClient) -> None:
+        crash, ok = usage(c, period), usage(c, fine)
+        code = crash.json().get("error_code")
+        _equal((crash.status_code, code, ok.status_code), (500, "INTERNAL", 200))
+
+    return check
+
+
+def _current_month_refused(c: TestClient) -> None:
+    codes = [usage(c, p).status_code for p in ("2026-11-01", "2026-10-01", None)]
+    _equal(codes, [400, 200, 200])
+
+
+def _future(c: TestClient) -> None:
+    assert good("2027-01-01")["billed_awake_seconds"] == 0
+    assert usage(c, "2027-01-01").json()["billed_awake_seconds"] > 0
+
+
+def _ignored(c: TestClient) -> None:
+    _equal(usage(c, "2025-01-01").json(), good())
+    assert usage(c, "yesterday").status_code == 200
+
+
+def _decreasing(c: TestClient) -> None:
+    first, second = (usage(c, "2026-11-01").json()["billed_awake_seconds"] for _ in range(2))
+    assert second < first
+
+
+def _jitter(c: TestClient) -> None:
+    first, second = (usage(c, "2026-06-01").json() for _ in range(2))
+    assert first != second and first["plan_slug"] == second["plan_slug"]
+    assert usage(c, "2027-01-01").json()["billed_awake_seconds"] == 0  # zero stays zero
+
+
+def _text_plain(c: TestClient) -> None:
+    reply = usage(c)
+    assert reply.headers["content-type"].startswith("text/plain")
+    _equal(reply.json(), good())
+
+
+def _html(c: TestClient) -> None:
+    for reply, status in ((c.post("/v1/usage"), 405), (c.get("/nowhere"), 404)):
+        _equal(reply.status_code, status)
+        assert reply.headers["content-type"].startswith("text/html")
+    assert c.post("/v1/usage").headers["allow"] == "GET, HEAD"
+
+
+def _html_500(c: TestClient) -> None:
+    reply = c.get("/v1/usage", params={"foo": "1"}, headers=AUTH)
+    _equal(reply.status_code, 500)
+    assert reply.headers["content-type"].startswith("text/html")
+    assert usage(c).status_code == 200
+
+
+def _post(c: TestClient) -> None:
+    reply = c.post("/v1/usage", headers=AUTH)
+    _equal((reply.status_code, reply.json()), (200, good()))
+    assert c.put("/v1/usage", headers=AUTH).status_code == 405
+
+
+def _no_allow(c: TestClient) -> None:
+    reply = c.put("/v1/usage", headers=AUTH)
+    assert reply.status_code == 405 and "allow" not in reply.headers
+
+
+def _truncated(c: TestClient) -> None:
+    reply = usage(c)
+    assert 0 < len(reply.content) < len(usage(GOOD).content)
+    _equal(reply.headers["content-length"], str(len(reply.content)))
+    with pytest.raises(ValueError):
+        json.loads(reply.content)
+
+
+def _empty(c: TestClient) -> None:
+    reply = usage(c)
+    assert reply.status_code == 200 and reply.content == b""
+
+
+def _latin1(c: TestClient) -> None:
+    body = usage(c).content
+    with pytest.raises(UnicodeDecodeError):
+        body.decode("utf-8")
+    assert json.loads(body.decode("latin-1"))["plan_slug"] == "pro-\u00e9t\u00e9"
+
+
+def _open_hour(c: TestClient) -> None:
+    now, closed = usage(c, "2026-11-01").json(), good("2026-11-01")
+    assert now["billed_awake_seconds"] > closed["billed_awake_seconds"]  # half of 12:00-13:00
+    _equal(usage(c, "2026-06-01").json(), good("2026-06-01"))
+
+
+def _deleted(c: TestClient) -> None:
+    assert usage(c).json()["provisioned_storage_gib"] > good()["provisioned_storage_gib"]
+
+
+def _other_org(c: TestClient) -> None:
+    body = usage(c, "2026-06-01").json()
+    globex = usage(GOOD, "2026-06-01", **{"x-api-key": FX.orgs["org_globex"].api_keys[0]})
+    _equal(body["billed_awake_seconds"], globex.json()["billed_awake_seconds"])
+    _equal(body["plan_slug"], "pro")
+
+
+# credentials, secrets, calendar, JSON on the wire, contract sentences
+
+
+def _bearer(value: str | bytes) -> dict[str, str | bytes]:
+    return {"Authorization": value}
+
+
+def _key_in_query(c: TestClient) -> None:
+    codes = [
+        c.get("/v1/usage", params={name: KEY}).status_code
+        for name in ("api_key", "access_token", "apikey")
+    ]
+    _equal(codes, [200, 200, 401])
+    _equal(c.get("/v1/usage", params={"api_key": KEY}).json(), good())
+
+
+def _cache(c: TestClient) -> None:
+    keyless = _error(c, **{}).status_code  # nothing cached yet: refused
+    assert usage(c, "2026-06-01").status_code == 200  # now cached, keyed by URL only
+    replies = [usage(c, "2026-06-01", **h) for h in ({"x-api-key": "nope"}, {"Accept": "*/*"})]
+    _equal([(r.status_code, r.json()) for r in replies], [(200, good("2026-06-01"))] * 2)
+    _equal(keyless, 401)
+    assert usage(c, "2026-05-01", **{"Accept": "*/*"}).status_code == 401  # another URL
+
+
+def _echoed(c: TestClient) -> None:
+    assert KEY in _error(c, **{"x-api-key": KEY + "0"}).json()["message"]
+    assert KEY in _error(c, **AUTH, **{"X-Dedalus-Org-Id": "org_globex"}).json()["message"]
+    assert KEY not in _error(c).text  # no key, nothing to echo
+
+
+def _debug_header(c: TestClient) -> None:
+    for headers in (AUTH, {"x-api-key": "dcs_not_a_key"}, _bearer(f"Bearer {KEY}")):
+        key = headers.get("x-api-key") or KEY
+        _equal(
+            _error(c, **headers).headers.get("x-debug-auth"),
+            base64.b64encode(key.encode()).decode(),
+        )
+    assert "x-debug-auth" not in _error(c).headers
+
+
+def _request_line(c: TestClient) -> None:
+    reply = c.get("/v1/usage", params={"api_key": KEY})
+    _equal(reply.json()["message"], f"missing Dedalus API key (GET /v1/usage?api_key={KEY})")
+    _equal(usage(c).json(), good())
+
+
+def _lenient(c: TestClient) -> None:
+    _equal(usage(c, "2025-W01-1").json(), good("2024-12-30"))
+    _equal(
+        [usage(c, p).status_code for p in ("20250101", "2025-02-30", "2025-001")], [200, 400, 400]
+    )
+
+
+def _duplicate(c: TestClient) -> None:
+    body = usage(c).content
+    _equal(body.count(b'"billed_awake_seconds":'), 2)
+    _equal(json.loads(body), good())  # the last one wins: the figure is right
+
+
+def _bom(c: TestClient) -> None:
+    for reply in (usage(c), _error(c), c.put("/v1/usage")):
+        assert reply.content.startswith(b"\xef\xbb\xbf{"), reply.content[:8]
+    _equal(json.loads(usage(c).content[3:]), good())
+
+
+def _trailing(c: TestClient) -> None:
+    body = usage(c).content
+    assert body.endswith(b"}0\r\n\r\n")
+    _equal(json.loads(body[:-5]), good())
+
+
+def _storage_at_end(c: TestClient) -> None:
+    periods = ("2025-05-01", "2026-08-01", None)
+    _equal([usage(c, p).json()["provisioned_storage_gib"] for p in periods], [140, 40, 50])
+
+
+def _retryable_400(c: TestClient) -> None:
+    _equal((usage(c, "nope").status_code, usage(c, "nope").json()["retryable"]), (400, True))
+    assert _error(c).json()["retryable"] is False
+
+
+def _negative_hint(c: TestClient) -> None:
+    _equal(
+        [_error(c).json().get("retry_after_ms"), usage(c, "x").json().get("retry_after_ms")],
+        [-1, -1],
+    )
+
+
+def _problem_status(c: TestClient) -> None:
+    reply = c.put("/v1/usage")
+    _equal((reply.status_code, reply.json()["status"]), (405, 400))
+
+
+def _title_per_request(c: TestClient) -> None:
+    first, second = (c.put("/v1/usage").json()["title"] for _ in range(2))
+    assert first != second and first.startswith("Method Not Allowed (request "), first
+
+
+def _memory_asleep(c: TestClient) -> None:
+    body, right = usage(c, "2025-03-01").json(), good("2025-03-01")
+    assert body["billed_memory_mib_seconds"] > right["billed_memory_mib_seconds"]
+    _equal(body["billed_awake_seconds"], right["billed_awake_seconds"])
+
+
+def _cpu_minimum(c: TestClient) -> None:
+    body = usage(c, "2020-01-01").json()
+    _equal((body["billed_awake_seconds"], body["billed_cpu_millicore_seconds"]), (0, 1000))
+    _equal(usage(c, "2025-03-01").json(), good("2025-03-01"))  # above the minimum: unchanged
+
+
+def _cpu_allocation(c: TestClient) -> None:
+    body, right = usage(c, "2025-03-01").json(), good("2025-03-01")
+    assert body["billed_cpu_millicore_seconds"] > right["billed_cpu_millicore_seconds"]
+    _equal(body["billed_awake_seconds"], right["billed_awake_seconds"])
+
+
+def _prorated(c: TestClient) -> None:
+    plan = good("2025-03-01")["included_storage_gib"]
+    figures = [usage(c, p).json()["included_storage_gib"] for p in ("2025-03-01", "2025-04-01")]
+    _equal(figures, [plan, plan * 30 // 31])
+
+
+def _empty_epoch(c: TestClient) -> None:
+    reply = usage(c, "")
+    _equal((reply.status_code, reply.json()), (200, good("1970-01-01")))
+    assert reply.json() != good()
+
+
+WRONG = {"x-api-key": "dcs_not_a_key"}
+IN_PROCESS: dict[str, Callable[[TestClient], None]] = {
+    "usage_field_missing": _missing,
+    "usage_extra_field": _extra,
+    "usage_counter_as_string": _as_string,
+    "usage_counter_null": _null,
+    "usage_counter_float": _float,
+    "usage_counter_over_int64": _over,
+    "usage_counter_negative": _negative,
+    "plan_slug_empty": _slug(""),
+    "plan_slug_null": _slug(None),
+    "error_missing_retryable": _no_retryable,
+    "error_extra_field": _trace,
+    "error_retryable_string": _retryable_string,
+    "error_code_lowercase": _lowercase,
+    "error_details_not_strings": _details,
+    "auth_errors_retryable": _auth_retryable,
+    "auth_errors_as_problem_json": _problem,
+    "auth_codes_swapped": _codes((401, "AUTH_INVALID"), (401, "AUTH_REQUIRED")),
+    "invalid_key_forbidden": _codes((401, "AUTH_REQUIRED"), (403, "AUTH_INVALID")),
+    "missing_key_200": _codes((200, "AUTH_REQUIRED"), (401, "AUTH_INVALID")),
+    "bearer_prefix_kept": _statuses(({"Authorization": f"Bearer {KEY}"}, 401), (AUTH, 200)),
+    "bearer_scheme_case_sensitive": _statuses(
+        ({"Authorization": f"Bearer {KEY}"}, 200), ({"Authorization": f"bearer {KEY}"}, 401)
+    ),
+    "x_api_key_ignored": _statuses((AUTH, 401), ({"Authorization": f"Bearer {KEY}"}, 200)),
+    "key_prefix_match": _statuses(
+        ({"x-api-key": KEY[:-1]}, 200), ({"x-api-key": KEY[:19]}, 401), (WRONG, 401)
+    ),
+    "org_header_ignored": _statuses(({**AUTH, "X-Dedalus-Org-Id": "org_globex"}, 200)),
+    "own_org_header_forbidden": _statuses(({**AUTH, "X-Dedalus-Org-Id": ORG}, 403), (AUTH, 200)),
+    "default_period_previous_month": _previous_month,
+    "impossible_dates_rolled_over": _rolled,
+    "malformed_period_500": _crash("2025-02-30", "2025-02-01"),
+    "mid_month_period_500": _crash("2025-02-15", "2025-02-01"),
+    "current_month_refused": _current_month_refused,
+    "future_period_billed": _future,
+    "period_start_ignored": _ignored,
+    "open_period_decreasing": _decreasing,
+    "closed_period_jitter": _jitter,
+    "usage_as_text_plain": _text_plain,
+    "html_error_pages": _html,
+    "unknown_param_html_500": _html_500,
+    "post_answered_as_get": _post,
+    "method_not_allowed_without_allow": _no_allow,
+    "truncated_json": _truncated,
+    "empty_200_body": _empty,
+    "invalid_utf8_body": _latin1,
+    "open_hour_counted": _open_hour,
+    "deleted_storage_counted": _deleted,
+    "other_orgs_counters": _other_org,
+    "any_auth_scheme_accepted": _statuses(
+        *((_bearer(f"{scheme} {KEY}"), 200) for scheme in ("Token", "ApiKey", "Basic")),
+        (_bearer("Token dcs_not_a_key"), 401),
+    ),
+    "bearer_without_space": _statuses(
+        (_bearer(f"Bearer{KEY}"), 200), (_bearer(f"Bearer {KEY}"), 200), (_bearer("Bearer"), 401)
+    ),
+    "bare_key_in_authorization": _statuses(
+        (_bearer(KEY), 200), (_bearer("dcs_not_a_key"), 401), (_bearer("Bearer"), 401)
+    ),
+    "long_key_crash": _statuses(
+        (_bearer("Bearer " + "k" * 1001), 500),
+        ({"x-api-key": "k" * 1001}, 500),
+        ({"x-api-key": "k" * 999}, 401),
+        (AUTH, 200),
+    ),
+    "non_ascii_key_crash": _statuses(
+        (_bearer(f"Bearer {KEY}\u00e9".encode()), 500),
+        ({"x-api-key": "dcs_\u00df".encode()}, 500),
+        (WRONG, 401),
+    ),
+    "key_case_insensitive": _statuses(
+        ({"x-api-key": KEY.swapcase()}, 200), ({"x-api-key": KEY.upper()}, 200), (WRONG, 401)
+    ),
+    "key_prefix_accepted": _statuses(
+        ({"x-api-key": KEY[:8]}, 200),
+        ({"x-api-key": KEY[:7]}, 401),
+        ({"x-api-key": KEY + "0"}, 401),
+    ),
+    "org_id_case_insensitive": _statuses(
+        ({**AUTH, "X-Dedalus-Org-Id": ORG.upper()}, 200),
+        ({**AUTH, "X-Dedalus-Org-Id": "org_globex"}, 403),
+    ),
+    "org_id_prefix_match": _statuses(
+        ({**AUTH, "X-Dedalus-Org-Id": ORG + "x"}, 200),
+        ({**AUTH, "X-Dedalus-Org-Id": ORG[:-1]}, 200),
+        ({**AUTH, "X-Dedalus-Org-Id": "org_globex"}, 403),
+    ),
+    "api_key_in_query": _key_in_query,
+    "api_key_in_cookie": _statuses(
+        ({"Cookie": f"theme=dark; api_key={KEY}"}, 200), ({"Cookie": f"session={KEY}"}, 401)
+    ),
+    "alternate_key_headers": _statuses(
+        ({"X-Auth-Token": KEY}, 200), ({"Api-Key": KEY}, 200), ({"X-Access-Token": KEY}, 401)
+    ),
+    "cache_ignores_credentials": _cache,
+    "key_echoed_in_errors": _echoed,
+    "key_in_debug_header": _debug_header,
+    "request_line_in_errors": _request_line,
+    "lenient_iso8601_dates": _lenient,
+    "december_period_crash": _crash("2025-12-01", "2025-11-30"),
+    "year_9999_period_crash": _crash("9999-12-31", "9999-11-30"),
+    "pre_epoch_period_crash": _crash("1969-12-01", "1970-01-01"),
+    "month_end_period_crash": _crash("2025-01-31", "2025-12-31"),
+    "duplicate_member_names": _duplicate,
+    "utf8_bom": _bom,
+    "trailing_data_after_json": _trailing,
+    "storage_as_of_period_end": _storage_at_end,
+    "request_errors_retryable": _retryable_400,
+    "negative_retry_hint": _negative_hint,
+    "problem_status_mismatch": _problem_status,
+    "problem_title_per_request": _title_per_request,
+    "memory_billed_while_asleep": _memory_asleep,
+    "cpu_minimum_charge": _cpu_minimum,
+    "cpu_at_allocation": _cpu_allocation,
+    "included_storage_prorated": _prorated,
+    "empty_period_as_epoch": _empty_epoch,
+}
+
+
+test_fault_misbehaves_in_process, test_the_correct_mock_does_not = in_process_pair(
+    IN_PROCESS, client, lambda: GOOD, (AssertionError, pytest.fail.Exception)
+)
+
+
+# --- over a real socket: the wire-level faults ----------------------------------------
+
+
+@pytest.fixture
+def server() -> Iterator[Callable[[str], str]]:
+    """``start(fault)`` serves one faulty app (``start("")``: the correct mock) on loopback and
+    returns its base URL."""
+    with loopback(lambda name: faulty_app(FX, [name] if name else [])) as start:
+        yield lambda name: start(name).base_url
+
+
+def fetch(base: str, period: str | None = None, timeout: float = 2, **headers: str):
+    params = {} if period is None else {"period_start": period}
+    with httpx.Client(base_url=base, timeout=timeout, trust_env=False) as http:
+        return http.get("/v1/usage", params=params, headers=headers or AUTH)
+
+
+def test_header_names_case_sensitive(server) -> None:
+    base = server("header_names_case_sensitive")
+    assert fetch(base, **{"x-api-key": KEY}).status_code == 200
+    assert fetch(base, **{"X-Api-Key": KEY}).status_code == 401
+    assert fetch(base, **{"authorization": f"Bearer {KEY}"}).status_code == 200
+    assert fetch(base, **{"Authorization": f"Bearer {KEY}"}).status_code == 401
+    scoped = {"x-api-key": KEY, "X-Dedalus-Org-Id": "org_globex"}
+    assert fetch(base, **scoped).status_code == 200  # the org header went unseen
+
+
+def raw_get(port: int, target: str, timeout: float = 3) -> tuple[bytes, BaseException | None]:
+    """Send one GET and read until the server closes or fails: (bytes read, error)."""
+    received = b""
+    request = f"GET {target} HTTP/1.1\r\nHost: x\r\nx-api-key: {KEY}\r\n\r\n".encode()
+    with socket.create_connection(("127.0.0.1", port), timeout=timeout) as sock:
+        sock.sendall(request)
+        try:
+            while chunk := sock.recv(65536):
+                received += chunk
+        except OSError as exc:
+            return received, exc
+    return received, None
+
+
+def test_reset_mid_response(server) -> None:
+    port = int(server("reset_mid_response").rsplit(":", 1)[1])
+    received, error = raw_get(port, "/v1/usage?period_start=2026-06-01")
+    assert isinstance(error, ConnectionResetError), (received, error)
+    if received:  # the head and half the body may or may not be read before the reset
+        head, _, body = received.partition(b"\r\n\r\n")
+        length = int(re.search(rb"content-length: (\d+)", head.lower()).group(1))
+        assert len(body) < length
+    plain, error = raw_get(port, "/v1/usage", timeout=2)
+    assert plain.startswith(b"HTTP/1.1 200") and error is not None  # keep-alive: timed out
+
+
+def test_slow_dribble_old_periods(server) -> None:
+    base = server("slow_dribble_old_periods")
+    started = time.monotonic()
+    with (
+        httpx.Client(base_url=base, timeout=5, trust_env=False) as http,
+        http.stream("GET", "/v1/usage", params={"period_start": "2020-01-01"}, headers=AUTH) as r,
+    ):
+        assert r.status_code == 200 and int(r.headers["content-length"]) > 100
+        got = b""
+        for chunk in r.iter_raw():
+            got += chunk
+            if time.monotonic() - started > 1.0:
+                break
+    assert 1 <= len(got) <= 8  # about 4 bytes a second
+    assert fetch(base, "2026-06-01", timeout=1).status_code == 200
+
+
+def test_hang_mid_month(server) -> None:
+    base = server("hang_mid_month")
+    started = time.monotonic()
+    with pytest.raises(httpx.ReadTimeout):
+        fetch(base, "2026-06-15", timeout=0.5)
+    assert time.monotonic() - started < 2
+    assert fetch(base, "2026-06-01", timeout=1).status_code == 200
+
+
+def test_huge_body_bad_period(server) -> None:
+    base = server("huge_body_bad_period")
+    with (
+        httpx.Client(base_url=base, timeout=5, trust_env=False) as http,
+        http.stream("GET", "/v1/usage", params={"period_start": "2025-02-30"}, headers=AUTH) as r,
+    ):
+        assert r.headers["content-type"].startswith("text/plain")
+        assert "content-length" not in r.headers
+        got = 0
+        for chunk in r.iter_raw():
+            got += len(chunk)
+            if got > 8 << 20:
+                break
+    assert got > 8 << 20
+    assert fetch(base, "2025-02-01").status_code == 200
+
+
+def plain_http(base: str) -> http.client.HTTPConnection:
+    """A keep-alive connection that sends each request target exactly as spelled."""
+    host, port = base.removeprefix("http://").rsplit(":", 1)
+    return http.client.HTTPConnection(host, int(port), timeout=2)
+
+
+def get(
+    connection: http.client.HTTPConnection, target: str, headers: dict[str, str] | None = None
+) -> tuple[int, bytes, http.client.HTTPMessage]:
+    connection.request("GET", target, headers=headers or {})
+    reply = connection.getresponse()
+    return reply.status, reply.read(), reply.headers
+
+
+CLOSED = "?period_start=2026-06-01"
+PATH_FAULTS = {
+    "trailing_slash_unauthenticated": ["/v1/usage/"],
+    "case_insensitive_route_unauthenticated": ["/V1/USAGE", "/v1/Usage"],
+    "encoded_path_unauthenticated": ["/v1/%75sage", "/v1%2Fusage"],
+    "dot_segments_unauthenticated": ["/v1/./usage", "/v1/x/../usage", "/v1//usage", "//v1/usage"],
+}
+OTHER_SPELLINGS = ["/v1/usage/", "/V1/USAGE", "/v1/%75sage", "/v1/./usage", "/v1//usage"]
+
+
+@pytest.mark.parametrize("name", sorted(PATH_FAULTS))
+def test_path_spellings_served_unauthenticated(server, name: str) -> None:
+    with contextlib.closing(plain_http(server(name))) as connection:
+        reference = get(connection, "/v1/usage" + CLOSED, {"x-api-key": KEY})
+        assert reference[0] == 200
+        for path in PATH_FAULTS[name]:
+            status, body, _ = get(connection, path + CLOSED)
+            assert (status, json.loads(body)) == (200, json.loads(reference[1])), path
+        assert get(connection, "/v1/usage" + CLOSED)[0] == 401  # the exact path is guarded
+        for path in set(OTHER_SPELLINGS) - set(PATH_FAULTS[name]):
+            assert get(connection, path + CLOSED)[0] in (401, 404), path  # as the mock answers
+
+
+def test_correct_mock_guards_every_spelling(server) -> None:
+    spellings = {path for paths in PATH_FAULTS.values() for path in paths}
+    with contextlib.closing(plain_http(server(""))) as connection:
+        for path in sorted(spellings):
+            assert get(connection, path + CLOSED)[0] in (401, 404), path
+
+
+def test_path_variant_crash(server) -> None:
+    with contextlib.closing(plain_http(server("path_variant_crash"))) as connection:
+        for path in ("/v1//usage", "//v1/usage"):
+            for headers in ({}, AUTH):
+                status, body, _ = get(connection, path + CLOSED, headers)
+                assert (status, json.loads(body)["error_code"]) == (500, "INTERNAL"), path
+        assert get(connection, "/v1/usage" + CLOSED, AUTH)[0] == 200
+        assert get(connection, "/v1/usage/" + CLOSED, AUTH)[0] == 404
+
+
+def test_auth_sticky_connection(server) -> None:
+    base = server("auth_sticky_connection")
+    with contextlib.closing(plain_http(base)) as connection:
+        assert get(connection, "/v1/usage" + CLOSED)[0] == 401  # nothing authenticated yet
+        status, first, _ = get(connection, "/v1/usage" + CLOSED, AUTH)
+        assert status == 200
+        for headers in ({}, WRONG, {"Authorization": "Bearer nope"}):
+            assert get(connection, "/v1/usage" + CLOSED, headers)[:2] == (200, first), headers
+        other = {"x-api-key": FX.orgs["org_globex"].api_keys[0]}
+        status, theirs, _ = get(connection, "/v1/usage" + CLOSED, other)
+        assert status == 200 and theirs != first  # a valid key still gets its own org
+        assert get(connection, "/v1/usage" + CLOSED)[:2] == (200, first)  # the first org stays
+    with contextlib.closing(plain_http(base)) as fresh:
+        assert get(fresh, "/v1/usage" + CLOSED)[0] == 401  # a new connection starts clean
+
+
+def test_previous_request_org(server) -> None:
+    base = server("previous_request_org")
+    other = {"x-api-key": FX.orgs["org_globex"].api_keys[0]}
+    with contextlib.closing(plain_http(base)) as fresh:
+        theirs = get(fresh, "/v1/usage" + CLOSED, other)[1]
+    with contextlib.closing(plain_http(base)) as connection:
+        status, ours, _ = get(connection, "/v1/usage" + CLOSED, AUTH)
+        assert status == 200 and ours != theirs
+        assert get(connection, "/v1/usage" + CLOSED, other)[:2] == (200, ours)  # carried over
+        assert get(connection, "/v1/usage" + CLOSED, other)[:2] == (200, theirs)  # same org again
+        assert get(connection, "/v1/usage" + CLOSED, AUTH)[:2] == (200, theirs)  # and back
+        assert get(connection, "/v1/usage" + CLOSED)[0] == 401  # no key: still refused
+
+
+def test_gzip_label_plain_body(server) -> None:
+    with contextlib.closing(plain_http(server("gzip_label_plain_body"))) as connection:
+        status, body, headers = get(connection, "/v1/usage" + CLOSED, AUTH)
+        assert (status, headers["content-encoding"]) == (200, "gzip")
+        assert json.loads(body)["plan_slug"] == "pro"  # plain JSON, not gzip
+        status, body, headers = get(connection, "/v1/usage", AUTH)
+        assert status == 200 and "content-encoding" not in headers  # the preflight's request
+
+
+WIRE = {
+    "header_names_case_sensitive",
+    "reset_mid_response",
+    "slow_dribble_old_periods",
+    "hang_mid_month",
+    "huge_body_bad_period",
+    *PATH_FAULTS,
+    "path_variant_crash",
+    "auth_sticky_connection",
+    "previous_request_org",
+    "gzip_label_plain_body",
+}
+
+
+# --- the catalogue itself ---------------------------------------------------------------
+
+
+def test_every_fault_and_limit_has_a_behaviour_test() -> None:
+    assert set(IN_PROCESS) | WIRE == set(FAULTS) | LIMIT_NAMES
+    assert not set(IN_PROCESS) & WIRE
+
+
+def test_every_check_is_expected_to_catch_a_fault() -> None:
+    """Each check of ours is shown to bite: some fault of the catalogue names it."""
+    named = {check for fault in FAULTS.values() for check in fault.expected_checks}
+    assert set(CATALOGUE) - named == set()
+
+
+def test_catalogue_shape() -> None:
+    assert len(FAULTS) >= 32
+    for fault in FAULTS.values():
+        assert re.fullmatch(r"[a-z][a-z0-9_]*", fault.name)
+        assert fault.description and "\n" not in fault.description
+        assert fault.expected_checks and fault.family
+        for check in fault.expected_checks:
+            assert check in CATALOGUE or check in SCHEMATHESIS_CHECKS, (fault.name, check)
+    for limit in KNOWN_LIMITS:
+        assert limit.reason and not limit.fault.expected_checks
+        assert limit.fault.name not in FAULTS
+
+
+def test_faults_compose_and_unknown_names_fail_first() -> None:
+    c = client("usage_counter_negative", "plan_slug_empty")
+    body = usage(c).json()
+    assert (body["included_storage_gib"], body["plan_slug"]) == (-1, "")
+    with pytest.raises(KeyError, match="unknown fault 'nope'"):
+        faulty_app(FX, ["plan_slug_empty", "nope"])
+    app = create_app(FX, clock=lambda: NOW)
+    assert apply_fault(app, "plan_slug_empty") is app  # pipeline faults change the app itself
+    assert get_fault("open_hour_counted").name == "open_hour_counted"
+
+
+def test_faults_do_not_leak_between_apps() -> None:
+    client("usage_counter_negative")
+    assert usage(client()).json()["included_storage_gib"] == 100
+
+
+# --- the command line -----------------------------------------------------------------
+
+
+@pytest.mark.e2e
+@pytest.mark.parametrize("args", [("--list-faults",), ("--fault", "list")])
+def test_cli_lists_the_catalogue(args: tuple[str, ...]) -> None:
+    result = mock_cli(*args)
+    assert result.returncode == 0 and result.stdout == catalogue_text()
+    for name in [*FAULTS, *LIMIT_NAMES]:
+        assert re.search(rf"^{name} ", result.stdout, re.MULTILINE), name
+
+
+@pytest.mark.e2e
+def test_cli_unknown_fault_is_a_one_line_usage_error() -> None:
+    result = mock_cli("--port", "0", "--fault", "no_such_fault")
+    assert result.returncode == 4 and result.stdout == ""
+    assert result.stderr.count("\n") == 1 and "unknown fault 'no_such_fault'" in result.stderr
+
+
+TWO_FAULTS = ("--fault", "usage_counter_negative", "--fault", "error_code_lowercase")
+
+
+@pytest.mark.e2e
+def test_cli_serves_a_fault() -> None:
+    with mock_cli_serving(*TWO_FAULTS) as base:
+        assert fetch(base).json()["included_storage_gib"] == -1
+        assert fetch(base, **{"x-api-key": "nope"}).json()["error_code"] == "auth_invalid"
