@@ -61,6 +61,12 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         help="send GET only: skip the POST/PUT/PATCH/DELETE/... probes of undeclared methods",
     )
     group.addoption(
+        "--no-shrink",
+        action="store_true",
+        help="report a generated test's first failing example as found, without minimising it "
+        "(faster against a target that fails many tests; the kill matrix uses it)",
+    )
+    group.addoption(
         "--no-reports",
         action="store_true",
         help="write no reports (junit.xml, summary.json/.md/.html) to the reports dir",

@@ -101,6 +101,8 @@ class Settings:
     method_probes: bool
     reports_dir: Path
     concurrency: int | None = None  # tests at a time; None: auto (by the round trip)
+    #: Minimise a generated test's failing example before reporting it (not: --no-shrink).
+    shrink: bool = True
     hypothesis_seed: int | None = None  # --hypothesis-seed, hypothesis's own option
     #: Ground truth (see `_ground_truth`): other orgs' keys, and the canary's expected usage.
     orgs: OtherOrgs = OtherOrgs()
@@ -186,6 +188,7 @@ def from_config(config: Any, base_url: str | None) -> Settings:
         limits=limits,
         method_probes=not config.getoption("no_method_probes"),
         reports_dir=reports_dir,
+        shrink=not config.getoption("no_shrink"),
         hypothesis_seed=_seed(config.getoption("hypothesis_seed", None)),
         concurrency=_concurrency(option_value(config, "--concurrency")),
         **_ground_truth(config, base_url is not None, api_key, option_value(config, "--org-id")),

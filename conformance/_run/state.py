@@ -231,14 +231,20 @@ def hypothesis_profile(
     """Register (and unless the user chose one, load) the profile's hypothesis settings; the
     run's seed: the user's, the controller's (xdist workers), a fresh one, or None when the
     profile is derandomized. A chosen profile that is not registered is a `ConfigError`."""
-    from hypothesis import HealthCheck
+    from hypothesis import HealthCheck, Phase
     from hypothesis import settings as hypothesis_settings
     from hypothesis.errors import InvalidArgument
 
     profile = settings.profile
     name = f"dcs-{profile.name}"
+    phases = (
+        tuple(Phase)
+        if settings.shrink
+        else (Phase.explicit, Phase.reuse, Phase.generate, Phase.target)
+    )
     hypothesis_settings.register_profile(
         name,
+        phases=phases,
         max_examples=profile.max_examples,
         derandomize=profile.derandomize,
         deadline=None,

@@ -55,6 +55,8 @@ def suite_run(run: Run, options: Options, unicode_data: Path | None = None) -> R
                     *("--max-examples", str(options.max_examples)),
                     *("--hypothesis-seed", str(run.seed)),
                     *("--reports-dir", str(work / "reports")),
+                    # a failing example is proof enough as found: minimising it is waiting
+                    "--no-shrink",
                 ]
                 output = _pytest(run, args, work, options.run_timeout, started)
         except (OSError, RuntimeError) as exc:
