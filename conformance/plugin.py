@@ -25,6 +25,7 @@ from conformance._core.errors import (
     violations_in,
 )
 from conformance._report.common import drift_lines
+from conformance._report.groups import violation_items
 from conformance._report.summary import Results, findings, junit_path
 from conformance._report.terminal import terminal_lines
 from conformance._report.text import format_violation
@@ -65,6 +66,13 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         action="store_true",
         help="report a generated test's first failing example as found, without minimising it "
         "(faster against a target that fails many tests; the kill matrix uses it)",
+    )
+    group.addoption(
+        "--stop-on-check",
+        default=None,
+        metavar="CHECK[,CHECK]",
+        help="stop the run (exit 1) once a test has failed one of these checks: the kill matrix "
+        "uses it, a fault is caught once an expected check failed",
     )
     group.addoption(
         "--no-reports",
@@ -304,6 +312,11 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) ->
         report.longrepr = state.failure_text(item.nodeid, shown, found)
         for violation in found:
             report.user_properties.append(("dcs_violation", json.dumps(violation)))
+        stop = state.settings.stop_on_checks & {
+            item["check"] for violation in found for item in violation_items(violation)
+        }
+        if stop:
+            item.session.shouldfail = f"--stop-on-check: {', '.join(sorted(stop))} failed"
     return report
 
 

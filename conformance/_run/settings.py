@@ -13,6 +13,7 @@ from urllib.parse import urlsplit
 from conformance._client.transport import Limits
 from conformance._contract.expect import DEFAULT_EXPECT, Canary, load_canary
 from conformance._core.errors import ConfigError
+from conformance.checks import CATALOGUE
 
 DEFAULT_OTHER_ORG = "org_dcs_conformance_not_yours"
 DEFAULT_REPORTS_DIR = Path("reports")
@@ -103,6 +104,8 @@ class Settings:
     concurrency: int | None = None  # tests at a time; None: auto (by the round trip)
     #: Minimise a generated test's failing example before reporting it (not: --no-shrink).
     shrink: bool = True
+    #: Stop the run once a test failed one of these checks (--stop-on-check).
+    stop_on_checks: frozenset[str] = frozenset()
     hypothesis_seed: int | None = None  # --hypothesis-seed, hypothesis's own option
     #: Ground truth (see `_ground_truth`): other orgs' keys, and the canary's expected usage.
     orgs: OtherOrgs = OtherOrgs()
@@ -189,10 +192,20 @@ def from_config(config: Any, base_url: str | None) -> Settings:
         method_probes=not config.getoption("no_method_probes"),
         reports_dir=reports_dir,
         shrink=not config.getoption("no_shrink"),
+        stop_on_checks=_checks(config.getoption("stop_on_check")),
         hypothesis_seed=_seed(config.getoption("hypothesis_seed", None)),
         concurrency=_concurrency(option_value(config, "--concurrency")),
         **_ground_truth(config, base_url is not None, api_key, option_value(config, "--org-id")),
     )
+
+
+def _checks(value: str | None) -> frozenset[str]:
+    """`--stop-on-check a,b`: names of the catalogue's checks (or schemathesis's, `st.NAME`)."""
+    names = frozenset(name.strip() for name in (value or "").split(",") if name.strip())
+    unknown = sorted(n for n in names if n not in CATALOGUE and not n.startswith("st."))
+    if unknown:
+        raise ConfigError(f"--stop-on-check: no such check: {', '.join(unknown)}")
+    return names
 
 
 def _check_url(base_url: str) -> None:

@@ -23,7 +23,7 @@ from pathlib import Path
 from conformance._contract.expect import DEFAULT_EXPECT
 from conformance._selftest.cache import seed_hypothesis_cache
 from conformance._selftest.plan import SUITE, Options, Run, clean_env
-from conformance.mock import load_fixtures
+from conformance.mock import FAULTS, load_fixtures
 
 READY = re.compile(r"dcs mock listening on (http://127\.0\.0\.1:\d+)")
 
@@ -57,6 +57,7 @@ def suite_run(run: Run, options: Options, unicode_data: Path | None = None) -> R
                     *("--reports-dir", str(work / "reports")),
                     # a failing example is proof enough as found: minimising it is waiting
                     "--no-shrink",
+                    *_stop_when_caught(run.faults),
                 ]
                 output = _pytest(run, args, work, options.run_timeout, started)
         except (OSError, RuntimeError) as exc:
@@ -65,6 +66,15 @@ def suite_run(run: Run, options: Options, unicode_data: Path | None = None) -> R
         run.failed_checks = sorted(_failed_checks(work / "reports" / "summary.json", output))
     run.wall_s = round(time.monotonic() - started, 2)
     return run
+
+
+def _stop_when_caught(faults: Sequence[str]) -> list[str]:
+    """A fault's run stops once one of its expected checks failed: it is caught, the rest of
+    the suite would only add waiting. (Known limits name no check: they run to the end.)"""
+    expected = sorted(
+        {c for name in faults if name in FAULTS for c in FAULTS[name].expected_checks}
+    )
+    return ["--stop-on-check", ",".join(expected)] if expected else []
 
 
 @contextlib.contextmanager

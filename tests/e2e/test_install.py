@@ -24,6 +24,9 @@ import pytest
 from conformance.mock import load_fixtures
 from tests._support import REPO
 
+#: the wheel and its venv are built once, on one xdist worker (`pytest -n auto --dist loadgroup`)
+pytestmark = pytest.mark.xdist_group("install")
+
 DATA = sorted(
     path.relative_to(REPO).as_posix()
     for top in ("specs", "fixtures")

@@ -13,7 +13,13 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.routing import Route
 
-from conformance.mock import create_app, load_fixtures, serve, set_ledger_unavailable
+from conformance.mock import (
+    create_app,
+    faulty_app,
+    load_fixtures,
+    serve,
+    set_ledger_unavailable,
+)
 from tests._support import ZERO_USAGE, output, run_suite
 
 FAST = ("--max-examples", "5", "-q")
@@ -52,6 +58,7 @@ def closed_port() -> int:
         (("--rate-limit", "fast"), "--rate-limit 'fast'"),
         (("--max-requests", "0"), "--max-requests '0'"),
         (("--request-deadline", "-1"), "--request-deadline '-1'"),
+        (("--stop-on-check", "no_such_check"), "--stop-on-check: no such check: no_such_check"),
         # paths relative to the checkout (the suite's working directory here), never written
         (("--reports-dir", "README.md"), "--reports-dir 'README.md': not a directory"),
         (
@@ -348,3 +355,22 @@ def test_ground_truth_holds_on_the_correct_mock(mock, fixtures):
     assert "skipped" not in result.stdout and " passed" in result.stdout
     assert "ground truth: canary canary-expect.yaml (org org_acme, 3 machines" in result.stdout
     assert fixtures.suite_empty_org[0] not in output(result)
+
+
+def test_stop_on_check_ends_the_run_once_that_check_failed(fixtures, tmp_path):
+    """The kill matrix's early stop: exit 1 as soon as a test failed the named check, the
+    tests after it not run; a check that never fails lets the run go to its end."""
+    app = faulty_app(fixtures, ["usage_counter_float"])
+    with serve(app, host="127.0.0.1", port=0) as server:
+        stopped = run_suite(*live_args(server, fixtures), *FAST, "--no-shrink",
+                            "--stop-on-check", "usage_counters_in_range",
+                            "--reports-dir", str(tmp_path / "stopped"))  # fmt: skip
+        full = run_suite(*live_args(server, fixtures), *FAST, "--no-shrink",
+                         "--stop-on-check", "plan_slug_non_empty",
+                         "--reports-dir", str(tmp_path / "full"))  # fmt: skip
+    assert stopped.returncode == 1, output(stopped)
+    assert "--stop-on-check: usage_counters_in_range failed" in output(stopped)
+    counts = [json.loads((tmp_path / d / "summary.json").read_text())["counts"] for d in
+              ("stopped", "full")]  # fmt: skip
+    assert full.returncode == 1, output(full)
+    assert counts[0]["failed"] == 1 and counts[0]["tests"] < counts[1]["tests"], counts

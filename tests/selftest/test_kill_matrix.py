@@ -25,6 +25,9 @@ from conformance._selftest.report import (
 from conformance.mock import FAULTS, KNOWN_LIMITS, VARIANTS
 from tests._support import run_module
 
+#: the module's matrix runs once, on one xdist worker (`pytest -n auto --dist loadgroup`)
+pytestmark = pytest.mark.xdist_group("kill-matrix")
+
 SUBSET = (
     "huge_body_bad_period",  # transport
     "org_header_ignored",  # auth
