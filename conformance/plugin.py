@@ -219,6 +219,22 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
         if callable(test):
             uses_dcs = "dcs" in getattr(item, "fixturenames", ())
             item.stash[INTENDED] = intended_checks(test, uses_dcs)
+        _evidence_not_traceback(item)
+
+
+def _evidence_not_traceback(item: pytest.Item) -> None:
+    """A violation's failure text is its evidence (`pytest_runtest_makereport`), so pytest
+    need not render its traceback first: that rendering parses source files, costs most of a
+    failing test's reporting time, and under load has met CPython 3.11's AST recursion-depth
+    SystemError (an internal error, exit 3). Other failures keep pytest's traceback."""
+    pytest_repr = item.repr_failure
+
+    def repr_failure(excinfo: pytest.ExceptionInfo[BaseException], *args: Any) -> Any:
+        if violations_in(excinfo.value):
+            return "contract violation (its evidence follows)"
+        return pytest_repr(excinfo, *args)
+
+    item.repr_failure = repr_failure  # type: ignore[method-assign,assignment]
 
 
 def _xdist_workers(config: pytest.Config) -> int:

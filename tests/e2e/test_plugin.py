@@ -370,6 +370,8 @@ def test_stop_on_check_ends_the_run_once_that_check_failed(fixtures, tmp_path):
                          "--reports-dir", str(tmp_path / "full"))  # fmt: skip
     assert stopped.returncode == 1, output(stopped)
     assert "--stop-on-check: usage_counters_in_range failed" in output(stopped)
+    # a violation is shown as its evidence, never as pytest's traceback of the test's source
+    assert "INTERNALERROR" not in output(full) and "Traceback" not in output(full)
     counts = [json.loads((tmp_path / d / "summary.json").read_text())["counts"] for d in
               ("stopped", "full")]  # fmt: skip
     assert full.returncode == 1, output(full)
