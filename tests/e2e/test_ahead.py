@@ -9,11 +9,15 @@ import threading
 import time
 
 import anyio
+import pytest
 
 from conformance._core import trace
 from conformance._run.ahead import ALONE, Ahead, Job
 from conformance.mock import create_app, faulty_app, load_fixtures, serve
 from tests._support import output, run_suite
+
+#: runs the suite through pytest's hooks: again under the oldest supported pytest (tox -e pytest84)
+pytestmark = pytest.mark.hooks
 
 FX = load_fixtures()
 KEY, ORG = FX.suite_credentials
@@ -136,7 +140,9 @@ def test_gate_profile_reproducible_when_tests_run_ahead(tmp_path):
 
 def test_failures_keep_their_evidence_when_tests_run_ahead():
     with serve(delayed(faulty_app(FX, ["usage_counter_negative"])), port=0) as server:
-        result = run_suite(*far_args(server), "--max-examples", "5", "--concurrency", "8", "-q")
+        result = run_suite(
+            *far_args(server), "--max-examples", "5", "--concurrency", "8", "--no-shrink", "-q"
+        )
     text = output(result)
     assert result.returncode == 1, text[-2000:]
     assert "[usage_counters_in_range] included_storage_gib = -1" in text

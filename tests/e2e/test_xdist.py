@@ -17,6 +17,9 @@ import pytest
 from conformance.mock import create_app, load_fixtures, serve
 from tests._support import output, run_suite
 
+#: runs the suite through pytest's hooks: again under the oldest supported pytest (tox -e pytest84)
+pytestmark = pytest.mark.hooks
+
 FAST = ("--max-examples=10", "--hypothesis-seed=1")
 
 

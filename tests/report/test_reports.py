@@ -607,6 +607,7 @@ def test_intended_checks_of_the_suite_name_its_invariants():
 
 
 @pytest.mark.e2e
+@pytest.mark.hooks
 def test_a_run_against_the_mock_writes_every_report(tmp_path):
     result = run_suite(*FAST, "--reports-dir", str(tmp_path / "out"))
     assert result.returncode == 0, output(result)
@@ -654,6 +655,7 @@ def test_a_run_against_the_mock_writes_every_report(tmp_path):
 
 
 @pytest.mark.e2e
+@pytest.mark.hooks
 def test_no_reports_writes_nothing_but_keeps_an_explicit_junitxml(tmp_path):
     xml = tmp_path / "mine.xml"
     result = run_suite(*FAST, "--reports-dir", str(tmp_path / "out"), "--no-reports",
@@ -664,6 +666,7 @@ def test_no_reports_writes_nothing_but_keeps_an_explicit_junitxml(tmp_path):
 
 
 @pytest.mark.e2e
+@pytest.mark.hooks
 def test_an_unavailable_target_still_gets_a_summary(tmp_path):
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
@@ -679,6 +682,7 @@ def test_an_unavailable_target_still_gets_a_summary(tmp_path):
 
 
 @pytest.mark.e2e
+@pytest.mark.hooks
 @pytest.mark.parametrize("workers", [(), ("-n", "2")], ids=["serial", "xdist"])
 def test_one_systemic_fault_is_one_root_cause_and_masks_the_invariants(tmp_path, workers):
     from conformance._contract.expect import DEFAULT_EXPECT
