@@ -13,7 +13,11 @@ from conformance.checks import CATALOGUE
 
 RULES = {name: invariant.rule for name, invariant in CATALOGUE.items()}
 KEY = "${DCS_API_KEY}"
-HEADERS = {"x-api-key": ("x-api-key", "***"), "bearer": ("Authorization", "Bearer ***")}
+HEADERS = {
+    "x-api-key": ("x-api-key", "***"),
+    "bearer": ("Authorization", "Bearer ***"),
+    "other": ("Authorization", "***"),  # the key alone, no scheme
+}
 
 
 def evidence(status=200, body="{}", *, sent=("x-api-key", "valid key"), url=None):
@@ -23,7 +27,7 @@ def evidence(status=200, body="{}", *, sent=("x-api-key", "valid key"), url=None
     if scheme in HEADERS:
         name, masked = HEADERS[scheme]
         headers = {name: masked}
-        if state == "valid key":
+        if state == "valid key" or scheme == "other":
             template = {
                 "url": url or "http://127.0.0.1:9/v1/usage",
                 "headers": {name: masked.replace("***", KEY)},
@@ -112,13 +116,13 @@ RESPONSE = {"$contract": "ab"}, {"$operation": "GET /v1/usage"}, {"$exchange": 0
 
 
 def lower_code(status, code, check="error_code_format", sent=("none", "none")):
-    actual = {
-        "error_code_format": code,
-        "malformed_credentials_refused": repr(code),
-        "missing_key_is_auth_required": f"{status} {code}",
+    actual, arguments = {
+        "error_code_format": (code, list(RESPONSE)),
+        "malformed_credentials_refused": (repr(code), [[401], {"$exchange": 0}]),
+        "missing_key_is_auth_required": (f"{status} {code}", [{"$exchange": 0}]),
     }[check]
     return broken(check, actual, location="$.error_code", statuses=(status,), sent=sent,
-                  message=f"error_code {code!r} ...", arguments=list(RESPONSE))  # fmt: skip
+                  message=f"error_code {code!r} ...", arguments=arguments)  # fmt: skip
 
 
 def retryable(status, sent=("none", "none")):
@@ -181,7 +185,8 @@ def five_fault_results() -> reports.Results:
         ),
         "t::key_alone": with_related(
             broken("malformed_credentials_refused", "200", location="status", expected="401",
-                   sent=("other", "other value"), message="a malformed credential answered 200"),
+                   sent=OTHER, message="a malformed credential answered 200",
+                   arguments=[[401], {"$exchange": 0}]),
             float_counter(), empty_slug(),
         ),
         "t::period": lower_code(400, "invalid_period_start", sent=("x-api-key", "valid key")),
