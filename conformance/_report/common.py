@@ -179,6 +179,11 @@ def replay_command(reports_dir: str = "reports") -> str:
     return f"python -m conformance.replay {reports_dir.rstrip('/')}/failures.har"
 
 
+def summary_replay_command(summary: Mapping[str, Any]) -> str:
+    """The command that replays a run's failures, in its reports dir."""
+    return (summary.get("replay") or {}).get("command") or replay_command()
+
+
 def failure_lines(failure: Mapping[str, Any]) -> list[str]:
     """A failure as plain lines: each broken check, then each exchange and its curl."""
     violation = failure.get("violation")

@@ -25,10 +25,10 @@ from conformance._report.common import (
     other_failures,
     plural,
     primary_line,
-    replay_command,
     seed_text,
     shared_note,
     shared_tests,
+    summary_replay_command,
     unseen_lines,
     verdict,
     violation_lines,
@@ -62,8 +62,9 @@ def render_markdown(summary: Mapping[str, Any]) -> str:
             out += md_table(_CAUSE_HEAD, [_md_cause_row(g) for g in groups])
             if shared_tests(groups):
                 out += ["", f"_Note: {md_text(shared_note(groups))}._"]
-            out += ["", "Once fixed, re-send the failing exchanges: "
-                    f"{code_span(replay_command())} (see the README's \"Replay\")."]  # fmt: skip
+            replay = code_span(summary_replay_command(summary))
+            out += ["", f"Once fixed, re-send the failing exchanges: {replay} (see the README's "
+                    "\"Replay\")."]  # fmt: skip
         if others:
             out += ["", f"{plural(len(others), 'test')} failed without a contract violation "
                     "(see \"Other failures\")."]  # fmt: skip

@@ -22,10 +22,10 @@ from conformance._report.common import (
     operations_line,
     other_failures,
     plural,
-    replay_command,
     seed_text,
     shared_note,
     shared_tests,
+    summary_replay_command,
     unseen_lines,
     verdict_parts,
     violation_lines,
@@ -62,10 +62,10 @@ def render_html(summary: Mapping[str, Any]) -> str:
             body.append(_html_causes(groups))
             if shared_tests(groups):
                 body.append(f'<p class="note">Note: {esc(shared_note(groups))}.</p>')
+            replay = esc(summary_replay_command(summary))
             body.append(
                 '<p class="note">Once fixed, re-send the failing exchanges (failures.har, '
-                f"which browsers' developer tools open too): <code>{esc(replay_command())}"
-                "</code></p>"
+                f"which browsers' developer tools open too): <code>{replay}</code></p>"
             )
         if others:
             body.append(

@@ -23,7 +23,13 @@ from conformance._core.dates import parse_date
 from conformance._core.errors import ExitCode
 from conformance._core.exchange import Masker
 from conformance._report.causes import group_failures
-from conformance._report.common import drift_lines, operations_line, render_json, verdict
+from conformance._report.common import (
+    drift_lines,
+    operations_line,
+    render_json,
+    replay_command,
+    verdict,
+)
 from conformance._report.har import render_har
 from conformance._report.markdown import render_markdown
 from conformance._report.page import render_html
@@ -130,6 +136,7 @@ class Run:
     documented: Mapping[str, Sequence[str]] = field(default_factory=dict)
     #: The base URL the requests went to (the embedded mock's too): where a replay re-sends.
     base_url: str | None = None
+    reports_dir: str = "reports"  # as the operator gave it, for the replay command
 
 
 def junit_path(option: Any, reports_dir: Path) -> None:
@@ -200,7 +207,11 @@ def _replay(run: Run, violations: bool) -> dict[str, Any] | None:
     """Where the failing exchanges are, and the command that re-sends them."""
     if not violations:
         return None
-    return {"har": FAILURES_HAR, "base_url": run.base_url}
+    return {
+        "har": FAILURES_HAR,
+        "base_url": run.base_url,
+        "command": replay_command(run.reports_dir),
+    }
 
 
 def exit_meaning(status: int) -> str:

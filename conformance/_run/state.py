@@ -187,6 +187,7 @@ class RunState:
             drift=self.drift(),
             documented=self.documented(),
             base_url=base_url,
+            reports_dir=str(settings.reports_dir),
         )
         summary = build_summary(run, self.results, {n: c.rule for n, c in CATALOGUE.items()})
         # a second masking pass; a toy key of a few letters is not
