@@ -251,7 +251,8 @@ def pytest_runtest_call(item: pytest.Item) -> Any:
     except BudgetExhausted as exc:
         pytest.skip(str(exc))
     except BaseException as exc:
-        exchanges = [e for violation in violations_in(exc) for e in violation.exchanges]
+        found = [v for violation in violations_in(exc) for v in (violation, *violation.related)]
+        exchanges = [e for violation in found for e in violation.exchanges]
         if exchanges and isinstance(dcs, Dcs):
             try:
                 dcs.explain_unavailable(exchanges)
