@@ -163,3 +163,53 @@ def test_a_target_that_answers_nothing_is_exit_75(har, capsys):
                        "--request-deadline", "2"])  # fmt: skip
     assert status == 75
     assert "target unavailable" in capsys.readouterr().err
+
+
+def sequence_har(tmp_path):
+    """A failures.har whose one root cause was found by a check comparing a sequence of
+    answers: valid, missing and wrong keys in turn on one connection."""
+    from tests.report.findings import broken, call, evidence
+
+    url = "http://127.0.0.1:9/v1/usage?period_start=2025-01-01"
+    wrong = evidence(401, sent=("x-api-key", "other value"), url=url)
+    wrong["request"]["headers"] = {"x-api-key": "***"}
+    wrong["request"]["template"] = {"url": url, "headers": {"x-api-key": "dcs_wrong_key_000"}}
+    exchanges = [
+        evidence(401, sent=("bearer", "valid key"), url=url),
+        evidence(401, sent=("none", "none"), url=url),
+        wrong,
+    ]
+    finding = broken(
+        "no_credential_carry_over", "401 auth_invalid", location="status", expected="200",
+        exchanges=exchanges, subject=0,
+        message="request 1 (valid key, after nothing) answered 401 auth_invalid",
+        arguments=[["valid", "missing", "wrong"], [{"$exchange": i} for i in range(3)]],
+    )  # fmt: skip
+    results = reports_results([call("t::carry_over", violation=finding, checks=["x"])])
+    path = tmp_path / "sequence.har"
+    path.write_text(render_har(summarise(results)), encoding="utf-8")
+    return path
+
+
+def reports_results(records):
+    from conformance._report.summary import Results
+
+    results = Results()
+    for record in records:
+        results.record(record)
+    return results
+
+
+def test_a_sequence_is_sent_again_in_order_and_its_check_compares_the_new_answers(
+    tmp_path, fixtures
+):
+    har = sequence_har(tmp_path)
+    key = fixtures.suite_credentials[0]
+    [still] = replayed(har, faulty_app(fixtures, ["bearer_prefix_kept"]), key)
+    assert still.cause.key == "valid key answered 401" and still.verdict == "still failing"
+    assert [e.request_headers for e in still.exchanges] == [
+        {"Authorization": f"Bearer {key}"}, {}, {"x-api-key": "dcs_wrong_key_000"}
+    ]  # fmt: skip
+    assert [e.status for e in still.exchanges] == [401, 401, 401]
+    [fixed] = replayed(har, create_app(fixtures), key)
+    assert fixed.verdict == "fixed" and [e.status for e in fixed.exchanges] == [200, 401, 401]
