@@ -24,29 +24,19 @@ from conformance._core.errors import (
     TargetUnavailable,
     violations_in,
 )
-from conformance._report.common import drift_lines
-from conformance._report.groups import violation_items
-from conformance._report.summary import Results, findings, junit_path
-from conformance._report.terminal import terminal_lines
+from conformance._report.causes import violation_items
+from conformance._report.common import drift_lines, replay_command
+from conformance._report.summary import Results, junit_path
 from conformance._report.text import format_violation
 from conformance._run.ahead import ALONE_MARKER, Stopped, alone
 from conformance._run.generated import schemathesis_schema
 from conformance._run.load import load_contract
-from conformance._run.session import Dcs, coverage_record, preflight
+from conformance._run.session import Dcs, coverage_record, preflight, violation_record
 from conformance._run.settings import OPTIONS, from_config
-from conformance._run.state import (
-    PREFLIGHT,
-    RunState,
-    hypothesis_profile,
-    intended_checks,
-    runs_the_suite,
-)
-from conformance.checks import CATALOGUE
+from conformance._run.state import PREFLIGHT, RunState, hypothesis_profile, judge, runs_the_suite
 
 STATE = pytest.StashKey[RunState]()
 TRACE = pytest.StashKey[trace.Trace]()  # of a test that ran ahead
-#: The catalogue's checks a test means to run (see `intended_checks`), noted at collection.
-INTENDED = pytest.StashKey[list[str]]()
 #: The state of the run in this process, for what runs before any fixture (test modules
 #: parametrize from the contract at import time).
 _current: RunState | None = None
@@ -196,7 +186,8 @@ def _broken_at_preflight(
     """The target answers HTTP, but brokenly, to a plain valid request: that is the verdict."""
     if state.results is not None:
         exchanges = [coverage_record(state.contract, e) for e in violation.exchanges]
-        state.results.record_violation(PREFLIGHT, violation.as_dict(), exchanges)
+        record = violation_record(state.contract, violation)
+        state.results.record_violation(PREFLIGHT, record, exchanges)
     session.config.get_terminal_writer().line(f"{PREFLIGHT}: {format_violation(violation)}")
     pytest.exit(
         "the target's answer to a plain valid request is broken (see above); the tests would "
@@ -206,19 +197,18 @@ def _broken_at_preflight(
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
-    """Note the checks each test means to run, where collection happens (the xdist workers
-    too): its call report carries them to the controller. When the tests will run ahead, the
-    few that run alone go first, so that they do not hold up the others mid-run."""
+    """Make each test of the suite collect the violations its checks find and raise them all
+    at its end (`judge`: every check runs on every answer), where collection happens (the
+    xdist workers too). When the tests will run ahead, the few that run alone go first, so
+    that they do not hold up the others mid-run."""
     state = _state(config)
     if state is None:
         return
     if state.runs_ahead(_xdist_workers(config)):
         items.sort(key=lambda item: not alone(item))  # stable: the rest keep their order
     for item in items:
-        test = getattr(item, "obj", None)
-        if callable(test):
-            uses_dcs = "dcs" in getattr(item, "fixturenames", ())
-            item.stash[INTENDED] = intended_checks(test, uses_dcs)
+        if isinstance(item, pytest.Function) and "dcs" in item.fixturenames:
+            item.obj = judge(item.obj, (pytest.skip.Exception,))
         _evidence_not_traceback(item)
 
 
@@ -291,7 +281,8 @@ def pytest_runtest_call(item: pytest.Item) -> Any:
     except BudgetExhausted as exc:
         pytest.skip(str(exc))
     except BaseException as exc:
-        exchanges = [e for violation in violations_in(exc) for e in violation.exchanges]
+        found = [v for violation in violations_in(exc) for v in (violation, *violation.related)]
+        exchanges = [e for violation in found for e in violation.exchanges]
         if exchanges and isinstance(dcs, Dcs):
             try:
                 dcs.explain_unavailable(exchanges)
@@ -320,10 +311,9 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) ->
     exchanges = [coverage_record(state.contract, e) for e in done.exchanges]
     report.user_properties.append(("dcs_exchanges", json.dumps(exchanges)))
     report.user_properties.append(("dcs_checks", json.dumps(sorted(done.exercised))))
-    report.user_properties.append(("dcs_intended", json.dumps(item.stash.get(INTENDED, []))))
     violations = violations_in(call.excinfo.value) if call.excinfo is not None else []
     if violations:
-        found = [violation.as_dict() for violation in violations]
+        found = [violation_record(state.contract, violation) for violation in violations]
         shown = "\n\n".join(format_violation(v) for v in violations)
         report.longrepr = state.failure_text(item.nodeid, shown, found)
         for violation in found:
@@ -356,7 +346,8 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
 @pytest.hookimpl(wrapper=True, tryfirst=True)
 def pytest_terminal_summary(terminalreporter: Any, config: pytest.Config) -> Any:
     """After pytest's own summary (its short test summary included), just above the final
-    counts: spec drift, the failures by root cause and the checks they masked, the reports."""
+    counts: spec drift, the failures by root cause (most serious first), the documented
+    statuses never seen, the reports and how to replay the failures."""
     result = yield
     state = _state(config)
     if state is None:
@@ -372,11 +363,14 @@ def pytest_terminal_summary(terminalreporter: Any, config: pytest.Config) -> Any
     for line in drift_lines(drift, limit=20) if drift else []:
         write(f"dcs-conformance: spec drift: {line}")
     if state.results is not None:
-        found = findings(state.results, {name: check.rule for name, check in CATALOGUE.items()})
-        for number, line in enumerate(terminal_lines(**found)):
-            write(line, red=number == 0, bold=number == 0)
+        for number, line in enumerate(state.terminal_lines()):
+            warning = " warning: " in line[:30]
+            write(line, red=number == 0 and not warning, bold=number == 0, yellow=warning)
         if state.reports:
-            write(f"dcs-conformance: reports in {state.settings.reports_dir}/")
+            reports = state.settings.reports_dir
+            write(f"dcs-conformance: reports in {reports}/")
+            if any(test.violation for test in state.results.tests.values()):
+                write(f"dcs-conformance: replay once fixed: {replay_command(str(reports))}")
     return result
 
 

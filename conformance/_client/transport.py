@@ -143,6 +143,7 @@ class Transport:
     def _send(self, method: str, url: str, headers: dict[str, str]) -> Exchange:
         self._take_slot()
         limits = self.limits
+        sent_at = time.time()
         start = time.perf_counter()
         answer = wire.exchange(
             self._pools.current(),
@@ -166,6 +167,7 @@ class Transport:
             stalled=answer.stalled,
             streamed=answer.streamed,
             masker=self.masker,
+            started=sent_at,
         )
 
     def _take_slot(self) -> None:

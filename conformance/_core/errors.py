@@ -54,13 +54,27 @@ class ContractViolation(AssertionError):
     location: str = ""
     exchanges: list[Exchange] = field(default_factory=list)
     related: list[ContractViolation] = field(default_factory=list)
+    #: How the check was called, as JSON (exchanges by their index in `exchanges`, keys by
+    #: their name, never themselves), for a replay to call it again; None: not recorded.
+    arguments: list[Any] | None = None
+    #: The index in `exchanges` of the one the finding is about (None: the only one, or all).
+    subject: int | None = None
 
     @classmethod
     def combine(cls, violations: list[ContractViolation]) -> ContractViolation:
-        """One violation to raise for several found on the same response."""
-        first, *rest = violations
-        first.related.extend(rest)
+        """One violation to raise for several (found on one answer, or by one test): the
+        first, with every other one, flattened, as `related`."""
+        first, *rest = [leaf for violation in violations for leaf in violation.leaves()]
+        first.related = rest
         return first
+
+    def leaves(self) -> list[ContractViolation]:
+        """This violation and every one found with it, depth first, each without `related`."""
+        found = [self]
+        for related in self.related:
+            found += related.leaves()
+        self.related = []
+        return found
 
     @property
     def checks(self) -> list[str]:
@@ -84,6 +98,8 @@ class ContractViolation(AssertionError):
             "location": self.mask(self.location),
             "exchanges": [exchange.as_dict() for exchange in self.exchanges],
             "related": [violation.as_dict() for violation in self.related],
+            **({} if self.arguments is None else {"arguments": self.arguments}),
+            **({} if self.subject is None else {"subject": self.subject}),
         }
 
 

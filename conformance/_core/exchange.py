@@ -7,7 +7,9 @@ Plain data: no HTTP client, no event loop. Checks and reports read exchanges; th
 from __future__ import annotations
 
 import base64
+import datetime as dt
 import json
+import re
 import shlex
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
@@ -16,6 +18,9 @@ from typing import Any
 from urllib.parse import quote, quote_plus, urlsplit
 
 MASK = "***"
+#: Where a named secret was, in a template: `${DCS_API_KEY}`.
+PLACEHOLDER = "${{{}}}"
+PLACEHOLDER_PATTERN = re.compile(r"\$\{([A-Z][A-Z0-9_]*)\}")
 #: Headers whose whole value is a credential, masked whatever it is.
 SECRET_HEADERS = frozenset({"x-api-key", "authorization", "proxy-authorization", "cookie"})
 #: Statuses with which a gateway or a rate limiter says "not now", whatever the body says.
@@ -23,22 +28,74 @@ GATEWAY_STATUSES = frozenset({429, 502, 503, 504})
 
 
 class Masker:
-    """Hides secrets: whole values of credential headers, and known secrets anywhere in text."""
+    """Hides secrets: whole values of credential headers, and known secrets anywhere in text.
 
-    def __init__(self, secrets: Iterable[str] = (), *, secret_headers: Iterable[str] = ()) -> None:
+    A secret may have a name (`DCS_API_KEY`): a template (`template`, `header_template`) then
+    shows where it was as `${DCS_API_KEY}`, so that a request can be sent again with the real
+    key (`python -m conformance.replay`) without the key ever being written."""
+
+    def __init__(
+        self,
+        secrets: Iterable[str] = (),
+        *,
+        secret_headers: Iterable[str] = (),
+        names: Mapping[str, str] | None = None,
+    ) -> None:
         self._secrets: list[str] = []
+        self._raw: set[str] = set()  # the secrets as given
+        self._names: dict[str, str] = {}  # a named secret's raw and URL-encoded forms -> name
         self._secret_headers = SECRET_HEADERS | {name.lower() for name in secret_headers}
         for secret in secrets:
             self.add(secret)
+        for name, secret in (names or {}).items():
+            self.add(secret, name=name)
 
-    def add(self, secret: str) -> None:
+    def add(self, secret: str, *, name: str | None = None) -> None:
         if secret:
             self._secrets = sorted({*self._secrets, *secret_forms(secret)}, key=len, reverse=True)
+            self._raw.add(secret)
+            if name:
+                for form in {secret, quote(secret, safe=""), quote_plus(secret)}:
+                    self._names.setdefault(form, name)
 
     def text(self, value: str) -> str:
         for secret in self._secrets:
             value = value.replace(secret, MASK)
         return value
+
+    def name_of(self, value: str) -> str | None:
+        """The name of the named secret that `value` is exactly (None: no such secret)."""
+        return self._names.get(value) if value in self._secrets else None
+
+    def template(self, value: str) -> str:
+        """`value` with each named secret as `${NAME}` and every other secret as `***`."""
+        for secret in self._secrets:
+            name = self._names.get(secret)
+            value = value.replace(secret, PLACEHOLDER.format(name) if name else MASK)
+        return value
+
+    def header_template(self, name: str, value: str) -> str:
+        """A header's template. A credential header keeps its value around the named secrets
+        (`Bearer ${DCS_API_KEY} extra`, a wrong key the suite made up) only when the rest can
+        hold no part of a secret, in any encoding it could check; else it is masked whole, as
+        `header` does (a key cut in two, a key inside base64: never restored, never shown)."""
+        templated = self.template(value)
+        if name.lower() in self._secret_headers and not self._shows_nothing(templated):
+            return self.header(name, value)
+        return templated
+
+    def _shows_nothing(self, templated: str) -> bool:
+        """Whether a template's text (placeholders and masks aside) holds no piece of a secret
+        of 4 characters or more, plain or inside base64."""
+        rest = PLACEHOLDER_PATTERN.sub(" ", templated).replace(MASK, " ")
+        for token in _tokens(rest):
+            for text in (token, *_base64_decoded(token)):
+                if self.text(text) != text:
+                    return False
+                pieces = [piece for piece in _tokens(text) if len(piece) >= 4]
+                if any(piece in secret for piece in pieces for secret in self._raw):
+                    return False
+        return True
 
     def header(self, name: str, value: str) -> str:
         if name.lower() not in self._secret_headers:
@@ -48,6 +105,22 @@ class Masker:
 
     def headers(self, headers: Mapping[str, str]) -> dict[str, str]:
         return {name: self.header(name, value) for name, value in headers.items()}
+
+
+def _tokens(text: str) -> list[str]:
+    return [token for token in re.split(r"[\s:;,=&]+", text) if token]
+
+
+def _base64_decoded(token: str) -> list[str]:
+    """`token` read as base64 (standard, URL-safe), where it decodes."""
+    padded = token + "=" * (-len(token) % 4)
+    found = []
+    for decode in (base64.b64decode, base64.urlsafe_b64decode):
+        try:
+            found.append(decode(padded).decode("latin-1"))
+        except (ValueError, TypeError):
+            continue
+    return found
 
 
 def secret_forms(secret: str) -> set[str]:
@@ -79,6 +152,7 @@ class Exchange:
     stalled: bool = False  # the deadline or the read timeout ran out
     streamed: bool = False  # a stream (event stream, protocol switch): its body was not read
     masker: Masker = field(default_factory=Masker, repr=False)
+    started: float = 0.0  # when it was sent: seconds since the epoch (0: not known)
 
     def __repr__(self) -> str:
         return f"<Exchange {self.request_line()} -> {self.status or self.error}>"
@@ -158,13 +232,27 @@ class Exchange:
             "elapsed_s": round(self.elapsed, 4),
         }
 
+    def template(self) -> dict[str, Any] | None:
+        """The request with each named secret as `${NAME}` (None: it carried none), for a
+        replay with the real keys: no secret in it."""
+        url = self.masker.template(self.url)
+        headers = {k: self.masker.header_template(k, v) for k, v in self.request_headers.items()}
+        named = [url, *headers.values()]
+        if not any(PLACEHOLDER_PATTERN.search(text) for text in named):
+            return None
+        return {"url": url, "headers": headers}
+
     def as_dict(self) -> dict[str, Any]:
+        request: dict[str, Any] = {
+            "method": self.method,
+            "url": self.masker.text(self.url),
+            "headers": self.masker.headers(self.request_headers),
+        }
+        template = self.template()
+        if template is not None:
+            request["template"] = template
         return {
-            "request": {
-                "method": self.method,
-                "url": self.masker.text(self.url),
-                "headers": self.masker.headers(self.request_headers),
-            },
+            "request": request,
             "response": {
                 "status": self.status,
                 "headers": self.masker.headers(self.headers),
@@ -173,8 +261,16 @@ class Exchange:
             },
             "elapsed_s": round(self.elapsed, 4),
             "retries": self.retries,
+            "started": _stamp(self.started),
             "curl": self.curl(),
         }
+
+
+def _stamp(seconds: float) -> str | None:
+    if not seconds:
+        return None
+    moment = dt.datetime.fromtimestamp(seconds, dt.UTC)
+    return moment.isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 
 def _reject_constant(name: str) -> Any:

@@ -11,11 +11,11 @@ from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
 from conformance._core.errors import ExitCode
+from conformance._report.causes import describe_cause, one_line, statuses_text
 
 MD_GROUPS = 50  # root causes detailed in summary.md (a GitHub job summary holds 1 MiB)
 MD_TESTS = 100  # test ids listed per root cause in summary.md
-OUTCOME_ORDER = ("failed", "masked", "not exercised", "passed")
-MASKED_NOTE = "masked (never run: an earlier check failed first in each test meant to run it)"
+OUTCOME_ORDER = ("failed", "not exercised", "passed")
 
 
 def operations_line(operations: int, writes: Sequence[str], *, names: bool = True) -> str:
@@ -77,7 +77,7 @@ def other_failures(failures: Iterable[Mapping[str, Any]]) -> list[Mapping[str, A
 
 
 def shared_tests(groups: Sequence[Mapping[str, Any]]) -> list[str]:
-    """The tests that are in more than one group (they broke several checks at once)."""
+    """The tests that are in more than one root cause (their answers showed several)."""
     seen: dict[str, int] = {}
     for group in groups:
         for test in group["test_ids"]:
@@ -88,15 +88,18 @@ def shared_tests(groups: Sequence[Mapping[str, Any]]) -> list[str]:
 def shared_note(groups: Sequence[Mapping[str, Any]]) -> str:
     shared = shared_tests(groups)
     named = f" ({', '.join(shared)})" if len(shared) <= 2 else ""
-    verb = "broke" if len(shared) == 1 else "each broke"
+    verb = "shows" if len(shared) == 1 else "each show"
     return (
-        f"{plural(len(shared), 'test')}{named} {verb} several checks at once: "
-        "counted in each of their root causes"
+        f"{plural(len(shared), 'test')}{named} {verb} several root causes: counted in each; "
+        "every check runs on every answer"
     )
 
 
 def causes_title(groups: Sequence[Any], failures: Sequence[Any]) -> str:
-    return f"Root causes ({len(groups)} for {plural(len(failures), 'failed test')})"
+    return (
+        f"Root causes ({len(groups)} for {plural(len(failures), 'failed test')}, "
+        "most serious first)"
+    )
 
 
 def causes_count(groups: Sequence[Mapping[str, Any]]) -> str:
@@ -116,17 +119,53 @@ def anchor(number: int) -> str:
 
 
 def check_rows(summary: Mapping[str, Any]) -> list[tuple[str, str, str]]:
-    """The checks table: failed first, then masked, not exercised, passed (catalogue order
-    within each)."""
+    """The checks table: failed first, then not exercised, passed (catalogue order within
+    each)."""
     rows = [(n, c["outcome"], c["rule"]) for n, c in summary["checks"].items()]
     return sorted(rows, key=lambda row: OUTCOME_ORDER.index(outcome_kind(row[1])))
 
 
 def checks_tally(summary: Mapping[str, Any]) -> str:
-    """'2 failed, 10 masked, 0 not exercised, 10 passed', and what masked means if any is."""
+    """'2 failed, 0 not exercised, 10 passed' (every check runs on every answer)."""
     kinds = [outcome_kind(check["outcome"]) for check in summary["checks"].values()]
-    tally = ", ".join(f"{kinds.count(kind)} {kind}" for kind in OUTCOME_ORDER)
-    return tally + (f"; {MASKED_NOTE}" if "masked" in kinds else "")
+    return ", ".join(f"{kinds.count(kind)} {kind}" for kind in OUTCOME_ORDER)
+
+
+def cause_cells(cause: Mapping[str, Any]) -> dict[str, str]:
+    """The cells of a root cause's row, the same in every rendering: rank, severity, tests,
+    root cause (its key and how credentials were sent), statuses, checks that saw it."""
+    checks = ", ".join(f"{name} ({tests})" for name, tests in cause["checks"].items())
+    return {
+        "#": str(cause["rank"]),
+        "severity": cause["severity"]["category"],
+        "tests": str(cause["tests"]),
+        "root cause": describe_cause(cause),
+        "statuses": statuses_text(cause["statuses"]),
+        "checks": checks,
+    }
+
+
+CAUSE_COLUMNS = ("#", "severity", "tests", "root cause", "statuses", "checks")
+
+
+def primary_line(cause: Mapping[str, Any], limit: int = 160) -> str:
+    """The primary symptom: `[check] message`."""
+    primary = cause["primary"]
+    return one_line(f"[{primary['check']}] {primary['message']}", limit)
+
+
+def unseen_lines(cov: Mapping[str, Any]) -> list[str]:
+    """Per operation, the documented statuses the run never saw: a warning, not a failure."""
+    lines = []
+    for operation in cov.get("operations") or []:
+        missing = operation["not_seen"]
+        if missing:
+            plural_s = "es" if len(missing) > 1 else ""
+            lines.append(
+                f"{operation['operation']}: documented status{plural_s} {', '.join(missing)} "
+                "never seen in this run (not exercised, not judged)"
+            )
+    return lines
 
 
 def outcome_kind(outcome: str) -> str:
@@ -134,6 +173,15 @@ def outcome_kind(outcome: str) -> str:
         if outcome.startswith(kind):
             return kind
     return "passed"
+
+
+def replay_command(reports_dir: str = "reports") -> str:
+    return f"python -m conformance.replay {reports_dir.rstrip('/')}/failures.har"
+
+
+def summary_replay_command(summary: Mapping[str, Any]) -> str:
+    """The command that replays a run's failures, in its reports dir."""
+    return (summary.get("replay") or {}).get("command") or replay_command()
 
 
 def failure_lines(failure: Mapping[str, Any]) -> list[str]:
@@ -179,6 +227,34 @@ def fenced(text: str) -> list[str]:
 
 def coverage_tables(cov: Mapping[str, Any]) -> list[tuple[str, tuple[str, ...], list[tuple]]]:
     periods = cov["periods"]
+    return [*operation_tables(cov), *_run_tables(cov, periods)]
+
+
+def operation_tables(cov: Mapping[str, Any]) -> list[tuple[str, tuple[str, ...], list[tuple]]]:
+    """Per operation of the spec: its documented statuses (seen or not), the credentials
+    sent (way, state) and the methods sent to its path."""
+    tables = []
+    for op in cov.get("operations") or []:
+        name = op["operation"]
+        statuses = [
+            (key, count, "seen" if count else "NOT SEEN") for key, count in op["statuses"].items()
+        ]
+        credentials = [
+            (scheme, state, count)
+            for scheme, states in op["credentials"].items()
+            for state, count in states.items()
+        ]
+        tables += [
+            (f"{name}: documented statuses", ("status", "answers", "seen"), statuses),
+            (f"{name}: credentials sent", ("sent as", "credential", "requests"), credentials),
+            (f"{name}: methods sent", ("method", "requests"), list(op["methods"].items())),
+        ]
+    return tables
+
+
+def _run_tables(
+    cov: Mapping[str, Any], periods: Mapping[str, Any]
+) -> list[tuple[str, tuple[str, ...], list[tuple]]]:
     return [
         (
             "Requests",

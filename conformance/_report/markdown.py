@@ -5,9 +5,12 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
+from conformance._report.causes import describe_cause
 from conformance._report.common import (
+    CAUSE_COLUMNS,
     MD_GROUPS,
     MD_TESTS,
+    cause_cells,
     causes_title,
     check_rows,
     checks_tally,
@@ -21,14 +24,15 @@ from conformance._report.common import (
     operations_line,
     other_failures,
     plural,
+    primary_line,
     seed_text,
     shared_note,
     shared_tests,
-    status_text,
+    summary_replay_command,
+    unseen_lines,
     verdict,
     violation_lines,
 )
-from conformance._report.groups import describe_key, one_line
 
 
 def render_markdown(summary: Mapping[str, Any]) -> str:
@@ -49,19 +53,25 @@ def render_markdown(summary: Mapping[str, Any]) -> str:
     if summary["unavailable"]:
         out += ["", "The target became unavailable:", *(f"- {r}" for r in summary["unavailable"])]
     groups, others = summary.get("groups") or [], other_failures(summary["failures"])
+    unseen = unseen_lines(summary["coverage"])
+    if unseen:
+        out += ["", *(f"> ⚠️ {md_text(line)}" for line in unseen)]
     if summary["failures"]:
         out += ["", f"## {causes_title(groups, summary['failures'])}", ""]
         if groups:
-            out += md_table(_CAUSE_HEAD, [_md_cause_row(i, g) for i, g in enumerate(groups, 1)])
+            out += md_table(_CAUSE_HEAD, [_md_cause_row(g) for g in groups])
             if shared_tests(groups):
                 out += ["", f"_Note: {md_text(shared_note(groups))}._"]
+            replay = code_span(summary_replay_command(summary))
+            out += ["", f"Once fixed, re-send the failing exchanges: {replay} (see the README's "
+                    "\"Replay\")."]  # fmt: skip
         if others:
             out += ["", f"{plural(len(others), 'test')} failed without a contract violation "
                     "(see \"Other failures\")."]  # fmt: skip
     out += ["", "## Checks", "", md_text(checks_tally(summary)), ""]
     out += md_table(("check", "outcome", "rule"), check_rows(summary))
     if groups:
-        out += ["", "## One example per root cause"]
+        out += ["", "## The primary symptom of each root cause"]
         for number, group in enumerate(groups[:MD_GROUPS], 1):
             out += ["", *_md_example(number, group)]
         if len(groups) > MD_GROUPS:
@@ -71,7 +81,7 @@ def render_markdown(summary: Mapping[str, Any]) -> str:
         for failure in others[:MD_GROUPS]:
             out += ["", f"### {code_span(failure['test'])}", "",
                     *fenced("\n".join(failure_lines(failure)))]  # fmt: skip
-    out += ["", "## Coverage", ""]
+    out += ["", "## What was exercised", ""]
     for title, headers, rows in coverage_tables(summary["coverage"]):
         out += [f"**{title}**", "", *md_table(headers, rows), ""]
     drift = summary.get("drift")
@@ -80,19 +90,18 @@ def render_markdown(summary: Mapping[str, Any]) -> str:
     return "\n".join(out).rstrip() + "\n"
 
 
-_CAUSE_HEAD = ("#", "tests", "check", "status", "where", "value", "first test", "message")
+_CAUSE_HEAD = (*CAUSE_COLUMNS, "primary symptom", "first test")
 
 
-def _md_cause_row(number: int, group: Mapping[str, Any]) -> tuple:
+def _md_cause_row(group: Mapping[str, Any]) -> tuple:
+    cells = cause_cells(group)
     return (
-        number,
-        group["tests"],
-        f"`{group['check']}`",
-        status_text(group["status"]),
-        code_span(group["location"]) if group["location"] else "-",
-        group["value_kind"],
-        code_span(group["test_ids"][0]),
-        one_line(group["example"].get("message", ""), 120),
+        *(cells[column] for column in CAUSE_COLUMNS[:3]),
+        code_span(cells["root cause"]),
+        cells["statuses"],
+        cells["checks"],
+        primary_line(group, 120),
+        code_span(group["first"]["test"]),
     )
 
 
@@ -101,10 +110,14 @@ def _md_example(number: int, group: Mapping[str, Any]) -> list[str]:
     listed = "\n".join(f"- {code_span(test)}" for test in tests[:MD_TESTS])
     if len(tests) > MD_TESTS:
         listed += f"\n- ... and {len(tests) - MD_TESTS} more in summary.json"
+    severity = group["severity"]["category"]
+    primary = group["primary"]
     return [
-        f"### {number}. {md_text(describe_key(group))} ({plural(len(tests), 'test')})",
+        f"### {number}. [{severity}] {md_text(describe_cause(group))} "
+        f"({plural(len(tests), 'test')})",
         "",
-        f"First seen in {code_span(tests[0])}:",
+        f"Primary symptom, first seen in {code_span(primary['test'])}; seen by "
+        f"{md_text(cause_cells(group)['checks'])}:",
         "",
         *fenced("\n".join(violation_lines(group["example"]))),
         "",

@@ -7,8 +7,10 @@ import html
 from collections.abc import Mapping, Sequence
 from typing import Any
 
+from conformance._report.causes import CATEGORIES, describe_cause, one_line
 from conformance._report.common import (
     anchor,
+    cause_cells,
     causes_title,
     check_rows,
     checks_tally,
@@ -23,11 +25,11 @@ from conformance._report.common import (
     seed_text,
     shared_note,
     shared_tests,
-    status_text,
+    summary_replay_command,
+    unseen_lines,
     verdict_parts,
     violation_lines,
 )
-from conformance._report.groups import describe_key, one_line
 
 
 def render_html(summary: Mapping[str, Any]) -> str:
@@ -52,12 +54,19 @@ def render_html(summary: Mapping[str, Any]) -> str:
     if summary["unavailable"]:
         items = "".join(f"<li>{esc(reason)}</li>" for reason in summary["unavailable"])
         body.append(f"<p>The target became unavailable:</p><ul>{items}</ul>")
+    for line in unseen_lines(summary["coverage"]):
+        body.append(f'<p class="warning">Warning: {esc(line)}</p>')
     if summary["failures"]:
         body.append(f"<h2>{html.escape(causes_title(groups, summary['failures']))}</h2>")
         if groups:
             body.append(_html_causes(groups))
             if shared_tests(groups):
                 body.append(f'<p class="note">Note: {esc(shared_note(groups))}.</p>')
+            replay = esc(summary_replay_command(summary))
+            body.append(
+                '<p class="note">Once fixed, re-send the failing exchanges (failures.har, '
+                f"which browsers' developer tools open too): <code>{replay}</code></p>"
+            )
         if others:
             body.append(
                 f'<p class="note">{plural(len(others), "test")} failed without a contract '
@@ -66,8 +75,8 @@ def render_html(summary: Mapping[str, Any]) -> str:
     body += ["<h2>Checks</h2>", f'<p class="note">{esc(checks_tally(summary))}</p>']
     body.append(_html_checks(summary))
     if groups:
-        body.append("<h2>One example per root cause</h2>")
-        body += [_html_example(number, group) for number, group in enumerate(groups, 1)]
+        body.append("<h2>The primary symptom of each root cause</h2>")
+        body += [_html_example(group["rank"], group) for group in groups]
     if others:
         body.append(f'<h2 id="other-failures">Other failures ({len(others)})</h2>')
         for failure in others:
@@ -77,7 +86,7 @@ def render_html(summary: Mapping[str, Any]) -> str:
                 f"{esc(one_line(failure.get('message') or '', 120))}</summary>"
                 f"<pre>{esc(lines)}</pre></details>"
             )
-    body.append('<h2>Coverage</h2><div class="coverage">')
+    body.append('<h2>What was exercised</h2><div class="coverage">')
     for title, headers, rows in coverage_tables(summary["coverage"]):
         body.append(f"<section><h3>{esc(title)}</h3>{html_table(headers, rows)}</section>")
     body.append("</div>")
@@ -106,7 +115,10 @@ _STYLE = (
     "code,pre{font-family:ui-monospace,'DejaVu Sans Mono',monospace,monospace;font-size:.88em}"
     "pre{background:#f6f8fa;padding:.5em;white-space:pre-wrap;overflow-wrap:anywhere;margin:.3em 0}"
     "td.outcome{width:25em}td.nw{white-space:nowrap}"
-    ".failed{background:#fde8e8;font-weight:bold}.masked{background:#fff4d6}"
+    ".failed{background:#fde8e8;font-weight:bold}.warning{background:#fff4d6;padding:.3em .6em}"
+    ".sev{white-space:nowrap;font-size:.85em;font-weight:bold;border-radius:3px;padding:0 .3em}"
+    ".sev1{background:#b42318;color:#fff}.sev2{background:#f79009;color:#1b1f23}"
+    ".sev3{background:#d0d7de}.sev4{background:#eef0f2;color:#555}"
     ".skipped{color:#777}.passed{color:#1a7f37}"
     ".rule{color:#666;font-size:.85em}.first code,.example code{overflow-wrap:anywhere}"
     ".example{border:1px solid #d0d7de;border-radius:4px;padding:.2em .8em;margin:.6em 0}"
@@ -115,26 +127,32 @@ _STYLE = (
 )
 
 
+def _severity(group: Mapping[str, Any]) -> str:
+    rank = group["severity"]["rank"]
+    return f'<span class="sev sev{rank}">{html.escape(CATEGORIES[rank - 1])}</span>'
+
+
 def _html_causes(groups: Sequence[Mapping[str, Any]]) -> str:
     esc = html.escape
     rows = []
-    for number, group in enumerate(groups, 1):
-        location = group["location"]
+    for group in groups:
+        number, cells, primary = group["rank"], cause_cells(group), group["primary"]
         rows.append(
             "<tr>"
             f'<td class="n"><a href="#{anchor(number)}">{number}</a></td>'
+            f"<td>{_severity(group)}</td>"
             f'<td class="n"><strong>{group["tests"]}</strong></td>'
-            f"<td><code>{esc(group['check'])}</code></td>"
-            f'<td class="nw">{esc(status_text(group["status"]))}</td>'
-            f'<td class="nw">{f"<code>{esc(location)}</code>" if location else "-"}</td>'
-            f'<td class="nw">{esc(group["value_kind"])}</td>'
-            f"<td>{esc(one_line(group['example'].get('message', ''), 120))}"
-            f'<br><span class="rule first">first: <code>{esc(group["test_ids"][0])}</code>'
-            "</span></td>"
+            f"<td><code>{esc(cells['root cause'])}</code></td>"
+            f'<td class="nw">{esc(cells["statuses"])}</td>'
+            f"<td><code>[{esc(primary['check'])}]</code> "
+            f"{esc(one_line(primary['message'], 120))}"
+            f'<br><span class="rule first">seen by {esc(cells["checks"])}; first: '
+            f"<code>{esc(group['first']['test'])}</code></span></td>"
             "</tr>"
         )
     head = "".join(
-        f"<th>{h}</th>" for h in ("#", "tests", "check", "status", "where", "value", "message")
+        f"<th>{h}</th>"
+        for h in ("#", "severity", "tests", "root cause", "statuses", "primary symptom")
     )
     return f"<table><tr>{head}</tr>{''.join(rows)}</table>"
 
@@ -159,8 +177,10 @@ def _html_example(number: int, group: Mapping[str, Any]) -> str:
     listed = "".join(f"<li><code>{esc(test)}</code></li>" for test in tests)
     parts = [
         f'<div class="example" id="{anchor(number)}">',
-        f"<h3>{number}. {esc(describe_key(group))} ({plural(len(tests), 'test')})</h3>",
-        f"<p>First seen in <code>{esc(tests[0])}</code>:</p>",
+        f"<h3>{number}. {_severity(group)} {esc(describe_cause(group))} "
+        f"({plural(len(tests), 'test')})</h3>",
+        f"<p>Primary symptom, first seen in <code>{esc(group['primary']['test'])}</code>; "
+        f"seen by {esc(cause_cells(group)['checks'])}:</p>",
         f"<pre>{esc(chr(10).join(head))}</pre>",
     ]
     if evidence:
@@ -178,6 +198,4 @@ def _html_example(number: int, group: Mapping[str, Any]) -> str:
 def _outcome_class(outcome: str) -> str:
     if outcome.startswith("failed"):
         return "failed"
-    if outcome.startswith("masked"):
-        return "masked"
     return "passed" if outcome == "passed" else "skipped"

@@ -1,10 +1,11 @@
-"""Run reports: JUnit XML (pytest's own writer), summary.json, summary.md and summary.html.
+"""Run reports: JUnit XML (pytest's own writer), summary.json, summary.md, summary.html and,
+when the run found violations, failures.har.
 
 The plugin feeds test reports in (`Results.record`) and calls `write_reports` once, in the
 controller process, at the end of the run. `build_summary` is pure: data in, the summary (the
-content of summary.json) out; failures are grouped by root cause in `groups` and the texts
-are rendered by `markdown` and `page` (`common` holds what they share). Every text is passed
-through the run's `Masker` once more before it is written.
+content of summary.json) out; failures are grouped by root cause in `causes`, the texts are
+rendered by `markdown` and `page` (`common` holds what they share) and the replay file by
+`har`. Every text is passed through the run's `Masker` once more before it is written.
 """
 
 from __future__ import annotations
@@ -12,7 +13,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 from collections import Counter
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -21,8 +22,15 @@ from urllib.parse import parse_qsl
 from conformance._core.dates import parse_date
 from conformance._core.errors import ExitCode
 from conformance._core.exchange import Masker
-from conformance._report.common import drift_lines, operations_line, render_json, verdict
-from conformance._report.groups import group_failures, masked_checks, masked_outcome
+from conformance._report.causes import group_failures
+from conformance._report.common import (
+    drift_lines,
+    operations_line,
+    render_json,
+    replay_command,
+    verdict,
+)
+from conformance._report.har import render_har
 from conformance._report.markdown import render_markdown
 from conformance._report.page import render_html
 
@@ -48,7 +56,8 @@ JUNIT = "junit.xml"
 SUMMARY_JSON = "summary.json"
 SUMMARY_MD = "summary.md"
 SUMMARY_HTML = "summary.html"
-FORMAT = "dcs-conformance/summary/1"
+FAILURES_HAR = "failures.har"
+FORMAT = "dcs-conformance/summary/2"
 
 PERIOD_BUCKETS = ("none", "first_of_month", "other_valid", "malformed")
 _MESSAGE_CHARS = 2000
@@ -64,7 +73,6 @@ class TestRecord:
     message: str = ""
     exchanges: list[dict[str, Any]] = field(default_factory=list)
     checks: set[str] = field(default_factory=set)  # the checks it ran
-    intended: set[str] = field(default_factory=set)  # the checks its code means to run
     unavailable: str = ""
 
 
@@ -99,8 +107,6 @@ class Results:
                 test.exchanges.extend(json.loads(value))
             elif name == "dcs_checks":
                 test.checks.update(json.loads(value))
-            elif name == "dcs_intended":
-                test.intended.update(json.loads(value))
             elif name == "dcs_unavailable":
                 test.unavailable = str(value)
         if report.failed:
@@ -126,6 +132,11 @@ class Run:
     exit_status: int
     drift: dict[str, Any] | None = None
     finished: dt.datetime = field(default_factory=lambda: dt.datetime.now(dt.UTC))
+    #: Per operation of the spec (`GET /v1/usage`), the status keys it documents.
+    documented: Mapping[str, Sequence[str]] = field(default_factory=dict)
+    #: The base URL the requests went to (the embedded mock's too): where a replay re-sends.
+    base_url: str | None = None
+    reports_dir: str = "reports"  # as the operator gave it, for the replay command
 
 
 def junit_path(option: Any, reports_dir: Path) -> None:
@@ -160,33 +171,30 @@ def build_summary(run: Run, results: Results, rules: Mapping[str, str]) -> dict[
         },
         **findings(results, rules),
         "unavailable": sorted({test.unavailable for test in tests if test.unavailable}),
-        "coverage": coverage(exchange for test in tests for exchange in test.exchanges),
+        "coverage": coverage(
+            (exchange for test in tests for exchange in test.exchanges), run.documented
+        ),
         "drift": run.drift,
+        "replay": _replay(run, bool(tests) and any(t.violation for t in tests)),
     }
 
 
 def findings(results: Results, rules: Mapping[str, str]) -> dict[str, Any]:
-    """What the tests found: `checks` (per check: rule, failed tests, outcome, masked tests,
-    masking checks), `groups` (the failures by root cause) and `failures` (per test)."""
+    """What the tests found: `checks` (per check: rule, failed tests, outcome), `groups` (the
+    failures by root cause, most serious first) and `failures` (per test)."""
     tests = list(results.tests.values())
     failed = [test for test in tests if test.outcome in ("failed", "error")]
     failed_checks: Counter[str] = Counter()
     for test in tests:
         failed_checks.update(set(_violated(test.violation)))
     exercised = set().union(*(test.checks for test in tests)) if tests else set()
-    masked = masked_checks(
-        (test.intended, test.checks, _violated(test.violation)) for test in failed
-    )
     checks = {}
     for name in [*rules, *sorted(set(failed_checks) - set(rules))]:
         failures = failed_checks[name]
-        hidden = masked.get(name, {"tests": 0, "by": {}})
         checks[name] = {
             "rule": rules.get(name) or _foreign_rule(name),
             "failed_tests": failures,
-            "outcome": _outcome(failures, name in exercised, hidden),
-            "masked_tests": hidden["tests"],
-            "masked_by": hidden["by"],
+            "outcome": _outcome(failures, name in exercised or failures > 0),
         }
     return {
         "checks": checks,
@@ -195,12 +203,28 @@ def findings(results: Results, rules: Mapping[str, str]) -> dict[str, Any]:
     }
 
 
+def _replay(run: Run, violations: bool) -> dict[str, Any] | None:
+    """Where the failing exchanges are, and the command that re-sends them."""
+    if not violations:
+        return None
+    return {
+        "har": FAILURES_HAR,
+        "base_url": run.base_url,
+        "command": replay_command(run.reports_dir),
+    }
+
+
 def exit_meaning(status: int) -> str:
     return ExitCode.meaning_of(status)
 
 
-def coverage(exchanges: Iterable[Mapping[str, Any]]) -> dict[str, Any]:
-    """What the run tried, from `Exchange.summary()` records: statuses, auth paths, periods."""
+def coverage(
+    exchanges: Iterable[Mapping[str, Any]], documented: Mapping[str, Sequence[str]] | None = None
+) -> dict[str, Any]:
+    """What the run tried, from `Exchange.summary()` records: statuses, auth paths, periods,
+    and per operation of the spec (`documented`: the status keys each documents) what it
+    exercised (see `operation_coverage`)."""
+    exchanges = list(exchanges)
     statuses: Counter[str] = Counter()
     codes: Counter[str] = Counter()
     methods: Counter[str] = Counter()
@@ -242,7 +266,57 @@ def coverage(exchanges: Iterable[Mapping[str, Any]]) -> dict[str, Any]:
             for bucket in PERIOD_BUCKETS
         },
         "methods": dict(sorted(methods.items())),
+        "operations": operation_coverage(exchanges, documented or {}),
     }
+
+
+def operation_coverage(
+    exchanges: Sequence[Mapping[str, Any]], documented: Mapping[str, Sequence[str]]
+) -> list[dict[str, Any]]:
+    """Per operation: `operation`, `requests` (of its method to its path), `statuses` (per
+    documented status key, how many answers it covered: the exact status, else its range
+    `4XX`, else `default`), `not_seen` (the documented statuses no answer had), `credentials`
+    (per way of carrying them, `x-api-key`, `bearer`, `other`, `none`: requests per credential
+    state, `valid key`, `another org's key`, `other value`, `none`) and `methods` (requests per
+    method to its path, the undeclared methods probed included)."""
+    found = []
+    for label, keys in documented.items():
+        mine = [e for e in exchanges if e.get("operation") == label]
+        seen: Counter[str] = Counter()
+        credentials: dict[str, Counter[str]] = {}
+        for exchange in mine:
+            key = _status_key(exchange.get("status"), keys)
+            if key is not None:
+                seen[key] += 1
+            scheme = str(exchange.get("auth") or "none")
+            state = str(exchange.get("credential_state") or "none")
+            credentials.setdefault(scheme, Counter())[state] += 1
+        path = label.split(" ", 1)[1]
+        methods = Counter(str(e.get("method")) for e in exchanges if e.get("resource") == path)
+        found.append(
+            {
+                "operation": label,
+                "requests": len(mine),
+                "statuses": {key: seen[key] for key in keys},
+                "not_seen": [key for key in keys if not seen[key]],
+                "credentials": {
+                    scheme: dict(sorted(credentials[scheme].items()))
+                    for scheme in sorted(credentials, key=lambda k: (k == "none", k))
+                },
+                "methods": dict(sorted(methods.items())),
+            }
+        )
+    return found
+
+
+def _status_key(status: Any, keys: Sequence[str]) -> str | None:
+    """The documented status key that covers an answer's status (None: no answer, or none)."""
+    if not isinstance(status, int):
+        return None
+    for key in (str(status), f"{str(status)[0]}XX", "default"):
+        if key in keys:
+            return key
+    return None
 
 
 def period_bucket(value: str | None) -> str:
@@ -256,14 +330,19 @@ def period_bucket(value: str | None) -> str:
 
 
 def write_reports(directory: Path, summary: Mapping[str, Any], masker: Masker) -> list[Path]:
-    """Write summary.json, summary.md and summary.html (creating the directory)."""
+    """Write summary.json, summary.md and summary.html (creating the directory), and
+    failures.har when the run found violations (else an old one is removed: it would replay
+    another run's failures)."""
     directory.mkdir(parents=True, exist_ok=True)
     written = []
-    for name, render in (
-        (SUMMARY_JSON, render_json),
-        (SUMMARY_MD, render_markdown),
-        (SUMMARY_HTML, render_html),
-    ):
+    renderers = [(SUMMARY_JSON, render_json), (SUMMARY_MD, render_markdown)]
+    renderers.append((SUMMARY_HTML, render_html))
+    har = directory / FAILURES_HAR
+    if summary.get("replay"):
+        renderers.append((FAILURES_HAR, render_har))
+    else:
+        har.unlink(missing_ok=True)
+    for name, render in renderers:
         path = directory / name
         path.write_text(masker.text(render(summary)), encoding="utf-8")
         written.append(path)
@@ -285,14 +364,11 @@ def _foreign_rule(name: str) -> str:
     return "(not in the catalogue)"
 
 
-def _outcome(failures: int, exercised: bool, masked: Mapping[str, Any]) -> str:
-    """failed N times; passed; masked by C in N tests (never run: an earlier check failed in
-    each test that meant to run it); not exercised (no test reached it, e.g. skipped)."""
+def _outcome(failures: int, exercised: bool) -> str:
+    """failed N times; passed; not exercised (no test ran it, e.g. its tests were skipped)."""
     if failures:
         return f"failed {failures} time{'s' if failures > 1 else ''}"
-    if exercised:
-        return "passed"
-    return masked_outcome(masked) if masked["tests"] else "not exercised"
+    return "passed" if exercised else "not exercised"
 
 
 def _failure(test: TestRecord) -> dict[str, Any]:

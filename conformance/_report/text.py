@@ -8,9 +8,12 @@ from conformance.checks import CATALOGUE
 
 
 def format_violation(violation: ContractViolation) -> str:
-    """The failure text shown to a person: one block per broken check, then the evidence."""
-    blocks = [_describe(v) for v in (violation, *violation.related)]
-    evidence = [_exchange(e) for e in violation.exchanges]
+    """The failure text shown to a person: one block per broken check, then the evidence,
+    each exchange once (the checks of one test may have judged several answers)."""
+    found = [violation, *violation.related]
+    blocks = [_describe(v) for v in found]
+    exchanges = list({id(e): e for v in found for e in v.exchanges}.values())
+    evidence = [_exchange(e) for e in exchanges]
     return violation.mask("\n\n".join([*blocks, *evidence]))
 
 

@@ -12,7 +12,7 @@ from conformance._contract.spec import Contract, Operation
 from conformance._core.dates import parse_date, utc_today
 from conformance._core.errors import ContractViolation
 from conformance._core.exchange import Exchange
-from conformance._run.session import FIRST_SCHEME, Dcs, credential_headers
+from conformance._run.session import FIRST_SCHEME, Dcs, credential_headers, judge
 from conformance.checks import validate_response
 
 #: RFC 6455 4.1: the opening handshake of a WebSocket client (the key is any 16 bytes).
@@ -67,8 +67,7 @@ def check_case(dcs: Dcs, case: Any, scheme: str = FIRST_SCHEME) -> Exchange | No
     violations = validate_response(dcs.contract, operation, exchange, dcs.keys)
     if not exchange.error:
         violations += _schemathesis_violations(case, exchange, credentials)
-    if violations:
-        raise ContractViolation.combine(violations)
+    judge(violations)
     return exchange
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextvars
+import re
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import ExitStack, contextmanager
@@ -11,11 +12,12 @@ from typing import Any, NoReturn, TypeVar
 
 from conformance._client.transport import BudgetExhausted, Guard, Limits, Params, Transport, lend
 from conformance._contract.spec import ORG_HEADER, USAGE_PATH, Contract, Operation
+from conformance._core import trace
 from conformance._core.errors import ContractViolation, TargetUnavailable
 from conformance._core.exchange import SECRET_HEADERS, Exchange, Masker
-from conformance._run.settings import OtherOrgs, Settings
+from conformance._run.settings import SECRET_NAMES, OtherOrgs, Settings
 from conformance.checks import validate_response
-from conformance.checks.responses import key_never_echoed
+from conformance.checks.responses import complete_response, key_never_echoed
 from conformance.checks.usage import billed_fields
 
 WRONG_KEY = "dcs_conformance_wrong_key_0000000000000000"
@@ -35,6 +37,10 @@ class Credentials:
     def keys(self) -> tuple[str, ...]:
         return self.orgs.keys(self.api_key)
 
+    @property
+    def named(self) -> dict[str, str]:
+        return self.orgs.named(self.api_key)
+
 
 #: `Dcs.get_usage(scheme=...)`: the spec's first security scheme.
 FIRST_SCHEME = "(first)"
@@ -52,14 +58,71 @@ def credential_headers(contract: Contract, scheme: str | None, key: str) -> dict
 
 def coverage_record(contract: Contract, exchange: Exchange) -> dict[str, Any]:
     """`Exchange.summary()` for the coverage report, with the credentials named as the spec's
-    scheme that carried them (`none`; `other` for a credential header no scheme describes)."""
+    scheme that carried them (`none`; `other` for a credential header no scheme describes) and
+    their state (`credential_state`, see `credentials_of`), and the operation of the spec the
+    request is for (`operation`: its method to its path, else None; `resource`: its path
+    whatever the method, else None)."""
+    scheme, state = credentials_of(contract, exchange)
     headers = exchange.request_headers
-    credential = next((s.label for s in contract.auth_schemes if s.carried_by(headers)), None)
-    if credential is None:
-        secret = {name.lower() for name in headers} & (SECRET_HEADERS | contract.secret_headers)
-        credential = "other" if secret else "none"
     org = ORG_HEADER.lower() in {name.lower() for name in headers}
-    return exchange.summary(credential=credential, org_header=org)
+    record = exchange.summary(credential=scheme, org_header=org)
+    path = record["path"]
+    resource = next((op for op in contract.operations if _same_path(op, path)), None)
+    operation = next(
+        (
+            op
+            for op in contract.operations
+            if op.method.upper() == exchange.method.upper() and _same_path(op, path)
+        ),
+        None,
+    )
+    record.update(
+        credential_state=state,
+        operation=None if operation is None else operation.label,
+        resource=None if resource is None else resource.path,
+    )
+    return record
+
+
+def _same_path(operation: Operation, path: str) -> bool:
+    """Whether `path` is a concrete path of `operation`, spelled exactly (case included)."""
+    return re.fullmatch(operation.path_pattern.pattern, path) is not None
+
+
+def credentials_of(contract: Contract, exchange: Exchange) -> tuple[str, str]:
+    """How a request carried credentials: the spec's scheme (`x-api-key`, `bearer`; `other`:
+    a credential header no scheme describes; `none`), and what it carried: `valid key` (the
+    run's key, exactly as the scheme puts it), `another org's key` (the empty or second
+    org's), `other value` (a wrong, changed or malformed key), `none`."""
+    headers = exchange.request_headers
+    for scheme in contract.auth_schemes:
+        if scheme.carried_by(headers):
+            value = next(v for k, v in headers.items() if k.lower() == scheme.header.lower())
+            name = exchange.masker.name_of(value[len(scheme.prefix) :])
+            if name == SECRET_NAMES[0]:
+                return scheme.label, "valid key"
+            return scheme.label, "other value" if name is None else "another org's key"
+    secret = {name.lower() for name in headers} & (SECRET_HEADERS | contract.secret_headers)
+    return ("other", "other value") if secret else ("none", "none")
+
+
+def violation_record(contract: Contract, violation: ContractViolation) -> dict[str, Any]:
+    """`ContractViolation.as_dict()`, each exchange with the credentials it carried
+    (`credentials`: `scheme`, `state`, see `credentials_of`)."""
+    record = violation.as_dict()
+    for item, leaf in zip(_records(record), _leaves(violation), strict=True):
+        for exchange, sent in zip(item["exchanges"], leaf.exchanges, strict=True):
+            scheme, state = credentials_of(contract, sent)
+            exchange["credentials"] = {"scheme": scheme, "state": state}
+    return record
+
+
+def _records(record: dict[str, Any]) -> list[dict[str, Any]]:
+    return [record, *(r for related in record["related"] for r in _records(related))]
+
+
+def _leaves(violation: ContractViolation) -> list[ContractViolation]:
+    return [violation, *(v for related in violation.related for v in _leaves(related))]
 
 
 class Dcs:
@@ -163,10 +226,11 @@ class Dcs:
         params: Params = None,
         headers: Mapping[str, str] | None = None,
     ) -> Exchange:
+        """Send a request of `operation` and run every response check on its answer: their
+        violations are kept until the end of the test (`trace.found`), which goes on; a request
+        with no complete answer ends the test at once (nothing more can be judged)."""
         exchange = self.send(method, path_or_url, params=params, headers=headers)
-        violations = validate_response(self.contract, operation, exchange, self.keys)
-        if violations:
-            raise ContractViolation.combine(violations)
+        judge(validate_response(self.contract, operation, exchange, self.keys))
         return exchange
 
     def send(self, method: str, path_or_url: str, **kwargs: Any) -> Exchange:
@@ -197,6 +261,14 @@ class Dcs:
                 )
 
 
+def judge(violations: list[ContractViolation]) -> None:
+    """Hand one answer's violations to the test (`trace.found`); raise them at once when the
+    answer is incomplete (`complete_response`): no later check could judge it."""
+    if any(violation.check == complete_response.__name__ for violation in violations):
+        raise ContractViolation.combine(violations)
+    trace.found(violations)
+
+
 @contextmanager
 def open_target(
     settings: Settings, contract: Contract, workers: int = 1, skip: Skip | None = None
@@ -223,7 +295,7 @@ def open_target(
         transport = Transport(
             base_url,
             limits=limits,
-            masker=Masker(credentials.keys, secret_headers=contract.secret_headers),
+            masker=Masker(secret_headers=contract.secret_headers, names=credentials.named),
             guard=read_only_guard(contract),
         )
         stack.callback(transport.close)
@@ -287,7 +359,9 @@ def preflight(settings: Settings, contract: Contract) -> Preflight:
         read_timeout=settings.limits.read_timeout,
         deadline=settings.limits.deadline,
     )
-    masker = Masker([settings.api_key], secret_headers=contract.secret_headers)
+    masker = Masker(
+        secret_headers=contract.secret_headers, names={SECRET_NAMES[0]: settings.api_key}
+    )
     transport = Transport(settings.base_url, limits=limits, masker=masker)
     keyless = timed = None
     headers = credential_headers(contract, FIRST_SCHEME, settings.api_key)

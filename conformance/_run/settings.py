@@ -72,6 +72,11 @@ OPTIONS: tuple[tuple[str, str | None, str], ...] = (
 )
 
 
+#: The variables of the run's keys (`--api-key`, `--empty-org-key`, `--second-api-key`), the
+#: names their templates show them by.
+SECRET_NAMES = ("DCS_API_KEY", "DCS_EMPTY_ORG_KEY", "DCS_SECOND_API_KEY")
+
+
 @dataclass(frozen=True)
 class OtherOrgs:
     """Ground truth besides the key's own org: an org that never ran a machine, and a second
@@ -86,6 +91,16 @@ class OtherOrgs:
         """`api_key` and these orgs' keys, those given: masked wherever they might show."""
         keys = (api_key, self.empty_org_key, self.second_api_key)
         return tuple(key for key in keys if key)
+
+    def named(self, api_key: str | None) -> dict[str, str]:
+        """The keys given, by the variable that holds each (`DCS_API_KEY`, ...): what a
+        request template names in their place (`Masker.template`)."""
+        keys = {
+            SECRET_NAMES[0]: api_key,
+            SECRET_NAMES[1]: self.empty_org_key,
+            SECRET_NAMES[2]: self.second_api_key,
+        }
+        return {name: key for name, key in keys.items() if key}
 
 
 @dataclass(frozen=True)
@@ -146,17 +161,17 @@ def from_config(config: Any, base_url: str | None) -> Settings:
     before the run starts (the reports dir is created here, and must be writable)."""
     api_key = option_value(config, "--api-key")
     if base_url is not None:
-        _check_url(base_url)
+        check_url(base_url)
         if not api_key:
             raise ConfigError("--base-url needs --api-key (or DCS_API_KEY): a valid key for it")
-    if api_key is not None and not _header_value(api_key):
+    if api_key is not None and not header_value(api_key):
         raise ConfigError(  # never the key itself, not even in part
             "--api-key (or DCS_API_KEY): not usable in an HTTP header (printable ASCII only, "
             "no leading or trailing space)"
         )
     org_id, other_org_id = option_value(config, "--org-id"), option_value(config, "--other-org-id")
     for option, value in (("--org-id", org_id), ("--other-org-id", other_org_id)):
-        if value is not None and not _header_value(value):
+        if value is not None and not header_value(value):
             raise ConfigError(f"{option} {value!r}: not usable in an HTTP header")
     if org_id is not None and org_id == other_org_id:
         raise ConfigError(f"--other-org-id {other_org_id!r} must be an org the key does not own")
@@ -208,7 +223,7 @@ def _checks(value: str | None) -> frozenset[str]:
     return names
 
 
-def _check_url(base_url: str) -> None:
+def check_url(base_url: str) -> None:
     try:
         parts = urlsplit(base_url)
         parts.port  # noqa: B018 (raises ValueError for a port that is not one)
@@ -218,7 +233,7 @@ def _check_url(base_url: str) -> None:
         raise ConfigError(f"--base-url {base_url!r} is not an http(s) URL")
 
 
-def _header_value(value: str) -> bool:
+def header_value(value: str) -> bool:
     """Whether `value` can be sent as an HTTP header value as it is (RFC 9110 5.5: visible
     ASCII and inner spaces; httpx refuses anything else at the first request)."""
     return value == value.strip() and all(" " <= char <= "~" for char in value)
@@ -331,7 +346,7 @@ def _ground_truth(config: Any, live: bool, api_key: str | None, org_id: str | No
         if given[option] is not None and given[option] == own:
             raise ConfigError(f"{option} {own!r} is the --org-id itself: give another org")
     for option, value in given.items():
-        if value is not None and not _header_value(value):
+        if value is not None and not header_value(value):
             shown = "" if option.endswith("-key") else f" {value!r}"  # a key is never shown
             raise ConfigError(f"{option}{shown}: not usable in an HTTP header")
     orgs = OtherOrgs(**{option[2:].replace("-", "_"): v for option, v in given.items()})

@@ -3,7 +3,7 @@ hooks hand to it. No pytest import: the plugin passes in what it needs."""
 
 from __future__ import annotations
 
-import inspect
+import functools
 import random
 import sys
 from collections.abc import Callable, Iterable, Sequence
@@ -14,17 +14,25 @@ from typing import Any
 
 from conformance._contract.expect import describe
 from conformance._contract.spec import Contract
-from conformance._core.errors import ConfigError, ExitCode
+from conformance._core import trace
+from conformance._core.errors import ConfigError, ContractViolation, ExitCode
 from conformance._core.exchange import Masker
-from conformance._report.groups import GroupKey, group_key, violation_items
-from conformance._report.summary import Results, Run, build_summary, operations_line, write_reports
-from conformance._report.terminal import repeated_failure_line
+from conformance._report.causes import cause_key, violation_items
+from conformance._report.summary import (
+    Results,
+    Run,
+    build_summary,
+    coverage,
+    findings,
+    operations_line,
+    write_reports,
+)
+from conformance._report.terminal import repeated_failure_line, terminal_lines
 from conformance._run.ahead import ALONE, Ahead, alone, job_for
 from conformance._run.load import spec_drift
 from conformance._run.session import Dcs, Skip, open_target
 from conformance._run.settings import PROFILES, Settings
-from conformance.checks import CATALOGUE, OPERATION_CHECKS, RESPONSE_CHECKS
-from conformance.checks.responses import key_never_echoed
+from conformance.checks import CATALOGUE
 
 SUITE_DIR = Path(__file__).resolve().parent.parent  # conformance/
 PREFLIGHT = "preflight"  # the test id under which a broken preflight answer is reported
@@ -45,7 +53,7 @@ class RunState:
     _drift: dict[str, Any] | None = None
     _drift_done: bool = False
     #: The first test of each root cause seen in this process.
-    _first_of_cause: dict[GroupKey, str] = field(default_factory=dict)
+    _first_of_cause: dict[str, str] = field(default_factory=dict)
     round_trip: float | None = None  # seconds, measured by the preflight
     ahead: Ahead | None = None  # tests run ahead in threads (a far target)
     #: How the plugin skips a test (`pytest.skip`): the run layer imports no pytest.
@@ -111,13 +119,13 @@ class RunState:
         one line instead when this process already showed each of its root causes in full,
         naming the root cause and the test that showed it."""
         items = [item for violation in violations for item in violation_items(violation)]
-        causes: dict[GroupKey, str] = {}  # each root cause, with its first message here
+        causes: dict[str, tuple[str, str]] = {}  # each root cause: its first check and message
         for item in items:
-            causes.setdefault(group_key(item), str(item.get("message", "")))
+            causes.setdefault(cause_key(item), (str(item["check"]), str(item.get("message", ""))))
         keys = list(causes)
         if keys and all(key in self._first_of_cause for key in keys):
             return repeated_failure_line(
-                [(_cause(key), self._first_of_cause[key], causes[key]) for key in keys]
+                [(key, *causes[key][:1], self._first_of_cause[key], causes[key][1]) for key in keys]
             )
         for key in keys:
             self._first_of_cause.setdefault(key, nodeid)
@@ -138,11 +146,34 @@ class RunState:
             return ExitCode.TARGET_UNAVAILABLE
         return exit_status
 
+    def documented(self) -> dict[str, list[str]]:
+        """Per operation of the spec (read-only: the writes are never sent), the status keys
+        it documents."""
+        return {
+            op.label: list(op.definition.get("responses", {}))
+            for op in self.contract.operations
+            if not op.is_write
+        }
+
+    def terminal_lines(self) -> list[str]:
+        """The terminal summary's lines: root causes, failures, unseen documented statuses."""
+        if self.results is None:
+            return []
+        found = findings(self.results, {n: c.rule for n, c in CATALOGUE.items()})
+        exchanges = (e for test in self.results.tests.values() for e in test.exchanges)
+        return terminal_lines(
+            found["groups"], found["failures"], coverage(exchanges, self.documented())
+        )
+
     def write_reports(self, exit_status: int) -> None:
-        """Write summary.json/.md/.html (controller only; an unwritable dir is one line)."""
+        """Write summary.json/.md/.html and failures.har (controller only; an unwritable dir
+        is one line)."""
         if self.results is None or not self.reports:
             return
         contract, settings = self.contract, self.settings
+        base_url = settings.base_url
+        if base_url is None and self._target is not None:
+            base_url = self._target.transport.base_url
         run = Run(
             target=settings.target_label,
             spec_version=contract.version,
@@ -154,6 +185,9 @@ class RunState:
             seed=self.seed,
             exit_status=exit_status,
             drift=self.drift(),
+            documented=self.documented(),
+            base_url=base_url,
+            reports_dir=str(settings.reports_dir),
         )
         summary = build_summary(run, self.results, {n: c.rule for n, c in CATALOGUE.items()})
         # a second masking pass; a toy key of a few letters is not
@@ -187,34 +221,45 @@ def _ground_truth_args(settings: Settings) -> list[str]:
     return parts
 
 
-def _cause(key: GroupKey) -> dict[str, Any]:
-    check, status, location, kind = key
-    return {"check": check, "status": status, "location": location, "value_kind": kind}
+def judge(test: Callable[..., Any], outcomes: tuple[type[BaseException], ...]) -> Any:
+    """`test` made to collect its violations (`trace.collecting`) and raise them all at its
+    end, so that every check runs on every answer: a hypothesis test's inner test (each
+    example raises its own), else the test itself. `outcomes`: how a test ends that the
+    violations it found take over (pytest's skip; any `Exception`, hypothesis's rejection of
+    an example included, always does; a violation raised at once is added to them)."""
+    handle = getattr(test, "hypothesis", None)
+    if handle is not None:
+        if not getattr(handle.inner_test, _JUDGED, False):
+            handle.inner_test = _judged(handle.inner_test, outcomes)
+        return test
+    return test if getattr(test, _JUDGED, False) else _judged(test, outcomes)
 
 
-def intended_checks(test: Callable[..., Any], uses_dcs: bool) -> list[str]:
-    """The catalogue's checks a test means to run, read from its code rather than listed by
-    hand: the checks its own function names (`auth.valid_key_accepted(...)`; the helpers it
-    calls are not followed), and with the `dcs` fixture every response check, which judges
-    each response it fetches. A check it meant to run but did not reach is masked when an
-    earlier check failed in the same test."""
-    inner = getattr(getattr(test, "hypothesis", None), "inner_test", None) or test
-    code = getattr(inspect.unwrap(inner), "__code__", None)
-    names = set(_code_names(code)) if code is not None else set()
-    if uses_dcs:
-        names |= {check.__name__ for check in RESPONSE_CHECKS}
-        names |= {check.__name__ for checks in OPERATION_CHECKS.values() for check in checks}
-        names.add(key_never_echoed.__name__)
-    return sorted(names & CATALOGUE.keys())
+_JUDGED = "_dcs_judged"
 
 
-def _code_names(code: Any) -> Iterable[str]:
-    """The global and attribute names a code object uses, its lambdas and comprehensions
-    included (they are part of the test's own code)."""
-    yield from code.co_names
-    for const in code.co_consts:
-        if inspect.iscode(const):
-            yield from _code_names(const)
+def _judged(test: Callable[..., Any], outcomes: tuple[type[BaseException], ...]) -> Any:
+    caught: tuple[type[BaseException], ...] = (Exception, *outcomes)
+
+    @functools.wraps(test)
+    def run(*args: Any, **kwargs: Any) -> Any:
+        with trace.collecting() as pending:
+            try:
+                result = test(*args, **kwargs)
+            except caught as error:
+                if not pending and not isinstance(error, ContractViolation):
+                    raise
+                violation = trace.settle(pending, error)
+                if violation is None or violation is error:
+                    raise
+                raise violation from None if isinstance(error, ContractViolation) else error
+            violation = trace.settle(pending)
+        if violation is not None:
+            raise violation
+        return result
+
+    setattr(run, _JUDGED, True)
+    return run
 
 
 def _default_database() -> Any:

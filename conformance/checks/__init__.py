@@ -9,6 +9,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from conformance._contract.spec import Contract, Operation
+from conformance._core import trace
 from conformance._core.errors import ContractViolation
 from conformance._core.exchange import Exchange
 
@@ -34,7 +35,14 @@ from conformance.checks.usage import (
     usage_counters_in_range,
 )
 
-__all__ = ["CATALOGUE", "RESPONSE_CHECKS", "Invariant", "validate_response"]
+__all__ = [
+    "CATALOGUE",
+    "OPERATION_CHECKS",
+    "RESPONSE_CHECKS",
+    "Invariant",
+    "response_level",
+    "validate_response",
+]
 
 #: Run on every response, in this order; the first (transport) failure makes the rest moot.
 RESPONSE_CHECKS = (
@@ -58,17 +66,24 @@ def validate_response(
     contract: Contract, operation: Operation, exchange: Exchange, keys: Sequence[str] = ()
 ) -> list[ContractViolation]:
     """Every violation that one response shows on its own (empty when it conforms); `keys`
-    are the caller's keys, which no answer may echo."""
+    are the caller's keys, which no answer may echo. Returned, never raised."""
     found: list[ContractViolation] = []
-    for check in (*RESPONSE_CHECKS, *OPERATION_CHECKS.get(operation.label, ())):
+    with trace.raising():
+        for check in (*RESPONSE_CHECKS, *OPERATION_CHECKS.get(operation.label, ())):
+            try:
+                check(contract, operation, exchange)
+            except ContractViolation as violation:
+                found.append(violation)
+                if check is complete_response:
+                    return found
         try:
-            check(contract, operation, exchange)
+            key_never_echoed(keys, exchange)
         except ContractViolation as violation:
             found.append(violation)
-            if check is complete_response:
-                return found
-    try:
-        key_never_echoed(keys, exchange)
-    except ContractViolation as violation:
-        found.append(violation)
     return found
+
+
+def response_level(name: str) -> bool:
+    """Whether a check judges one answer on its own (run on every answer by `validate_response`)."""
+    checks = (*RESPONSE_CHECKS, *(c for cs in OPERATION_CHECKS.values() for c in cs))
+    return name == key_never_echoed.__name__ or any(c.__name__ == name for c in checks)

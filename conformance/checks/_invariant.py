@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import functools
 from collections.abc import Callable, Iterable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
+from conformance._contract.expect import Expected, Storage
+from conformance._contract.spec import Contract, Operation
 from conformance._core import trace
 from conformance._core.errors import ContractViolation
 from conformance._core.exchange import Exchange
@@ -16,10 +18,12 @@ F = TypeVar("F", bound=Callable[..., None])
 
 @dataclass(frozen=True)
 class Invariant:
-    """A named check and the sentence of the contract it rests on (its docstring)."""
+    """A named check, the sentence of the contract it rests on (its docstring), and the
+    function itself (a violation found raises, or is kept while the test collects them)."""
 
     name: str
     rule: str
+    function: Callable[..., None] | None = field(default=None, compare=False, repr=False)
 
 
 #: Every check of the suite, by name, in declaration order.
@@ -29,35 +33,99 @@ CATALOGUE: dict[str, Invariant] = {}
 class Broken(Exception):
     """Raised inside a check; the decorator turns it into a `ContractViolation` with evidence."""
 
-    def __init__(self, message: str, *, expected: str = "", actual: str = "", location: str = ""):
+    def __init__(
+        self,
+        message: str,
+        *,
+        expected: str = "",
+        actual: str = "",
+        location: str = "",
+        subject: Exchange | None = None,
+    ):
         super().__init__(message)
         self.message = message
         self.expected = expected
         self.actual = actual
         self.location = location
+        #: The exchange the finding is about, among several the check compared.
+        self.subject = subject
 
 
 def invariant(func: F) -> F:
-    """Register a check; a `Broken` it raises becomes a `ContractViolation` naming the check."""
+    """Register a check; a `Broken` it raises becomes a `ContractViolation` naming the check,
+    with the evidence and how it was called (`ContractViolation.arguments`), raised at once or
+    kept until the end of the test (`trace.found`)."""
     name = func.__name__
-    CATALOGUE[name] = Invariant(name, " ".join((func.__doc__ or "").split()))
 
     @functools.wraps(func)
-    def wrapper(*args: Any, **kwargs: Any) -> None:
+    def wrapper(*args: Any) -> None:
         trace.current().exercised.add(name)
         try:
-            func(*args, **kwargs)
+            func(*args)
         except Broken as broken:
-            raise ContractViolation(
+            exchanges = _exchanges(*args)
+            violation = ContractViolation(
                 check=name,
                 message=broken.message,
                 expected=broken.expected,
                 actual=broken.actual,
                 location=broken.location,
-                exchanges=_exchanges(*args, *kwargs.values()),
-            ) from None
+                exchanges=exchanges,
+                arguments=recorded_arguments(args, exchanges),
+                subject=_index_of(broken.subject, exchanges),
+            )
+            trace.found([violation])
 
+    CATALOGUE[name] = Invariant(name, " ".join((func.__doc__ or "").split()), wrapper)
     return wrapper  # type: ignore[return-value]
+
+
+def _index_of(subject: Exchange | None, exchanges: list[Exchange]) -> int | None:
+    return next((i for i, e in enumerate(exchanges) if e is subject), None)
+
+
+class _NotRecordable(Exception):
+    """An argument a replay could not rebuild (or that holds a secret it has no name for)."""
+
+
+def recorded_arguments(args: Iterable[Any], exchanges: list[Exchange]) -> list[Any] | None:
+    """How a check was called, as JSON: an exchange as `{"$exchange": i}` (its index in
+    `exchanges`), a named key as `{"$secret": NAME}`, the contract and an operation by
+    reference, the canary's expectation by its period, a set as `{"$set": [...]}`, a tuple
+    or list as a list; None when an argument is none of these (no replay can call it again)."""
+    index = {id(exchange): i for i, exchange in enumerate(exchanges)}
+    masker = exchanges[0].masker if exchanges else None
+
+    def encode(value: Any) -> Any:
+        if isinstance(value, Exchange):
+            return {"$exchange": index[id(value)]}
+        if isinstance(value, Contract):
+            return {"$contract": value.sha256}
+        if isinstance(value, Operation):
+            return {"$operation": value.label}
+        if isinstance(value, Expected):
+            return {"$canary_expected": value.period.isoformat()}
+        if isinstance(value, Storage):
+            return {"$canary_storage": True}
+        if isinstance(value, str):
+            name = masker.name_of(value) if masker is not None else None
+            if name is not None:
+                return {"$secret": name}
+            if masker is not None and masker.text(value) != value:
+                raise _NotRecordable(value)  # a secret without a name: never written
+            return value
+        if value is None or isinstance(value, bool | int | float):
+            return value
+        if isinstance(value, set | frozenset):
+            return {"$set": sorted((encode(item) for item in value), key=repr)}
+        if isinstance(value, list | tuple):
+            return [encode(item) for item in value]
+        raise _NotRecordable(type(value).__name__)
+
+    try:
+        return [encode(value) for value in args]
+    except _NotRecordable:
+        return None
 
 
 def _exchanges(*values: Any) -> list[Exchange]:
@@ -103,7 +171,10 @@ def both_answered(
     status) when either is not one: `what` names the variant's answer, `expected` the rule."""
     one, two = usage_body(reference), usage_body(variant)
     if one is None or two is None:
-        raise Broken(what, expected=expected, actual=describe(variant), location="status")
+        subject = variant if two is None else reference
+        raise Broken(
+            what, expected=expected, actual=describe(subject), location="status", subject=subject
+        )
     return one, two
 
 
@@ -122,6 +193,7 @@ def require_usage(exchange: Exchange, what: str) -> dict[str, Any]:
             expected="200",
             actual=describe(exchange),
             location="status",
+            subject=exchange,
         )
     return body
 
@@ -140,6 +212,7 @@ def expect_status(exchange: Exchange, allowed: tuple[int, ...], what: str) -> No
             expected=" or ".join(str(status) for status in allowed),
             actual=describe(exchange),
             location="status",
+            subject=exchange,
         )
 
 

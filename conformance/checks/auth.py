@@ -49,6 +49,7 @@ def _expect_error(exchange: Exchange, status: int, code: str) -> None:
             expected=f"{status} {code}",
             actual=describe(exchange),
             location="$.error_code" if exchange.status == status else "status",
+            subject=exchange,
         )
 
 
@@ -123,6 +124,7 @@ def no_credential_carry_over(kinds: Sequence[str], exchanges: Sequence[Exchange]
                 expected=f"{status} {code or ''}".strip(),
                 actual=describe(exchange),
                 location="status" if exchange.status != status else "$.error_code",
+                subject=exchange,
             )
 
 

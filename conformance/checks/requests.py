@@ -75,7 +75,7 @@ def path_variant_guarded(exchange: Exchange) -> None:
     if exchange.error or exchange.status not in readings.PATH_VARIANT_WITHOUT_KEY:
         raise Broken(
             f"{exchange.request_line()} without credentials answered {describe(exchange)}",
-            expected="a 3xx or 4xx (404, a redirect, or 401 like the declared path)",
+            expected="3xx or 4xx (404, a redirect, or 401 like the declared path)",
             actual=describe(exchange),
             location="status",
         )

@@ -104,7 +104,7 @@ def auth_errors_not_retryable(contract: Contract, operation: Operation, exchange
             raise Broken(
                 f"{exchange.status} says retryable={retryable!r}",
                 expected="retryable: false",
-                actual=f"retryable: {retryable!r}",
+                actual=repr(retryable),
                 location="$.retryable",
             )
 
@@ -176,7 +176,7 @@ def request_errors_not_retryable(
             raise Broken(
                 "400 says retryable=True",
                 expected="retryable: false",
-                actual="retryable: true",
+                actual="True",
                 location="$.retryable",
             )
 

@@ -43,3 +43,18 @@ def test_a_violation_combines_those_found_with_it():
     first = ContractViolation("a", "m1")
     combined = ContractViolation.combine([first, ContractViolation("b", "m2")])
     assert combined is first and combined.checks == ["a", "b"]
+
+
+def test_combining_flattens_what_was_found_with_each():
+    a, b, c, d = (ContractViolation(name, name) for name in "abcd")
+    first = ContractViolation.combine([a, b])
+    combined = ContractViolation.combine([ContractViolation.combine([c, d]), first])
+    assert combined is c and combined.checks == ["c", "d", "a", "b"]
+    assert all(not violation.related for violation in combined.related)
+
+
+def test_a_violation_records_how_its_check_was_called():
+    violation = ContractViolation("a", "m", arguments=[{"$exchange": 0}, [200]], subject=0)
+    assert violation.as_dict()["arguments"] == [{"$exchange": 0}, [200]]
+    assert violation.as_dict()["subject"] == 0
+    assert "arguments" not in ContractViolation("a", "m").as_dict()

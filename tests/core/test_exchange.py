@@ -3,6 +3,7 @@ answer, and the rule that checks and reports read it without the HTTP client."""
 
 from __future__ import annotations
 
+import base64
 import json
 
 import pytest
@@ -57,3 +58,53 @@ def test_the_summary_names_the_credentials_given_and_masks_the_query():
     summary = sent.summary(credential="none", org_header=False)
     assert summary["auth"] == "none" and summary["error_code"] == "AUTH_REQUIRED"
     assert summary["query"] == "api_key=***"
+
+
+KEY = "dcs_secret_key_1234567890"
+
+
+def named() -> Masker:
+    return Masker(secret_headers={"x-api-key"}, names={"DCS_API_KEY": KEY})
+
+
+@pytest.mark.parametrize(
+    "value, template",
+    [
+        (f"Bearer {KEY}", "Bearer ${DCS_API_KEY}"),
+        (f"Bearer {KEY} extra", "Bearer ${DCS_API_KEY} extra"),
+        (KEY, "${DCS_API_KEY}"),
+        ("Bearer", "Bearer"),  # no secret: shown, and replayed, as it was
+        ("dcs_conformance_wrong_key_0000", "dcs_conformance_wrong_key_0000"),
+        (f"Bearer {KEY[:12]} {KEY[12:]}", "Bearer ***"),  # the key cut in two: never shown
+        ("Basic " + base64.b64encode(f"x:{KEY[:10]}".encode()).decode(), "Basic ***"),
+    ],
+)
+def test_a_credential_header_template_names_the_key_and_shows_no_piece_of_it(value, template):
+    assert named().header_template("Authorization", value) == template
+
+
+def test_a_changed_key_is_masked_in_the_template_and_never_restored():
+    masker = named()
+    masker.add(KEY + "1")  # a near-miss key a test made: a secret without a name
+    assert masker.header_template("x-api-key", KEY + "1") == "***"
+    assert masker.name_of(KEY) == "DCS_API_KEY" and masker.name_of(KEY + "1") is None
+    assert masker.template(f"http://h/v1/usage?api_key={KEY}") == (
+        "http://h/v1/usage?api_key=${DCS_API_KEY}"
+    )
+
+
+def test_an_exchange_carries_its_template_only_when_it_holds_a_named_key():
+    sent = Exchange(
+        "GET", f"http://127.0.0.1:9/v1/usage?k={KEY}", {"x-api-key": KEY}, 200, {}, b"{}", 0.01,
+        masker=named(), started=1_767_225_600.25,
+    )  # fmt: skip
+    record = sent.as_dict()
+    assert record["request"]["headers"] == {"x-api-key": "***"}
+    assert record["request"]["template"] == {
+        "url": "http://127.0.0.1:9/v1/usage?k=${DCS_API_KEY}",
+        "headers": {"x-api-key": "${DCS_API_KEY}"},
+    }
+    assert record["started"] == "2026-01-01T00:00:00.250Z"
+    assert KEY not in json.dumps(record)
+    keyless = Exchange("GET", "http://127.0.0.1:9/v1/usage", {}, 401, {}, b"", 0.01, masker=named())
+    assert "template" not in keyless.as_dict()["request"] and keyless.as_dict()["started"] is None

@@ -17,7 +17,7 @@ from urllib.parse import parse_qs, quote, quote_plus, urlsplit
 
 import pytest
 
-from tests._support import output, run_suite
+from tests._support import output, run_module, run_suite
 
 
 def encodings(secret: str) -> set[bytes]:
@@ -101,12 +101,24 @@ def test_api_key_never_leaks(echo_server, tmp_path):
 
     files = sorted(path for path in reports.rglob("*") if path.is_file())
     names = {path.name for path in files}
-    assert {"junit.xml", "summary.json", "summary.md", "summary.html"} <= names
+    assert {"junit.xml", "summary.json", "summary.md", "summary.html", "failures.har"} <= names
     summary = json.loads((reports / "summary.json").read_text(encoding="utf-8"))
     assert summary["counts"]["failed"] > 0 and summary["failures"]
     assert "***" in (reports / "summary.md").read_text(encoding="utf-8")  # masked, not dropped
+    har = (reports / "failures.har").read_text(encoding="utf-8")
+    assert "${DCS_API_KEY}" in har  # named where it was, for the replay
 
     assert not leaks(result, tmp_path, encodings(canary)), "the API key leaked"
+
+    # the replay sends the real key again, to the same echoing target, and shows none of it
+    echo_server.seen.clear()
+    replayed = run_module(
+        "conformance.replay", str(reports / "failures.har"), "--api-key", canary, timeout=120
+    )
+    assert replayed.returncode == 1, output(replayed)
+    assert canary in echo_server.seen, "the replay never sent the key: nothing was replayed"
+    assert "still failing" in replayed.stdout
+    assert not leaks(replayed, tmp_path, encodings(canary)), "the API key leaked in the replay"
 
 
 def leaks(result, tmp_path, forms: set[bytes]) -> list[tuple[str, bytes]]:

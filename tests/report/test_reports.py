@@ -10,23 +10,25 @@ import xml.etree.ElementTree as ET
 from types import SimpleNamespace
 
 import pytest
-from hypothesis import given
-from hypothesis import strategies as st
 
 from conformance._core.errors import ExitCode
 from conformance._report import common as render_common
-from conformance._report import groups, terminal
 from conformance._report import summary as reports
-from conformance.checks import CATALOGUE, usage
-from conformance.checks import requests as request_checks
+from conformance._report import terminal
+from conformance.checks import CATALOGUE
 from tests._support import output, run_suite
+from tests.report import findings
 
 RULES = {name: invariant.rule for name, invariant in CATALOGUE.items()}
 FAST = ("--max-examples", "2", "-q")
 
 
 def exchange(status=200, *, auth="x-api-key", org=False, query="", code=None, retries=0, **kw):
+    """A coverage record (`_run.session.coverage_record`) of one exchange."""
     return {
+        "operation": kw.get("operation", "GET /v1/usage"),
+        "resource": kw.get("resource", "/v1/usage"),
+        "credential_state": kw.get("state", "valid key" if auth != "none" else "none"),
         "method": kw.get("method", "GET"),
         "path": "/v1/usage",
         "query": query,
@@ -263,237 +265,103 @@ def test_write_reports_creates_the_dir_and_masks(tmp_path):
     summary = sample_summary()
     summary["target"] = "http://127.0.0.1:9/?k=sekrit_value_123"
     written = reports.write_reports(tmp_path / "a" / "b", summary, Masker(["sekrit_value_123"]))
-    assert [p.name for p in written] == ["summary.json", "summary.md", "summary.html"]
+    assert [p.name for p in written] == [
+        "summary.json", "summary.md", "summary.html", "failures.har"
+    ]  # fmt: skip
     assert all("sekrit_value_123" not in p.read_text(encoding="utf-8") for p in written)
 
 
-# --- root causes and masked checks ---------------------------------------------------------
+# --- root causes in every rendering ------------------------------------------------------
 
 
-def evidence(status=200, body="{}"):
-    return {
-        "request": {"method": "GET", "url": "http://127.0.0.1:9/v1/usage", "headers": {}},
-        "response": {
-            "status": status,
-            "headers": {"content-type": "application/json"},
-            "body_excerpt": body,
-            "error": "" if status else "no answer",
-        },
-        "elapsed_s": 0.01,
-        "retries": 0,
-        "curl": "curl -sS -X GET -H 'x-api-key: ***' http://127.0.0.1:9/v1/usage",
-    }
+def five_fault_summary(status=1, results=None) -> dict:
+    return findings.summarise(results or findings.five_fault_results(), status)
 
 
-def broken(check, actual="", *, location="", expected="", statuses=(200,), message="m", related=()):
-    """A violation dict as `ContractViolation.as_dict()` makes it."""
-    return {
-        "check": check,
-        "message": message,
-        "expected": expected,
-        "actual": actual,
-        "location": location,
-        "exchanges": [evidence(status) for status in statuses],
-        "related": list(related),
-    }
+def test_a_check_is_passed_failed_or_not_exercised():
+    summary = five_fault_summary()
+    checks = summary["checks"]
+    assert all(set(check) == {"rule", "failed_tests", "outcome"} for check in checks.values())
+    kinds = {render_common.outcome_kind(check["outcome"]) for check in checks.values()}
+    assert kinds == {"failed", "passed", "not exercised"}
+    assert checks["valid_key_accepted"]["outcome"] == "failed 1 time"
+    assert checks["error_code_format"]["failed_tests"] == 5  # the kill matrix reads it
+    assert checks["complete_response"]["outcome"] == "passed"
+    assert checks["closed_period_stable"]["outcome"] == "not exercised"
+    assert reports.verdict(summary) == "❌ Violations: 9 of 10 tests failed, 6 root causes"
+    for text in (reports.render_markdown(summary), reports.render_html(summary)):
+        assert "masked" not in text.lower()
 
 
-@pytest.mark.parametrize(
-    "violation, kind",
-    [
-        (broken("usage_counters_in_range", "-1", location="$.included"), "negative integer"),
-        (broken("usage_counters_in_range", "'3600'", location="$.billed_awake_seconds"), "string"),
-        (broken("body_matches_schema", "None", location="$.provisioned_storage_gib"), "null"),
-        (broken("usage_counters_in_range", "2520.0", location="$.billed_cpu"), "float"),
-        (broken("usage_counters_in_range", str(2**64 - 1), location="$.b"), "integer over int64"),
-        (broken("future_period_unbilled", "3124800", location="$.billed_awake_seconds"), "integer"),
-        (broken("plan_slug_non_empty", "''", location="$.plan_slug"), "empty string"),
-        (broken("body_matches_schema", "True", location="$.retryable"), "boolean"),
-        (broken("body_matches_schema", "[1, 2]", location="$.details"), "array"),
-        (broken("body_matches_schema", "{'plan_slug': 'pro', 'billed_aw", location="$",
-                expected="schema keyword 'required': ['billed_memory_mib_seconds']"), "missing"),
-        (broken("body_matches_schema", "{'currency': 'EUR', 'plan_slug': 'pro'}", location="$",
-                expected="schema keyword 'additionalProperties': False"), "extra field"),
-        (broken("body_matches_schema", "{'plan_slug': 'pro', 'billed_aw", location="$"), "object"),
-        (broken("error_code_format", "auth_invalid", location="$.error_code"), "text"),
-        (broken("content_type_documented", "text/plain; charset=utf-8",
-                location="header Content-Type"), "text"),
-        (broken("undeclared_method_refused", "(missing)", location="header Allow"), "missing"),
-        (broken("wrong_key_is_auth_invalid", "403 AUTH_INVALID", location="status",
-                statuses=(403,)), "status"),
-        (broken("st.not_a_server_error", "500", statuses=(500,)), "status"),
-        (broken("complete_response", "read timed out", statuses=(None,)), "text"),
-        (broken("auth_errors_not_retryable", "retryable: True", location="$.retryable"), "text"),
-        (broken("malformed_period_rejected", "9" * 5000, location="$.x"), "text"),
-    ],
-)  # fmt: skip
-def test_value_kinds(violation, kind):
-    assert groups.value_kind(violation) == kind
-
-
-@pytest.mark.parametrize(
-    "statuses, status",
-    [((200,), 200), ((200, 200, 200), 200), ((200, 401), 401), ((None,), None), ((), None)],
-)
-def test_the_status_of_a_violation_is_the_one_that_stands_out(statuses, status):
-    assert groups.response_status(broken("same_answer", statuses=statuses)) == status
-
-
-def test_failures_are_grouped_by_root_cause():
-    negative = dict(location="$.included_storage_gib")
-    found = groups.group_failures(
-        [
-            ("t::a", broken("usage_counters_in_range", "-1", message="first", **negative)),
-            (
-                "t::b",
-                broken(
-                    "usage_counters_in_range",
-                    "-5",
-                    **negative,
-                    related=[broken("plan_slug_non_empty", "''", location="$.plan_slug")],
-                ),
-            ),
-            (
-                "t::c",
-                broken("error_code_format", "auth_x", location="$.error_code", statuses=(401,)),
-            ),
-            ("t::d", broken("usage_counters_in_range", "'1'", **negative)),
-            (
-                "t::e",  # hypothesis found the same root cause twice: one test, counted once
-                broken(
-                    "usage_counters_in_range",
-                    "-1",
-                    **negative,
-                    related=[broken("usage_counters_in_range", "-2", **negative)],
-                ),
-            ),
-            ("t::f", None),  # a crash: no violation, no group
-        ]
-    )
-    keys = [(g["check"], g["status"], g["location"], g["value_kind"], g["tests"]) for g in found]
-    assert keys == [
-        ("usage_counters_in_range", 200, "$.included_storage_gib", "negative integer", 3),
-        ("error_code_format", 401, "$.error_code", "text", 1),
-        ("plan_slug_non_empty", 200, "$.plan_slug", "empty string", 1),
-        ("usage_counters_in_range", 200, "$.included_storage_gib", "string", 1),
-    ]
-    top = found[0]
-    assert top["test_ids"] == ["t::a", "t::b", "t::e"]  # t::b is in two groups
-    assert found[2]["test_ids"] == ["t::b"]
-    assert top["example"]["message"] == "first" and "related" not in top["example"]
-    assert top["example"]["exchanges"][0]["curl"].startswith("curl ")
-    json.dumps(found)
-
-
-def test_masked_checks_count_tests_per_masking_check():
-    masked = groups.masked_checks(
-        [
-            (["a", "x", "y"], ["a"], ["a"]),  # x, y never ran: masked by a
-            (["b", "x"], ["b", "c"], ["b", "c"]),  # x masked by b and c
-            (["x"], [], []),  # no violation (a crash): nothing masked
-        ]
-    )
-    assert masked == {
-        "x": {"tests": 2, "by": {"a": 1, "b": 1, "c": 1}},
-        "y": {"tests": 1, "by": {"a": 1}},
-    }
-    assert groups.masked_outcome(masked["x"]) == "masked by a, b, c in 2 tests"
-    assert groups.masked_outcome(masked["y"]) == "masked by a in 1 test"
-
-
-def call(nodeid, outcome="failed", *, violation=None, checks=(), intended=()):
-    properties = [
-        ("dcs_checks", json.dumps(list(checks))),
-        ("dcs_intended", json.dumps(list(intended))),
-    ]
-    if violation is not None:
-        properties.append(("dcs_violation", json.dumps(violation)))
-    return report(nodeid, outcome=outcome, properties=properties, text="failed")
-
-
-def masked_results() -> reports.Results:
-    response_checks = ["complete_response", "body_matches_schema", "usage_counters_in_range"]
-    counter = broken("usage_counters_in_range", "-1", location="$.included_storage_gib")
-    results = reports.Results()
-    for record in [
-        call("t::monotonic", violation=counter, checks=response_checks,
-             intended=[*response_checks, "open_period_monotonic"]),
-        call("t::default", violation=counter, checks=response_checks,
-             intended=[*response_checks, "default_period_is_current_month", "same_answer"]),
-        call("t::auth", checks=["body_matches_schema", "plan_slug_non_empty"],
-             violation=broken("body_matches_schema", "{}", location="$", related=[
-                 broken("plan_slug_non_empty", "''", location="$.plan_slug")]),
-             intended=["body_matches_schema", "valid_key_accepted"]),
-        call("t::same", "passed", checks=["same_answer"], intended=["same_answer"]),
-        call("t::closed", "skipped", intended=["closed_period_stable"]),
-    ]:  # fmt: skip
-        results.record(record)
-    return results
-
-
-def masked_summary(status=1, results=None) -> dict:
-    return summarise(
-        results or masked_results(),
-        status,
-        spec_operations=1,
-        writes_not_exercised=(),
-        profile="quick",
-        seed=1,
-    )
-
-
-def test_masked_is_told_from_not_exercised():
-    checks = masked_summary()["checks"]
-    monotonic = checks["open_period_monotonic"]
-    assert monotonic["outcome"] == "masked by usage_counters_in_range in 1 test"
-    assert monotonic["masked_tests"] == 1
-    assert monotonic["masked_by"] == {"usage_counters_in_range": 1}
-    assert checks["default_period_is_current_month"]["outcome"].startswith("masked by")
-    assert checks["valid_key_accepted"]["outcome"] == (
-        "masked by body_matches_schema, plan_slug_non_empty in 1 test"
-    )
-    assert checks["same_answer"]["outcome"] == "passed"  # masked once, but run elsewhere
-    assert checks["same_answer"]["masked_tests"] == 1
-    assert checks["closed_period_stable"]["outcome"] == "not exercised"  # its test was skipped
-    assert checks["closed_period_stable"]["masked_tests"] == 0
-    assert checks["usage_counters_in_range"]["failed_tests"] == 2  # the kill matrix reads it
-    assert checks["plan_slug_non_empty"]["outcome"] == "failed 1 time"
-
-
-def test_summary_groups_and_keeps_failures():
-    summary = masked_summary()
-    assert [(g["check"], g["tests"], g["test_ids"]) for g in summary["groups"]] == [
-        ("usage_counters_in_range", 2, ["t::monotonic", "t::default"]),
-        ("body_matches_schema", 1, ["t::auth"]),
-        ("plan_slug_non_empty", 1, ["t::auth"]),
-    ]
-    assert [f["test"] for f in summary["failures"]] == ["t::monotonic", "t::default", "t::auth"]
-    assert reports.verdict(summary) == "❌ Violations: 3 of 5 tests failed, 3 root causes"
-
-
-def test_terminal_lines_list_root_causes_then_masked_checks():
-    summary = masked_summary()
-    lines = terminal.terminal_lines(summary["checks"], summary["groups"], summary["failures"])
-    assert lines[0] == "dcs-conformance: 3 failures, 3 root causes"
-    assert lines[1].split() == ["#", "tests", "check", "status", "where", "value"]
+def test_terminal_lines_rank_root_causes_and_name_their_primary_symptom():
+    summary = five_fault_summary()
+    lines = terminal.terminal_lines(summary["groups"], summary["failures"], summary["coverage"])
+    assert lines[0] == "dcs-conformance: 9 failures, 6 root causes, most serious first"
+    assert lines[1].split() == ["#", "severity", "tests", "root", "cause", "statuses"]
     assert lines[2].split() == [
-        "1", "2", "usage_counters_in_range", "200", "$.included_storage_gib", "negative", "integer"
+        "1", "access", "control", "and", "tenancy", "3", "valid", "key", "answered", "401",
+        "(sent", "as", "bearer)", "401",
     ]  # fmt: skip
-    assert lines[3].strip() == "first: t::monotonic" and lines[4].strip() == "m"
+    assert lines[3].strip() == (
+        "checks: org_mismatch_forbidden (1), same_answer (1), valid_key_accepted (1)"
+    )
+    assert lines[4].strip() == "first:  t::valid_bearer"
+    assert lines[5].strip() == "[valid_key_accepted] a valid request answered 401 auth_invalid"
     text = "\n".join(lines)
-    assert "1 test (t::auth) broke several checks at once" in text
-    assert "dcs-conformance: 3 checks masked (never run" in text
-    assert "open_period_monotonic            masked by usage_counters_in_range in 1 test" in text
-    assert "closed_period_stable" not in text
-    assert terminal.terminal_lines(summary["checks"], [], []) == []
+    assert "  6  wording" in text and "$.error_code not UPPER_SNAKE_CASE" in text
+    assert "tests each show several root causes" in text
+    assert lines[-1] == (
+        "dcs-conformance: warning: GET /v1/usage: documented statuses 200, 400, 401, 403, 500, "
+        "502, default never seen in this run (not exercised, not judged)"
+    )
+    assert terminal.terminal_lines([], [], None) == []
+
+
+def test_every_rendering_lists_the_root_causes_in_the_same_order():
+    summary = five_fault_summary()
+    ids = [cause["id"] for cause in summary["groups"]]
+    terminal_text = "\n".join(
+        terminal.terminal_lines(summary["groups"], summary["failures"], summary["coverage"])
+    )
+    md, page = reports.render_markdown(summary), reports.render_html(summary)
+    for text in (terminal_text, md, page):
+        where = [text.index(key) for key in ids]
+        assert where == sorted(where), text[:3000]
+        for category in {cause["severity"]["category"] for cause in summary["groups"]}:
+            assert category in text
+    assert (
+        "| 1 | access control and tenancy | 3 | `valid key answered 401 (sent as bearer)` |" in md
+    )
+    assert (
+        "### 1. [access control and tenancy] valid key answered 401 (sent as bearer) (3 tests)"
+        in md
+    )
+    assert "python -m conformance.replay reports/failures.har" in md
+    assert '<span class="sev sev1">access control and tenancy</span>' in page
+    assert "python -m conformance.replay reports/failures.har" in page
+    assert page.count('<div class="example"') == 6 and "<details><summary>evidence" in page
+
+
+def test_reports_put_root_causes_first_and_what_was_exercised_last():
+    summary = five_fault_summary()
+    md = reports.render_markdown(summary)
+    order = ["## Root causes (6 for 9 failed tests, most serious first)", "## Checks",
+             "## The primary symptom of each root cause", "## What was exercised"]  # fmt: skip
+    assert [md.index(title) for title in order] == sorted(md.index(title) for title in order)
+    assert md.index("> ⚠️ GET /v1/usage: documented statuses") < md.index("## Root causes")
+    page = reports.render_html(summary)
+    order = ["Root causes (6", "<h2>Checks", "primary symptom of each", "<h2>What was exercised"]
+    assert [page.index(title) for title in order] == sorted(page.index(t) for t in order)
+    assert '<p class="warning">Warning: GET /v1/usage: documented statuses' in page
+    assert "<script" not in page and "src=" not in page and 'href="http' not in page
 
 
 def test_a_crash_is_listed_apart_from_the_root_causes():
-    results = masked_results()
+    results = findings.five_fault_results()
     results.record(report("t::crash", "setup", "failed", text="RuntimeError: boom\nmore"))
-    summary = masked_summary(results=results)
-    lines = terminal.terminal_lines(summary["checks"], summary["groups"], summary["failures"])
-    assert lines[0] == "dcs-conformance: 4 failures, 3 root causes"
+    summary = five_fault_summary(results=results)
+    lines = terminal.terminal_lines(summary["groups"], summary["failures"])
+    assert lines[0] == "dcs-conformance: 10 failures, 6 root causes, most serious first"
     assert lines[-2:] == [
         "dcs-conformance: 1 failure without a contract violation:",
         "  t::crash: RuntimeError: boom",
@@ -503,104 +371,78 @@ def test_a_crash_is_listed_apart_from_the_root_causes():
 
 
 def test_repeated_failure_line_names_the_root_cause_and_the_first_test():
-    cause = {"check": "c", "status": 200, "location": "$.x", "value_kind": "null"}
-    other = {"check": "d", "status": None, "location": "", "value_kind": "text"}
-    assert terminal.repeated_failure_line([(cause, "t::a", "x is null\nmore")]) == (
-        "[c] x is null (200 $.x null): same root cause as t::a (evidence there)"
+    assert (
+        terminal.repeated_failure_line([("$.x null", "c", "t::a", "x is null\nmore")])
+        == "[c] x is null ($.x null): same root cause as t::a (evidence there)"
     )
-    assert terminal.repeated_failure_line([(cause, "t::a", "m1"), (other, "t::b", "m2")]) == (
-        "[c] m1 (200 $.x null); [d] m2 (no response - text): same root causes as t::a, t::b "
+    assert terminal.repeated_failure_line(
+        [("$.x null", "c", "t::a", "m1"), ("no complete response", "d", "t::b", "m2")]
+    ) == (
+        "[c] m1 ($.x null); [d] m2 (no complete response): same root causes as t::a, t::b "
         "(evidence there)"
     )
-
-
-def test_reports_put_root_causes_first_and_coverage_last():
-    summary = masked_summary()
-    md = reports.render_markdown(summary)
-    order = ["## Root causes (3 for 3 failed tests)", "## Checks", "## One example per root cause",
-             "## Coverage"]  # fmt: skip
-    assert [md.index(title) for title in order] == sorted(md.index(title) for title in order)
-    assert (
-        "| 1 | 2 | `usage_counters_in_range` | 200 | `$.included_storage_gib` | negative integer"
-        in md
-    )
-    untouched = len(CATALOGUE) - 3 - 3 - 2
-    assert f"3 failed, 3 masked, {untouched} not exercised, 2 passed; masked (never run" in md
-    assert (
-        "### 1. usage_counters_in_range: 200 at $.included_storage_gib, negative integer (2 tests)"
-        in md
-    )
-    assert "<details><summary>2 tests with this root cause</summary>" in md
-    page = reports.render_html(summary)
-    order = ["Root causes (3", "<h2>Checks", "One example per root cause", "<h2>Coverage"]
-    assert [page.index(title) for title in order] == sorted(page.index(t) for t in order)
-    assert '<td class="outcome masked">masked by usage_counters_in_range in 1 test</td>' in page
-    assert page.count('<div class="example"') == 3 and "<details><summary>evidence" in page
-    assert "<script" not in page and "src=" not in page and 'href="http' not in page
 
 
 def test_a_secret_in_a_root_cause_example_is_masked_when_written(tmp_path):
     from conformance._core.exchange import Masker
 
     secret = "dcs_k_canary_0123456789"
-    results = masked_results()
-    leak = broken("error_code_format", secret, location="$.error_code", message=f"got {secret}")
+    results = findings.five_fault_results()
+    leak = findings.broken("content_type_documented", secret, location="header Content-Type",
+                           message=f"got {secret}")  # fmt: skip
     leak["exchanges"][0]["response"]["body_excerpt"] = f'{{"error_code": "{secret}"}}'
-    results.record(call("t::leak", violation=leak, checks=["error_code_format"]))
-    summary = masked_summary(results=results)
+    results.record(findings.call("t::leak", violation=leak, checks=["content_type_documented"]))
+    summary = five_fault_summary(results=results)
     assert any(g["example"]["actual"] == secret for g in summary["groups"])
     written = reports.write_reports(tmp_path, summary, Masker([secret]))
+    assert [path.name for path in written][-1] == "failures.har"
     assert all(secret not in path.read_text(encoding="utf-8") for path in written)
-    lines = terminal.terminal_lines(summary["checks"], summary["groups"], summary["failures"])
+    lines = terminal.terminal_lines(summary["groups"], summary["failures"])
     assert secret not in Masker([secret]).text("\n".join(lines))
 
 
-def sample_test(dcs):
-    reads = [dcs.get_usage() for _ in range(2)]
-    usage.open_period_monotonic(dcs.billed_fields, *reads)
+def test_failures_har_is_written_with_violations_only(tmp_path):
+    from conformance._core.exchange import Masker
+
+    written = reports.write_reports(tmp_path, five_fault_summary(), Masker())
+    assert (tmp_path / "failures.har").is_file() and len(written) == 4
+    clean = sample_summary(status=0)
+    clean["failures"], clean["groups"], clean["replay"] = [], [], None
+    written = reports.write_reports(tmp_path, clean, Masker())
+    assert not (tmp_path / "failures.har").exists()  # no stale replay of another run
+    assert [path.name for path in written] == ["summary.json", "summary.md", "summary.html"]
 
 
-def sample_lambda(dcs):
-    return lambda: request_checks.valid_period_accepted(dcs.get_usage())
-
-
-def helper(dcs):
-    usage.future_period_unbilled(dcs.billed_fields, dcs.get_usage())
-
-
-def sample_helper(dcs):
-    helper(dcs)
-
-
-@given(months=st.integers())
-def sample_given(dcs, months):
-    usage.closed_period_stable(dcs.billed_fields, dcs.get_usage(), dcs.get_usage())
-
-
-def test_intended_checks_are_read_from_the_test_code():
-    from conformance._run.state import intended_checks
-    from conformance.checks import OPERATION_CHECKS, RESPONSE_CHECKS
-
-    response = {check.__name__ for check in RESPONSE_CHECKS}
-    response |= {check.__name__ for check in OPERATION_CHECKS["GET /v1/usage"]}
-    response.add("key_never_echoed")
-    assert intended_checks(sample_test, uses_dcs=False) == ["open_period_monotonic"]
-    assert set(intended_checks(sample_test, uses_dcs=True)) == {"open_period_monotonic", *response}
-    assert intended_checks(sample_lambda, uses_dcs=False) == ["valid_period_accepted"]
-    assert intended_checks(sample_helper, uses_dcs=False) == []  # helpers are not followed
-    assert intended_checks(sample_given, uses_dcs=False) == ["closed_period_stable"]
-
-
-def test_intended_checks_of_the_suite_name_its_invariants():
-    from conformance import test_periods
-    from conformance._run.state import intended_checks
-
-    assert "open_period_monotonic" in intended_checks(test_periods.test_open_period_monotonic, True)
-    assert {
-        "valid_period_accepted",
-        "period_start_any_valid_date",
-        "future_period_unbilled",
-    } <= set(intended_checks(test_periods.test_generated_whole_calendar, True))
+def test_coverage_tells_documented_statuses_seen_from_those_never_seen():
+    requests = [
+        exchange(200, operation="GET /v1/usage", state="valid key"),
+        exchange(401, auth="bearer", operation="GET /v1/usage", state="other value"),
+        exchange(401, auth="none", operation="GET /v1/usage", state="none"),
+        exchange(405, method="POST", operation=None),
+        exchange(404, operation=None, resource=None),
+        exchange(418, operation="GET /v1/usage", state="valid key"),
+    ]
+    documented = {"GET /v1/usage": ["200", "400", "401", "4XX", "default"]}
+    [op] = reports.coverage(requests, documented)["operations"]
+    assert op["statuses"] == {"200": 1, "400": 0, "401": 2, "4XX": 1, "default": 0}
+    assert op["not_seen"] == ["400", "default"] and op["requests"] == 4
+    assert op["credentials"] == {
+        "bearer": {"other value": 1},
+        "x-api-key": {"valid key": 2},
+        "none": {"none": 1},
+    }
+    assert op["methods"] == {"GET": 4, "POST": 1}
+    assert render_common.unseen_lines({"operations": [op]}) == [
+        "GET /v1/usage: documented statuses 400, default never seen in this run "
+        "(not exercised, not judged)"
+    ]
+    tables = [title for title, _, _ in render_common.coverage_tables(
+        reports.coverage(requests, documented))]  # fmt: skip
+    assert tables[:3] == [
+        "GET /v1/usage: documented statuses",
+        "GET /v1/usage: credentials sent",
+        "GET /v1/usage: methods sent",
+    ]
 
 
 # --- real runs of the suite -------------------------------------------------------------------
@@ -636,9 +478,10 @@ def test_a_run_against_the_mock_writes_every_report(tmp_path):
         "unavailable",
         "coverage",
         "drift",
+        "replay",
     }
     assert summary["exit"]["status"] == 0 and summary["target"].startswith("embedded mock")
-    assert summary["groups"] == [] and summary["failures"] == []
+    assert summary["groups"] == [] and summary["failures"] == [] and summary["replay"] is None
     assert summary["counts"]["passed"] == summary["counts"]["tests"] > 0
     assert summary["spec"]["sha256"] and summary["profile"] == "quick"
     assert all(check["outcome"] == "passed" for check in summary["checks"].values())
@@ -648,6 +491,14 @@ def test_a_run_against_the_mock_writes_every_report(tmp_path):
     assert all(sum(row.values()) > 0 for row in cov["auth"].values())
     assert all(bucket["requests"] > 0 for bucket in cov["periods"].values())
     assert "POST" in cov["methods"] and cov["requests"] > 50
+    [usage] = cov["operations"]
+    assert usage["operation"] == "GET /v1/usage" and usage["not_seen"] == ["500", "502", "default"]
+    assert {"valid key", "other value"} <= set(usage["credentials"]["bearer"])
+    assert usage["credentials"]["none"] == {"none": usage["credentials"]["none"]["none"]}
+    assert {"GET", "POST", "DELETE"} <= set(usage["methods"])
+    assert "dcs-conformance: warning: GET /v1/usage: documented statuses 500, 502, default " in (
+        result.stdout
+    )
     suite = ET.parse(out / "junit.xml").getroot()
     assert int(suite.find("testsuite").get("tests")) == summary["counts"]["tests"]
     assert (out / "summary.md").read_text(encoding="utf-8").count("| passed |") >= len(CATALOGUE)
@@ -684,7 +535,7 @@ def test_an_unavailable_target_still_gets_a_summary(tmp_path):
 @pytest.mark.e2e
 @pytest.mark.hooks
 @pytest.mark.parametrize("workers", [(), ("-n", "2")], ids=["serial", "xdist"])
-def test_one_systemic_fault_is_one_root_cause_and_masks_the_invariants(tmp_path, workers):
+def test_one_systemic_fault_is_one_root_cause_and_every_check_runs(tmp_path, workers):
     from conformance._contract.expect import DEFAULT_EXPECT
     from conformance.mock import faulty_app, load_fixtures, serve
 
@@ -704,40 +555,33 @@ def test_one_systemic_fault_is_one_root_cause_and_masks_the_invariants(tmp_path,
     failed = summary["counts"]["failed"]
     assert failed >= 20 and summary["counts"]["error"] == 0
     [group] = summary["groups"]
-    assert (group["check"], group["status"], group["location"], group["value_kind"]) == (
-        "usage_counters_in_range",
-        200,
-        "$.included_storage_gib",
-        "negative integer",
-    )
+    assert group["id"] == "$.included_storage_gib negative integer"
+    assert (group["rank"], group["severity"]) == (1, {"rank": 2, "category": "wrong figures"})
+    assert group["primary"]["check"] == "usage_counters_in_range"
+    assert group["statuses"] == [200]
     assert group["tests"] == len(group["test_ids"]) == failed
     assert sorted(group["test_ids"]) == sorted(f["test"] for f in summary["failures"])
     assert group["example"]["actual"] == "-1" and group["example"]["exchanges"][0]["curl"]
     checks = summary["checks"]
-    assert checks["open_period_monotonic"]["outcome"] == (
-        "masked by usage_counters_in_range in 1 test"
-    )
-    masked = {name for name, check in checks.items() if check["outcome"].startswith("masked")}
-    assert {
-        "open_period_monotonic",
-        "closed_period_stable",
-        "future_period_unbilled",
-        "default_period_is_current_month",
-        "valid_key_accepted",
-        "valid_period_accepted",
-    } <= masked
-    assert "not exercised" not in {check["outcome"] for check in checks.values()}
+    # every check ran on every answer: the invariants after a failing read ran too
+    failed_checks = {name for name, check in checks.items() if check["failed_tests"]}
+    assert failed_checks == {"usage_counters_in_range"}, failed_checks
+    others = {check["outcome"] for name, check in checks.items() if name not in failed_checks}
+    assert others == {"passed"}, others
+    assert checks["open_period_monotonic"]["outcome"] == "passed"
     assert checks["usage_counters_in_range"]["failed_tests"] == failed
     # the terminal: the root cause once, the 2nd and later tests in one line (per process)
     assert f"dcs-conformance: {failed} failures, 1 root cause" in result.stdout
-    assert f"dcs-conformance: {len(masked)} checks masked (never run" in result.stdout
-    assert "  open_period_monotonic" in result.stdout
+    assert "masked" not in result.stdout
     # the failures section: pytest's short summary repeats each failure's text (in full
     # where the CI environment variable is set)
     failures = result.stdout.split(" short test summary info ")[0]
     in_full = re.findall(r"  rerun:     pytest (\S+)", failures)
     assert 1 <= len(in_full) <= (2 if workers else 1), (in_full, failures[-20000:])
     assert failures.count("same root cause as") == failed - len(in_full)
-    for name in ("summary.md", "summary.html"):
+    har = json.loads((tmp_path / "failures.har").read_text(encoding="utf-8"))
+    [page] = har["log"]["pages"]
+    assert page["_dcs"]["cause"] == group["id"] and len(har["log"]["entries"]) == 1
+    for name in ("summary.md", "summary.html", "failures.har"):
         text = (tmp_path / name).read_text(encoding="utf-8")
-        assert "masked by usage_counters_in_range" in text and key not in text
+        assert "$.included_storage_gib negative integer" in text and key not in text
