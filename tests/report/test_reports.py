@@ -66,18 +66,7 @@ VIOLATION = {
 }
 
 
-def report(nodeid, when="call", outcome="passed", properties=(), text="", longrepr=None):
-    return SimpleNamespace(
-        nodeid=nodeid,
-        when=when,
-        outcome=outcome,
-        failed=outcome == "failed",
-        skipped=outcome == "skipped",
-        passed=outcome == "passed",
-        user_properties=list(properties),
-        longreprtext=text,
-        longrepr=longrepr,
-    )
+report = findings.report
 
 
 def sample_results() -> reports.Results:
