@@ -205,7 +205,7 @@ FAULTS: list[Fault] = [
             "not_modified_unconditional",
             "ETags on 200s, compared with If-None-Match or, without one, with the ETag last "
             "sent on the connection: a repeated request on a reused connection gets 304",
-            (HEADERS, SAME),
+            (HEADERS, SAME, "closed_period_stable", "same_answer"),
             wire(rw.on_usage("GET", "HEAD"), rw.not_modified_on_repeat),
         ),
         Fault(
@@ -280,7 +280,7 @@ FAULTS: list[Fault] = [
             "fresh_connection_stale_replica",
             "the first request on each connection is read from a replica that missed the "
             "last backfill: every billed counter a tenth lower",
-            (SAME,),
+            (SAME, "closed_period_stable", "same_answer"),
             wire(rw.on_usage("GET", "HEAD"), rw.stale_first_request),
         ),
         Fault(
