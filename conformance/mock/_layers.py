@@ -24,7 +24,7 @@ from uvicorn.protocols.http.h11_impl import H11Protocol
 
 from conformance.mock._app import create_app, mock_state
 from conformance.mock._model import Fixtures
-from conformance.mock._replies import Reply
+from conformance.mock._replies import INVALID_REQUEST, Reply
 from conformance.mock._state import Clock
 
 #: A layer: takes the app (perhaps already layered) and returns the app to serve.
@@ -35,6 +35,7 @@ Hit = Callable[[Scope], bool]
 Act = Callable[[ASGIApp, Scope, Receive, Send], Awaitable[None]]
 TRANSPORT = "dcs.transport"  # scope["extensions"] key: the connection's asyncio transport
 CONNECTION = "dcs.connection"  # scope["extensions"] key: a dict kept as long as the connection
+TARGET = "dcs.target"  # scope["extensions"] key: the request-target as sent (bytes)
 ACT_LIMIT = 60.0  # no act runs longer than this, client or not
 
 
@@ -77,40 +78,100 @@ def error_reply(change: Callable[[Reply], Reply]) -> Apply:
 
 
 class WireProtocol(H11Protocol):
-    """uvicorn's h11 protocol, exposing the transport to the app (``TRANSPORT``) and a dict
-    that lives as long as the connection (``CONNECTION``: what a server wrongly remembers
-    between requests), and, when ``lowercase_only`` names headers, hiding those sent with any
-    upper-case letter.
+    """uvicorn's h11 protocol, exposing to the app the transport (``TRANSPORT``), a dict that
+    lives as long as the connection (``CONNECTION``: what a server wrongly remembers between
+    requests) and the request-target as sent (``TARGET``); and, when ``lowercase_only`` names
+    headers, hiding those sent with any upper-case letter.
 
-    Independent of the mock's own protocol: a faulty server differs from the correct one
-    only in how it frames malformed requests (which the suite does not send)."""
+    Otherwise it serves like the mock's own protocol: an absolute-form target
+    (``GET http://host/v1/usage``) is routed on its path, which RFC 9112 3.2.2 requires of a
+    server (uvicorn's h11 protocol alone would route on the whole URL: 404), and a request h11
+    rejects (malformed, or a head over h11's 16 KiB limit) gets the spec's JSON 400."""
 
     lowercase_only: ClassVar[frozenset[bytes]] = frozenset()
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self.connection_memo: dict[str, Any] = {}
-        if self.lowercase_only:
-            next_event = self.conn.next_event
+        self._target: bytes | None = None  # of the request whose scope is not yet extended
+        next_event = self.conn.next_event
 
-            def lowercase_names_only() -> Any:
-                event = next_event()
-                return _lowercase_only(event, self.lowercase_only)
+        def reading() -> Any:
+            self._extend_scope()  # the scope made for the request read last, if any
+            event = next_event()
+            if isinstance(event, h11.Request):
+                self._target = event.target
+                event = _origin_form(event)
+                if self.lowercase_only:
+                    event = _lowercase_only(event, self.lowercase_only)
+            return event
 
-            self.conn.next_event = lowercase_names_only  # type: ignore[method-assign]
+        self.conn.next_event = reading  # type: ignore[method-assign]
 
     def data_received(self, data: bytes) -> None:
         super().data_received(data)
+        self._extend_scope()  # the request task has been created but has not run yet
+
+    def _extend_scope(self) -> None:
         scope = getattr(self, "scope", None)
-        if scope is not None:  # the request task has been created but has not run yet
-            extensions = scope.setdefault("extensions", {})
-            extensions[TRANSPORT] = self.transport
-            extensions[CONNECTION] = self.connection_memo
+        if scope is None:
+            return
+        extensions = scope.setdefault("extensions", {})
+        extensions[TRANSPORT] = self.transport
+        extensions[CONNECTION] = self.connection_memo
+        if self._target is not None:
+            extensions[TARGET] = self._target
+            self._target = None
+
+    def send_400_response(self, msg: str) -> None:
+        """The spec's JSON 400 ``INVALID_REQUEST`` (uvicorn's is text/plain), then close."""
+        reply = INVALID_REQUEST
+        headers = [
+            (b"content-type", reply.media_type.encode()),
+            (b"content-length", b"%d" % len(reply.body)),
+            (b"connection", b"close"),
+        ]
+        try:
+            for event in (
+                h11.Response(status_code=reply.status, headers=headers, reason=b"Bad Request"),
+                h11.Data(data=reply.body),
+                h11.EndOfMessage(),
+            ):
+                self.transport.write(self.conn.send(event) or b"")
+        except h11.LocalProtocolError:  # a response had already started: just hang up
+            pass
+        self.transport.close()
+
+
+def request_target(scope: Scope) -> bytes:
+    """The request-target as the client sent it (served through ``WireProtocol``), else as
+    rebuilt from the scope (origin-form)."""
+    sent = scope.get("extensions", {}).get(TARGET)
+    if sent is not None:
+        return bytes(sent)
+    query = scope.get("query_string", b"")
+    path = scope.get("raw_path") or scope["path"].encode()
+    return bytes(path) + (b"?" + query if query else b"")
+
+
+def _origin_form(event: Any) -> Any:
+    """An absolute-form request (``http://host/path?query``) as origin-form (``/path?query``)."""
+    target = event.target
+    scheme, sep, rest = target.partition(b"://")
+    if not sep or not scheme.isalpha():
+        return event
+    start = min((i for i in (rest.find(b"/"), rest.find(b"?")) if i >= 0), default=len(rest))
+    path = rest[start:]
+    origin = path if path.startswith(b"/") else b"/" + path
+    return h11.Request(
+        method=event.method,
+        target=origin,
+        headers=list(event.headers.raw_items()),
+        http_version=event.http_version,
+    )
 
 
 def _lowercase_only(event: Any, names: frozenset[bytes]) -> Any:
-    if not isinstance(event, h11.Request):
-        return event
     kept = [(n, v) for n, v in event.headers.raw_items() if n.lower() not in names or n.islower()]
     return h11.Request(
         method=event.method, target=event.target, headers=kept, http_version=event.http_version

@@ -233,6 +233,218 @@ def _validation_first(c: TestClient) -> None:
     same_answers(c)
 
 
+# --- the request space: conditionals, negotiation, caching, limits, HEAD, OPTIONS, methods,
+# ranges, field values
+
+PROBLEM = "application/problem+json"
+
+
+def _with(**headers: str | bytes) -> dict[str, str | bytes]:
+    return {**AUTH, **headers}
+
+
+def _status(c: TestClient, method: str = "GET", **headers: str | bytes) -> int:
+    return c.request(method, "/v1/usage", headers=headers).status_code
+
+
+def _conditional(weak: bool) -> Callable[[TestClient], None]:
+    def check(c: TestClient) -> None:
+        reply = usage(c, CLOSED)
+        tag = reply.headers["etag"]
+        assert tag.startswith('W/"') if weak else tag.startswith('"'), tag
+        opaque = tag.removeprefix("W/")
+        asks = [tag, opaque, f'"other", {tag}', "*"] if weak else [tag, f'W/"x", {tag}', "*"]
+        for asked in asks:
+            not_modified = usage(c, CLOSED, **_with(**{"If-None-Match": asked}))
+            _equal((asked, not_modified.status_code, not_modified.content), (asked, 304, b""))
+            _equal(not_modified.headers["etag"], tag)
+            head = c.head(
+                f"/v1/usage?period_start={CLOSED}", headers=_with(**{"If-None-Match": asked})
+            )
+            _equal(head.status_code, 304)
+        for header, value in (("If-None-Match", '"other"'), ("If-None-Match", "nonsense")):
+            _equal(usage(c, CLOSED, **_with(**{header: value})).json(), good(CLOSED).json())
+        _equal(usage(c, **_with(**{"If-None-Match": tag})).status_code, 200)  # another period
+        for asked in (tag, "*"):  # conditions never replace the refusal of a request without a key
+            keyless = c.get("/v1/usage", headers={"If-None-Match": asked})
+            _equal((keyless.status_code, keyless.json()["error_code"]), (401, "AUTH_REQUIRED"))
+            assert "etag" not in keyless.headers
+        failed = usage(c, CLOSED, **_with(**{"If-Match": '"other"'}))
+        _equal((failed.status_code, failed.headers["content-type"]), (412, PROBLEM))
+        strong = usage(c, CLOSED, **_with(**{"If-Match": opaque}))
+        _equal(strong.status_code, 412 if weak else 200)  # a weak tag never matches strongly
+        _equal(usage(c, CLOSED, **_with(**{"If-Match": "*"})).status_code, 200)
+        same_answers(c)
+
+    return check
+
+
+def _accept(c: TestClient) -> None:
+    for accept in ("text/html", "application/json;q=0", "text/html, application/xml;q=0.9",
+                   "application/json;q=0, */*", "application/*;q=0"):  # fmt: skip
+        refused = usage(c, **_with(Accept=accept))
+        _equal((accept, refused.status_code), (accept, 406))
+        _equal(refused.headers["content-type"], PROBLEM)
+        _equal(refused.json()["status"], 406)
+    for accept in ("*/*", "application/*", "application/json", "text/html, */*;q=0.1",
+                   "application/json; charset=utf-8", "", "garbage", "*/*;q=0.8"):  # fmt: skip
+        _equal((accept, usage(c, **_with(Accept=accept)).json()), (accept, good().json()))
+    keyless = c.get("/v1/usage", headers={"Accept": "text/html"})
+    _equal(keyless.status_code, 401)  # errors are not negotiated
+    same_answers(c)
+
+
+def _cache_private(c: TestClient) -> None:
+    for reply in (usage(c), usage(c, CLOSED), c.head("/v1/usage", headers=AUTH)):
+        _equal(reply.headers["cache-control"], "private, max-age=60")
+        _equal(reply.headers["vary"], "X-Api-Key, Authorization, X-Dedalus-Org-Id")
+    for reply in (c.get("/v1/usage"), usage(c, "nope"), c.put("/v1/usage"), c.get("/x")):
+        _equal(reply.headers["cache-control"], "no-store")
+    same_answers(c)
+
+
+def _cache_vary(c: TestClient) -> None:
+    reply = usage(c, CLOSED)
+    _equal(reply.headers["cache-control"], "max-age=300")
+    _equal(reply.headers["vary"], "authorization, x-api-key, x-dedalus-org-id")
+    assert "cache-control" not in c.get("/v1/usage").headers
+    same_answers(c)
+
+
+def _limits(c: TestClient) -> None:
+    long_target = c.get("/v1/usage?x=" + "a" * 2100, headers=AUTH)
+    _equal((long_target.status_code, long_target.headers["content-type"]), (414, PROBLEM))
+    _equal(c.get("/v1/usage?x=" + "a" * 1900, headers=AUTH).status_code, 200)
+    _equal(_status(c, **_with(**{"User-Agent": "u" * 4100})), 431)
+    _equal(_status(c, **_with(**{"User-Agent": "u" * 4000})), 200)
+    many = {f"X-Pad-{i}": "p" * 1000 for i in range(9)}
+    _equal(_status(c, **_with(**many)), 431)
+    _equal(_status(c, **_with(**dict(list(many.items())[:7]))), 200)
+    _equal(c.get("/nowhere?x=" + "a" * 2100).status_code, 414)  # any path
+    same_answers(c)
+
+
+def _head_405(c: TestClient) -> None:
+    for headers in (AUTH, {}):
+        head = c.head("/v1/usage", headers=headers)
+        _equal((head.status_code, head.headers["allow"], head.content), (405, "GET", b""))
+    put = c.put("/v1/usage", headers=AUTH)
+    _equal((put.status_code, put.headers["allow"]), (405, "GET"))
+    same_answers(c)
+
+
+def _head_no_length(c: TestClient) -> None:
+    head, get = c.head("/v1/usage", headers=AUTH), usage(c)
+    _equal((head.status_code, head.content), (200, b""))
+    assert "content-length" not in head.headers and "content-length" in get.headers
+    _equal(head.headers["content-type"], get.headers["content-type"])
+    _equal(c.head("/v1/usage").status_code, 401)
+    same_answers(c)
+
+
+ORIGIN = "https://app.example"
+
+
+def _cors(c: TestClient) -> None:
+    preflight = c.options(
+        "/v1/usage",
+        headers={"Origin": ORIGIN, "Access-Control-Request-Method": "GET",
+                 "Access-Control-Request-Headers": "x-api-key"},
+    )  # fmt: skip
+    _equal((preflight.status_code, preflight.content), (204, b""))
+    _equal(preflight.headers["allow"], "GET, HEAD, OPTIONS")
+    _equal(preflight.headers["access-control-allow-origin"], ORIGIN)
+    _equal(preflight.headers["access-control-allow-methods"], "GET, HEAD")
+    assert "x-api-key" in preflight.headers["access-control-allow-headers"]
+    plain = c.options("/v1/usage", headers=AUTH)
+    _equal((plain.status_code, plain.content), (204, b""))
+    assert "access-control-allow-origin" not in plain.headers
+    for reply in (usage(c, **_with(Origin=ORIGIN)), c.get("/v1/usage", headers={"Origin": ORIGIN})):
+        _equal(reply.headers["access-control-allow-origin"], ORIGIN)
+        _equal(reply.headers["vary"], "Origin")
+    _equal(usage(c, **_with(Origin=ORIGIN)).json(), good().json())
+    assert "access-control-allow-origin" not in usage(c).headers
+    _equal(c.delete("/v1/usage", headers=AUTH).headers["allow"], "GET, HEAD, OPTIONS")
+    _equal(c.options("/nowhere").status_code, 404)
+    same_answers(c)
+
+
+def _options_200(c: TestClient) -> None:
+    for headers in ({}, AUTH, {"Origin": ORIGIN, "Access-Control-Request-Method": "GET"}):
+        reply = c.options("/v1/usage", headers=headers)
+        _equal((reply.status_code, reply.content), (200, b""))
+        _equal(
+            (reply.headers["allow"], reply.headers["content-length"]), ("GET, HEAD, OPTIONS", "0")
+        )
+        assert "content-type" not in reply.headers
+    _equal(c.patch("/v1/usage", headers=AUTH).headers["allow"], "GET, HEAD, OPTIONS")
+    same_answers(c)
+
+
+def _unknown_501(c: TestClient) -> None:
+    for method in ("QUERY", "PROPFIND", "FROB"):  # "get": over the wire (httpx upper-cases)
+        for headers in ({}, AUTH):
+            reply = c.request(method, "/v1/usage", headers=headers)
+            _equal(
+                (method, reply.status_code, reply.headers["content-type"]), (method, 501, PROBLEM)
+            )
+    for method in ("TRACE", "OPTIONS", "POST"):
+        _equal(c.request(method, "/v1/usage", headers=AUTH).status_code, 405)
+    same_answers(c)
+
+
+def _auth_first(c: TestClient) -> None:
+    for method in ("POST", "PUT", "DELETE", "OPTIONS", "TRACE", "QUERY"):
+        _equal(
+            (method, c.request(method, "/v1/usage").json()["error_code"]), (method, "AUTH_REQUIRED")
+        )
+        wrong = c.request(method, "/v1/usage", headers={"x-api-key": "dcs_nope"})
+        _equal((wrong.status_code, wrong.json()["error_code"]), (401, "AUTH_INVALID"))
+        _equal(c.request(method, "/v1/usage", headers=AUTH).status_code, 405)
+    other_org = _with(**{"X-Dedalus-Org-Id": "org_globex"})
+    _equal(c.post("/v1/usage", headers=other_org).status_code, 403)
+    same_answers(c)
+
+
+def _ranges(c: TestClient) -> None:
+    whole = good(CLOSED).content
+    length = len(whole)
+    _equal(usage(c, CLOSED).headers["accept-ranges"], "bytes")
+    cases = {
+        "bytes=0-9": (0, 9),
+        "bytes=10-": (10, length - 1),
+        "bytes=-5": (length - 5, length - 1),
+        f"bytes=5-{length + 50}": (5, length - 1),
+    }
+    for asked, (first, last) in cases.items():
+        part = usage(c, CLOSED, **_with(Range=asked))
+        _equal((asked, part.status_code), (asked, 206))
+        _equal(part.headers["content-range"], f"bytes {first}-{last}/{length}")
+        _equal(part.content, whole[first : last + 1])
+        _equal(part.headers["content-type"], "application/json")
+    for asked in (f"bytes={length}-", "bytes=-0"):
+        refused = usage(c, CLOSED, **_with(Range=asked))
+        _equal((refused.status_code, refused.headers["content-range"]), (416, f"bytes */{length}"))
+    for asked in ("bytes=0-1, 4-5", "items=0-1", "bytes=9-2", "garbage"):
+        _equal(usage(c, CLOSED, **_with(Range=asked)).content, whole)
+    ignored = usage(c, CLOSED, **_with(Range="bytes=0-9", **{"If-Range": '"x"'}))
+    _equal((ignored.status_code, ignored.content), (200, whole))
+    _equal(c.head("/v1/usage", headers=_with(Range="bytes=0-9")).status_code, 200)
+    _equal(c.get("/v1/usage", headers={"Range": "bytes=0-9"}).status_code, 401)
+    same_answers(c)
+
+
+def _strict_fields(c: TestClient) -> None:
+    for value in ("caf\u00e9".encode(), b"a\x7fb", b"\xff"):
+        reply = usage(c, **_with(**{"User-Agent": value}))
+        _equal((reply.status_code, reply.json()["error_code"]), (400, "INVALID_REQUEST"))
+    expect = usage(c, **_with(Expect="teapot"))
+    _equal((expect.status_code, expect.headers["content-type"]), (417, PROBLEM))
+    _equal(usage(c, **_with(Expect="100-continue")).json(), good().json())
+    _equal(usage(c, **_with(**{"User-Agent": "plain ascii\twith tab"})).json(), good().json())
+    same_answers(c)
+
+
 IN_PROCESS: dict[str, Callable[[TestClient], None]] = {
     "media_type_params": _charset,
     "json_reordered_pretty": _pretty,
@@ -245,6 +457,20 @@ IN_PROCESS: dict[str, Callable[[TestClient], None]] = {
     "gzip_responses": _gzip,
     "other_error_texts": _error_texts,
     "validation_before_auth": _validation_first,
+    "conditional_304": _conditional(weak=False),
+    "etag_weak": _conditional(weak=True),
+    "accept_406": _accept,
+    "cache_control_private": _cache_private,
+    "cache_vary_on_key": _cache_vary,
+    "size_limits_414_431": _limits,
+    "head_refused_405": _head_405,
+    "head_without_length": _head_no_length,
+    "options_cors": _cors,
+    "options_200_allow": _options_200,
+    "unknown_method_501": _unknown_501,
+    "auth_before_method": _auth_first,
+    "byte_ranges": _ranges,
+    "strict_header_values": _strict_fields,
 }
 
 
@@ -374,6 +600,74 @@ def test_title_case_headers(server) -> None:
     _equal(json.loads(body), GOOD_BODY)
     refused, _ = exchange(port, get().replace(b"GET", b"PUT", 1))
     assert b"\r\nAllow: GET, HEAD\r\n" in refused
+
+
+def test_unknown_method_501(server) -> None:
+    port = server("unknown_method_501")
+    for method in ("get", "FROB", "QUERY"):
+        response, _ = exchange(port, get().replace(b"GET", method.encode(), 1))
+        status, fields, body = split(response)
+        _equal((method, status), (method, "HTTP/1.1 501 Not Implemented"))
+        _equal(fields["content-type"], "application/problem+json")
+        _equal(json.loads(body[: int(fields["content-length"])])["status"], 501)
+    _equal(json.loads(split(exchange(port, get())[0])[2]), GOOD_BODY)
+
+
+def test_head_without_length(server) -> None:
+    port = server("head_without_length")
+    head = get().replace(b"GET", b"HEAD", 1)
+    response, _ = exchange(port, head + get())  # the connection stays usable after it
+    status, fields, rest = split(response)
+    _equal(status, "HTTP/1.1 200 OK")
+    assert "content-length" not in fields and "transfer-encoding" not in fields
+    _equal(fields["content-type"], "application/json")
+    status, fields, body = split(rest)
+    _equal((status, json.loads(body)), ("HTTP/1.1 200 OK", GOOD_BODY))
+
+
+def test_size_limits_over_the_wire(server) -> None:
+    port = server("size_limits_414_431")
+    long_target = get("/v1/usage?x=" + "a" * 3000)
+    status, fields, _ = split(exchange(port, long_target)[0])
+    assert status.startswith("HTTP/1.1 414 "), status  # the reason phrase is the server's
+    _equal(fields["content-type"], "application/problem+json")
+    big_field = get(**{"User-Agent": "u" * 5000})
+    status, _, _ = split(exchange(port, big_field)[0])
+    _equal(status, "HTTP/1.1 431 Request Header Fields Too Large")
+    huge = get(**{"x-pad": "p" * 20000})  # over the server's own limit: its JSON 400
+    status, _, body = split(exchange(port, huge)[0])
+    _equal(
+        (status, json.loads(body)["error_code"]), ("HTTP/1.1 400 Bad Request", "INVALID_REQUEST")
+    )
+
+
+def test_conditional_304_over_the_wire(server) -> None:
+    port = server("conditional_304")
+    status, fields, _ = split(exchange(port, get())[0])
+    tag = fields["etag"]
+    response, _ = exchange(port, get(**{"If-None-Match": tag}) + get())
+    status, fields, rest = split(response)
+    _equal((status, fields["etag"]), ("HTTP/1.1 304 Not Modified", tag))
+    assert "content-length" not in fields and "transfer-encoding" not in fields
+    _equal(json.loads(split(rest)[2]), GOOD_BODY)  # the next answer on the connection
+
+
+@pytest.mark.parametrize("name", ["title_case_headers", "early_hints_103"])
+def test_wire_protocol_variants_serve_like_the_mock(server, name: str) -> None:
+    """The variants served through the wire layers' h11 protocol route an absolute-form
+    target on its path and refuse a malformed request with the spec's JSON 400, as the mock's
+    own protocol does."""
+    port = server(name)
+    response, _ = exchange(port, get(f"http://127.0.0.1:{port}/v1/usage"))
+    final = response.rpartition(b"HTTP/1.1 ")[2]
+    assert final.startswith(b"200 OK"), response[:200]
+    _equal(json.loads(final.partition(b"\r\n\r\n")[2]), GOOD_BODY)
+    malformed = get().replace(b"\r\n\r\n", b"\r\nno colon here\r\n\r\n")
+    response, _ = exchange(port, malformed)
+    status, fields, body = split(response)  # refused before the app: no 103 either
+    _equal(status, "HTTP/1.1 400 Bad Request")
+    _equal(fields["content-type"], "application/json")
+    _equal(json.loads(body)["error_code"], "INVALID_REQUEST")
 
 
 WIRE = {

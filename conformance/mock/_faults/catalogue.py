@@ -15,43 +15,19 @@ from __future__ import annotations
 import dataclasses
 import uuid
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass, field
 from datetime import date, timedelta
 
 from starlette.types import ASGIApp
 
 from conformance.mock import _layers as layers
 from conformance.mock import _replies as replies
-from conformance.mock._faults import steps, wire
-from conformance.mock._layers import Apply, layered_app
+from conformance.mock._faults import request_space, steps, wire
+from conformance.mock._faults.fault import Fault, KnownLimit, family
+from conformance.mock._layers import layered_app
 from conformance.mock._model import Fixtures
 from conformance.mock._periods import period_bounds
 from conformance.mock._replies import Reply
 from conformance.mock._state import Clock
-
-
-@dataclass(frozen=True)
-class Fault:
-    """One way a backend breaks the contract, and the suite checks expected to catch it."""
-
-    name: str
-    description: str
-    expected_checks: tuple[str, ...]
-    apply: Apply = field(repr=False, compare=False)
-    family: str = ""
-
-
-@dataclass(frozen=True)
-class KnownLimit:
-    """A fault the suite cannot catch without risking false alarms, and why."""
-
-    fault: Fault
-    reason: str
-
-
-def _family(family: str, *faults: Fault) -> list[Fault]:
-    return [Fault(f.name, f.description, f.expected_checks, f.apply, family) for f in faults]
-
 
 SCHEMA = ("body_matches_schema",)
 RANGE = ("usage_counters_in_range",)
@@ -141,7 +117,7 @@ def _title_with_request_id(document: dict) -> None:
 
 
 _FAULTS = [
-    *_family(
+    *family(
         "usage body",
         Fault(
             "usage_field_missing",
@@ -198,7 +174,7 @@ _FAULTS = [
             steps.usage_field("plan_slug", lambda v: None),
         ),
     ),
-    *_family(
+    *family(
         "error body",
         Fault(
             "error_missing_retryable",
@@ -243,7 +219,7 @@ _FAULTS = [
             layers.error_reply(steps.auth_as_problem),
         ),
     ),
-    *_family(
+    *family(
         "auth",
         Fault(
             "auth_codes_swapped",
@@ -314,7 +290,7 @@ _FAULTS = [
             steps.org_check(steps.refuse_any_org),
         ),
     ),
-    *_family(
+    *family(
         "period",
         Fault(
             "default_period_previous_month",
@@ -372,7 +348,7 @@ _FAULTS = [
             steps.usage_step(steps.jittered),
         ),
     ),
-    *_family(
+    *family(
         "content type and method",
         Fault(
             "usage_as_text_plain",
@@ -405,7 +381,7 @@ _FAULTS = [
             layers.error_reply(steps.without_allow),
         ),
     ),
-    *_family(
+    *family(
         "transport",
         Fault(
             "truncated_json",
@@ -452,7 +428,7 @@ _FAULTS = [
     ),
     # Wrong figures that stay integers, stable and monotonic: only ground truth shows them,
     # the canary org's known usage (--expect) and an org with no usage (--empty-org-key).
-    *_family(
+    *family(
         "ground truth",
         Fault(
             "open_hour_counted",
@@ -475,7 +451,7 @@ _FAULTS = [
     ),
     # Credentials as an attacker presents them: near-miss keys and org ids, keys where the
     # spec does not put them, malformed values, and credentials remembered between requests.
-    *_family(
+    *family(
         "credentials",
         Fault(
             "any_auth_scheme_accepted",
@@ -575,7 +551,7 @@ _FAULTS = [
         ),
     ),
     # The declared path spelled another way: a router more lenient than the auth in front.
-    *_family(
+    *family(
         "paths",
         Fault(
             "trailing_slash_unauthenticated",
@@ -612,7 +588,7 @@ _FAULTS = [
             layers.wire(wire.doubled_slash, wire.reply(steps.CRASH)),
         ),
     ),
-    *_family(
+    *family(
         "secrets",
         Fault(
             "key_echoed_in_errors",
@@ -636,7 +612,7 @@ _FAULTS = [
             layers.wire(wire.everything, wire.request_line_in_errors),
         ),
     ),
-    *_family(
+    *family(
         "calendar",
         Fault(
             "lenient_iso8601_dates",
@@ -679,7 +655,7 @@ _FAULTS = [
             steps.period_math_crash(_same_day_next_month),
         ),
     ),
-    *_family(
+    *family(
         "JSON on the wire",
         Fault(
             "duplicate_member_names",
@@ -711,7 +687,7 @@ _FAULTS = [
             layers.wire(wire.has_period_start, wire.with_response_headers(wire.gzip_label)),
         ),
     ),
-    *_family(
+    *family(
         "contract sentences",
         Fault(
             "storage_as_of_period_end",
@@ -773,6 +749,8 @@ _FAULTS = [
             steps.usage_step(steps.memory_while_asleep),
         ),
     ),
+    # The whole request space (methods, header fields, targets, equivalent requests).
+    *request_space.FAULTS,
 ]
 
 #: Every fault of the catalogue, by name, in catalogue order.

@@ -9,37 +9,10 @@ import threading
 import time
 from collections.abc import Iterator
 
-import h11
 import uvicorn
 from starlette.types import ASGIApp, Receive, Scope, Send
-from uvicorn.protocols.http.h11_impl import H11Protocol
 
 from conformance.mock._http.protocol import MockHttpToolsProtocol
-from conformance.mock._replies import INVALID_REQUEST
-
-
-class _MockH11Protocol(H11Protocol):
-    """uvicorn's h11 protocol, but a request h11 rejects (malformed, or a head over h11's
-    16 KiB limit while still arriving) gets the spec's JSON 400 shape instead of uvicorn's
-    text/plain 400."""
-
-    def send_400_response(self, msg: str) -> None:
-        reply = INVALID_REQUEST
-        headers = [
-            (b"content-type", reply.media_type.encode()),
-            (b"content-length", str(len(reply.body)).encode()),
-            (b"connection", b"close"),
-        ]
-        try:
-            for event in (
-                h11.Response(status_code=reply.status, headers=headers, reason=b"Bad Request"),
-                h11.Data(data=reply.body),
-                h11.EndOfMessage(),
-            ):
-                self.transport.write(self.conn.send(event) or b"")
-        except h11.LocalProtocolError:  # a response had already started: just hang up
-            pass
-        self.transport.close()
 
 
 class _CountRequests:

@@ -22,7 +22,7 @@ from conformance.mock import _layers as layers
 from conformance.mock._layers import Apply, layered_app
 from conformance.mock._model import Fixtures
 from conformance.mock._state import Clock
-from conformance.mock._variants import steps
+from conformance.mock._variants import semantics, steps
 from conformance.mock._variants import wire as http
 
 
@@ -172,6 +172,149 @@ _VARIANTS = [
         "Neither the spec nor RFC 9110 orders the checks of a request with several problems, "
         "and the spec documents both 400 and 401 for it, so either answer is correct.",
         steps.validation_first(),
+    ),
+    Variant(
+        "conditional_304",
+        "usage 200s carry a strong ETag; a GET or HEAD with a key whose If-None-Match names it "
+        "gets 304 Not Modified without content, an If-Match that names no current tag 412; "
+        "without a key, still 401",
+        "RFC 9110 8.8.3 lets an origin server send an ETag and 13.1.2 with 15.4.5 has it answer "
+        "a GET whose If-None-Match matches with 304 and no content, conditions being evaluated "
+        "(13.2.1) only where the answer would otherwise be 2xx, never in place of a 401.",
+        http.layer(semantics.conditional(weak=False)),
+    ),
+    Variant(
+        "etag_weak",
+        'usage 200s carry a weak ETag (W/"..."); If-None-Match naming it, weak or strong, or '
+        "*, gets 304 without content; If-Match, compared strongly, never matches it: 412",
+        "RFC 9110 8.8.1 and 8.8.3 allow weak entity tags, 13.1.2 compares If-None-Match with "
+        "the weak comparison function and 13.1.1 If-Match with the strong one, which a weak "
+        "tag never passes.",
+        http.layer(semantics.conditional(weak=True)),
+    ),
+    Variant(
+        "accept_406",
+        "406 application/problem+json to a GET or HEAD with a key whose Accept gives "
+        "application/json no quality (text/html, application/json;q=0); */*, application/*, "
+        "no Accept or an unparseable one still get JSON",
+        "RFC 9110 12.5.1 and 15.5.7 let a server answer 406 when the Accept field admits no "
+        "available representation, its most specific matching range deciding the quality, "
+        "and the spec's default response covers that status as problem+json.",
+        http.layer(semantics.negotiated),
+    ),
+    Variant(
+        "cache_control_private",
+        "usage 200s say Cache-Control: private, max-age=60 and Vary: X-Api-Key, "
+        "Authorization, X-Dedalus-Org-Id; every error says Cache-Control: no-store",
+        "RFC 9111 5.2.2.7 lets an origin keep a response to the client's own cache (private) "
+        "with a freshness lifetime (5.2.2.1 max-age), 4.1 has Vary name the request fields "
+        "that select it, and 5.2.2.5 no-store forbids storing an answer at all.",
+        http.layer(
+            http.on_start(
+                semantics.cache_directives(
+                    b"private, max-age=60",
+                    b"X-Api-Key, Authorization, X-Dedalus-Org-Id",
+                    b"no-store",
+                )
+            )
+        ),
+    ),
+    Variant(
+        "cache_vary_on_key",
+        "usage 200s say Cache-Control: max-age=300 (not private) with Vary: authorization, "
+        "x-api-key, x-dedalus-org-id in lower case",
+        "RFC 9111 3.5 bars a shared cache from reusing an answer to a request with "
+        "Authorization unless the answer says public, s-maxage or must-revalidate, and 4.1 "
+        "has any cache match the fields Vary names (x-api-key among them, compared "
+        "case-insensitively) before reusing a stored answer.",
+        http.layer(
+            http.on_start(
+                semantics.cache_directives(
+                    b"max-age=300", b"authorization, x-api-key, x-dedalus-org-id", None
+                )
+            )
+        ),
+    ),
+    Variant(
+        "size_limits_414_431",
+        "414 application/problem+json for a request-target over 2 KiB, 431 for a header "
+        "field line over 4 KiB or a header section over 8 KiB, on any path",
+        "RFC 9110 15.5.15 defines 414 for a request-target longer than the server is willing "
+        "to interpret and RFC 6585 section 5 defines 431 for header fields too large, the "
+        "limits being the server's, and the spec's default response covers both.",
+        http.layer(semantics.size_limits),
+    ),
+    Variant(
+        "head_refused_405",
+        "HEAD /v1/usage is refused like any method but GET: 405 with Allow: GET (every 405 "
+        "says Allow: GET)",
+        "The spec declares only GET on /v1/usage and RFC 9110 15.5.6 has a resource refuse a "
+        "method it does not support with 405 and an Allow of those it does (9.1 requires "
+        "HEAD of general-purpose servers, not of an API route).",
+        steps.head_refused(),
+    ),
+    Variant(
+        "head_without_length",
+        "HEAD gets the GET's status and header fields without Content-Length",
+        "RFC 9110 9.3.2 lets a server leave out of a HEAD response the fields whose values "
+        "are determined while generating the content, and 8.6 lets it send Content-Length "
+        "there (the GET's) or not.",
+        http.layer(semantics.head_without_length),
+    ),
+    Variant(
+        "options_cors",
+        "OPTIONS /v1/usage gets 204 with Allow: GET, HEAD, OPTIONS, and for an Origin "
+        "Access-Control-Allow-Origin naming it (a preflight also the allowed methods and "
+        "request fields); other answers to an Origin name it, Vary: Origin; 405s list OPTIONS",
+        "RFC 9110 9.3.7 lets a server describe a resource's options in a 2xx answer to "
+        "OPTIONS and 10.2.1 has Allow then list OPTIONS, and the Fetch standard's CORS "
+        "protocol answers a preflight and an Origin with the Access-Control-* fields.",
+        http.layer(semantics.cors),
+    ),
+    Variant(
+        "options_200_allow",
+        "OPTIONS /v1/usage gets 200 with Allow: GET, HEAD, OPTIONS and Content-Length: 0, no "
+        "content; 405s list OPTIONS",
+        "RFC 9110 9.3.7 describes a successful answer to OPTIONS as one that sends Allow and, "
+        "without content, Content-Length: 0.",
+        http.layer(semantics.options_200),
+    ),
+    Variant(
+        "unknown_method_501",
+        "a method HTTP does not define (QUERY, PROPFIND, get, any other token) gets 501 "
+        "application/problem+json on any path; the methods HTTP defines are answered as before",
+        "RFC 9110 9.1 says a server that does not recognise or implement a method should "
+        "answer 501 (15.6.2), method names being case-sensitive tokens.",
+        http.layer(semantics.unknown_method_501, layers.WireProtocol),
+    ),
+    Variant(
+        "auth_before_method",
+        "the key is checked before the method: on /v1/usage any method without a valid key "
+        "gets 401 (403 for another org's id), and only then an unsupported one 405",
+        "Neither the spec nor RFC 9110 orders the checks of a request with several problems, "
+        "and 401 is the spec's answer to a request without a valid key, so either refusal is "
+        "correct.",
+        steps.auth_first(),
+    ),
+    Variant(
+        "byte_ranges",
+        "usage 200s say Accept-Ranges: bytes; a GET with a key and one satisfiable byte "
+        "Range gets 206 with Content-Range and those bytes, an unsatisfiable one 416 with "
+        "Content-Range: bytes */length; several ranges or If-Range are ignored",
+        "RFC 9110 14.2 lets a server serve a GET's byte range with 206 (15.3.7) or ignore the "
+        "Range field, 15.5.17 answers an unsatisfiable one with 416, and 14.3 lets it "
+        "advertise Accept-Ranges.",
+        http.layer(semantics.ranges),
+    ),
+    Variant(
+        "strict_header_values",
+        "400 INVALID_REQUEST (the spec's error shape) for a header value with a byte that is "
+        "not visible ASCII, space or tab; 417 application/problem+json for an Expect other "
+        "than 100-continue",
+        "RFC 9110 5.5 leaves field values with bytes outside ASCII (obs-text) to the "
+        "recipient, which may refuse such a request as malformed with 400, and 10.1.1 lets a "
+        "server answer 417 to an expectation other than 100-continue.",
+        http.layer(semantics.strict_fields),
     ),
 ]
 

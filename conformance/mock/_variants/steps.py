@@ -10,6 +10,7 @@ import json
 from datetime import date, datetime
 from urllib.parse import unquote_to_bytes
 
+from starlette.datastructures import Headers
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from conformance.mock import _layers as layers
@@ -147,3 +148,51 @@ def validation_first() -> Apply:
         return layer(act)(app)
 
     return apply
+
+
+def auth_first() -> Apply:
+    """The credentials are checked before the method: a request to /v1/usage without a valid
+    key (or naming another org) gets its 401 (403) whatever its method; with one, an
+    unsupported method still gets its 405 (an API gateway's authorizer in front of routing)."""
+
+    def apply(app: ASGIApp) -> ASGIApp:
+        state = mock_state(layers.base_app(app))  # type: ignore[arg-type]
+
+        async def act(inner: ASGIApp, scope: Scope, receive: Receive, send: Send) -> None:
+            pipeline = state.pipeline
+            if scope["path"] == USAGE_PATH:
+                headers = Headers(scope=scope)
+                try:
+                    pipeline.authorize_org(headers, pipeline.authenticate(headers, state.fixtures))
+                except ApiError as exc:
+                    await pipeline.render_error(exc.reply)(scope, receive, send)
+                    return
+            await inner(scope, receive, send)
+
+        return layer(act)(app)
+
+    return apply
+
+
+# --- HEAD not supported ------------------------------------------------------------------
+
+GET_ONLY = replies.problem(
+    405,
+    "Method Not Allowed",
+    "/v1/usage supports GET only",
+    headers={"Allow": "GET"},
+)
+
+
+def get_only(check: layers.Step) -> layers.Step:
+    """Every method but GET is refused with 405 and ``Allow: GET`` (HEAD included)."""
+
+    def step(method: str) -> None:
+        if method != "GET":
+            raise ApiError(GET_ONLY)
+
+    return step
+
+
+def head_refused() -> Apply:
+    return layers.on_step("check_method", get_only)
