@@ -56,8 +56,8 @@ def body_matches_schema(contract: Contract, operation: Operation, exchange: Exch
     documented = contract.documented_response(operation, exchange.status or 0)
     if documented is None or not documented.schema_pointers or not _has_body(exchange):
         return
-    if exchange.streamed:
-        return  # a stream (event stream, switched protocol): its status and headers are judged
+    if not exchange.body_judged:
+        return  # a stream, or a coding asked for and not decodable: status and headers judged
     pointer = documented.schema_pointers.get(exchange.media_type) or next(
         iter(documented.schema_pointers.values())
     )
@@ -114,7 +114,7 @@ def json_wire_format(contract: Contract, operation: Operation, exchange: Exchang
     """A JSON body is one JSON text in UTF-8 with no byte order mark, no duplicate member
     names and nothing after the value (RFC 8259 8.1: "MUST NOT add a byte order mark", 4:
     names "SHOULD be unique"; I-JSON, RFC 7493 2.3: "MUST NOT have duplicate names")."""
-    if not _is_json(exchange) or not _has_body(exchange) or exchange.streamed:
+    if not _is_json(exchange) or not _has_body(exchange) or not exchange.body_judged:
         return
     if exchange.body.startswith(UTF8_BOM):
         raise Broken(
