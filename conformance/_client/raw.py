@@ -14,7 +14,7 @@ import ssl
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
-from urllib.parse import quote, urlsplit
+from urllib.parse import urlsplit
 
 from conformance._client.wire import (
     ACCEPT_ENCODING,
@@ -25,6 +25,7 @@ from conformance._client.wire import (
     header_fields,
     header_value,
     read_body,
+    request_target,
 )
 from conformance._core.errors import TargetUnavailable
 
@@ -103,10 +104,7 @@ def request_bytes(method: str, url: str, headers: Sequence[tuple[str, str]], raw
     """The request head as written: the suite's default fields unless named, `Host` unless
     named, and `Connection: close` unless named; values exactly as given (UTF-8)."""
     parts = urlsplit(url)
-    target = parts.path or "/"
-    target += f"?{parts.query}" if parts.query else ""
-    if not target.isascii():
-        target = quote(target, safe="".join(chr(c) for c in range(0x21, 0x7F)))
+    target = request_target(url)
     if raw.absolute_form:
         target = f"{parts.scheme}://{parts.netloc}{target}"
     names = {name.lower() for name, _ in headers}

@@ -375,18 +375,25 @@ def _close_switched(response: httpcore.Response) -> None:
         stream.close()
 
 
-def _url(url: str) -> httpcore.URL:
-    """The URL with its request-target exactly as spelled (dot segments and all)."""
+def request_target(url: str) -> str:
+    """The origin-form request-target of a URL exactly as spelled (dot segments, a bare
+    `?` and all); characters that are not ASCII percent-encoded as UTF-8."""
     parts = urlsplit(url)
     target = parts.path or "/"
-    target += f"?{parts.query}" if parts.query else ""
+    target += f"?{parts.query}" if parts.query or url.endswith("?") else ""
     if not target.isascii():
         target = quote(target, safe="".join(chr(c) for c in range(0x21, 0x7F)))
+    return target
+
+
+def _url(url: str) -> httpcore.URL:
+    """The URL with its request-target exactly as spelled."""
+    parts = urlsplit(url)
     return httpcore.URL(
         scheme=parts.scheme.encode(),
         host=(parts.hostname or "").encode("idna"),
         port=parts.port,
-        target=target.encode("ascii"),
+        target=request_target(url).encode("ascii"),
     )
 
 

@@ -98,7 +98,7 @@ def error_code_format(contract: Contract, operation: Operation, exchange: Exchan
 def auth_errors_not_retryable(contract: Contract, operation: Operation, exchange: Exchange) -> None:
     """401 and 403 answers say `retryable: false`: retrying with the same credentials cannot
     succeed (every 401/403 example in the spec)."""
-    if exchange.status in (401, 403):
+    if exchange.status in (401, 403) and _has_body(exchange):
         retryable = error_body(exchange).get("retryable")
         if retryable is not False:
             raise Broken(
