@@ -108,6 +108,9 @@ FIELDS: dict[str, tuple[dict[str, str], bool]] = {
     # what browsers, SDKs and tracing add
     "cookie": ({"Cookie": "session=abc123; theme=dark"}, False),
     "cookie_malformed": ({"Cookie": ";;=;a==b; ="}, True),
+    "cookie_without_value": ({"Cookie": "flag; session=abc123"}, True),
+    "cookie_quoted": ({"Cookie": 'prefs="a=1"; id=7'}, False),
+    "cookie_not_ascii": ({"Cookie": "name=caf\u00e9"}, False),
     "user_agent_browser": (
         {"User-Agent": "Mozilla/5.0 (X11; Linux x86_64; rv:128.0) Gecko/20100101 Firefox/128.0"},
         False,
@@ -247,10 +250,16 @@ GENERATED_FIELDS = {
     ),
     "forwarded": ADDRESSES.map(lambda v: ({"Forwarded": f'for="{v}";proto=https'}, False)),
     "cookie": st.lists(
-        st.tuples(TOKEN, st.from_regex(r"[A-Za-z0-9_.-]{0,20}", fullmatch=True)),
+        st.one_of(
+            st.tuples(
+                TOKEN,
+                st.from_regex(r'[A-Za-z0-9_.-]{0,20}|"[A-Za-z0-9=_.-]{0,10}"', fullmatch=True),
+            ).map(lambda p: f"{p[0]}={p[1]}"),
+            TOKEN,
+        ),
         min_size=1,
         max_size=8,
-    ).map(lambda pairs: ({"Cookie": "; ".join(f"{k}={v}" for k, v in pairs)}, False)),
+    ).map(lambda pairs: ({"Cookie": "; ".join(pairs)}, not all("=" in p for p in pairs))),
     "user_agent": PRINTABLE.map(lambda v: ({"User-Agent": v}, False)),
     "referer": PRINTABLE.map(lambda v: ({"Referer": f"https://example.com/{v}"}, False)),
     "unknown_field": st.tuples(TOKEN, PRINTABLE).map(lambda p: ({f"X-Dcs-{p[0]}": p[1]}, False)),
@@ -309,7 +318,10 @@ def test_generated_standard_headers_harmless(dcs, fields):
 PERIOD = f"period_start={CLOSED}"
 #: Query strings (sent exactly as spelled) that carry the plain request's period and
 #: something odd besides; none may change its answer other than by a refusal.
-TARGETS = {
+TARGETS: dict[str, str | tuple[str, Raw]] = {
+    "absolute_form": (PERIOD, Raw(absolute_form=True)),
+    "absolute_form_empty_pairs": (f"&{PERIOD}&", Raw(absolute_form=True)),
+    "http_1_0_repeated_period": (f"{PERIOD}&{PERIOD}", Raw("1.0")),
     "repeated_same_period": f"{PERIOD}&{PERIOD}",
     "empty_pairs": f"&{PERIOD}&&",
     "trailing_ampersand": f"{PERIOD}&",
@@ -330,15 +342,17 @@ TARGETS = {
 }
 
 
-def judge_target(dcs, query: str) -> None:
+def judge_target(dcs, query: str, raw: Raw | None = None) -> None:
     reference = dcs.plain(CLOSED)
-    exchange = dcs.send_usage(query=query)
+    exchange = dcs.send_usage(query=query, raw=raw)
     dcs.judge(exchange, lambda: space.request_target_harmless(reference, exchange))
 
 
 @pytest.mark.parametrize("shape", list(TARGETS))
 def test_request_target_harmless(dcs, shape):
-    judge_target(dcs, TARGETS[shape])
+    target = TARGETS[shape]
+    query, raw = target if isinstance(target, tuple) else (target, None)
+    judge_target(dcs, query, raw)
 
 
 NOISE_NAME = st.from_regex(r"([A-Za-z0-9_.~!$'()*,;:@/?-]|%[0-9A-Fa-f]{2}){1,12}", fullmatch=True)

@@ -43,6 +43,11 @@ class Raw:
 
     version: str = "1.1"  # "1.0" or "1.1"
     absolute_form: bool = False  # the request-target is the whole URL
+    #: a GET of the same target follows on the same kept-alive connection, written at once
+    #: (pipelined, RFC 9112 9.3.2): whatever the server sends between the two answers is
+    #: seen, as a HEAD's content that would corrupt the next answer (a correct server sends
+    #: nothing there, and the follow-up's own answer ends the wait). It counts as a request.
+    then_get: bool = False
 
 
 class _Broken(Exception):
@@ -102,7 +107,17 @@ def exchange(
 
 def request_bytes(method: str, url: str, headers: Sequence[tuple[str, str]], raw: Raw) -> bytes:
     """The request head as written: the suite's default fields unless named, `Host` unless
-    named, and `Connection: close` unless named; values exactly as given (UTF-8)."""
+    named, and `Connection: close` unless named; values exactly as given (UTF-8). With
+    `raw.then_get`, the follow-up GET after it, which asks for the close instead."""
+    if raw.then_get:
+        first = _head_bytes(method, url, headers, raw, close=False)
+        return first + _head_bytes("GET", url, headers, raw, close=True)
+    return _head_bytes(method, url, headers, raw, close=True)
+
+
+def _head_bytes(
+    method: str, url: str, headers: Sequence[tuple[str, str]], raw: Raw, *, close: bool
+) -> bytes:
     parts = urlsplit(url)
     target = request_target(url)
     if raw.absolute_form:
@@ -111,7 +126,7 @@ def request_bytes(method: str, url: str, headers: Sequence[tuple[str, str]], raw
     lines = [] if "host" in names else [("Host", parts.netloc)]
     lines += [(k, v) for k, v in DEFAULT_HEADERS.items() if k.lower() not in names]
     lines += list(headers)
-    lines += [] if "connection" in names else [("Connection", "close")]
+    lines += [] if "connection" in names or not close else [("Connection", "close")]
     head = f"{method} {target} HTTP/{raw.version}\r\n".encode("ascii")
     for name, value in lines:
         head += name.encode("ascii") + b": " + header_value(value) + b"\r\n"
@@ -146,6 +161,21 @@ class _Reader:
         self.buffer.extend(chunk)
         return bool(chunk)
 
+    def until_next_answer(self, cap: int, grace: float) -> None:
+        """After an answer without content: read until the server closes or the next answer
+        begins (then dropped from the buffer), or `grace` seconds of silence; what remains
+        in the buffer came in between."""
+        try:
+            while len(self.buffer) <= cap:
+                start = self.buffer.find(b"HTTP/1.")
+                if start >= 0:
+                    del self.buffer[start:]
+                    return
+                if not self.more(grace):
+                    return
+        except TimeoutError:
+            return
+
     def until_close(self, cap: int, grace: float | None = None) -> None:
         """Read until the server closes (or `cap` bytes, or `grace` seconds of silence)."""
         try:
@@ -177,7 +207,7 @@ def _receive(method: str, answer: Answer, reader: _Reader, cap: int, asked: str)
         answer.streamed = True
         return
     if method.upper() == "HEAD" or status in _BODILESS:
-        reader.until_close(cap, CLOSE_GRACE)
+        reader.until_next_answer(cap, CLOSE_GRACE)
         if method.upper() == "HEAD":
             answer.body = bytes(buffer[:OVERSIZE_EVIDENCE_BYTES])
         return

@@ -152,6 +152,8 @@ class Transport:
         self, method: str, url: str, headers: dict[str, str], raw: Raw | None, fresh: bool
     ) -> Exchange:
         self._take_slot()
+        if raw is not None and raw.then_get:
+            self._take_slot()  # the follow-up GET is a request too
         limits = self.limits
         connect, read, deadline = limits.connect_timeout, limits.read_timeout, limits.deadline
         cap = limits.max_body_bytes

@@ -104,36 +104,31 @@ def period_statuses(day: dt.date, today: dt.date) -> tuple[int, ...]:
 
 #: The methods sent to the usage path without a valid key: every method HTTP defines that a
 #: read-only suite may send (RFC 9110 9.3, PATCH in RFC 5789; CONNECT's request-target is an
-#: authority, not a path), QUERY (safe, with content), a WebDAV method (PROPFIND, RFC 4918)
-#: and a token no one defines. A method the spec declares as a write is never sent.
+#: authority, not a path), QUERY (safe, with content), a WebDAV method (PROPFIND, RFC 4918),
+#: a token no one defines, and GET in lower case, another method (names are case-sensitive,
+#: RFC 9110 9.1) that a case-insensitive router may still take for GET. A method the spec
+#: declares as a write is never sent.
 PROBED_METHODS = (
     "GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS", "TRACE", "QUERY", "PROPFIND",
-    "FOO",
+    "FOO", "get",
 )  # fmt: skip
 #: The fields with which frameworks let a POST stand for another method.
 METHOD_OVERRIDES = ("X-HTTP-Method-Override", "X-Method-Override", "X-HTTP-Method")
-#: Fields with which a proxy says where a request came from: a server that trusts them
-#: from anyone (a loopback or private address) must not let them stand for a key.
-FORWARDED_FROM_INSIDE = {
-    "X-Forwarded-For": "127.0.0.1",
-    "X-Real-IP": "127.0.0.1",
-    "Forwarded": "for=127.0.0.1;host=localhost;proto=https",
-    "X-Forwarded-Host": "localhost",
-}
 
 
 def keyless_status_allowed(method: str, status: int) -> bool:
-    """How a request without a valid key may be answered, whatever its method: a 3xx or a
-    4xx (401; or a 405, 404 or 400 that refuses the method or the request before its
-    credentials are read); 501 for a method the server does not implement (RFC 9110 15.6.2),
-    not GET or HEAD, which every general-purpose server supports (9.1); and for OPTIONS a
-    2xx too, a gateway's answer to a CORS preflight, which carries no credentials (RFC 9110
-    9.3.7, Fetch). Never usage data, whatever the status."""
+    """How a request without a valid key may be answered, whatever its method and fields: a
+    3xx or a 4xx (401; or a 405, 404 or 400 that refuses the method or the request before
+    its credentials are read), but not 304, which confirms a stored answer (RFC 9110
+    13.2.1: preconditions are ignored where the answer without them would not be a 2xx);
+    501 for a method the server does not implement (15.6.2), not GET or HEAD, which every
+    general-purpose server supports (9.1); and for OPTIONS a 2xx too, a gateway's answer to
+    a CORS preflight, which carries no credentials (9.3.7, Fetch). Never usage data."""
     if 300 <= status < 500:
-        return True
+        return status != 304
     if status == 501:
-        return method.upper() not in ("GET", "HEAD")
-    return method.upper() == "OPTIONS" and 200 <= status < 300
+        return method not in ("GET", "HEAD")
+    return method == "OPTIONS" and 200 <= status < 300
 
 
 #: HEAD, which the spec does not declare, is answered as GET would be without content
@@ -153,25 +148,43 @@ def shared_reuse(credential: str, response: Mapping[str, str]) -> str | None:
     (unqualified) `private` (5.2.2.5, 5.2.2.7), nothing without asking the origin when it
     says (unqualified) `no-cache` (5.2.2.4), and nothing for another caller when its Vary
     names the credential's field or is `*` (4.1). `public` lets a cache reuse even a stale
-    answer (4.2.4); `s-maxage` makes it fresh for shared caches (5.2.2.10).
+    answer (4.2.4); `s-maxage` makes it fresh for shared caches (5.2.2.10). The same holds
+    of the fields CDNs read instead of Cache-Control (CDN-Cache-Control, RFC 9213;
+    Surrogate-Control).
 
     Our reading where RFC 9111 leaves room: an answer with no explicit expiration time
     (max-age, s-maxage, Expires) that is not `public` is not taken as storable for reuse,
     although 4.2.2 lets a cache assign it a heuristic freshness (in practice from
     Last-Modified): a server cannot be faulted for what a cache guesses. `private,
     max-age=60` is allowed: only the caller's own cache keeps it."""
-    directives = http.cache_directives(http.field(response, "cache-control"))
+    if http.varies_on(response, credential):
+        return None
+    for name in TARGETED_CACHE_FIELDS:
+        value = http.field(response, name)
+        if value is None and name == "cache-control":
+            value = ""  # Expires alone still makes it fresh
+        reason = _shared_reuse(credential, response, value) if value is not None else None
+        if reason:
+            return reason if name == "cache-control" else f"{name}: {value}: {reason}"
+    return None
+
+
+#: Fields that tell caches how to store an answer: Cache-Control for every cache, and the
+#: fields that CDNs read instead of it (RFC 9213 CDN-Cache-Control; Surrogate-Control).
+TARGETED_CACHE_FIELDS = ("cache-control", "cdn-cache-control", "surrogate-control")
+
+
+def _shared_reuse(credential: str, response: Mapping[str, str], value: str) -> str | None:
+    directives = http.cache_directives(value)
     for name in ("no-store", "private", "no-cache"):
         if name in directives and directives[name] is None:
             return None
-    if http.varies_on(response, credential):
-        return None
     if "public" in directives:
         return "Cache-Control: public lets a shared cache store it and serve it to anyone"
     shared = http.delta_seconds(directives.get("s-maxage"))
     if shared:
         return f"s-maxage={shared} makes it fresh for shared caches"
-    fresh = http.explicit_freshness(response)
+    fresh = http.explicit_freshness({**response, "cache-control": value})
     if credential.lower() == "authorization":
         if "must-revalidate" in directives and fresh:
             return f"must-revalidate and {fresh} s of freshness let a shared cache reuse it"
@@ -318,7 +331,7 @@ def _malformed(request: Mapping[str, str], names: set[str], malformed: bool) -> 
         return "bytes that are not ASCII"
     if any(http.field_lines(request, name) > 1 for name in names & SINGLETON_FIELDS):
         return "a field that may appear once, twice"
-    if names & {"content-type", "content-length", "expect"}:
+    if names & {"content-type", "content-length", "transfer-encoding", "expect"}:
         return "content fields on a request without content"
     return None
 

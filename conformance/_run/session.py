@@ -136,16 +136,16 @@ class Dcs:
     def plain(self, period_start: str) -> Exchange:
         """The plain valid request's answer for a closed period (the key by the first
         scheme, nothing else): the reference that requests meant to get the same answer
-        are compared with. Judged and kept on its first use in the run, when it is a 200;
-        a closed month reads the same every time (`closed_period_stable` holds it so)."""
+        are compared with. Sent once in the run and kept when it is a 200 (a closed month
+        reads the same every time: `closed_period_stable` holds it so); judged on every use,
+        so that a test fails the same way each time it runs."""
         with self._plain_lock:
-            kept = self._plain.get(period_start)
-        if kept is not None:
-            return kept
-        exchange = self.send_usage(period_start=period_start)
-        if exchange.status == 200 and not exchange.error:
-            with self._plain_lock:
-                self._plain.setdefault(period_start, exchange)
+            exchange = self._plain.get(period_start)
+        if exchange is None:
+            exchange = self.send_usage(period_start=period_start)
+            if exchange.status == 200 and not exchange.error:
+                with self._plain_lock:
+                    exchange = self._plain.setdefault(period_start, exchange)
         self.judge(exchange)
         return exchange
 

@@ -50,7 +50,7 @@ def no_usage_without_valid_key(
     a 2xx (OPTIONS aside, a CORS preflight's answer carries no credentials, our reading),
     never a usage field or figure in a body or header field, never a 5xx (501 aside, for a
     method the server does not implement: RFC 9110 15.6.2)."""
-    method = exchange.method.upper()
+    method = exchange.method
     if exchange.error or exchange.status is None:
         return  # no answer: complete_response's finding
     if not readings.keyless_status_allowed(method, exchange.status):

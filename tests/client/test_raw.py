@@ -169,3 +169,18 @@ def test_the_pooled_client_keeps_a_coding_asked_for_and_joins_repeated_fields():
 )
 def test_accept_encoding_is_read_as_rfc_9110_says(accept, coding, accepted):
     assert wire.accepts_coding(accept, coding) is accepted
+
+
+@pytest.mark.parametrize("between, body", [(b"", b""), (BODY, BODY)], ids=["none", "a-body"])
+def test_a_get_after_a_head_shows_what_came_in_between(between, body):
+    head = response("200 OK", {"Content-Length": str(len(BODY))})
+    get = response("200 OK", {"Content-Length": str(len(BODY))}, BODY)
+    with raw_server(writing(head + between + get, linger=5)) as server:
+        start = time.monotonic()
+        answer = send(server.base_url + "/v1/usage", method="HEAD", form=Raw(then_get=True))
+    assert (answer.status, answer.body, answer.error) == (200, body, "")
+    assert time.monotonic() - start < 0.5  # the follow-up's answer ends the wait
+    written = raw.request_bytes("HEAD", "http://h/x", [], Raw(then_get=True))
+    first, second = written.split(b"\r\n\r\n", 1)
+    assert b"Connection: close" not in first and second.startswith(b"GET /x HTTP/1.1\r\n")
+    assert b"Connection: close" in second
