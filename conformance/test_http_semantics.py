@@ -9,10 +9,9 @@ from typing import Any
 
 import pytest
 
-from conformance._client.raw import Raw
 from conformance._contract import readings
 from conformance._core.dates import CLOSED_PERIOD_OFFSET, month_start
-from conformance._run.session import WRONG_KEY
+from conformance._run.session import WRONG_KEY, Raw
 from conformance.checks import http
 from conformance.plugin import suite_contract
 

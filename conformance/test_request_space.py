@@ -21,8 +21,8 @@ import pytest
 from hypothesis import Phase, given, settings
 from hypothesis import strategies as st
 
-from conformance._client.raw import Raw
 from conformance._core.dates import CLOSED_PERIOD_OFFSET, month_start
+from conformance._run.session import Raw
 from conformance.checks import auth, space
 from conformance.plugin import share_of_examples, suite_contract
 

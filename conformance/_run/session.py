@@ -10,7 +10,7 @@ from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, replace
 from typing import Any, NoReturn, TypeVar
 
-from conformance._client.raw import Raw
+from conformance._client.raw import Raw  # also for the suite's tests, which import no _client
 from conformance._client.transport import BudgetExhausted, Guard, Limits, Params, Transport, lend
 from conformance._contract.spec import ORG_HEADER, USAGE_PATH, Contract, Operation
 from conformance._core.errors import ContractViolation, TargetUnavailable
