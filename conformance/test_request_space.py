@@ -621,8 +621,7 @@ def compare(dcs, transformation: Transformation, period: str, request: Request) 
         )
         dcs.judge(reference)
     else:
-        reference = dcs.plain(period)
-        variant = dcs.send_usage(**sent)
+        reference, variant = dcs.together(lambda: dcs.plain(period), lambda: dcs.send_usage(**sent))
     why = f"{transformation.name}: {transformation.rule}"
     checks = [lambda: space.equivalent_requests_same_answer(why, reference, variant)]
     if transformation.same_answer:
