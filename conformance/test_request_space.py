@@ -21,6 +21,7 @@ import pytest
 from hypothesis import Phase, given, settings
 from hypothesis import strategies as st
 
+from conformance._contract.spec import ORG_HEADER
 from conformance._core.dates import CLOSED_PERIOD_OFFSET, month_start
 from conformance._run.session import Raw
 from conformance.checks import auth, space
@@ -131,6 +132,7 @@ FIELDS: dict[str, tuple[dict[str, str], bool]] = {
     ),
     "traceparent_malformed": ({"traceparent": "ff-garbage"}, True),
     "x_request_id": ({"X-Request-Id": "f3c5a1e0-7c1e-4b7e-9d7a-2f1e6b9c0d11"}, False),
+    "x_request_id_odd": ({"X-Request-Id": 'not a uuid; <1> "2"'}, False),
     # connection management and expectations (RFC 9110 7.6, 10.1.1)
     "te_trailers": ({"TE": "trailers"}, False),
     "connection_close": ({"Connection": "close"}, False),
@@ -140,6 +142,7 @@ FIELDS: dict[str, tuple[dict[str, str], bool]] = {
     "expect_unknown": ({"Expect": "dcs-conformance"}, False),
     "content_length_zero": ({"Content-Length": "0"}, False),
     "content_type_json": ({"Content-Type": "application/json"}, False),
+    "transfer_encoding_chunked": ({"Transfer-Encoding": "chunked"}, False),
     # sizes, bytes and repetitions
     "long_value_under_limits": ({"X-Dcs-Padding": "a" * 900}, False),
     "many_fields_under_limits": ({f"X-Dcs-Pad-{i}": "v" * 80 for i in range(30)}, False),
@@ -520,7 +523,13 @@ TRANSFORMATIONS = [
         "X-Dedalus-Org-Id naming the key's own org is the scope the key has: only another "
         "org's is refused (the spec's 403 AUTH_ORG_MISMATCH, 'org scope does not match API "
         "key ownership')",
-        {"own_org": lambda dcs, period: {"org": dcs.credentials.org_id}},
+        {
+            "own_org": lambda dcs, period: {"org": dcs.credentials.org_id},
+            "own_org_padded": lambda dcs, period: {
+                "raw": Raw(),
+                "headers": {ORG_HEADER: f" {dcs.credentials.org_id}\t"},
+            },
+        },
         needs=lambda dcs: None if dcs.credentials.org_id else "needs --org-id (or DCS_ORG_ID)",
     ),
     Transformation(

@@ -234,6 +234,7 @@ class Representation:
     etag: str | None
     last_modified: dt.datetime | None
     period_end: dt.datetime | None
+    length: int | None = None  # of its content as sent (None: unknown, or in a coding)
 
     def changed_after(self, moment: dt.datetime) -> bool | None:
         """Whether it was last modified after `moment` (None: unknown)."""
@@ -255,13 +256,14 @@ def header_refusal(
     If-Modified-Since not before the last change: RFC 9110 13.1.2, 13.1.3); 412 only to one
     failed (If-Match, If-Unmodified-Since: 13.1.1, 13.1.4); 406 only to an Accept that
     excludes JSON, an Accept-Charset that excludes UTF-8 or an Accept-Encoding that excludes
-    identity (12.5, 15.5.7; a malformed Accept too); 206 and 416 only to a bytes Range (a
-    range unit it does not know must be ignored: 14.2); 417 only to an Expect (10.1.1; a
-    100-continue on a request without content is the client's error too); 415 only to a
-    Content-Type (15.5.16); 400 to a malformed value, a byte that is not ASCII, a repeated
-    single field, Content-Type, Content-Length or Expect on a GET (9.3.1), or an oversized
-    request; 413 and 431 to an oversized one; a redirect or 421 to forwarding fields (our
-    reading)."""
+    identity (12.5, 15.5.7; a malformed Accept too); 206 only to a bytes Range whose If-Range,
+    if any, names the current representation (a range unit it does not know must be
+    ignored: 14.2; 13.1.5), 416 only to one that cannot be served (15.5.17); 417 only to an
+    Expect (10.1.1; a 100-continue on a request without content is the client's error too);
+    415 only to a Content-Type (15.5.16); 400 to a malformed value, a byte that is not
+    ASCII, a repeated single field, content fields or Expect on a GET (9.3.1), or an
+    oversized request; 413 and 431 to an oversized one; a redirect or 421 to forwarding
+    fields (our reading)."""
     names = {name.lower() for name in request}
     value = functools.partial(http.field, request)
     if status == 304:
@@ -289,9 +291,11 @@ def header_refusal(
         return _not_acceptable(request)
     if status in (206, 416):
         given = value("range")
-        if given is not None and http.range_unit(given) == "bytes":
-            return "a bytes Range"
-        return None
+        if given is None or http.range_unit(given) != "bytes":
+            return None
+        if status == 206:
+            return None if _if_range_fails(value("if-range"), known) else "a bytes Range"
+        return "a bytes Range that cannot be served" if _unservable(given, known) else None
     if status == 417:
         return "an Expect field" if "expect" in names else None
     if status == 415:
@@ -303,6 +307,31 @@ def header_refusal(
     if status == 400:
         return _malformed(request, names, malformed)
     return None
+
+
+def _if_range_fails(if_range: str | None, known: Representation) -> bool:
+    """Whether an If-Range makes the server ignore the Range (RFC 9110 13.1.5: unless its
+    entity-tag strongly matches the current one, or its date is the Last-Modified, the
+    whole representation is sent with 200)."""
+    if if_range is None:
+        return False
+    if if_range.strip().startswith(('"', "W/")):
+        return not http.etag_listed(if_range, known.etag, weak=False)
+    moment = http.http_date(if_range)
+    return moment is None or known.last_modified is None or moment != known.last_modified
+
+
+def _unservable(given: str, known: Representation) -> bool:
+    """Whether a bytes Range may be refused with 416: none of its ranges overlaps the
+    representation (RFC 9110 15.5.17), or it is malformed or more than two ranges (which
+    14.2 lets a server reject), or the length is unknown."""
+    ranges = http.byte_ranges(given)
+    if ranges is None or len(ranges) > 2 or known.length is None:
+        return True
+    return all(
+        (first is None and last == 0) or (first is not None and first >= known.length)
+        for first, last in ranges
+    )
 
 
 def _not_acceptable(request: Mapping[str, str]) -> str | None:

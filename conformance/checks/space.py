@@ -45,6 +45,25 @@ def difference(reference: Exchange, exchange: Exchange) -> tuple[str, str, str, 
     return "", "", "", ""
 
 
+def _coding_accepted(exchange: Exchange, what: str) -> None:
+    """Raise when the answer is in a content coding that the request's own Accept-Encoding
+    does not accept (RFC 9110 12.5.3: a coding named with weight 0, or not named where
+    nothing else admits it; the server then sends none)."""
+    asked = http.field(exchange.request_headers, "accept-encoding")
+    coding = exchange.headers.get("content-encoding", "").strip().lower()
+    coding = {"x-gzip": "gzip"}.get(coding, coding)
+    if asked is None or coding in ("", "identity"):
+        return
+    if http.accept_list_excludes(asked, coding, default_ok=False):
+        raise Broken(
+            f"{what}: answered in Content-Encoding {coding}, which Accept-Encoding: "
+            f"{asked[:SHOWN_VALUE]} does not accept",
+            expected="a coding the request accepts, or none (RFC 9110 12.5.3)",
+            actual=coding,
+            location="header Content-Encoding",
+        )
+
+
 def _answered(exchange: Exchange, what: str) -> None:
     """Raise unless the request got a complete answer that is not a 5xx."""
     if exchange.error or exchange.status is None:
@@ -87,7 +106,10 @@ def representation(reference: Exchange, exchange: Exchange) -> readings.Represen
     if start is not None and start.day == 1:
         month = add_months(start, 1)
         end = dt.datetime(month.year, month.month, 1, tzinfo=dt.UTC)
-    return readings.Representation(etag, http.http_date(modified or ""), end)
+    plain = reference.status == 200 and reference.body_judged
+    coded = reference.headers.get("content-encoding", "identity").strip().lower()
+    length = len(reference.body) if plain and coded in ("", "identity") else None
+    return readings.Representation(etag, http.http_date(modified or ""), end, length)
 
 
 @invariant
@@ -100,6 +122,7 @@ def standard_headers_harmless(malformed: bool, reference: Exchange, exchange: Ex
     values); never a 5xx, never a hang."""
     fields = added_fields(reference, exchange)
     _answered(exchange, fields)
+    _coding_accepted(exchange, fields)
     what, expected, actual, location = difference(reference, exchange)
     if not what:
         return
@@ -213,6 +236,7 @@ def equivalent_requests_same_answer(why: str, reference: Exchange, variant: Exch
             actual=variant.error or "nothing",
             location="status",
         )
+    _coding_accepted(variant, why)
     what, expected, actual, location = difference(reference, variant)
     if what:
         raise Broken(

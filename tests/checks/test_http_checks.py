@@ -386,3 +386,41 @@ def test_readings_of_the_request_space():
     assert readings.shared_reuse("x-api-key", {}) is None
     assert readings.target_refusal(414, readings.LONG_TARGET + 1, None)
     assert not readings.target_refusal(414, readings.LONG_TARGET, None)
+
+
+def test_a_coding_the_request_did_not_accept_fails():
+    packed = variant(request={"Accept-Encoding": "identity"}, headers={"content-encoding": "gzip"})
+    fails(space.standard_headers_harmless, False, PLAIN, packed)
+    fails(space.equivalent_requests_same_answer, "identity", PLAIN, packed)
+    refused = variant(
+        request={"Accept-Encoding": "gzip;q=0, deflate"}, headers={"content-encoding": "gzip"}
+    )
+    fails(space.standard_headers_harmless, False, PLAIN, refused)
+    asked = variant(
+        request={"Accept-Encoding": "br, gzip;q=0.5"}, headers={"content-encoding": "gzip"}
+    )
+    space.standard_headers_harmless(False, PLAIN, asked)
+    default = ex(headers={"content-encoding": "gzip"})  # the suite's own gzip, deflate
+    space.equivalent_requests_same_answer("why", PLAIN, default)
+
+
+def test_ranges_are_judged_against_the_representation():
+    tag = ex(headers={"etag": '"v1"'})
+    good = variant(
+        206, RAW[0:10], request={"Range": "bytes=0-9", "If-Range": '"v1"'}, headers=FIRST_TEN
+    )
+    space.standard_headers_harmless(False, tag, good)
+    stale = variant(
+        206, RAW[0:10], request={"Range": "bytes=0-9", "If-Range": '"v0"'}, headers=FIRST_TEN
+    )
+    fails(space.standard_headers_harmless, False, tag, stale)
+    fails(
+        space.standard_headers_harmless,
+        False,
+        PLAIN,
+        variant(416, b"", request={"Range": "bytes=0-"}),
+    )
+    space.standard_headers_harmless(
+        False, PLAIN, variant(416, b"", request={"Range": "bytes=0-1,3-4,6-7"})
+    )
+    space.standard_headers_harmless(False, PLAIN, variant(416, b"", request={"Range": "bytes=-0"}))
