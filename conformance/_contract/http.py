@@ -122,7 +122,7 @@ def _weighted(value: str) -> list[tuple[str, dict[str, str], float]] | None:
 def accept_excludes(accept: str, media_type: str) -> bool | None:
     """Whether an Accept value makes `media_type` unacceptable (RFC 9110 12.5.1: the most
     specific range that matches decides, and a weight of 0 excludes); None when the value
-    is malformed."""
+    is malformed or contradicts itself (the same range accepted and refused)."""
     ranges = _weighted(accept)
     if ranges is None or any("/" not in name for name, _, _ in ranges):
         return None
@@ -131,21 +131,23 @@ def accept_excludes(accept: str, media_type: str) -> bool | None:
     if not matching:
         return True
     top = max(r for r, _ in matching)
-    return max(w for r, w in matching if r == top) == 0
+    weights = {w > 0 for r, w in matching if r == top}
+    return None if len(weights) > 1 else weights == {False}  # both: it contradicts itself
 
 
 def accept_list_excludes(value: str, wanted: str, *, default_ok: bool) -> bool | None:
     """For Accept-Charset and Accept-Encoding: whether the value makes `wanted` unacceptable
     (named with weight 0, or absent where `*` has weight 0 or, unless `default_ok`, absent
-    altogether); None when it is malformed."""
+    altogether); None when it is malformed or contradicts itself."""
     items = _weighted(value)
     if items is None or any("/" in name for name, _, _ in items):
         return None
-    weights = {name: weight for name, _, weight in items}
-    if wanted in weights:
-        return weights[wanted] == 0
-    if "*" in weights:
-        return weights["*"] == 0
+    for name in (wanted, "*"):
+        weights = {weight > 0 for listed, _, weight in items if listed == name}
+        if len(weights) > 1:
+            return None  # named twice, accepted and refused: it contradicts itself
+        if weights:
+            return weights == {False}
     return not default_ok
 
 
