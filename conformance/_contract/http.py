@@ -157,8 +157,8 @@ def accept_list_excludes(value: str, wanted: str, *, default_ok: bool) -> bool |
 def entity_tags(value: str) -> list[tuple[bool, str]] | None:
     """The entity-tags of an If-Match / If-None-Match value as (weak, opaque tag); `*` is
     [(False, "*")]; None when the value is neither."""
-    if value.strip() == "*":
-        return [(False, "*")]
+    if value.strip() == "*" or (members(value) and set(members(value)) == {"*"}):
+        return [(False, "*")]  # `*` on several field lines is still `*`
     tags = []
     for member in members(value):
         match = _ENTITY_TAG.fullmatch(member)
