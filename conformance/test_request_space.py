@@ -339,6 +339,7 @@ TARGETS: dict[str, str | tuple[str, Raw]] = {
     "bad_percent": f"{PERIOD}&x=%zz&y=%",
     "not_utf8": f"{PERIOD}&x=%C3%28%FF",
     "nul_byte": f"{PERIOD}&x=%00",
+    "crlf": f"{PERIOD}&x=%0D%0AX-Dcs-Injected:%201",
     "plus_and_space": f"{PERIOD}&x=a+b%20c",
     "semicolon": f"{PERIOD};x=1",
     "encoded_ampersand": f"{PERIOD}&x=1%26period_start%3D1999-01-01",

@@ -64,8 +64,22 @@ def _coding_accepted(exchange: Exchange, what: str) -> None:
         )
 
 
+#: A header field name the suite smuggles into requests percent-encoded after a CR LF: an
+#: answer that carries it wrote part of the request into its header section (RFC 9112 2.2).
+INJECTED_FIELD = "x-dcs-injected"
+
+
 def _answered(exchange: Exchange, what: str) -> None:
-    """Raise unless the request got a complete answer that is not a 5xx."""
+    """Raise unless the request got a complete answer that is not a 5xx, and whose header
+    section holds nothing the request smuggled into it."""
+    if INJECTED_FIELD in exchange.headers:
+        raise Broken(
+            f"{what}: the answer carries a header field decoded from the request "
+            f"({INJECTED_FIELD}: {exchange.headers[INJECTED_FIELD][:SHOWN_VALUE]})",
+            expected="no CR LF from the request in a header field (RFC 9112 2.2, 5)",
+            actual=f"{INJECTED_FIELD} present",
+            location=f"header {INJECTED_FIELD}",
+        )
     if exchange.error or exchange.status is None:
         raise Broken(
             f"{what}: no complete answer ({exchange.error})",

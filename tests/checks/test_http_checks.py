@@ -424,3 +424,9 @@ def test_ranges_are_judged_against_the_representation():
         False, PLAIN, variant(416, b"", request={"Range": "bytes=0-1,3-4,6-7"})
     )
     space.standard_headers_harmless(False, PLAIN, variant(416, b"", request={"Range": "bytes=-0"}))
+
+
+def test_a_header_field_smuggled_through_the_query_fails():
+    query = "period_start=2025-01-01&x=%0D%0AX-Dcs-Injected:%201"
+    injected = target(query, 302, b"", headers={"location": "/x", "x-dcs-injected": "1"})
+    fails(space.request_target_harmless, PLAIN, injected)
