@@ -45,11 +45,12 @@ def usage_traces(fields: Iterable[str], reference: Exchange | None, exchange: Ex
 def no_usage_without_valid_key(
     fields: Sequence[str], reference: Exchange | None, exchange: Exchange
 ) -> None:
-    """Without a valid key no request gets usage, whatever its method (RFC 9110 9: every
-    method acts on the same resource, and the spec secures the resource with a key): never
-    a 2xx (OPTIONS aside, a CORS preflight's answer carries no credentials, our reading),
-    never a usage field or figure in a body or header field, never a 5xx (501 aside, for a
-    method the server does not implement: RFC 9110 15.6.2)."""
+    """Without a valid key no request gets usage, whatever its method, fields or form (RFC
+    9110 9: every method acts on the same resource, and the spec secures the resource with
+    a key): never a 2xx (OPTIONS aside, a CORS preflight's answer carries no credentials,
+    our reading), never a 304 (13.2.1: conditions are ignored where the answer would not be
+    a 2xx), never a usage field or figure in a body or header field, never a 5xx (501
+    aside, for a method the server does not implement: 15.6.2)."""
     method = exchange.method
     if exchange.error or exchange.status is None:
         return  # no answer: complete_response's finding

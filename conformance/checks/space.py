@@ -133,7 +133,8 @@ def standard_headers_harmless(malformed: bool, reference: Exchange, exchange: Ex
     answer is the plain request's (status and whole body), or what HTTP names for what the
     fields ask (RFC 9110 13 conditionals: 304, 412; 12 negotiation: 406; 14 ranges: 206,
     416; 10.1.1 Expect: 417; 5.4 and RFC 6585 sizes: 400, 413, 431; 400 for malformed
-    values); never a 5xx, never a hang."""
+    values); never a content coding the request did not accept (12.5.3), a 5xx or a
+    hang."""
     fields = added_fields(reference, exchange)
     _answered(exchange, fields)
     _coding_accepted(exchange, fields)
@@ -217,7 +218,8 @@ def request_target_harmless(reference: Exchange, exchange: Exchange) -> None:
     """A request-target of an unusual shape (parameters repeated, reordered or oddly
     encoded, empty pairs, a bare `?`, a long query) that carries the plain request's
     parameters changes nothing: the same answer, or a refusal of the target (400; 414 when
-    long, RFC 9110 15.5.15; a redirect to its canonical form), never a 5xx, never a hang."""
+    long, RFC 9110 15.5.15; a redirect to its canonical form), never a 5xx, never a hang,
+    and nothing of it decoded into the answer's header section (RFC 9112 2.2)."""
     target = urlsplit(exchange.url)
     shown = f"?{exchange.masker.text(target.query)[:120]}"
     _answered(exchange, f"the target {shown}")
