@@ -5,12 +5,10 @@ from hypothesis import assume, given
 from hypothesis import strategies as st
 
 from conformance._contract import readings
-from conformance._core.dates import CLOSED_PERIOD_OFFSET, month_start
 from conformance._run.session import WRONG_KEY
 from conformance.checks import auth
 from conformance.plugin import suite_contract
 
-CLOSED = month_start(CLOSED_PERIOD_OFFSET).isoformat()
 #: The spec's security schemes (`x-api-key`, `bearer`), by label.
 SCHEMES = [scheme.label for scheme in suite_contract().auth_schemes]
 
@@ -44,32 +42,6 @@ def test_valid_key_accepted(dcs, scheme):
     auth.valid_key_accepted(dcs.get_usage(scheme=scheme))
 
 
-@pytest.mark.parametrize("scheme", SCHEMES[1:])
-def test_auth_schemes_agree(dcs, scheme):
-    first = dcs.get_usage(period_start=CLOSED, scheme=SCHEMES[0])
-    other = dcs.get_usage(period_start=CLOSED, scheme=scheme)
-    auth.same_answer(dcs.billed_fields, first, other)
-
-
-def case_variants():
-    """Each scheme's header name, and prefix, in upper case and in another mixed case."""
-    for scheme in suite_contract().auth_schemes:
-        for header, prefix in [
-            (scheme.header.upper(), scheme.prefix.upper()),
-            (scheme.header.title(), scheme.prefix.lower()),
-        ]:
-            yield pytest.param(header, prefix, id=f"{header} {prefix}".strip())
-
-
-@pytest.mark.parametrize("header, prefix", list(case_variants()))
-def test_header_names_case_insensitive(dcs, header, prefix):
-    reference = dcs.get_usage(period_start=CLOSED)
-    variant = dcs.get_usage(
-        period_start=CLOSED, scheme=None, headers={header: prefix + dcs.credentials.api_key}
-    )
-    auth.same_answer(dcs.billed_fields, reference, variant)
-
-
 def refuse_foreign_org(dcs, org, exchange):
     """403 AUTH_ORG_MISMATCH for an id shaped like the own one; else 400 may refuse it too."""
     statuses = readings.org_refusals(dcs.credentials.org_id, org)
@@ -89,32 +61,6 @@ def test_own_org_accepted(dcs):
     if dcs.credentials.org_id is None:
         pytest.skip("needs --org-id (or DCS_ORG_ID): the org that owns the key")
     auth.valid_key_accepted(dcs.get_usage(org=dcs.credentials.org_id))
-
-
-def random_case(name: str):
-    return st.lists(st.booleans(), min_size=len(name), max_size=len(name)).map(
-        lambda upper: "".join(
-            c.upper() if u else c.lower() for c, u in zip(name, upper, strict=True)
-        )
-    )
-
-
-@given(
-    credential=st.one_of(
-        *(
-            st.tuples(random_case(scheme.header), random_case(scheme.prefix))
-            for scheme in suite_contract().auth_schemes
-        )
-    )
-)
-def test_generated_header_case_variants(dcs, credential):
-    name, prefix = credential
-    headers = {name: prefix + dcs.credentials.api_key}
-    reference, variant = dcs.together(
-        lambda: dcs.get_usage(period_start=CLOSED),
-        lambda: dcs.get_usage(period_start=CLOSED, scheme=None, headers=headers),
-    )
-    auth.same_answer(dcs.billed_fields, reference, variant)
 
 
 TOKEN = st.from_regex(r"[A-Za-z0-9_.\-]{1,64}", fullmatch=True)

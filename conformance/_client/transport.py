@@ -8,13 +8,15 @@ import math
 import threading
 import time
 from collections.abc import Callable, Mapping, Sequence
-from contextlib import AbstractContextManager
+from contextlib import AbstractContextManager, nullcontext
 from contextvars import ContextVar
 from dataclasses import dataclass
 from typing import TypeVar
 from urllib.parse import urlencode, urlsplit
 
+from conformance._client import raw as raw_wire
 from conformance._client import wire
+from conformance._client.raw import Raw
 from conformance._client.wire import Pools
 from conformance._core import trace
 from conformance._core.exchange import Exchange, Masker
@@ -107,10 +109,16 @@ class Transport:
         *,
         params: Params = None,
         headers: Mapping[str, str] | None = None,
+        raw: Raw | None = None,
+        fresh: bool = False,
     ) -> Exchange:
         """Send one request, retrying what the API marks retryable within the limits.
 
-        Raises `WriteRefused`, sending nothing, when the guard forbids the request."""
+        `raw`: written byte for byte on a connection of its own (`_client.raw`: HTTP/1.0,
+        absolute-form, values as given, a HEAD's body seen); `fresh`: on a new connection
+        of the pooled client, closed after it. Header names that differ only in letter case
+        go as separate field lines (a repeated field). Raises `WriteRefused`, sending nothing,
+        when the guard forbids the request."""
         url = self.url(path_or_url, params)
         if self.guard is not None:
             path = urlsplit(url).path.removeprefix(urlsplit(self.base_url).path) or "/"
@@ -118,7 +126,7 @@ class Transport:
             if reason:
                 raise WriteRefused(f"{method} {path} not sent: {reason}")
         headers = dict(headers or {})
-        identity = (method, url, sorted(headers.items()))
+        identity = (method, url, sorted(headers.items()), raw, fresh)
         record = trace.current()
         if record.stalled is not None:
             if record.stalled[0] == identity:
@@ -126,7 +134,7 @@ class Transport:
             _not_against_a_stalled_target()
         retries = 0
         while True:
-            exchange = self._send(method, url, headers)
+            exchange = self._send(method, url, headers, raw, fresh)
             exchange.retries = retries
             wait = self._retry_wait(exchange)
             if wait is None or retries >= self.limits.max_retries:
@@ -140,21 +148,28 @@ class Transport:
         record.exchanges.append(exchange)
         return exchange
 
-    def _send(self, method: str, url: str, headers: dict[str, str]) -> Exchange:
+    def _send(
+        self, method: str, url: str, headers: dict[str, str], raw: Raw | None, fresh: bool
+    ) -> Exchange:
         self._take_slot()
+        if raw is not None and raw.then_get:
+            self._take_slot()  # the follow-up GET is a request too
         limits = self.limits
         sent_at = time.time()
+        connect, read, deadline = limits.connect_timeout, limits.read_timeout, limits.deadline
+        cap = limits.max_body_bytes
         start = time.perf_counter()
-        answer = wire.exchange(
-            self._pools.current(),
-            method,
-            url,
-            headers,
-            connect_timeout=limits.connect_timeout,
-            read_timeout=limits.read_timeout,
-            deadline=limits.deadline,
-            max_body_bytes=limits.max_body_bytes,
-        )
+        if raw is not None:
+            answer = raw_wire.exchange(
+                method, url, list(headers.items()), raw, connect_timeout=connect,
+                read_timeout=read, deadline=deadline, max_body_bytes=cap,
+            )  # fmt: skip
+        else:
+            with self._pools.fresh() if fresh else nullcontext(self._pools.current()) as pool:
+                answer = wire.exchange(
+                    pool, method, url, headers, connect_timeout=connect, read_timeout=read,
+                    deadline=deadline, max_body_bytes=cap,
+                )  # fmt: skip
         return Exchange(
             method=method,
             url=url,
@@ -166,6 +181,9 @@ class Transport:
             error=answer.error,
             stalled=answer.stalled,
             streamed=answer.streamed,
+            coded=answer.coded,
+            http_version=raw.version if raw is not None else "1.1",
+            absolute_form=raw is not None and raw.absolute_form,
             masker=self.masker,
             started=sent_at,
         )

@@ -51,6 +51,7 @@ class Answer:
     error: str = ""
     stalled: bool = False  # the deadline or the read timeout ran out
     streamed: bool = False  # a stream (event stream, protocol switch): its body was not read
+    coded: str = ""  # a content coding the request asked for that is not decoded here
 
 
 class _DeadlineExceeded(httpcore.ReadTimeout):
@@ -152,6 +153,16 @@ class Pools:
             self._pinned.reset(token)
             pool.close()
 
+    @contextmanager
+    def fresh(self) -> Iterator[httpcore.ConnectionPool]:
+        """A pool of one connection, new, closed after the `with` body: a request on it is
+        the first of its connection."""
+        pool = self._new(max_connections=1)
+        try:
+            yield pool
+        finally:
+            pool.close()
+
     def close(self) -> None:
         with self._lock:
             pools, self._all = self._all, []
@@ -224,20 +235,21 @@ def _attempt(
         with pool.stream(
             method,
             _url(url),
-            headers=[(name, _header_value(value)) for name, value in sent.items()],
+            headers=[(name, header_value(value)) for name, value in sent.items()],
             extensions={"timeout": timeouts, "trace": note},
         ) as response:
             answer.status = response.status
-            answer.headers = {
-                name.decode("latin-1").lower(): value.decode("latin-1")
+            answer.headers = header_fields(
+                (name.decode("latin-1"), value.decode("latin-1"))
                 for name, value in response.headers
-            }
+            )
             media = answer.headers.get("content-type", "").split(";")[0].strip().lower()
             answer.streamed = response.status == 101 or media in STREAM_MEDIA_TYPES
             if response.status == 101:
                 _close_switched(response)
             elif not answer.streamed:
-                _read_body(response, answer, max_body_bytes)
+                asked = ", ".join(v for k, v in sent.items() if k.lower() == "accept-encoding")
+                read_body(response.iter_stream(), answer, max_body_bytes, asked)
     except httpcore.ConnectError as exc:
         raise TargetUnavailable(f"cannot connect to {_origin(url)} ({_reason(exc)})") from exc
     except httpcore.ConnectTimeout as exc:
@@ -250,22 +262,39 @@ def _attempt(
             else f"no data for {read_timeout:g} s (read timeout)"
         )
         answer.stalled = True
-    except _Undecodable as exc:
+    except Undecodable as exc:
         answer.error = f"broken response: {exc}"
     except (httpcore.ProtocolError, httpcore.NetworkError) as exc:
         answer.error = f"broken response: {_reason(exc)}"
     return answer
 
 
-class _Undecodable(Exception):
+class Undecodable(Exception):
     """The body is not in the content coding its Content-Encoding names."""
 
 
-def _read_body(response: httpcore.Response, answer: Answer, cap: int) -> None:
-    """Read and decode the body into `answer`, stopping past `cap` decoded bytes."""
-    decoder = _decoder((answer.headers or {}).get("content-encoding", ""))
+def header_fields(lines: Iterable[tuple[str, str]]) -> dict[str, str]:
+    """Response header fields by lower-case name; a field sent on several lines is one
+    comma-separated value (RFC 9110 5.3)."""
+    fields: dict[str, str] = {}
+    for name, value in lines:
+        key = name.lower()
+        fields[key] = f"{fields[key]}, {value}" if key in fields else value
+    return fields
+
+
+def read_body(chunks: Iterable[bytes], answer: Answer, cap: int, asked: str) -> None:
+    """Read and decode the body into `answer`, stopping past `cap` decoded bytes. A coding
+    the request asked for (`asked`: its Accept-Encoding) that is not decoded here is kept
+    as it came, in `answer.coded`."""
+    coding = (answer.headers or {}).get("content-encoding", "").strip().lower()
+    if coding not in DECODED and "," not in coding and accepts_coding(asked, coding):
+        answer.coded = coding
+        decoder = _Decoder("")
+    else:
+        decoder = _decoder(coding, asked)
     body = bytearray()
-    for chunk in response.iter_stream():
+    for chunk in chunks:
         body += decoder.decode(chunk, cap + 1 - len(body))
         if len(body) > cap:
             answer.body = bytes(body[:OVERSIZE_EVIDENCE_BYTES])  # not 4 MiB per request kept
@@ -294,27 +323,48 @@ class _Decoder:
             if self._raw_deflate and not self._seen:  # deflate without the zlib wrapper
                 self._zlib, self._raw_deflate = zlib.decompressobj(-zlib.MAX_WBITS), False
                 return self.decode(chunk, room)
-            raise _Undecodable(f"the body is not {self.coding} as labelled ({exc})") from exc
+            raise Undecodable(f"the body is not {self.coding} as labelled ({exc})") from exc
         self._seen = True
         return data
 
     def finish(self) -> None:
         if self._zlib is not None and self._seen and not self._zlib.eof:
-            raise _Undecodable(f"the {self.coding} body ends before its end marker")
+            raise Undecodable(f"the {self.coding} body ends before its end marker")
         if self._zlib is not None and not self._seen:
             return  # an empty body: nothing to decode
 
 
-def _decoder(content_encoding: str) -> _Decoder:
+#: The content codings read here (and "identity", which is none).
+DECODED = frozenset({"", "identity", "gzip", "x-gzip", "deflate"})
+
+
+def accepts_coding(accept_encoding: str, coding: str) -> bool:
+    """Whether an Accept-Encoding value accepts `coding` (RFC 9110 12.5.3): named, or `*`,
+    with a weight above 0."""
+    weights: dict[str, float] = {}
+    for item in accept_encoding.split(","):
+        name, *params = (part.strip().lower() for part in item.split(";"))
+        weight = 1.0
+        for param in params:
+            key, _, value = param.partition("=")
+            if key.strip() == "q":
+                try:
+                    weight = float(value)
+                except ValueError:
+                    weight = 0.0
+        if name:
+            weights[name] = weight
+    return weights.get(coding, weights.get("*", 0.0)) > 0
+
+
+def _decoder(content_encoding: str, asked: str) -> _Decoder:
     codings = [c.strip().lower() for c in content_encoding.split(",") if c.strip()]
     codings = [c for c in codings if c != "identity"]
     if len(codings) > 1:
-        raise _Undecodable(f"more than one content coding ({content_encoding})")
+        raise Undecodable(f"more than one content coding ({content_encoding})")
     coding = codings[0] if codings else ""
     if coding not in ("", "gzip", "x-gzip", "deflate"):
-        raise _Undecodable(
-            f"Content-Encoding {coding} was not asked for (Accept-Encoding: {ACCEPT_ENCODING})"
-        )
+        raise Undecodable(f"Content-Encoding {coding} was not asked for (Accept-Encoding: {asked})")
     return _Decoder(coding)
 
 
@@ -325,24 +375,32 @@ def _close_switched(response: httpcore.Response) -> None:
         stream.close()
 
 
-def _url(url: str) -> httpcore.URL:
-    """The URL with its request-target exactly as spelled (dot segments and all)."""
+def request_target(url: str) -> str:
+    """The origin-form request-target of a URL exactly as spelled (dot segments, a bare
+    `?` and all); characters that are not ASCII percent-encoded as UTF-8."""
     parts = urlsplit(url)
     target = parts.path or "/"
-    target += f"?{parts.query}" if parts.query else ""
+    target += f"?{parts.query}" if parts.query or url.endswith("?") else ""
     if not target.isascii():
         target = quote(target, safe="".join(chr(c) for c in range(0x21, 0x7F)))
+    return target
+
+
+def _url(url: str) -> httpcore.URL:
+    """The URL with its request-target exactly as spelled."""
+    parts = urlsplit(url)
     return httpcore.URL(
         scheme=parts.scheme.encode(),
         host=(parts.hostname or "").encode("idna"),
         port=parts.port,
-        target=target.encode("ascii"),
+        target=request_target(url).encode("ascii"),
     )
 
 
-def _header_value(value: str) -> bytes:
-    """ASCII as is; anything else (a probe) as its UTF-8 bytes."""
-    return value.encode("utf-8")
+def header_value(value: str) -> bytes:
+    """ASCII as is; anything else (a probe) as its UTF-8 bytes; a lone surrogate escape
+    (`"\udcff"`) as the one byte it stands for (obs-text that is not UTF-8)."""
+    return value.encode("utf-8", "surrogateescape")
 
 
 def _origin(url: str) -> str:

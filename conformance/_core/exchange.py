@@ -99,7 +99,7 @@ class Masker:
 
     def header(self, name: str, value: str) -> str:
         if name.lower() not in self._secret_headers:
-            return self.text(value)
+            return self.text(printable(value))
         scheme, _, rest = value.partition(" ")
         return f"{scheme} {MASK}" if rest and scheme.isalpha() and len(scheme) < 16 else MASK
 
@@ -121,6 +121,14 @@ def _base64_decoded(token: str) -> list[str]:
         except (ValueError, TypeError):
             continue
     return found
+
+
+def printable(value: str) -> str:
+    """A value as it can be written anywhere: a byte that is not UTF-8, carried as a lone
+    surrogate escape (`"\udcff"`, how the suite spells obs-text), shown as `\xff`."""
+    if value.isascii():
+        return value
+    return value.encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")
 
 
 def secret_forms(secret: str) -> set[str]:
@@ -151,6 +159,11 @@ class Exchange:
     retries: int = 0
     stalled: bool = False  # the deadline or the read timeout ran out
     streamed: bool = False  # a stream (event stream, protocol switch): its body was not read
+    #: a content coding the request asked for that the suite cannot decode (`br`, `zstd`):
+    #: the body is kept as it came, and not judged as JSON
+    coded: str = ""
+    http_version: str = "1.1"  # of the request as sent
+    absolute_form: bool = False  # the request-target was the whole URL (RFC 9112 3.2.2)
     masker: Masker = field(default_factory=Masker, repr=False)
     started: float = 0.0  # when it was sent: seconds since the epoch (0: not known)
 
@@ -201,11 +214,22 @@ class Exchange:
         more = f"... ({len(self.body)} bytes)" if len(self.body) > limit else ""
         return self.masker.text(text) + more
 
+    @property
+    def body_judged(self) -> bool:
+        """Whether the body was read and decoded, so that it can be judged as JSON."""
+        return not self.streamed and not self.coded
+
     def request_line(self) -> str:
-        return f"{self.method} {self.masker.text(self.url)}"
+        form = [f"HTTP/{self.http_version}"] if self.http_version != "1.1" else []
+        form += ["absolute-form"] if self.absolute_form else []
+        shown = f" ({', '.join(form)})" if form else ""
+        return f"{self.method} {self.masker.text(self.url)}{shown}"
 
     def curl(self) -> str:
         parts = ["curl", "-sS", "-X", self.method]
+        parts += ["--http1.0"] if self.http_version == "1.0" else []
+        if self.absolute_form:
+            parts += ["--request-target", self.masker.text(self.url)]
         for name, value in self.request_headers.items():
             parts += ["-H", f"{name}: {self.masker.header(name, value)}"]
         parts.append(self.masker.text(self.url))

@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import contextvars
 import re
+import threading
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, replace
 from typing import Any, NoReturn, TypeVar
 
+from conformance._client.raw import Raw  # also for the suite's tests, which import no _client
 from conformance._client.transport import BudgetExhausted, Guard, Limits, Params, Transport, lend
 from conformance._contract.spec import ORG_HEADER, USAGE_PATH, Contract, Operation
 from conformance._core import trace
@@ -17,8 +19,9 @@ from conformance._core.errors import ContractViolation, TargetUnavailable
 from conformance._core.exchange import SECRET_HEADERS, Exchange, Masker
 from conformance._run.settings import SECRET_NAMES, OtherOrgs, Settings
 from conformance.checks import validate_response
+from conformance.checks.http import credentialed_answer_not_shared_cacheable
 from conformance.checks.responses import complete_response, key_never_echoed
-from conformance.checks.usage import billed_fields
+from conformance.checks.usage import billed_fields, usage_fields
 
 WRONG_KEY = "dcs_conformance_wrong_key_0000000000000000"
 #: Skips the running test with a reason (never returns): `pytest.skip`, handed in by the plugin.
@@ -144,10 +147,14 @@ class Dcs:
         self.credentials = credentials
         self.usage = contract.operation(USAGE_PATH, "get")
         self.billed_fields = billed_fields(contract, self.usage)
+        #: the names of the usage body's fields: no answer without a valid key carries one
+        self.usage_fields = usage_fields(contract, self.usage)
         #: threads that send the other requests of `together` (each keeps its connections)
         self._helpers = ThreadPoolExecutor(max_workers=8, thread_name_prefix="dcs-together")
         #: The canary's expected usage (the org of the main key), or None.
         self.canary = settings.expect
+        self._plain: dict[str, Exchange] = {}
+        self._plain_lock = threading.Lock()
 
     @property
     def keys(self) -> tuple[str, ...]:
@@ -178,10 +185,68 @@ class Dcs:
         params: Params = None,
         headers: Mapping[str, str] | None = None,
         method: str = "GET",
+        raw: Raw | None = None,
+        fresh: bool = False,
     ) -> Exchange:
         """Request the usage summary and judge the response on its own."""
-        query, sent = self._usage_request(period_start, scheme, key, org, params, headers)
-        return self.fetch(self.usage, method, USAGE_PATH, params=query, headers=sent)
+        exchange = self.send_usage(
+            period_start=period_start, scheme=scheme, key=key, org=org, params=params,
+            headers=headers, method=method, raw=raw, fresh=fresh,
+        )  # fmt: skip
+        self.judge(exchange)
+        return exchange
+
+    def plain(self, period_start: str) -> Exchange:
+        """The plain valid request's answer for a closed period (the key by the first
+        scheme, nothing else): the reference that requests meant to get the same answer
+        are compared with. Sent once in the run and kept when it is a 200 (a closed month
+        reads the same every time: `closed_period_stable` holds it so); judged on every use,
+        so that a test fails the same way each time it runs."""
+        with self._plain_lock:
+            exchange = self._plain.get(period_start)
+        if exchange is None:
+            exchange = self.send_usage(period_start=period_start)
+            if exchange.status == 200 and not exchange.error:
+                with self._plain_lock:
+                    exchange = self._plain.setdefault(period_start, exchange)
+        self.judge(exchange)
+        return exchange
+
+    def send_usage(
+        self,
+        *,
+        period_start: str | None = None,
+        scheme: str | None = FIRST_SCHEME,
+        key: str | None = None,
+        org: str | None = None,
+        params: Params = None,
+        headers: Mapping[str, str] | None = None,
+        method: str = "GET",
+        raw: Raw | None = None,
+        fresh: bool = False,
+        query: str | None = None,
+    ) -> Exchange:
+        """Request the usage summary without judging the answer yet (`judge` does: a test
+        runs its own invariant first, so that its finding leads whatever else is broken).
+        `raw` and `fresh` say how it goes on the wire (`Transport.request`); `query` is a
+        query string sent exactly as spelled, before any `params`."""
+        pairs, sent = self._usage_request(period_start, scheme, key, org, params, headers)
+        path = USAGE_PATH if query is None else f"{USAGE_PATH}?{query}"
+        return self.send(method, path, params=pairs, headers=sent, raw=raw, fresh=fresh)
+
+    def judge(self, exchange: Exchange, *checks: Callable[[], None]) -> None:
+        """Run the test's own `checks` (each a call of an invariant on `exchange` and what
+        it is compared with), then every response check on `exchange`; raise every
+        violation found, the test's own first."""
+        found: list[ContractViolation] = []
+        for check in checks:
+            try:
+                check()
+            except ContractViolation as violation:
+                found.append(violation)
+        found += validate_response(self.contract, self.usage, exchange, self.keys)
+        if found:
+            raise ContractViolation.combine(found)
 
     def probe_usage(
         self,
@@ -194,10 +259,11 @@ class Dcs:
     ) -> Exchange:
         """Send the usage request to `path`, spelled exactly as given (another spelling of the
         declared path, or a raw query): the answer is not the operation's, so it is judged
-        only for echoed keys; the caller's invariant judges the rest."""
+        only for echoed keys and shared caching; the caller's invariant judges the rest."""
         query, sent = self._usage_request(period_start, scheme, key, None, None, headers)
         exchange = self.send("GET", path, params=query, headers=sent)
         key_never_echoed(self.keys, exchange)
+        credentialed_answer_not_shared_cacheable(self.contract, self.usage, exchange)
         return exchange
 
     def _usage_request(

@@ -15,8 +15,9 @@ from conformance._core.exchange import Exchange
 
 # Imported for their checks: CATALOGUE must be complete even in a process that imports no
 # test module (the xdist controller, which writes the reports).
-from conformance.checks import auth, ground_truth, requests  # noqa: F401
+from conformance.checks import auth, ground_truth, requests, space  # noqa: F401
 from conformance.checks._invariant import CATALOGUE, Invariant
+from conformance.checks.http import credentialed_answer_not_shared_cacheable
 from conformance.checks.responses import (
     auth_errors_not_retryable,
     body_matches_schema,
@@ -55,6 +56,7 @@ RESPONSE_CHECKS = (
     request_errors_not_retryable,
     retry_hint_non_negative,
     problem_status_matches,
+    credentialed_answer_not_shared_cacheable,
 )
 #: Run on every response of one operation, by its label.
 OPERATION_CHECKS = {

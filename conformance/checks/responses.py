@@ -25,6 +25,21 @@ def _has_body(exchange: Exchange) -> bool:
     return exchange.method != "HEAD" and exchange.status not in BODYLESS_STATUSES
 
 
+def _whole(exchange: Exchange) -> bool:
+    """Whether the response's body is a whole representation: not a 206's part of one
+    (RFC 9110 15.3.7), which is judged against the whole by the request-space checks."""
+    return _has_body(exchange) and exchange.status != 206
+
+
+def _as_documented(operation: Operation, exchange: Exchange) -> bool:
+    """Whether the operation's documented responses describe this one: a whole body, and not
+    a success to another method than the operation's (a 200 to OPTIONS describes the
+    resource's options, RFC 9110 9.3.7; a 200 to TRACE echoes the request, 9.3.8), which the
+    method checks judge instead."""
+    other = exchange.method.upper() != operation.method.upper()
+    return _whole(exchange) and not (other and 200 <= (exchange.status or 0) < 300)
+
+
 @invariant
 def complete_response(contract: Contract, operation: Operation, exchange: Exchange) -> None:
     """Every request gets a complete, well-formed HTTP response within the deadline (HTTP itself;
@@ -38,7 +53,7 @@ def content_type_documented(contract: Contract, operation: Operation, exchange: 
     """The response's Content-Type is the media type documented for its status (`content:
     application/json` for 200/400/401/403/500/502, `application/problem+json` for `default`)."""
     documented = contract.documented_response(operation, exchange.status or 0)
-    if documented is None or not documented.media_types or not _has_body(exchange):
+    if documented is None or not documented.media_types or not _as_documented(operation, exchange):
         return
     if exchange.media_type not in documented.media_types:
         raise Broken(
@@ -54,10 +69,10 @@ def body_matches_schema(contract: Contract, operation: Operation, exchange: Exch
     """The body is JSON that validates against the schema documented for its status
     (`additionalProperties: false` and `format: int64` enforced)."""
     documented = contract.documented_response(operation, exchange.status or 0)
-    if documented is None or not documented.schema_pointers or not _has_body(exchange):
+    if not documented or not documented.schema_pointers or not _as_documented(operation, exchange):
         return
-    if exchange.streamed:
-        return  # a stream (event stream, switched protocol): its status and headers are judged
+    if not exchange.body_judged:
+        return  # a stream, or a coding asked for and not decodable: status and headers judged
     pointer = documented.schema_pointers.get(exchange.media_type) or next(
         iter(documented.schema_pointers.values())
     )
@@ -98,7 +113,7 @@ def error_code_format(contract: Contract, operation: Operation, exchange: Exchan
 def auth_errors_not_retryable(contract: Contract, operation: Operation, exchange: Exchange) -> None:
     """401 and 403 answers say `retryable: false`: retrying with the same credentials cannot
     succeed (every 401/403 example in the spec)."""
-    if exchange.status in (401, 403):
+    if exchange.status in (401, 403) and _has_body(exchange):
         retryable = error_body(exchange).get("retryable")
         if retryable is not False:
             raise Broken(
@@ -114,7 +129,7 @@ def json_wire_format(contract: Contract, operation: Operation, exchange: Exchang
     """A JSON body is one JSON text in UTF-8 with no byte order mark, no duplicate member
     names and nothing after the value (RFC 8259 8.1: "MUST NOT add a byte order mark", 4:
     names "SHOULD be unique"; I-JSON, RFC 7493 2.3: "MUST NOT have duplicate names")."""
-    if not _is_json(exchange) or not _has_body(exchange) or exchange.streamed:
+    if not _is_json(exchange) or not _whole(exchange) or not exchange.body_judged:
         return
     if exchange.body.startswith(UTF8_BOM):
         raise Broken(

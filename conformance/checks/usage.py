@@ -29,6 +29,15 @@ def billed_fields(contract: Contract, operation: Operation) -> tuple[str, ...]:
     return tuple(f for f in contract.integer_fields(operation) if f.startswith(BILLED_PREFIX))
 
 
+def usage_fields(contract: Contract, operation: Operation) -> tuple[str, ...]:
+    """The names of the 200 body's properties (the usage an answer may carry)."""
+    documented = contract.documented_response(operation, 200)
+    names: list[str] = []
+    for pointer in documented.schema_pointers.values() if documented else ():
+        names += [n for n in contract.resolve(pointer).get("properties", {}) if n not in names]
+    return tuple(names)
+
+
 @invariant
 def usage_counters_in_range(contract: Contract, operation: Operation, exchange: Exchange) -> None:
     """Every usage counter and storage figure is an integer in [0, 2^63-1] (`type: integer,

@@ -1,0 +1,275 @@
+"""One request written byte for byte on a connection of its own, for what the pooled client
+(`wire`) cannot send or cannot see: HTTP/1.0, a request-target in absolute-form (RFC 9112
+3.2.2), whitespace around a field value, and whatever a server sends after a response that
+has no content (a HEAD answered with its body). The request asks for the connection to be
+closed after it; the answer is read as RFC 9112 frames it (1xx interim responses skipped,
+Content-Length, chunked, or until the close), within the same deadline and size cap as
+every other request, and decoded as labelled."""
+
+from __future__ import annotations
+
+import re
+import socket
+import ssl
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+from urllib.parse import urlsplit
+
+from conformance._client.wire import (
+    ACCEPT_ENCODING,
+    DEFAULT_HEADERS,
+    OVERSIZE_EVIDENCE_BYTES,
+    Answer,
+    Undecodable,
+    header_fields,
+    header_value,
+    read_body,
+    request_target,
+)
+from conformance._core.errors import TargetUnavailable
+
+MAX_HEAD_BYTES = 64 * 1024  # of a response head
+#: After a complete answer, how long the server has to close the connection as asked before
+#: its silence is taken for the end (only a server that ignores `Connection: close` waits).
+CLOSE_GRACE = 0.5
+_STATUS_LINE = re.compile(rb"HTTP/1\.[0-9] ([0-9]{3})(?: [^\r\n]*)?")
+_BODILESS = frozenset({204, 304})
+
+
+@dataclass(frozen=True)
+class Raw:
+    """How a request goes on the wire when written byte for byte."""
+
+    version: str = "1.1"  # "1.0" or "1.1"
+    absolute_form: bool = False  # the request-target is the whole URL
+    #: a GET of the same target follows on the same kept-alive connection, written at once
+    #: (pipelined, RFC 9112 9.3.2): whatever the server sends between the two answers is
+    #: seen, as a HEAD's content that would corrupt the next answer (a correct server sends
+    #: nothing there, and the follow-up's own answer ends the wait). It counts as a request.
+    then_get: bool = False
+
+
+class _Broken(Exception):
+    """The answer is not a well-formed HTTP/1.x response."""
+
+
+def exchange(
+    method: str,
+    url: str,
+    headers: Sequence[tuple[str, str]],
+    raw: Raw,
+    *,
+    connect_timeout: float,
+    read_timeout: float,
+    deadline: float,
+    max_body_bytes: int,
+) -> Answer:
+    """Send one request as `raw` says on a new connection, and read its answer, all within
+    `deadline` seconds; a connection that cannot be made raises `TargetUnavailable`."""
+    due = time.monotonic() + deadline
+    parts = urlsplit(url)
+    host = parts.hostname or ""
+    port = parts.port or (443 if parts.scheme == "https" else 80)
+    origin = f"{parts.scheme}://{parts.netloc}"
+    try:
+        sock = socket.create_connection((host, port), timeout=min(connect_timeout, deadline))
+    except TimeoutError as exc:
+        raise TargetUnavailable(f"connecting to {origin} timed out") from exc
+    except OSError as exc:
+        raise TargetUnavailable(f"cannot connect to {origin} ({exc.strerror or exc})") from exc
+    answer = Answer()
+    try:
+        if parts.scheme == "https":
+            sock.settimeout(max(due - time.monotonic(), 0.001))
+            sock = ssl.create_default_context().wrap_socket(sock, server_hostname=host)
+        sock.settimeout(max(due - time.monotonic(), 0.001))
+        sock.sendall(request_bytes(method, url, headers, raw))
+        asked = ", ".join(v for k, v in headers if k.lower() == "accept-encoding")
+        reader = _Reader(sock, due, read_timeout)
+        _receive(method, answer, reader, max_body_bytes, asked or ACCEPT_ENCODING)
+    except TimeoutError:
+        ran_out = time.monotonic() >= due - 0.05
+        answer.error = (
+            f"no complete response within the {deadline:g} s deadline"
+            if ran_out
+            else f"no data for {read_timeout:g} s (read timeout)"
+        )
+        answer.stalled = True
+    except (_Broken, Undecodable) as exc:
+        answer.error = f"broken response: {exc}"
+    except OSError as exc:
+        answer.error = f"broken response: {exc.strerror or type(exc).__name__}"
+    finally:
+        sock.close()
+    return answer
+
+
+def request_bytes(method: str, url: str, headers: Sequence[tuple[str, str]], raw: Raw) -> bytes:
+    """The request head as written: the suite's default fields unless named, `Host` unless
+    named, and `Connection: close` unless named; values exactly as given (UTF-8). With
+    `raw.then_get`, the follow-up GET after it, which asks for the close instead."""
+    if raw.then_get:
+        first = _head_bytes(method, url, headers, raw, close=False)
+        return first + _head_bytes("GET", url, headers, raw, close=True)
+    return _head_bytes(method, url, headers, raw, close=True)
+
+
+def _head_bytes(
+    method: str, url: str, headers: Sequence[tuple[str, str]], raw: Raw, *, close: bool
+) -> bytes:
+    parts = urlsplit(url)
+    target = request_target(url)
+    if raw.absolute_form:
+        target = f"{parts.scheme}://{parts.netloc}{target}"
+    names = {name.lower() for name, _ in headers}
+    lines = [] if "host" in names else [("Host", parts.netloc)]
+    lines += [(k, v) for k, v in DEFAULT_HEADERS.items() if k.lower() not in names]
+    lines += list(headers)
+    lines += [] if "connection" in names or not close else [("Connection", "close")]
+    head = f"{method} {target} HTTP/{raw.version}\r\n".encode("ascii")
+    for name, value in lines:
+        head += name.encode("ascii") + b": " + header_value(value) + b"\r\n"
+    return head + b"\r\n"
+
+
+def _send_all(sock: socket.socket, data: bytes, due: float) -> None:
+    sock.settimeout(max(due - time.monotonic(), 0.001))
+    sock.sendall(data)
+
+
+class _Reader:
+    """The bytes of one connection as they arrive, within the request's deadline."""
+
+    def __init__(self, sock: socket.socket, due: float, read_timeout: float) -> None:
+        self.sock, self.due, self.read_timeout = sock, due, read_timeout
+        self.buffer = bytearray()
+        self.closed = False
+
+    def more(self, grace: float | None = None) -> bool:
+        """Read what comes next into the buffer; False once the server has closed."""
+        if self.closed:
+            return False
+        wait = min(self.read_timeout, self.due - time.monotonic())
+        if grace is not None:
+            wait = min(wait, grace)
+        if wait <= 0:
+            raise TimeoutError
+        self.sock.settimeout(wait)
+        chunk = self.sock.recv(65536)
+        self.closed = not chunk
+        self.buffer.extend(chunk)
+        return bool(chunk)
+
+    def until_next_answer(self, cap: int, grace: float) -> None:
+        """After an answer without content: read until the server closes or the next answer
+        begins (then dropped from the buffer), or `grace` seconds of silence; what remains
+        in the buffer came in between."""
+        try:
+            while len(self.buffer) <= cap:
+                start = self.buffer.find(b"HTTP/1.")
+                if start >= 0:
+                    del self.buffer[start:]
+                    return
+                if not self.more(grace):
+                    return
+        except TimeoutError:
+            return
+
+    def until_close(self, cap: int, grace: float | None = None) -> None:
+        """Read until the server closes (or `cap` bytes, or `grace` seconds of silence)."""
+        try:
+            while len(self.buffer) <= cap and self.more(grace):
+                pass
+        except TimeoutError:
+            if grace is None:
+                raise
+
+
+def _receive(method: str, answer: Answer, reader: _Reader, cap: int, asked: str) -> None:
+    """Read the final response into `answer`; after a response to HEAD, whatever comes
+    before the close is kept as its body (it has none by definition)."""
+    buffer = reader.buffer
+    while True:  # the head of the final response, past any 1xx
+        end = buffer.find(b"\r\n\r\n")
+        while end < 0:
+            if len(buffer) > MAX_HEAD_BYTES:
+                raise _Broken(f"a response head over {MAX_HEAD_BYTES} bytes")
+            if not reader.more():
+                raise _Broken("the connection closed before a complete response head")
+            end = buffer.find(b"\r\n\r\n")
+        status, fields = _head(bytes(buffer[:end]))
+        del buffer[: end + 4]
+        if status == 101 or not 100 <= status < 200:
+            break
+    answer.status, answer.headers = status, fields
+    if status == 101:
+        answer.streamed = True
+        return
+    if method.upper() == "HEAD" or status in _BODILESS:
+        reader.until_next_answer(cap, CLOSE_GRACE)
+        if method.upper() == "HEAD":
+            answer.body = bytes(buffer[:OVERSIZE_EVIDENCE_BYTES])
+        return
+    read_body([_body(reader, fields, cap)], answer, cap, asked)
+
+
+def _head(head: bytes) -> tuple[int, dict[str, str]]:
+    status_line, *lines = head.split(b"\r\n")
+    match = _STATUS_LINE.fullmatch(status_line)
+    if match is None:
+        raise _Broken(f"not an HTTP/1.x status line: {status_line[:60]!r}")
+    pairs = []
+    for line in lines:
+        name, colon, value = line.partition(b":")
+        if not colon or not name or name != name.strip():
+            raise _Broken(f"a malformed header line: {line[:60]!r}")
+        pairs.append((name.decode("latin-1"), value.strip(b" \t").decode("latin-1")))
+    return int(match.group(1)), header_fields(pairs)
+
+
+def _body(reader: _Reader, fields: dict[str, str], cap: int) -> bytes:
+    """The content as framed (RFC 9112 6.3), still in its content coding."""
+    buffer = reader.buffer
+    coding = fields.get("transfer-encoding", "").lower()
+    if coding.rsplit(",", 1)[-1].strip() == "chunked":
+        return _chunked(reader, cap)
+    length = fields.get("content-length")
+    if coding or length is None:
+        reader.until_close(cap)
+        return bytes(buffer)
+    values = {value.strip() for value in length.split(",")}
+    size_text = values.pop()
+    if values or not size_text.isdigit():
+        raise _Broken(f"an invalid Content-Length: {length[:40]}")
+    size = int(size_text)
+    while len(buffer) < size and len(buffer) <= cap:
+        if not reader.more():
+            raise _Broken(f"the body ends after {len(buffer)} of its {size} bytes")
+    return bytes(buffer[:size])
+
+
+def _chunked(reader: _Reader, cap: int) -> bytes:
+    buffer = reader.buffer
+    body = bytearray()
+    position = 0
+    while len(body) <= cap:
+        end = buffer.find(b"\r\n", position)
+        while end < 0:
+            if not reader.more():
+                raise _Broken("the chunked body ends before its last chunk")
+            end = buffer.find(b"\r\n", position)
+        size_text = bytes(buffer[position:end]).split(b";")[0].strip()
+        try:
+            size = int(size_text, 16)
+        except ValueError:
+            raise _Broken(f"a malformed chunk size: {size_text[:20]!r}") from None
+        position = end + 2
+        if size == 0:
+            break  # trailers, if any, are not read
+        while len(buffer) < position + size + 2:
+            if not reader.more():
+                raise _Broken("the chunked body ends inside a chunk")
+        body += buffer[position : position + size]
+        position += size + 2
+    return bytes(body)
