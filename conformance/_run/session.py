@@ -154,6 +154,7 @@ class Dcs:
         #: The canary's expected usage (the org of the main key), or None.
         self.canary = settings.expect
         self._plain: dict[str, Exchange] = {}
+        self._plain_fetching: dict[str, threading.Lock] = {}
         self._plain_lock = threading.Lock()
 
     @property
@@ -199,16 +200,18 @@ class Dcs:
     def plain(self, period_start: str) -> Exchange:
         """The plain valid request's answer for a closed period (the key by the first
         scheme, nothing else): the reference that requests meant to get the same answer
-        are compared with. Sent once in the run and kept when it is a 200 (a closed month
-        reads the same every time: `closed_period_stable` holds it so); judged on every use,
-        so that a test fails the same way each time it runs."""
-        with self._plain_lock:
+        are compared with. Sent once in the run (tests that ask at the same time wait for
+        the one request: the run's requests stay the same in any order) and kept when it is
+        a 200 (a closed month reads the same every time: `closed_period_stable` holds it
+        so); judged on every use, so that a test fails the same way each time it runs."""
+        with self._plain_lock:  # one fetch per period, however many threads ask at once
+            lock = self._plain_fetching.setdefault(period_start, threading.Lock())
+        with lock:
             exchange = self._plain.get(period_start)
-        if exchange is None:
-            exchange = self.send_usage(period_start=period_start)
-            if exchange.status == 200 and not exchange.error:
-                with self._plain_lock:
-                    exchange = self._plain.setdefault(period_start, exchange)
+            if exchange is None:
+                exchange = self.send_usage(period_start=period_start)
+                if exchange.status == 200 and not exchange.error:
+                    self._plain[period_start] = exchange
         self.judge(exchange)
         return exchange
 
