@@ -35,17 +35,6 @@ SCHEMATHESIS_CHECKS = {
     "st.missing_required_header",
     "st.unsupported_method",
 }
-#: The checks of issue 16 that the suite's side (branch i16-checks) adds to CATALOGUE; faults
-#: here already name them. Remove this set once that branch is merged.
-PENDING_CHECKS = {
-    "no_usage_without_valid_key",
-    "head_matches_get",
-    "options_reveals_nothing",
-    "credentialed_answer_not_shared_cacheable",
-    "standard_headers_harmless",
-    "request_target_harmless",
-    "equivalent_requests_same_answer",
-}
 LIMIT_NAMES = {limit.fault.name for limit in KNOWN_LIMITS}
 CHECK_MODULES = (
     auth,
@@ -1150,7 +1139,7 @@ def test_catalogue_shape() -> None:
         assert fault.description and "\n" not in fault.description
         assert fault.expected_checks and fault.family
         for check in fault.expected_checks:
-            known = check in CATALOGUE or check in SCHEMATHESIS_CHECKS or check in PENDING_CHECKS
+            known = check in CATALOGUE or check in SCHEMATHESIS_CHECKS
             assert known, (fault.name, check)
     for limit in KNOWN_LIMITS:
         assert limit.reason and not limit.fault.expected_checks
