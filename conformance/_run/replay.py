@@ -113,6 +113,11 @@ def read_failures(path: str | Path) -> Failures:
         raise ConfigError(f"{path}: cannot be read ({exc.strerror or exc})") from None
     except ValueError as exc:
         raise ConfigError(f"{path}: not JSON ({exc})") from None
+    return failures_from(har, str(path))
+
+
+def failures_from(har: Any, path: str) -> Failures:
+    """What a failures.har document (parsed) asks to replay; `path` names it in errors."""
     log = har.get("log") if isinstance(har, dict) else None
     ours = log.get("_dcs") if isinstance(log, dict) else None
     if not isinstance(log, dict) or not isinstance(ours, dict) or ours.get("format") != HAR_FORMAT:
@@ -127,7 +132,7 @@ def read_failures(path: str | Path) -> Failures:
         raise ConfigError(
             f"{path}: a page or entry is not as the suite writes it ({exc})"
         ) from None
-    return Failures(str(path), ours.get("base_url"), ours.get("spec_sha256"), causes)
+    return Failures(path, ours.get("base_url"), ours.get("spec_sha256"), causes)
 
 
 def _cause(page: Mapping[str, Any], entries: Sequence[Mapping[str, Any]]) -> Cause:
@@ -187,7 +192,7 @@ def replay(
     """Re-send each root cause's exchanges and re-apply its checks; `keys` by name. Raises
     `TargetUnavailable` when no request got an answer at all."""
     outcomes = [
-        _replay_cause(cause, failures, transport, contract, keys, canary)
+        replay_cause(cause, failures, transport, contract, keys, canary)
         for cause in failures.causes
     ]
     sent = [exchange for outcome in outcomes for exchange in outcome.exchanges]
@@ -196,7 +201,7 @@ def replay(
     return outcomes
 
 
-def _replay_cause(
+def replay_cause(
     cause: Cause,
     failures: Failures,
     transport: Transport,
@@ -204,6 +209,8 @@ def _replay_cause(
     keys: Mapping[str, str],
     canary: Canary | None,
 ) -> Outcome:
+    """Re-send one root cause's exchanges in order on one connection and re-apply its checks
+    to the new answers: still failing, fixed, or not replayed (and why)."""
     if any(_hides_a_key(request) for request in cause.requests):
         return Outcome(
             cause,
@@ -383,6 +390,8 @@ __all__ = [
     "Cause",
     "Failures",
     "Outcome",
+    "failures_from",
     "read_failures",
     "replay",
+    "replay_cause",
 ]
