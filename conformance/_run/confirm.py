@@ -26,13 +26,22 @@ from conformance._contract.expect import Canary
 from conformance._contract.spec import Contract
 from conformance._core import trace
 from conformance._core.exchange import GATEWAY_STATUSES
-from conformance._report.causes import NO_ANSWER
+from conformance._report.causes import NO_ANSWER, cause_key, violation_items
 from conformance._report.har import render_har
 from conformance._report.triage import confirmation
-from conformance._run.replay import NOT_REPLAYED, STILL_FAILING, Cause, Failures, failures_from
+from conformance._run.replay import (
+    NOT_REPLAYED,
+    STILL_FAILING,
+    Cause,
+    Failures,
+    failures_from,
+    not_replayable,
+)
 from conformance._run.replay import replay_cause as _replay_cause
 
 BUDGET = "the request budget (--max-requests) is used up"
+#: Tests of a root cause looked at for exchanges that can be sent again.
+_CANDIDATES = 20
 
 
 @dataclass
@@ -63,20 +72,51 @@ def confirm(
     tries: int,
     canary: Canary | None = None,
     base_url: str | None = None,
+    tests: Mapping[str, Mapping[str, Any]] | None = None,
 ) -> Confirmed:
     """Re-send each root cause's first failing exchanges `tries` times (within the transport's
     budget) and count the tries whose answers still fail. `base_url`: where the run's requests
     went, when its exchanges are to be rebased on the transport's target by that prefix (None:
-    by their path)."""
-    summary = {"groups": list(groups), "replay": {"base_url": base_url}}
-    failures = failures_from(json.loads(render_har(summary)), "the run's root causes")
+    by their path). `tests`: each failed test's violation by test id, for a root cause whose
+    first test's requests cannot be sent again."""
     done = Confirmed(tries)
     before = transport.sent
-    for cause in failures.causes:
-        done.causes[cause.key] = _confirm_cause(cause, failures, transport, contract, keys,
-                                                canary, tries, done)  # fmt: skip
+    for group in groups:
+        failures = _sendable(group, tests or {}, base_url)
+        cause = failures.causes[0]
+        record = _confirm_cause(cause, failures, transport, contract, keys, canary, tries, done)
+        done.causes[group["id"]] = {**record, "test": cause.test}
     done.requests = transport.sent - before
     return done
+
+
+def _sendable(
+    group: Mapping[str, Any], tests: Mapping[str, Mapping[str, Any]], base_url: str | None
+) -> Failures:
+    """The exchanges to re-send for a root cause: its first test's, or when those carried a
+    key the test had changed (masked, never written) the next test's of the same root cause
+    that can be sent again (`tests`: each failed test's violation, by test id)."""
+    first = _as_failures(group, base_url)
+    for nodeid in group["test_ids"][1:_CANDIDATES]:
+        if not not_replayable(first.causes[0]):
+            break
+        items = [
+            {k: v for k, v in item.items() if k != "related"}
+            for item in violation_items(tests.get(nodeid))
+            if cause_key(item) == group["id"]
+        ]
+        if items:
+            other = _as_failures(
+                {**group, "first": {"test": nodeid, "violations": items}}, base_url
+            )
+            if not not_replayable(other.causes[0]):
+                return other
+    return first
+
+
+def _as_failures(group: Mapping[str, Any], base_url: str | None) -> Failures:
+    summary = {"groups": [group], "replay": {"base_url": base_url}}
+    return failures_from(json.loads(render_har(summary)), "the run's root causes")
 
 
 def _confirm_cause(

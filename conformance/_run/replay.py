@@ -211,13 +211,9 @@ def replay_cause(
 ) -> Outcome:
     """Re-send one root cause's exchanges in order on one connection and re-apply its checks
     to the new answers: still failing, fixed, or not replayed (and why)."""
-    if any(_hides_a_key(request) for request in cause.requests):
-        return Outcome(
-            cause,
-            NOT_REPLAYED,
-            "its requests carried a key the test had changed or encoded (masked, never "
-            f"written): rerun {cause.test}",
-        )
+    blocked = not_replayable(cause)
+    if blocked:
+        return Outcome(cause, NOT_REPLAYED, blocked)
     earliest = time.time()
     exchanges = []
     try:
@@ -248,6 +244,17 @@ def replay_cause(
     if unchecked:
         return Outcome(cause, NOT_REPLAYED, f"{unchecked[0]}: rerun {cause.test}", exchanges)
     return Outcome(cause, FIXED, _answered(exchanges), exchanges)
+
+
+def not_replayable(cause: Cause) -> str:
+    """Why a root cause's requests cannot be sent again before any is sent ("" when they
+    can): one carried a key the test had changed or encoded, masked and never written."""
+    if any(_hides_a_key(request) for request in cause.requests):
+        return (
+            "its requests carried a key the test had changed or encoded (masked, never "
+            f"written): rerun {cause.test}"
+        )
+    return ""
 
 
 class _CannotRecheck(Exception):
@@ -391,6 +398,7 @@ __all__ = [
     "Failures",
     "Outcome",
     "failures_from",
+    "not_replayable",
     "read_failures",
     "replay",
     "replay_cause",
