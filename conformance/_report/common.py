@@ -414,8 +414,7 @@ def confirm_line(groups: Sequence[Mapping[str, Any]], confirm: Mapping[str, Any]
             f"(--confirm {confirm['tries']})"
         )
     budget = (
-        "; the request budget (--max-requests) was used up before every root cause was "
-        "confirmed"
+        "; the request budget (--max-requests) was used up before every root cause was confirmed"
         if confirm.get("budget_used_up")
         else ""
     )
