@@ -361,6 +361,11 @@ def history_lines(
         lines += previous_lines(triaged["previous"])
     if confirm is not None and groups:
         lines.append(confirm_line(groups, confirm))
+        intermittent = [
+            g for g in groups if (g.get("reproduced") or {}).get("verdict") == INTERMITTENT
+        ]
+        if intermittent:
+            lines.append(f"intermittent (did not fail every re-send): {_ids(intermittent)}")
     return lines
 
 
@@ -376,6 +381,10 @@ def baseline_lines(baseline: Mapping[str, Any]) -> list[str]:
         else "nothing new fails the run"
     )
     lines = [f"{where} {len(new)} new, {len(expired)} expired, {len(known)} known ({verdict})"]
+    if new:
+        lines.append(f"{where} new, they fail the run: {_ids(new)}")
+    if known:
+        lines.append(f"{where} known, they do not fail the run: {_ids(known)}")
     if expired:
         lines.append(f"{where} expired, fix them or extend them: {_ids(expired)}")
     if baseline["not_seen"]:
@@ -395,6 +404,8 @@ def previous_lines(previous: Mapping[str, Any]) -> list[str]:
     if previous.get("exit_status") not in (0, 1):
         line += f" (that run had no verdict: exit {previous.get('exit_status')})"
     lines = [line]
+    if previous["new"]:
+        lines.append(f"new since the previous run: {_ids(previous['new'])}")
     if previous["fixed"]:
         lines.append(f"fixed since the previous run: {_ids(previous['fixed'])}")
     return lines

@@ -47,7 +47,9 @@ def terminal_lines(
     triaged = triaged or {}
     baseline = triaged.get("baseline")
     if failures:
-        head = f"{plural(len(failures), 'failure')}, {causes_count(groups)}"
+        known = sum(failure.get("outcome") == "known" for failure in failures)
+        head = f"{plural(len(failures), 'failure')}" + (f" ({known} known)" if known else "")
+        head += f", {causes_count(groups)}"
         standing = triage_counts({"baseline": baseline})
         head += f" ({standing})" if standing and groups else ""
         lines.append(f"{PREFIX} {head}" + (", most serious first" if len(groups) > 1 else ""))

@@ -141,19 +141,29 @@ def test_the_terminal_shows_known_new_and_intermittent():
     assert "     baseline: known until 2026-02-01: gateway rewrites codes (sprint 42) " in text
     assert "     intermittent: failed 1 of 2 re-sends of its first failing exchanges" in text
     assert "     not confirmed (the request budget (--max-requests) is used up)" in text
-    assert lines[-6:] == [
+    assert lines[-10:] == [
         "dcs-conformance: baseline ci/baseline.yaml: 4 new, 1 expired, 1 known (5 root causes "
         "fail the run)",
+        "dcs-conformance: baseline ci/baseline.yaml: new, they fail the run: `valid key answered "
+        "401`, `a wrong or malformed key answered 200`, `$.billed_cpu_millicore_seconds float`, "
+        "`$.retryable true`",
+        "dcs-conformance: baseline ci/baseline.yaml: known, they do not fail the run: "
+        "`$.error_code not UPPER_SNAKE_CASE`",
         "dcs-conformance: baseline ci/baseline.yaml: expired, fix them or extend them: "
         "`$.plan_slug empty string`",
         "dcs-conformance: baseline ci/baseline.yaml: no longer seen, remove them: "
         "`$.retryable null`",
         "dcs-conformance: since the previous run (last/summary.json, finished "
         "2026-01-04T03:40:00Z): 5 new, 1 still failing, 1 fixed",
+        "dcs-conformance: new since the previous run: `valid key answered 401`, `a wrong or "
+        "malformed key answered 200`, `$.billed_cpu_millicore_seconds float`, `$.plan_slug "
+        "empty string`, `$.retryable true`",
         "dcs-conformance: fixed since the previous run: `no complete response`",
         "dcs-conformance: confirmed by re-sending each root cause's first failing exchanges up "
         "to 2 times (6 requests): 1 reproduced, 1 intermittent, 1 not confirmed; the request "
         "budget (--max-requests) was used up before every root cause was confirmed",
+        "dcs-conformance: intermittent (did not fail every re-send): "
+        "`$.error_code not UPPER_SNAKE_CASE`",
     ]
 
 
