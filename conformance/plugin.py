@@ -7,8 +7,10 @@ conformance`). The work is done in `_run`, `_session` and `_reports`.
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 import os
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -70,6 +72,15 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         help="write no reports (junit.xml, summary.json/.md/.html) to the reports dir",
     )
     group.addoption(
+        "--identity-header",
+        action="append",
+        default=None,
+        metavar="NAME",
+        help="a response header field that says what is deployed (a version, a build): its "
+        "value in the preflight's answer is recorded beside the Server field in the report "
+        "header and summary.json (repeatable; env DCS_IDENTITY_HEADERS, comma-separated)",
+    )
+    group.addoption(
         "--compare-spec",
         default=None,
         metavar="PATH_OR_URL",
@@ -111,11 +122,19 @@ def pytest_configure(config: pytest.Config) -> None:
     state = RunState(
         settings, contract, seed, compare_spec=config.getoption("compare_spec"), skip=pytest.skip
     )
-    if workerinput is None:  # results are collected, and reports written, by the controller
+    if workerinput is not None:  # the controller's day: one verdict on the baseline's expiries
+        state.today = dt.date.fromisoformat(workerinput["dcs_today"])
+    else:  # results are collected, and reports written, by the controller
         state.results = Results()
         state.reports = not config.getoption("no_reports")
         if state.reports:
             junit_path(config.option, settings.reports_dir)
+        xmlpath = getattr(config.option, "xmlpath", None)
+        if xmlpath:  # where pytest's JUnit writer puts it, as it computes the path
+            path = os.path.normpath(
+                os.path.abspath(os.path.expanduser(os.path.expandvars(xmlpath)))
+            )
+            state.junit = (Path(path), getattr(config.option, "junitprefix", None))
     if config.getoption("timeout", None) is None and hasattr(config.option, "timeout"):
         config.option.timeout = 300  # backstop only: every request already has a deadline
     config.stash[STATE] = _current = state
@@ -158,6 +177,7 @@ def pytest_configure_node(node: Any) -> None:
     state = _state(node.config)
     if state is not None:
         node.workerinput["dcs_seed"] = state.seed
+        node.workerinput["dcs_today"] = state.today.isoformat()
 
 
 def pytest_report_header(config: pytest.Config) -> list[str]:
@@ -172,6 +192,7 @@ def pytest_sessionstart(session: pytest.Session) -> None:
         return
     outcome = preflight(state.settings, state.contract)
     state.round_trip = outcome.round_trip
+    state.identity = outcome.identity
     if outcome.unavailable is not None:
         pytest.exit(
             f"target unavailable: {outcome.unavailable}", returncode=ExitCode.TARGET_UNAVAILABLE
@@ -247,7 +268,10 @@ def pytest_runtestloop(session: pytest.Session) -> Any:
     if state is not None and not session.config.option.collectonly:
         state.run_ahead(session.items, _xdist_workers(session.config))
     try:
-        return (yield)
+        result = yield
+        if state is not None and not session.config.option.collectonly:
+            state.confirm()  # the controller's root causes, sent again before any report
+        return result
     finally:
         if state is not None:
             state.close()
@@ -315,9 +339,14 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) ->
     if violations:
         found = [violation_record(state.contract, violation) for violation in violations]
         shown = "\n\n".join(format_violation(v) for v in violations)
-        report.longrepr = state.failure_text(item.nodeid, shown, found)
+        known, standing = state.baseline_verdict(found)
+        text = state.failure_text(item.nodeid, shown, found)
+        report.longrepr = "\n".join([text, *standing])
         for violation in found:
             report.user_properties.append(("dcs_violation", json.dumps(violation)))
+        if known is not None and report.failed:  # every root cause of it is a known one
+            report.outcome, report.wasxfail = "skipped", known  # pytest's xfail, everywhere
+            report.user_properties.append(("dcs_known", known))
         stop = state.settings.stop_on_checks & {
             item["check"] for violation in found for item in violation_items(violation)
         }
@@ -363,9 +392,12 @@ def pytest_terminal_summary(terminalreporter: Any, config: pytest.Config) -> Any
     for line in drift_lines(drift, limit=20) if drift else []:
         write(f"dcs-conformance: spec drift: {line}")
     if state.results is not None:
+        failing = state.exit_status != ExitCode.CONFORMANT
         for number, line in enumerate(state.terminal_lines()):
             warning = " warning: " in line[:30]
-            write(line, red=number == 0 and not warning, bold=number == 0, yellow=warning)
+            head = number == 0 and not warning and " failure" in line
+            write(line, red=head and failing, green=head and not failing, bold=head,
+                  yellow=warning)  # fmt: skip
         if state.reports:
             reports = state.settings.reports_dir
             write(f"dcs-conformance: reports in {reports}/")

@@ -34,6 +34,8 @@ def read_yaml(path: str | Path) -> Any:
         mark = getattr(exc, "problem_mark", None)
         line = f" at line {mark.line + 1}" if mark is not None else ""
         raise Invalid(f"not valid YAML{line}") from None
+    except (ValueError, OverflowError) as exc:  # a timestamp that is no date (2026-02-30)
+        raise Invalid(f"a value cannot be read ({exc})") from None
 
 
 def mapping(

@@ -68,7 +68,9 @@ def test_actionlint_finds_nothing():
 @pytest.mark.parametrize("path", [NIGHTLY, GATE], ids=lambda p: p.name)
 def test_common_steps(path):
     doc = load(path)
-    assert doc["permissions"] == {"contents": "read"}
+    # the nightly also reads the previous night's reports artifact
+    assert doc["permissions"] == {"contents": "read", **({"actions": "read"} if path == NIGHTLY
+                                                         else {})}  # fmt: skip
     assert step(doc, uses="actions/setup-python@")["with"]["python-version"] == "3.11"
     step(doc, uses="actions/checkout@")
     step(doc, runs="pip install -e '.[dev]'")
@@ -181,6 +183,80 @@ def test_ground_truth_is_passed_through():
         assert job["env"][variable] == f"${{{{ secrets.{name} }}}}"
         assert gate["on"]["workflow_call"]["secrets"][name]["required"] is False
     assert job["env"]["DCS_EXPECT"] == "${{ inputs.expect }}"
+
+
+def test_baseline_and_identity_are_passed_through():
+    """The suite reads them from DCS_* variables: the run step's command line stays as it is."""
+    nightly = load(NIGHTLY)
+    (job,) = nightly["jobs"].values()
+    assert job["env"]["DCS_BASELINE"] == "${{ inputs.baseline || vars.DCS_BASELINE }}"
+    assert job["env"]["DCS_IDENTITY_HEADERS"] == "${{ vars.DCS_IDENTITY_HEADERS }}"
+    assert nightly["on"]["workflow_dispatch"]["inputs"]["baseline"]["default"] == ""
+    gate = load(GATE)
+    (job,) = gate["jobs"].values()
+    inputs = gate["on"]["workflow_call"]["inputs"]
+    assert job["env"]["DCS_BASELINE"] == "${{ inputs.baseline }}"
+    assert job["env"]["DCS_IDENTITY_HEADERS"] == "${{ inputs.identity-headers }}"
+    assert inputs["baseline"]["required"] is False and inputs["identity-headers"]["default"] == ""
+
+
+FAKE_GH = """#!/bin/sh
+# gh run list: the runs listed in $FAKE_RUNS; gh run download ID ... --dir DIR: the summary
+# of run ID ($FAKE_STATUS_<ID>: its exit status; none: no artifact)
+case "$1 $2" in
+  "run list") for id in $FAKE_RUNS; do echo "$id"; done ;;
+  "run download")
+    id="$3"; dir=""
+    while [ $# -gt 0 ]; do [ "$1" = "--dir" ] && dir="$2"; shift; done
+    eval status="\\$FAKE_STATUS_$id"
+    [ -n "$status" ] || { echo "no artifact" >&2; exit 1; }
+    mkdir -p "$dir" && echo "{\\"exit\\": {\\"status\\": $status}}" > "$dir/summary.json" ;;
+esac
+"""
+
+
+@pytest.mark.e2e
+@pytest.mark.parametrize(
+    ("runs", "statuses", "previous"),
+    [
+        ("", {}, None),  # the first night
+        ("900 811 700", {"811": "1", "700": "0"}, "previous-night/811/summary.json"),
+        ("900 811 700", {"811": "75", "700": "0"}, "previous-night/700/summary.json"),
+        ("900 811", {}, None),  # artifacts expired
+    ],
+    ids=["first-night", "last-night", "skips-no-verdict", "expired"],
+)
+def test_the_nightly_passes_the_previous_night_s_summary(tmp_path, runs, statuses, previous):
+    fake = tmp_path / "bin" / "gh"
+    fake.parent.mkdir()
+    fake.write_text(FAKE_GH)
+    fake.chmod(fake.stat().st_mode | stat.S_IEXEC)
+    python = tmp_path / "bin" / "python"
+    python.symlink_to(sys.executable)
+    env_file = tmp_path / "env"
+    env_file.write_text("")
+    script = step(load(NIGHTLY), runs="gh run download")["run"]
+    variables = {
+        "PATH": f"{fake.parent}{os.pathsep}{os.environ['PATH']}",
+        "GITHUB_ENV": str(env_file),
+        "GITHUB_REPOSITORY": "owner/dcs-conformance",
+        "GITHUB_REF_NAME": "main",
+        "GITHUB_RUN_ID": "900",  # this run: never its own
+        "FAKE_RUNS": runs,
+        **{f"FAKE_STATUS_{run}": status for run, status in statuses.items()},
+    }
+    result = subprocess.run(
+        ["bash", "--noprofile", "--norc", "-eo", "pipefail", "-c", script],
+        capture_output=True, text=True, timeout=30, env=variables, cwd=tmp_path,
+        stdin=subprocess.DEVNULL,
+    )  # fmt: skip
+    assert result.returncode == 0, result.stdout + result.stderr
+    if previous is None:
+        assert env_file.read_text() == ""
+        assert "::notice title=No previous night::" in result.stdout
+    else:
+        assert env_file.read_text() == f"DCS_PREVIOUS={previous}\n"
+        assert (tmp_path / previous).is_file() and "::" not in result.stdout
 
 
 @pytest.mark.e2e

@@ -12,6 +12,7 @@ from typing import Any
 
 from conformance._core.errors import ExitCode
 from conformance._report.causes import describe_cause, one_line, statuses_text
+from conformance._report.triage import INTERMITTENT, NOT_CONFIRMED, REPRODUCED, tags
 
 MD_GROUPS = 50  # root causes detailed in summary.md (a GitHub job summary holds 1 MiB)
 MD_TESTS = 100  # test ids listed per root cause in summary.md
@@ -40,13 +41,21 @@ def verdict(summary: Mapping[str, Any]) -> str:
 def verdict_parts(summary: Mapping[str, Any]) -> tuple[str, str]:
     """The verdict's symbol and its words."""
     status, counts = summary["exit"]["status"], summary["counts"]
+    baseline = summary.get("baseline")
     if status == ExitCode.CONFORMANT:
+        known = len((baseline or {}).get("known") or [])
+        if known:
+            return "✅", (
+                f"No new violation: {plural(known, 'known root cause')} (baseline), "
+                f"{counts['passed']} passed, {counts['skipped']} skipped"
+            )
         return "✅", f"Conformant: {counts['passed']} passed, {counts['skipped']} skipped"
     if status == ExitCode.VIOLATIONS:
         bad = counts["failed"] + counts["error"]
         line = f"Violations: {bad} of {counts['tests']} tests failed"
         causes = len(summary.get("groups") or [])
-        return "❌", line + (f", {plural(causes, 'root cause')}" if causes else "")
+        standing = f" ({triage_counts(summary)})" if baseline else ""
+        return "❌", line + (f", {plural(causes, 'root cause')}{standing}" if causes else "")
     if status == ExitCode.TARGET_UNAVAILABLE:
         return "⚠️", "Target unavailable (exit 75): no verdict, try again later"
     return "⚠️", f"Exit {status}: {summary['exit']['meaning']}"
@@ -142,7 +151,14 @@ def cause_cells(cause: Mapping[str, Any]) -> dict[str, str]:
         "root cause": describe_cause(cause),
         "statuses": statuses_text(cause["statuses"]),
         "checks": checks,
+        "triage": ", ".join(tags(cause)),
     }
+
+
+def triaged(groups: Sequence[Mapping[str, Any]]) -> bool:
+    """Whether any root cause has a triage to show (a baseline, a confirmation, a previous
+    run): the renderings then add a column for it."""
+    return any(tags(group) for group in groups)
 
 
 CAUSE_COLUMNS = ("#", "severity", "tests", "root cause", "statuses", "checks")
@@ -307,6 +323,120 @@ def html_table(headers: tuple[str, ...], rows: Iterable[tuple]) -> str:
         for row in rows
     )
     return f"<table><tr>{head}</tr>{body}</table>"
+
+
+def identity_text(identity: Mapping[str, Any] | None) -> str:
+    """What the target says about itself, as a header reads it: `Server: nginx/1.25.3;
+    X-Build: 4f2a9c1` (`none` for a field it does not send)."""
+    if identity is None:
+        return "identity unknown (no answer)"
+    fields = {"Server": identity.get("server"), **(identity.get("headers") or {})}
+    return "; ".join(f"{name}: {value if value is not None else 'none'}" for name, value in
+                     fields.items())  # fmt: skip
+
+
+def triage_counts(summary: Mapping[str, Any]) -> str:
+    """How the root causes stand against the baseline: '1 new, 0 expired, 2 known' ('' when
+    the run had no baseline)."""
+    baseline = summary.get("baseline")
+    if not baseline:
+        return ""
+    return (
+        f"{len(baseline['new'])} new, {len(baseline['expired'])} expired, "
+        f"{len(baseline['known'])} known"
+    )
+
+
+def history_lines(
+    triaged: Mapping[str, Any],
+    confirm: Mapping[str, Any] | None,
+    groups: Sequence[Mapping[str, Any]],
+) -> list[str]:
+    """Sentences on how the run's root causes stand: against the baseline (`triaged`'s
+    `baseline`), since the previous run (`previous`) and once confirmed (`confirm`)."""
+    lines = []
+    if triaged.get("baseline") is not None:
+        lines += baseline_lines(triaged["baseline"])
+    if triaged.get("previous") is not None:
+        lines += previous_lines(triaged["previous"])
+    if confirm is not None and groups:
+        lines.append(confirm_line(groups, confirm))
+        intermittent = [
+            g for g in groups if (g.get("reproduced") or {}).get("verdict") == INTERMITTENT
+        ]
+        if intermittent:
+            lines.append(f"intermittent (did not fail every re-send): {_ids(intermittent)}")
+    return lines
+
+
+def baseline_lines(baseline: Mapping[str, Any]) -> list[str]:
+    """How the run stood against its baseline: what fails the run, what does not, and the
+    entries to remove or to finish."""
+    where = f"baseline {baseline['file']}:"
+    new, expired, known = baseline["new"], baseline["expired"], baseline["known"]
+    failing = len(new) + len(expired)
+    verdict = (
+        f"{plural(failing, 'root cause')} fail{'s' if failing == 1 else ''} the run"
+        if failing
+        else "nothing new fails the run"
+    )
+    lines = [f"{where} {len(new)} new, {len(expired)} expired, {len(known)} known ({verdict})"]
+    if new:
+        lines.append(f"{where} new, they fail the run: {_ids(new)}")
+    if known:
+        lines.append(f"{where} known, they do not fail the run: {_ids(known)}")
+    if expired:
+        lines.append(f"{where} expired, fix them or extend them: {_ids(expired)}")
+    if baseline["not_seen"]:
+        lines.append(f"{where} no longer seen, remove them: {_ids(baseline['not_seen'])}")
+    if baseline.get("todo"):
+        lines.append(f"{where} reason still to fill in (TODO): {_ids(baseline['todo'])}")
+    return lines
+
+
+def previous_lines(previous: Mapping[str, Any]) -> list[str]:
+    """How the run stands against an earlier one: new, still failing, fixed since."""
+    when = f", finished {previous['finished']}" if previous.get("finished") else ""
+    line = (
+        f"since the previous run ({previous['file']}{when}): {len(previous['new'])} "
+        f"new, {len(previous['still_failing'])} still failing, {len(previous['fixed'])} fixed"
+    )
+    if previous.get("exit_status") not in (0, 1):
+        line += f" (that run had no verdict: exit {previous.get('exit_status')})"
+    lines = [line]
+    if previous["new"]:
+        lines.append(f"new since the previous run: {_ids(previous['new'])}")
+    if previous["fixed"]:
+        lines.append(f"fixed since the previous run: {_ids(previous['fixed'])}")
+    return lines
+
+
+def confirm_line(groups: Sequence[Mapping[str, Any]], confirm: Mapping[str, Any]) -> str:
+    """How the root causes fared when their first failing exchanges were sent again."""
+    verdicts = [(group.get("reproduced") or {}).get("verdict") for group in groups]
+    counts = ", ".join(
+        f"{verdicts.count(verdict)} {verdict}"
+        for verdict in (REPRODUCED, INTERMITTENT, NOT_CONFIRMED)
+        if verdicts.count(verdict) or verdict != NOT_CONFIRMED
+    )
+    if confirm.get("budget_used_up") and not confirm["requests"]:
+        return (
+            "root causes not confirmed: the request budget (--max-requests) is used up "
+            f"(--confirm {confirm['tries']})"
+        )
+    budget = (
+        "; the request budget (--max-requests) was used up before every root cause was confirmed"
+        if confirm.get("budget_used_up")
+        else ""
+    )
+    return (
+        f"confirmed by re-sending each root cause's first failing exchanges up to "
+        f"{confirm['tries']} times ({plural(confirm['requests'], 'request')}): {counts}{budget}"
+    )
+
+
+def _ids(entries: Sequence[Any]) -> str:
+    return ", ".join(f"`{e['id'] if isinstance(e, Mapping) else e}`" for e in entries)
 
 
 def seed_text(seed: int | None) -> str:

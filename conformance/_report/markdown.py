@@ -19,6 +19,8 @@ from conformance._report.common import (
     drift_lines,
     failure_lines,
     fenced,
+    history_lines,
+    identity_text,
     md_table,
     md_text,
     operations_line,
@@ -29,10 +31,12 @@ from conformance._report.common import (
     shared_note,
     shared_tests,
     summary_replay_command,
+    triaged,
     unseen_lines,
     verdict,
     violation_lines,
 )
+from conformance._report.triage import notes, tags
 
 
 def render_markdown(summary: Mapping[str, Any]) -> str:
@@ -43,7 +47,7 @@ def render_markdown(summary: Mapping[str, Any]) -> str:
         "",
         f"**{verdict(summary)}**",
         "",
-        f"- target: `{summary['target']}`",
+        f"- target: `{summary['target']}`{_identity(summary)}",
         f"- spec: {spec['version']} (sha256 `{spec['sha256'][:12]}`, {md_text(spec['source'])}); "
         f"{md_text(operations_line(spec['operations'], spec['writes_not_exercised']))}",
         f"- profile: {summary['profile']}; seed: {seed_text(summary['seed'])}",
@@ -56,10 +60,16 @@ def render_markdown(summary: Mapping[str, Any]) -> str:
     unseen = unseen_lines(summary["coverage"])
     if unseen:
         out += ["", *(f"> ⚠️ {md_text(line)}" for line in unseen)]
+    history = history_lines(summary, summary.get("confirm"), groups)
+    if history:
+        out += ["", "## Known, new and intermittent", ""]
+        out += [f"- {md_text(line)}" for line in history]
     if summary["failures"]:
         out += ["", f"## {causes_title(groups, summary['failures'])}", ""]
         if groups:
-            out += md_table(_CAUSE_HEAD, [_md_cause_row(g) for g in groups])
+            with_triage = triaged(groups)
+            head = (*_CAUSE_HEAD, "triage") if with_triage else _CAUSE_HEAD
+            out += md_table(head, [_md_cause_row(g, with_triage) for g in groups])
             if shared_tests(groups):
                 out += ["", f"_Note: {md_text(shared_note(groups))}._"]
             replay = code_span(summary_replay_command(summary))
@@ -93,7 +103,7 @@ def render_markdown(summary: Mapping[str, Any]) -> str:
 _CAUSE_HEAD = (*CAUSE_COLUMNS, "primary symptom", "first test")
 
 
-def _md_cause_row(group: Mapping[str, Any]) -> tuple:
+def _md_cause_row(group: Mapping[str, Any], with_triage: bool = False) -> tuple:
     cells = cause_cells(group)
     return (
         *(cells[column] for column in CAUSE_COLUMNS[:3]),
@@ -102,7 +112,15 @@ def _md_cause_row(group: Mapping[str, Any]) -> tuple:
         cells["checks"],
         primary_line(group, 120),
         code_span(group["first"]["test"]),
+        *((f"**{cells['triage']}**",) if with_triage else ()),
     )
+
+
+def _identity(summary: Mapping[str, Any]) -> str:
+    """What the target said about itself, after its URL (nothing in an older summary)."""
+    if "identity" not in summary:
+        return ""
+    return f" ({md_text(identity_text(summary['identity']))})"
 
 
 def _md_example(number: int, group: Mapping[str, Any]) -> list[str]:
@@ -112,10 +130,13 @@ def _md_example(number: int, group: Mapping[str, Any]) -> list[str]:
         listed += f"\n- ... and {len(tests) - MD_TESTS} more in summary.json"
     severity = group["severity"]["category"]
     primary = group["primary"]
+    marked = f" **{md_text(', '.join(tags(group)))}**" if tags(group) else ""
+    said = [f"- {md_text(note)}" for note in notes(group)]
     return [
         f"### {number}. [{severity}] {md_text(describe_cause(group))} "
-        f"({plural(len(tests), 'test')})",
+        f"({plural(len(tests), 'test')}){marked}",
         "",
+        *([*said, ""] if said else []),
         f"Primary symptom, first seen in {code_span(primary['test'])}; seen by "
         f"{md_text(cause_cells(group)['checks'])}:",
         "",

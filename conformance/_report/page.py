@@ -18,7 +18,9 @@ from conformance._report.common import (
     drift_lines,
     evidence_lines,
     failure_lines,
+    history_lines,
     html_table,
+    identity_text,
     operations_line,
     other_failures,
     plural,
@@ -26,10 +28,12 @@ from conformance._report.common import (
     shared_note,
     shared_tests,
     summary_replay_command,
+    triaged,
     unseen_lines,
     verdict_parts,
     violation_lines,
 )
+from conformance._report.triage import notes, tags
 
 
 def render_html(summary: Mapping[str, Any]) -> str:
@@ -45,7 +49,8 @@ def render_html(summary: Mapping[str, Any]) -> str:
         "<h1>DCS conformance</h1>",
         f'<p class="verdict {tone}">{esc(verdict_parts(summary)[1])}</p>',  # no emoji font needed
         '<p class="meta">'
-        f"target <code>{esc(summary['target'])}</code> · spec {esc(spec['version'])} "
+        f"target <code>{esc(summary['target'])}</code>{_identity(summary)} · spec "
+        f"{esc(spec['version'])} "
         f"(sha256 <code>{esc(spec['sha256'][:12])}</code>, {esc(spec['source'])}; "
         f"{esc(exercised)}) · profile {esc(summary['profile'])}, seed "
         f"{esc(seed_text(summary['seed']))} · started {esc(summary['started'])}, "
@@ -56,6 +61,10 @@ def render_html(summary: Mapping[str, Any]) -> str:
         body.append(f"<p>The target became unavailable:</p><ul>{items}</ul>")
     for line in unseen_lines(summary["coverage"]):
         body.append(f'<p class="warning">Warning: {esc(line)}</p>')
+    history = history_lines(summary, summary.get("confirm"), groups)
+    if history:
+        items = "".join(f"<li>{esc(line)}</li>" for line in history)
+        body.append(f"<h2>Known, new and intermittent</h2><ul>{items}</ul>")
     if summary["failures"]:
         body.append(f"<h2>{html.escape(causes_title(groups, summary['failures']))}</h2>")
         if groups:
@@ -119,7 +128,7 @@ _STYLE = (
     ".sev{white-space:nowrap;font-size:.85em;font-weight:bold;border-radius:3px;padding:0 .3em}"
     ".sev1{background:#b42318;color:#fff}.sev2{background:#f79009;color:#1b1f23}"
     ".sev3{background:#d0d7de}.sev4{background:#eef0f2;color:#555}"
-    ".skipped{color:#777}.passed{color:#1a7f37}"
+    ".skipped{color:#777}.passed{color:#1a7f37}.triage{font-weight:bold;white-space:nowrap}"
     ".rule{color:#666;font-size:.85em}.first code,.example code{overflow-wrap:anywhere}"
     ".example{border:1px solid #d0d7de;border-radius:4px;padding:.2em .8em;margin:.6em 0}"
     "details{margin:.3em 0}summary{cursor:pointer;color:#0550ae}"
@@ -132,8 +141,15 @@ def _severity(group: Mapping[str, Any]) -> str:
     return f'<span class="sev sev{rank}">{html.escape(CATEGORIES[rank - 1])}</span>'
 
 
+def _identity(summary: Mapping[str, Any]) -> str:
+    if "identity" not in summary:
+        return ""
+    return f" ({html.escape(identity_text(summary['identity']))})"
+
+
 def _html_causes(groups: Sequence[Mapping[str, Any]]) -> str:
     esc = html.escape
+    with_triage = triaged(groups)
     rows = []
     for group in groups:
         number, cells, primary = group["rank"], cause_cells(group), group["primary"]
@@ -148,12 +164,11 @@ def _html_causes(groups: Sequence[Mapping[str, Any]]) -> str:
             f"{esc(one_line(primary['message'], 120))}"
             f'<br><span class="rule first">seen by {esc(cells["checks"])}; first: '
             f"<code>{esc(group['first']['test'])}</code></span></td>"
-            "</tr>"
+            + (f'<td class="triage">{esc(cells["triage"])}</td>' if with_triage else "")
+            + "</tr>"
         )
-    head = "".join(
-        f"<th>{h}</th>"
-        for h in ("#", "severity", "tests", "root cause", "statuses", "primary symptom")
-    )
+    titles = ("#", "severity", "tests", "root cause", "statuses", "primary symptom")
+    head = "".join(f"<th>{h}</th>" for h in (*titles, *(("triage",) if with_triage else ())))
     return f"<table><tr>{head}</tr>{''.join(rows)}</table>"
 
 
@@ -175,10 +190,13 @@ def _html_example(number: int, group: Mapping[str, Any]) -> str:
     head = violation_lines(example, evidence=False)
     evidence = evidence_lines(example)
     listed = "".join(f"<li><code>{esc(test)}</code></li>" for test in tests)
+    marked = f' <span class="triage">{esc(", ".join(tags(group)))}</span>' if tags(group) else ""
+    said = "".join(f"<li>{esc(note)}</li>" for note in notes(group))
     parts = [
         f'<div class="example" id="{anchor(number)}">',
         f"<h3>{number}. {_severity(group)} {esc(describe_cause(group))} "
-        f"({plural(len(tests), 'test')})</h3>",
+        f"({plural(len(tests), 'test')}){marked}</h3>",
+        *([f'<ul class="note">{said}</ul>'] if said else []),
         f"<p>Primary symptom, first seen in <code>{esc(group['primary']['test'])}</code>; "
         f"seen by {esc(cause_cells(group)['checks'])}:</p>",
         f"<pre>{esc(chr(10).join(head))}</pre>",

@@ -33,6 +33,7 @@ from conformance._report.common import (
 from conformance._report.har import render_har
 from conformance._report.markdown import render_markdown
 from conformance._report.page import render_html
+from conformance._report.triage import Baseline, Previous, triage
 
 __all__ = [
     "Results",
@@ -57,7 +58,7 @@ SUMMARY_JSON = "summary.json"
 SUMMARY_MD = "summary.md"
 SUMMARY_HTML = "summary.html"
 FAILURES_HAR = "failures.har"
-FORMAT = "dcs-conformance/summary/2"
+FORMAT = "dcs-conformance/summary/3"
 
 PERIOD_BUCKETS = ("none", "first_of_month", "other_valid", "malformed")
 _MESSAGE_CHARS = 2000
@@ -68,7 +69,9 @@ class TestRecord:
     """What one test did: its outcome, the violation it found, and the requests it sent."""
 
     nodeid: str
-    outcome: str = "passed"  # passed | failed | error | skipped
+    #: passed | failed | error | skipped | known (it failed, every root cause of it a known
+    #: one of the baseline: it does not fail the run)
+    outcome: str = "passed"
     violation: dict[str, Any] | None = None
     message: str = ""
     exchanges: list[dict[str, Any]] = field(default_factory=list)
@@ -109,6 +112,8 @@ class Results:
                 test.checks.update(json.loads(value))
             elif name == "dcs_unavailable":
                 test.unavailable = str(value)
+            elif name == "dcs_known" and report.skipped:
+                test.outcome, test.message = "known", str(value)
         if report.failed:
             test.outcome = "failed" if report.when == "call" else "error"
             test.message = test.message or _text(report.longreprtext)
@@ -137,6 +142,15 @@ class Run:
     #: The base URL the requests went to (the embedded mock's too): where a replay re-sends.
     base_url: str | None = None
     reports_dir: str = "reports"  # as the operator gave it, for the replay command
+    #: What the target says about itself (`server`, `headers`: the --identity-header fields).
+    identity: Mapping[str, Any] | None = None
+    baseline: Baseline | None = None  # --baseline
+    previous: Previous | None = None  # --previous
+    #: The confirmation of the root causes (--confirm): per id, its `reproduced` record, and
+    #: how it went (`tries`, `requests`, `budget_used_up`); None: not confirmed.
+    confirmed: Mapping[str, Mapping[str, Any]] | None = None
+    confirm: Mapping[str, Any] | None = None
+    today: dt.date | None = None  # the day the baseline's expiries are judged on (UTC)
 
 
 def junit_path(option: Any, reports_dir: Path) -> None:
@@ -149,9 +163,18 @@ def build_summary(run: Run, results: Results, rules: Mapping[str, str]) -> dict[
     """The JSON-ready summary of a run (the content of summary.json)."""
     tests = list(results.tests.values())
     counts = Counter(test.outcome for test in tests)
+    found = findings(results, rules)
+    triaged = triage(
+        found["groups"],
+        baseline=run.baseline,
+        today=run.today,
+        previous=run.previous,
+        confirmed=run.confirmed,
+    )
     return {
         "format": FORMAT,
         "target": run.target,
+        "identity": dict(run.identity) if run.identity is not None else None,
         "spec": {
             "version": run.spec_version,
             "sha256": run.spec_sha256,
@@ -164,12 +187,17 @@ def build_summary(run: Run, results: Results, rules: Mapping[str, str]) -> dict[
         "started": _stamp(results.started),
         "finished": _stamp(run.finished),
         "duration_s": round((run.finished - results.started).total_seconds(), 3),
-        "exit": {"status": run.exit_status, "meaning": exit_meaning(run.exit_status)},
+        "exit": {
+            "status": run.exit_status,
+            "meaning": exit_meaning(run.exit_status, known=bool(found["groups"])),
+        },
         "counts": {
             "tests": len(tests),
-            **{key: counts[key] for key in ("passed", "failed", "error", "skipped")},
+            **{key: counts[key] for key in ("passed", "failed", "error", "skipped", "known")},
         },
-        **findings(results, rules),
+        **found,
+        **triaged,
+        "confirm": dict(run.confirm) if run.confirm is not None else None,
         "unavailable": sorted({test.unavailable for test in tests if test.unavailable}),
         "coverage": coverage(
             (exchange for test in tests for exchange in test.exchanges), run.documented
@@ -183,7 +211,7 @@ def findings(results: Results, rules: Mapping[str, str]) -> dict[str, Any]:
     """What the tests found: `checks` (per check: rule, failed tests, outcome), `groups` (the
     failures by root cause, most serious first) and `failures` (per test)."""
     tests = list(results.tests.values())
-    failed = [test for test in tests if test.outcome in ("failed", "error")]
+    failed = [test for test in tests if test.outcome in ("failed", "error", "known")]
     failed_checks: Counter[str] = Counter()
     for test in tests:
         failed_checks.update(set(_violated(test.violation)))
@@ -214,7 +242,11 @@ def _replay(run: Run, violations: bool) -> dict[str, Any] | None:
     }
 
 
-def exit_meaning(status: int) -> str:
+def exit_meaning(status: int, *, known: bool = False) -> str:
+    """What an exit status means; `known`: the run found violations (so a 0 says that every
+    one of them is a known one of the baseline)."""
+    if status == ExitCode.CONFORMANT and known:
+        return "conformant but for known failures: every violation found is in the baseline"
     return ExitCode.meaning_of(status)
 
 

@@ -10,42 +10,61 @@ from conformance._report.causes import one_line
 from conformance._report.common import (
     cause_cells,
     causes_count,
+    history_lines,
+    identity_text,
     other_failures,
     plural,
     primary_line,
     shared_note,
     shared_tests,
+    triage_counts,
     unseen_lines,
 )
+from conformance._report.common import triaged as any_triage
+from conformance._report.triage import notes
 
 PREFIX = "dcs-conformance:"
-_COLUMNS = ("#", "severity", "tests", "root cause", "statuses")
+_COLUMNS: tuple[str, ...] = ("#", "severity", "tests", "root cause", "statuses")
 
 
 def terminal_lines(
     groups: Sequence[Mapping[str, Any]],
     failures: Sequence[Mapping[str, Any]],
     coverage: Mapping[str, Any] | None = None,
+    *,
+    triaged: Mapping[str, Any] | None = None,
+    confirm: Mapping[str, Any] | None = None,
 ) -> list[str]:
     """The `dcs-conformance: N failures, K root causes` section of the terminal summary: each
-    root cause, most serious first (rank, severity, tests, root cause, statuses; then the
-    checks that saw it, the first test and the primary symptom), failures that are no
-    contract violation, and a warning per operation whose documented statuses the run never
-    saw (empty: no failure and nothing unseen)."""
+    root cause, most serious first (rank, severity, tests, root cause, statuses, and its
+    triage when there is one: NEW, known or EXPIRED, reproduced or intermittent, new since the
+    previous run or still failing; then the checks that saw it, the first test, the primary
+    symptom and the triage in words), failures that are no contract violation, a warning per
+    operation whose documented statuses the run never saw, then the baseline (`triaged`'s
+    `baseline`: new, expired, known, the entries no longer seen), the previous run (`previous`:
+    fixed since) and how the root causes were confirmed (`confirm`). Empty: nothing to say."""
     lines = []
+    triaged = triaged or {}
+    baseline = triaged.get("baseline")
     if failures:
-        head = f"{plural(len(failures), 'failure')}, {causes_count(groups)}"
+        known = sum(failure.get("outcome") == "known" for failure in failures)
+        head = f"{plural(len(failures), 'failure')}" + (f" ({known} known)" if known else "")
+        head += f", {causes_count(groups)}"
+        standing = triage_counts({"baseline": baseline})
+        head += f" ({standing})" if standing and groups else ""
         lines.append(f"{PREFIX} {head}" + (", most serious first" if len(groups) > 1 else ""))
     if groups:
-        rows = [tuple(cause_cells(group)[column] for column in _COLUMNS) for group in groups]
-        widths = [max(len(row[c]) for row in [_COLUMNS, *rows]) for c in range(len(_COLUMNS))]
-        lines.append(_row(_COLUMNS, widths))
+        columns = _COLUMNS + (("triage",) if any_triage(groups) else ())
+        rows = [tuple(cause_cells(group)[column] for column in columns) for group in groups]
+        widths = [max(len(row[c]) for row in [columns, *rows]) for c in range(len(columns))]
+        lines.append(_row(columns, widths))
         indent = " " * (2 + widths[0] + 2)
         for row, group in zip(rows, groups, strict=True):
             lines.append(_row(row, widths))
             lines.append(f"{indent}checks: {cause_cells(group)['checks']}")
             lines.append(f"{indent}first:  {group['first']['test']}")
             lines.append(f"{indent}{primary_line(group)}")
+            lines += [f"{indent}{note}" for note in notes(group)]
         if shared_tests(groups):
             lines.append(f"  ({shared_note(groups)})")
     others = other_failures(failures)
@@ -54,15 +73,15 @@ def terminal_lines(
         lines += [f"  {f['test']}: {one_line(f.get('message') or '(no message)')}" for f in others]
     if coverage is not None:
         lines += [f"{PREFIX} warning: {line}" for line in unseen_lines(coverage)]
+    lines += [f"{PREFIX} {line}" for line in history_lines(triaged, confirm, groups)]
     return lines
 
 
 def _row(row: Sequence[str], widths: Sequence[int]) -> str:
-    number, severity, tests, cause, statuses = row
-    return (
-        f"  {number:>{widths[0]}}  {severity:<{widths[1]}}  {tests:>{widths[2]}}  "
-        f"{cause:<{widths[3]}}  {statuses}"
-    ).rstrip()
+    number, severity, tests, cause, statuses, *rest = row
+    cells = [f"{number:>{widths[0]}}", f"{severity:<{widths[1]}}", f"{tests:>{widths[2]}}",
+             f"{cause:<{widths[3]}}", f"{statuses:<{widths[4]}}", *rest]  # fmt: skip
+    return ("  " + "  ".join(cells)).rstrip()
 
 
 def repeated_failure_line(causes: Sequence[tuple[str, str, str, str]]) -> str:
@@ -74,3 +93,6 @@ def repeated_failure_line(causes: Sequence[tuple[str, str, str, str]]) -> str:
         firsts += [first] if first not in firsts else []
     plural_s = "s" if len(found) > 1 else ""
     return f"{'; '.join(found)}: same root cause{plural_s} as {', '.join(firsts)} (evidence there)"
+
+
+__all__ = ["identity_text", "repeated_failure_line", "terminal_lines"]

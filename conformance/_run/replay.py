@@ -113,6 +113,11 @@ def read_failures(path: str | Path) -> Failures:
         raise ConfigError(f"{path}: cannot be read ({exc.strerror or exc})") from None
     except ValueError as exc:
         raise ConfigError(f"{path}: not JSON ({exc})") from None
+    return failures_from(har, str(path))
+
+
+def failures_from(har: Any, path: str) -> Failures:
+    """What a failures.har document (parsed) asks to replay; `path` names it in errors."""
     log = har.get("log") if isinstance(har, dict) else None
     ours = log.get("_dcs") if isinstance(log, dict) else None
     if not isinstance(log, dict) or not isinstance(ours, dict) or ours.get("format") != HAR_FORMAT:
@@ -127,7 +132,7 @@ def read_failures(path: str | Path) -> Failures:
         raise ConfigError(
             f"{path}: a page or entry is not as the suite writes it ({exc})"
         ) from None
-    return Failures(str(path), ours.get("base_url"), ours.get("spec_sha256"), causes)
+    return Failures(path, ours.get("base_url"), ours.get("spec_sha256"), causes)
 
 
 def _cause(page: Mapping[str, Any], entries: Sequence[Mapping[str, Any]]) -> Cause:
@@ -187,7 +192,7 @@ def replay(
     """Re-send each root cause's exchanges and re-apply its checks; `keys` by name. Raises
     `TargetUnavailable` when no request got an answer at all."""
     outcomes = [
-        _replay_cause(cause, failures, transport, contract, keys, canary)
+        replay_cause(cause, failures, transport, contract, keys, canary)
         for cause in failures.causes
     ]
     sent = [exchange for outcome in outcomes for exchange in outcome.exchanges]
@@ -196,7 +201,7 @@ def replay(
     return outcomes
 
 
-def _replay_cause(
+def replay_cause(
     cause: Cause,
     failures: Failures,
     transport: Transport,
@@ -204,13 +209,11 @@ def _replay_cause(
     keys: Mapping[str, str],
     canary: Canary | None,
 ) -> Outcome:
-    if any(_hides_a_key(request) for request in cause.requests):
-        return Outcome(
-            cause,
-            NOT_REPLAYED,
-            "its requests carried a key the test had changed or encoded (masked, never "
-            f"written): rerun {cause.test}",
-        )
+    """Re-send one root cause's exchanges in order on one connection and re-apply its checks
+    to the new answers: still failing, fixed, or not replayed (and why)."""
+    blocked = not_replayable(cause)
+    if blocked:
+        return Outcome(cause, NOT_REPLAYED, blocked)
     earliest = time.time()
     exchanges = []
     try:
@@ -241,6 +244,17 @@ def _replay_cause(
     if unchecked:
         return Outcome(cause, NOT_REPLAYED, f"{unchecked[0]}: rerun {cause.test}", exchanges)
     return Outcome(cause, FIXED, _answered(exchanges), exchanges)
+
+
+def not_replayable(cause: Cause) -> str:
+    """Why a root cause's requests cannot be sent again before any is sent ("" when they
+    can): one carried a key the test had changed or encoded, masked and never written."""
+    if any(_hides_a_key(request) for request in cause.requests):
+        return (
+            "its requests carried a key the test had changed or encoded (masked, never "
+            f"written): rerun {cause.test}"
+        )
+    return ""
 
 
 class _CannotRecheck(Exception):
@@ -383,6 +397,9 @@ __all__ = [
     "Cause",
     "Failures",
     "Outcome",
+    "failures_from",
+    "not_replayable",
     "read_failures",
     "replay",
+    "replay_cause",
 ]

@@ -411,6 +411,24 @@ class Preflight:
     unavailable: str | None = None  # it cannot be judged now (exit 75): why
     violation: ContractViolation | None = None  # it answers HTTP, brokenly (exit 1)
     round_trip: float | None = None  # seconds, of a request on an open connection
+    #: What the target says about itself in its answer (see `identity_of`); None: no answer.
+    identity: dict[str, Any] | None = None
+
+
+def identity_of(exchange: Exchange, names: Sequence[str]) -> dict[str, Any]:
+    """What an answer says about the deployment that gave it: its `Server` field and the
+    fields named (`--identity-header`), each None when absent (masked: never a key)."""
+
+    def field(name: str) -> str | None:
+        value = exchange.headers.get(name.lower())
+        return None if value is None else exchange.masker.text(value)
+
+    return {"server": field("server"), "headers": {name: field(name) for name in names}}
+
+
+def mock_identity(names: Sequence[str]) -> dict[str, Any]:
+    """The embedded mock's identity: it sends no `Server` field, nor any build field."""
+    return {"server": None, "headers": dict.fromkeys(names)}
 
 
 def preflight(settings: Settings, contract: Contract) -> Preflight:
@@ -451,9 +469,10 @@ def preflight(settings: Settings, contract: Contract) -> Preflight:
         )
     if not valid.answered and (keyless is None or not keyless.answered or keyless.unavailable):
         return Preflight(unavailable=f"{settings.base_url} gives no HTTP answer ({valid.error})")
+    identity = identity_of(valid, settings.identity_headers) if valid.answered else None
     if not valid.error:
         trips = [valid.elapsed, *([timed.elapsed] if timed is not None else [])]
-        return Preflight(round_trip=min(trips))
+        return Preflight(round_trip=min(trips), identity=identity)
     usage = contract.operation(USAGE_PATH, "get")
     violations = validate_response(contract, usage, valid, [settings.api_key])
     violation = ContractViolation.combine(violations)
@@ -462,4 +481,4 @@ def preflight(settings: Settings, contract: Contract) -> Preflight:
             f"; a request without credentials got {keyless.server_line()}: the target is up"
         )
         violation.exchanges.append(keyless)
-    return Preflight(violation=violation)
+    return Preflight(violation=violation, identity=identity)

@@ -13,6 +13,8 @@ from urllib.parse import urlsplit
 from conformance._client.transport import Limits
 from conformance._contract.expect import DEFAULT_EXPECT, Canary, load_canary
 from conformance._core.errors import ConfigError
+from conformance._report.triage import Baseline, Previous
+from conformance._run.history import check_baseline_target, load_baseline, load_previous
 from conformance.checks import CATALOGUE
 
 DEFAULT_OTHER_ORG = "org_dcs_conformance_not_yours"
@@ -21,6 +23,10 @@ MAX_CONCURRENCY = 64
 #: --concurrency auto: tests at a time when a round trip takes FAR_ROUND_TRIP seconds or more
 AUTO_CONCURRENCY = 16
 FAR_ROUND_TRIP = 0.008
+#: --confirm: re-sends of each root cause's first failing exchanges, by default and at most
+DEFAULT_CONFIRM = 2
+MAX_CONFIRM = 20
+_TOKEN = re.compile(r"[!#$%&'*+\-.^_`|~0-9A-Za-z]+")  # an HTTP field name (RFC 9110 5.1)
 
 
 @dataclass(frozen=True)
@@ -69,6 +75,29 @@ OPTIONS: tuple[tuple[str, str | None, str], ...] = (
     ("--second-api-key", "DCS_SECOND_API_KEY", "key of a second org, for isolation checks"),
     ("--second-org-id", "DCS_SECOND_ORG_ID", "the org of --second-api-key"),
     ("--expect", "DCS_EXPECT", "YAML file: the usage the key's org must show (ground truth)"),
+    (
+        "--baseline",
+        "DCS_BASELINE",
+        "YAML file of known failures: a root cause it lists (until its expiry) does not fail "
+        "the run",
+    ),
+    (
+        "--write-baseline",
+        None,
+        "write the run's root causes to this YAML file as a baseline (keeping the reasons and "
+        "expiries of the entries still seen)",
+    ),
+    (
+        "--previous",
+        "DCS_PREVIOUS",
+        "an earlier run's summary.json: mark each root cause new since then or still failing",
+    ),
+    (
+        "--confirm",
+        "DCS_CONFIRM",
+        f"re-send each root cause's first failing exchanges N times to tell reproduced from "
+        f"intermittent (0: never) [{DEFAULT_CONFIRM}]",
+    ),
 )
 
 
@@ -125,6 +154,15 @@ class Settings:
     #: Ground truth (see `_ground_truth`): other orgs' keys, and the canary's expected usage.
     orgs: OtherOrgs = OtherOrgs()
     expect: Canary | None = None
+    #: Known failures (--baseline), and where to write the run's (--write-baseline) with the
+    #: entries whose reasons it keeps (--baseline's, else the file's own).
+    baseline: Baseline | None = None
+    write_baseline: Path | None = None
+    baseline_source: Baseline | None = None
+    previous: Previous | None = None  # --previous: an earlier run's root causes
+    confirm: int = DEFAULT_CONFIRM  # --confirm: re-sends of each root cause's first exchanges
+    #: --identity-header: response header fields that say what is deployed (a build, a version)
+    identity_headers: tuple[str, ...] = ()
 
     @property
     def secrets(self) -> tuple[str, ...]:
@@ -211,7 +249,51 @@ def from_config(config: Any, base_url: str | None) -> Settings:
         hypothesis_seed=_seed(config.getoption("hypothesis_seed", None)),
         concurrency=_concurrency(option_value(config, "--concurrency")),
         **_ground_truth(config, base_url is not None, api_key, option_value(config, "--org-id")),
+        **_history(config),
     )
+
+
+def _history(config: Any) -> dict[str, Any]:
+    """What the run is told of earlier ones (a baseline, a previous summary), how it confirms
+    its root causes and which header fields name the build: read and validated now."""
+    found: dict[str, Any] = {}
+    path = option_value(config, "--baseline")
+    if path is not None:
+        found["baseline"] = found["baseline_source"] = load_baseline(path)
+    target = option_value(config, "--write-baseline")
+    if target is not None:
+        found["write_baseline"] = Path(target)
+        old = check_baseline_target(Path(target), source_given=path is not None)
+        found["baseline_source"] = found.get("baseline_source") or old
+    previous = option_value(config, "--previous")
+    if previous is not None:
+        found["previous"] = load_previous(previous)
+    confirm = option_value(config, "--confirm")
+    if confirm is not None:
+        if not confirm.strip().isdigit() or int(confirm) > MAX_CONFIRM:
+            raise ConfigError(
+                f"--confirm {confirm!r}: expected a whole number in [0, {MAX_CONFIRM}]"
+            )
+        found["confirm"] = int(confirm)
+    found["identity_headers"] = identity_headers(config)
+    return found
+
+
+def identity_headers(config: Any) -> tuple[str, ...]:
+    """`--identity-header NAME` (repeatable), else `DCS_IDENTITY_HEADERS` (comma-separated)."""
+    given = config.getoption("identity_header", None) or []
+    if not given:
+        given = (os.environ.get("DCS_IDENTITY_HEADERS") or "").split(",")
+    names: list[str] = []
+    for raw in given:
+        name = raw.strip()
+        if not name:
+            continue
+        if not _TOKEN.fullmatch(name):
+            raise ConfigError(f"--identity-header {raw!r}: not an HTTP header field name")
+        if name.lower() not in {known.lower() for known in names}:
+            names.append(name)
+    return tuple(names)
 
 
 def _checks(value: str | None) -> frozenset[str]:

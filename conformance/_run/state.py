@@ -3,21 +3,25 @@ hooks hand to it. No pytest import: the plugin passes in what it needs."""
 
 from __future__ import annotations
 
+import datetime as dt
 import functools
+import os
 import random
 import sys
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from contextlib import ExitStack
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
 from conformance._contract.expect import describe
 from conformance._contract.spec import Contract
 from conformance._core import trace
+from conformance._core.dates import utc_today
 from conformance._core.errors import ConfigError, ContractViolation, ExitCode
 from conformance._core.exchange import Masker
 from conformance._report.causes import cause_key, violation_items
+from conformance._report.junit import mark_junit
 from conformance._report.summary import (
     Results,
     Run,
@@ -27,10 +31,19 @@ from conformance._report.summary import (
     operations_line,
     write_reports,
 )
-from conformance._report.terminal import repeated_failure_line, terminal_lines
+from conformance._report.terminal import identity_text, repeated_failure_line, terminal_lines
+from conformance._report.triage import (
+    junit_marks,
+    known_reason,
+    render_baseline,
+    standing_lines,
+    triage,
+)
 from conformance._run.ahead import ALONE, Ahead, alone, job_for
+from conformance._run.confirm import Confirmed, confirm
+from conformance._run.history import write_baseline
 from conformance._run.load import spec_drift
-from conformance._run.session import Dcs, Skip, open_target
+from conformance._run.session import Dcs, Skip, mock_identity, open_target, preflight_requests
 from conformance._run.settings import PROFILES, Settings
 from conformance.checks import CATALOGUE
 
@@ -60,6 +73,20 @@ class RunState:
     skip: Skip | None = None
     _target: Dcs | None = None
     _closing: ExitStack = field(default_factory=ExitStack)
+    #: The day the baseline's expiries are judged on (UTC; xdist workers get the controller's).
+    today: dt.date = field(default_factory=utc_today)
+    #: What the target says about itself (the preflight's answer; the embedded mock: nothing).
+    identity: dict[str, Any] | None = None
+    confirmed: Confirmed | None = None  # the root causes re-sent (--confirm), controller only
+    #: pytest's JUnit file of this run and its classname prefix (None: none written).
+    junit: tuple[Path, str | None] | None = None
+    #: What became of --write-baseline (a line for the terminal), once the run is over.
+    baseline_written: str = ""
+    exit_status: int | None = None  # the final one (`finish`)
+
+    def __post_init__(self) -> None:
+        if not self.settings.live:
+            self.identity = mock_identity(self.settings.identity_headers)
 
     def target(self, xdist_workers: int = 1) -> Dcs:
         """The target under test, opened on first use (the embedded mock starts then) and
@@ -96,8 +123,9 @@ class RunState:
         writes = [op.label for op in contract.write_operations]
         exercised = operations_line(len(contract.operations), writes, names=False)
         seed = "derandomized" if self.seed is None else self.seed
+        said = f" ({identity_text(self.identity)})" if self.identity is not None else ""
         return (
-            f"dcs-conformance: target {settings.target_label}; spec {contract.version} "
+            f"dcs-conformance: target {settings.target_label}{said}; spec {contract.version} "
             f"(sha256 {contract.sha256[:12]}; {exercised}); profile {settings.profile.name}; "
             f"seed {seed}; ground truth: {_ground_truth_line(settings)}"
         )
@@ -131,6 +159,54 @@ class RunState:
             self._first_of_cause.setdefault(key, nodeid)
         return f"{shown}\n\n  rerun:     {self.rerun(nodeid)}"
 
+    def baseline_verdict(
+        self, violations: Sequence[Mapping[str, Any]]
+    ) -> tuple[str | None, list[str]]:
+        """A failing test against the baseline: the reason that marks it known (pytest's
+        xfail) when every root cause of it is a known one, else None and the lines that name
+        its new or expired root causes (nothing without --baseline)."""
+        baseline = self.settings.baseline
+        if baseline is None:
+            return None, []
+        keys = dict.fromkeys(cause_key(item) for v in violations for item in violation_items(v))
+        standings = {key: baseline.standing(key, self.today) for key in keys}
+        reason = known_reason(standings)
+        return reason, [] if reason is not None else standing_lines(standings, baseline)
+
+    def confirm(self) -> None:
+        """Re-send each root cause's first failing exchanges `--confirm` times, before any
+        report (controller only; not once the target went away). The requests count against
+        what is left of `--max-requests`."""
+        settings = self.settings
+        if self.results is None or settings.confirm == 0 or self.unavailable:
+            return
+        found = findings(self.results, {n: c.rule for n, c in CATALOGUE.items()})
+        groups = found["groups"]
+        if not groups:
+            return
+        opened = self._target is not None
+        dcs = self.target()
+        transport = dcs.transport
+        budget = settings.limits.max_requests
+        if budget is not None and not opened:  # xdist: the workers spent the rest
+            used = sum(
+                1 + int(exchange.get("retries") or 0)
+                for test in self.results.tests.values()
+                for exchange in test.exchanges
+            )
+            left = budget - preflight_requests(settings) - used
+            transport.limits = replace(transport.limits, max_requests=transport.sent + max(0, left))
+        self.confirmed = confirm(
+            groups,
+            transport,
+            self.contract,
+            dcs.credentials.named,
+            tries=settings.confirm,
+            canary=settings.expect,
+            base_url=settings.base_url,
+            tests={f["test"]: f["violation"] for f in found["failures"] if f["violation"]},
+        )
+
     def drift(self) -> dict[str, Any] | None:
         """The drift from our spec to `--compare-spec`, computed once (None: not asked)."""
         if self.compare_spec and not self._drift_done:
@@ -140,11 +216,63 @@ class RunState:
 
     def finish(self, exit_status: int) -> int:
         """The final exit status: a run that found no violation but lost its target has no
-        verdict (75), not 'conformant'."""
+        verdict (75), not 'conformant'; one whose every violation is a known one of the
+        baseline is (0). Then the baseline is written (--write-baseline), from a run with a
+        verdict only."""
         if self.unavailable and exit_status in (0, 2, 5):  # 2: we stopped it
             self.no_verdict = True
-            return ExitCode.TARGET_UNAVAILABLE
+            self.exit_status = ExitCode.TARGET_UNAVAILABLE
+            return self.exit_status
+        if exit_status == ExitCode.VIOLATIONS and self._only_known():
+            assert self.results is not None
+            for test in self.results.tests.values():  # the preflight's, not a test's (xfail)
+                test.outcome = "known" if test.outcome in ("failed", "error") else test.outcome
+            exit_status = ExitCode.CONFORMANT
+        if self.settings.write_baseline is not None:
+            self._write_baseline(exit_status)
+        self.exit_status = exit_status
         return exit_status
+
+    def _only_known(self) -> bool:
+        """Whether the run failed only on known root causes: every failed test (the preflight
+        included) is a contract violation whose every root cause the baseline knows."""
+        if self.results is None or self.settings.baseline is None:
+            return False
+        tests = self.results.tests.values()
+        bad = [test for test in tests if test.outcome in ("failed", "error")]
+        if not bad and not any(test.outcome == "known" for test in tests):
+            return False
+        return all(
+            test.violation is not None and self.baseline_verdict([test.violation])[0] is not None
+            for test in bad
+        )
+
+    def _write_baseline(self, exit_status: int) -> None:
+        path = self.settings.write_baseline
+        if exit_status not in (ExitCode.CONFORMANT, ExitCode.VIOLATIONS) or self.results is None:
+            self.baseline_written = (
+                f"baseline not written to {path}: the run has no verdict (exit {exit_status})"
+            )
+            return
+        groups = findings(self.results, {n: c.rule for n, c in CATALOGUE.items()})["groups"]
+        contract, source = self.contract, self.settings.baseline_source
+        about = (
+            f"a run against {self.settings.target_label} (spec {contract.version}, sha256 "
+            f"{contract.sha256[:12]})"
+        )
+        text = self._masker().text(render_baseline(groups, source, self.today, about))
+        assert path is not None
+        try:
+            write_baseline(path, text)
+        except OSError as exc:
+            self.baseline_written = f"cannot write the baseline {path}: {exc}"
+            return
+        new = [g for g in groups if source is None or source.entry(g["id"]) is None]
+        fill = f" ({len(new)} new: fill in its reason and issue)" if len(new) == 1 else (
+            f" ({len(new)} new: fill in their reasons and issues)" if new else ""
+        )  # fmt: skip
+        count = f"{len(groups)} root cause{'' if len(groups) == 1 else 's'}"
+        self.baseline_written = f"baseline written to {path}: {count}{fill}"
 
     def documented(self) -> dict[str, list[str]]:
         """Per operation of the spec (read-only: the writes are never sent), the status keys
@@ -160,15 +288,30 @@ class RunState:
         if self.results is None:
             return []
         found = findings(self.results, {n: c.rule for n, c in CATALOGUE.items()})
-        exchanges = (e for test in self.results.tests.values() for e in test.exchanges)
-        return terminal_lines(
-            found["groups"], found["failures"], coverage(exchanges, self.documented())
+        confirmed = self.confirmed
+        triaged = triage(
+            found["groups"],
+            baseline=self.settings.baseline,
+            today=self.today,
+            previous=self.settings.previous,
+            confirmed=None if confirmed is None else confirmed.causes,
         )
+        exchanges = (e for test in self.results.tests.values() for e in test.exchanges)
+        lines = terminal_lines(
+            found["groups"],
+            found["failures"],
+            coverage(exchanges, self.documented()),
+            triaged=triaged,
+            confirm=None if confirmed is None else confirmed.as_dict(),
+        )
+        if self.baseline_written:
+            lines.append(f"dcs-conformance: {self.baseline_written}")
+        return lines
 
     def write_reports(self, exit_status: int) -> None:
-        """Write summary.json/.md/.html and failures.har (controller only; an unwritable dir
-        is one line)."""
-        if self.results is None or not self.reports:
+        """Write summary.json/.md/.html and failures.har, and mark the root causes on the
+        JUnit file (controller only; an unwritable dir is one line)."""
+        if self.results is None:
             return
         contract, settings = self.contract, self.settings
         base_url = settings.base_url
@@ -188,15 +331,40 @@ class RunState:
             documented=self.documented(),
             base_url=base_url,
             reports_dir=str(settings.reports_dir),
+            identity=self.identity,
+            baseline=settings.baseline,
+            previous=settings.previous,
+            confirmed=None if self.confirmed is None else self.confirmed.causes,
+            confirm=None if self.confirmed is None else self.confirmed.as_dict(),
+            today=self.today,
         )
         summary = build_summary(run, self.results, {n: c.rule for n, c in CATALOGUE.items()})
-        # a second masking pass; a toy key of a few letters is not
-        keys = [key for key in settings.secrets if len(key) >= 8]
-        masker = Masker(keys, secret_headers=contract.secret_headers)
+        masker = self._masker()
         try:
-            write_reports(settings.reports_dir, summary, masker)
+            if self.reports:
+                write_reports(settings.reports_dir, summary, masker)
+            self._mark_junit(summary, masker)
         except OSError as exc:
             print(f"dcs-conformance: cannot write reports: {exc}", file=sys.stderr)
+
+    def _masker(self) -> Masker:
+        """The second masking pass of what is written; a toy key of a few letters is not."""
+        keys = [key for key in self.settings.secrets if len(key) >= 8]
+        return Masker(keys, secret_headers=self.contract.secret_headers)
+
+    def _mark_junit(self, summary: Mapping[str, Any], masker: Masker) -> None:
+        """Mark each failing test's root causes on this run's JUnit file (not an older one)."""
+        if self.junit is None or self.results is None:
+            return
+        path, prefix = self.junit
+        try:
+            fresh = os.path.getmtime(path) >= self.results.started.timestamp() - 1
+        except OSError:
+            return
+        marks = junit_marks(summary["groups"])
+        if fresh and marks:
+            masked = {test: [masker.text(line) for line in lines] for test, lines in marks.items()}
+            mark_junit(path, masked, prefix=prefix)
 
 
 def _ground_truth_line(settings: Settings) -> str:

@@ -57,6 +57,8 @@ def suite_run(run: Run, options: Options, unicode_data: Path | None = None) -> R
                     *("--reports-dir", str(work / "reports")),
                     # a failing example is proof enough as found: minimising it is waiting
                     "--no-shrink",
+                    # caught or not is the verdict: re-sending the failures adds only time
+                    *("--confirm", "0"),
                     *_stop_when_caught(run.faults),
                 ]
                 output = _pytest(run, args, work, options.run_timeout, started)

@@ -90,14 +90,17 @@ def test_api_key_never_leaks(echo_server, tmp_path):
     canary = f"dcs_canary_{secrets.token_hex(16)}"
     reports = tmp_path / "reports"
     port = echo_server.server_address[1]
+    baseline = tmp_path / "baseline.yaml"  # searched too: every file under tmp_path
     result = run_suite(
         *("--base-url", f"http://127.0.0.1:{port}", "--api-key", canary),
         *("--org-id", "org_canary_owner", "--reports-dir", str(reports)),
         *("--max-examples", "3", "--max-requests", "400", "-rA"),
+        *("--write-baseline", str(baseline)),
         timeout=300,
     )
     assert result.returncode == 1, output(result)
     assert canary in echo_server.seen, "the target never received the key: nothing was tested"
+    assert "dcs-conformance: baseline written to" in result.stdout and baseline.is_file()
 
     files = sorted(path for path in reports.rglob("*") if path.is_file())
     names = {path.name for path in files}
@@ -120,6 +123,21 @@ def test_api_key_never_leaks(echo_server, tmp_path):
     assert "still failing" in replayed.stdout
     assert not leaks(replayed, tmp_path, encodings(canary)), "the API key leaked in the replay"
 
+    # the root causes confirmed (within a budget left): the key sent again, nothing shown
+    confirmed = run_suite(
+        *("--base-url", f"http://127.0.0.1:{port}", "--api-key", canary),
+        *("--reports-dir", str(tmp_path / "confirmed"), "--confirm", "3", "-rA"),
+        *("-k", "test_valid_key_accepted or test_missing_key_is_auth_required"),
+        *("--identity-header", "x-echo-key"),
+        timeout=300,
+    )
+    assert confirmed.returncode == 1, output(confirmed)
+    summary = json.loads((tmp_path / "confirmed" / "summary.json").read_text(encoding="utf-8"))
+    assert summary["confirm"]["requests"] > 0, summary["confirm"]
+    assert {g["reproduced"]["verdict"] for g in summary["groups"]} == {"reproduced"}
+    assert summary["identity"]["headers"]["x-echo-key"] == "***"  # the preflight's echo
+    assert not leaks(confirmed, tmp_path, encodings(canary)), "the key leaked when confirmed"
+
 
 def leaks(result, tmp_path, forms: set[bytes]) -> list[tuple[str, bytes]]:
     """Where any of `forms` shows in the run's output or in any file under `tmp_path`."""
@@ -130,7 +148,8 @@ def leaks(result, tmp_path, forms: set[bytes]) -> list[tuple[str, bytes]]:
 
 
 def test_ground_truth_keys_never_leak(echo_server, tmp_path):
-    """The empty org's key and a second org's are secrets too: sent, echoed, never shown."""
+    """The empty org's key and a second org's are secrets too: sent, echoed, never shown (the
+    confirmation sends them again)."""
     main, empty, second = (f"dcs_canary_{secrets.token_hex(16)}" for _ in range(3))
     expect = tmp_path / "expect.yaml"
     expect.write_text("machines: []\n", encoding="utf-8")

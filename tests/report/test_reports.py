@@ -170,7 +170,9 @@ def test_coverage_counts_statuses_auth_periods_methods():
 
 def test_summary_counts_checks_and_failures():
     summary = sample_summary()
-    assert summary["counts"] == {"tests": 4, "passed": 1, "failed": 1, "error": 1, "skipped": 1}
+    assert summary["counts"] == {
+        "tests": 4, "passed": 1, "failed": 1, "error": 1, "skipped": 1, "known": 0
+    }  # fmt: skip
     assert summary["exit"] == {"status": 1, "meaning": ExitCode.VIOLATIONS.meaning}
     assert summary["target"] == "http://127.0.0.1:9" and summary["seed"] is None
     checks = summary["checks"]
@@ -453,6 +455,7 @@ def test_a_run_against_the_mock_writes_every_report(tmp_path):
     assert set(summary) == {
         "format",
         "target",
+        "identity",
         "spec",
         "profile",
         "seed",
@@ -468,8 +471,15 @@ def test_a_run_against_the_mock_writes_every_report(tmp_path):
         "coverage",
         "drift",
         "replay",
+        "baseline",
+        "previous",
+        "confirm",
     }
+    assert summary["format"] == "dcs-conformance/summary/3"
     assert summary["exit"]["status"] == 0 and summary["target"].startswith("embedded mock")
+    assert summary["identity"] == {"server": None, "headers": {}}  # the mock names no build
+    assert summary["baseline"] is None and summary["previous"] is None
+    assert summary["confirm"] is None  # nothing to confirm
     assert summary["groups"] == [] and summary["failures"] == [] and summary["replay"] is None
     assert summary["counts"]["passed"] == summary["counts"]["tests"] > 0
     assert summary["spec"]["sha256"] and summary["profile"] == "quick"

@@ -1,4 +1,5 @@
-"""The run's state: the hypothesis profile each run registers from its settings."""
+"""The run's state: the hypothesis profile each run registers from its settings; the final exit
+status against a baseline of known failures, and the baseline written."""
 
 from __future__ import annotations
 
@@ -48,3 +49,49 @@ def test_a_derandomized_profile_has_no_seed_and_a_random_one_gets_one():
     assert hypothesis_profile(settings(profile=PROFILES["gate"]), chosen=None, seed=None,
                               worker_seed=None) is None  # fmt: skip
     assert isinstance(hypothesis_profile(settings(), chosen=None, seed=None, worker_seed=None), int)
+
+
+# --- the final exit status against a baseline, and the baseline written -------------------------
+
+
+def state_with(tmp_path, **changes):
+    import datetime as dt
+
+    from conformance._report.summary import Results
+    from conformance._report.triage import Baseline, Entry
+    from conformance._run.load import load_contract
+    from conformance._run.state import PREFLIGHT, RunState
+    from tests.report.findings import broken
+
+    known = Baseline("b.yaml", (Entry("no complete response", "r", dt.date(2026, 2, 1)),))
+    state = RunState(settings(**{"baseline": known, **changes}), load_contract(), 1)
+    state.today = dt.date(2026, 1, 5)
+    state.results = Results()
+    answerless = broken("complete_response", "", statuses=(None,), message="no answer")
+    state.results.record_violation(PREFLIGHT, answerless, [])
+    return state
+
+
+def test_a_known_failure_of_the_preflight_is_not_a_failing_run(tmp_path):
+    state = state_with(tmp_path)
+    assert state.finish(1) == 0 and state.exit_status == 0
+    assert state.results.tests["preflight"].outcome == "known"
+    assert state_with(tmp_path, baseline=None).finish(1) == 1  # no baseline: as it was
+
+
+def test_the_baseline_is_written_only_from_a_run_with_a_verdict(tmp_path):
+    path = tmp_path / "written.yaml"
+    state = state_with(tmp_path, write_baseline=path)
+    state.unavailable = ["gone"]
+    assert state.finish(0) == 75 and not path.exists()  # unavailable: no verdict
+    state = state_with(tmp_path, write_baseline=path)
+    assert state.finish(3) == 3 and not path.exists()
+    assert (
+        state.baseline_written == f"baseline not written to {path}: the run has no verdict (exit 3)"
+    )
+    state = state_with(tmp_path, write_baseline=path, baseline_source=None)
+    assert state.finish(1) == 0 and '- id: "no complete response"' in path.read_text()
+    assert (
+        state.baseline_written
+        == f"baseline written to {path}: 1 root cause (1 new: fill in its reason and issue)"
+    )
