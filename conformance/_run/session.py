@@ -240,14 +240,18 @@ class Dcs:
     def judge(self, exchange: Exchange, *checks: Callable[[], None]) -> None:
         """Run the test's own `checks` (each a call of an invariant on `exchange` and what
         it is compared with), then every response check on `exchange`; raise every
-        violation found, the test's own first."""
+        violation found, the test's own first. As for every answer (`judge`), the response
+        checks' violations are kept until the test's end when the test collects them."""
         found: list[ContractViolation] = []
-        for check in checks:
+
+        def respond() -> None:
+            judge(validate_response(self.contract, self.usage, exchange, self.keys))
+
+        for check in [*checks, respond]:
             try:
                 check()
             except ContractViolation as violation:
                 found.append(violation)
-        found += validate_response(self.contract, self.usage, exchange, self.keys)
         if found:
             raise ContractViolation.combine(found)
 

@@ -17,7 +17,9 @@ from tests._support import REPO, output, run_suite
 FAULTS = ["usage_counter_float", "error_code_lowercase", "bearer_prefix_kept",
           "plan_slug_empty", "auth_errors_retryable"]  # fmt: skip
 #: The tests that show each of the five faults (the whole suite takes minutes).
-SELECTED = "test_auth or malformed_authorization_refused or malformed_period_rejected"
+SELECTED = (
+    "test_auth or malformed_authorization_refused or malformed_period_rejected or other_scheme"
+)
 
 
 def replay(har, base_url, key):
@@ -52,7 +54,7 @@ def test_five_faults_are_six_root_causes_the_lock_out_first_and_replay_says_fixe
         bearer = summary["groups"][0]
         assert bearer["primary"]["check"] == "valid_key_accepted"
         assert bearer["credentials"] == ["bearer"]
-        assert {"valid_key_accepted", "same_answer"} <= set(bearer["checks"])
+        assert {"valid_key_accepted", "equivalent_requests_same_answer"} <= set(bearer["checks"])
         assert summary["groups"][5]["statuses"] == [400, 401, 403]
         assert all("masked" not in check["outcome"] for check in summary["checks"].values())
         assert "failures, 6 root causes, most serious first" in result.stdout
