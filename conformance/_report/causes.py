@@ -67,6 +67,9 @@ CATEGORY = {
     "no_credential_carry_over": ACCESS,
     "path_variant_guarded": ACCESS,
     "no_org_carry_over": ACCESS,
+    "no_usage_without_valid_key": ACCESS,
+    "options_reveals_nothing": ACCESS,
+    "credentialed_answer_not_shared_cacheable": ACCESS,  # a cache hands one org's usage out
     # wrong figures: the usage itself
     "usage_counters_in_range": FIGURES,
     "plan_slug_non_empty": FIGURES,
@@ -85,6 +88,7 @@ CATEGORY = {
     "canary_storage_current": FIGURES,
     "same_answer": FIGURES,
     "path_variant_same_contract": FIGURES,
+    "equivalent_requests_same_answer": FIGURES,
     # the wire and the schema: HTTP, media types, bodies, statuses, what clients act on
     "complete_response": WIRE,
     "content_type_documented": WIRE,
@@ -99,6 +103,9 @@ CATEGORY = {
     "period_start_any_valid_date": WIRE,
     "unknown_params_harmless": WIRE,
     "undeclared_method_refused": WIRE,
+    "head_matches_get": WIRE,
+    "standard_headers_harmless": WIRE,
+    "request_target_harmless": WIRE,
     # wording: what an error calls itself
     "error_code_format": WORDING,
     "problem_title_stable": WORDING,
