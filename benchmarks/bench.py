@@ -1,6 +1,7 @@
 """Benchmark of the suite and its mock; prints every run, the medians, and each target's verdict.
 
-    .venv/bin/python benchmarks/bench.py [--repeat 3] [--parts compare,default,load,xdist]
+    .venv/bin/python benchmarks/bench.py [--repeat 3] [--parts compare,default,load,xdist,far]
+                                         [--delays 0,10,50,100]
 
 compare  the suite and its schemathesis-generated test against ``st run`` (same overlaid
          spec, same mock served here, same examples and checks; requests counted by the server)
@@ -209,11 +210,22 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     parser.add_argument("--seconds", type=int, default=10, help="seconds per wrk run [10]")
     parser.add_argument("--connections", type=int, default=32, help="wrk connections [32]")
+    parser.add_argument(
+        "--delays",
+        default=",".join(map(str, FAR_DELAYS_MS)),
+        help=f"far: the mock's delays in ms [{','.join(map(str, FAR_DELAYS_MS))}]",
+    )
     args = parser.parse_args(argv)
     parts = [p.strip() for p in args.parts.split(",") if p.strip()]
     unknown = set(parts) - set(PARTS)
     if unknown or not 1 <= args.repeat <= 20:
         parser.error(f"unknown part(s) {sorted(unknown)}" if unknown else "--repeat: 1..20")
+    try:
+        delays = [int(d) for d in args.delays.split(",") if d.strip()]
+    except ValueError:
+        parser.error(f"--delays: whole milliseconds separated by commas, not {args.delays!r}")
+    if not delays or not all(0 <= d <= 1000 for d in delays):
+        parser.error("--delays: one to several delays of 0..1000 ms")
     machine()
     # st run's capability probe sends a NUL byte in a header: the mock's 400 is expected
     logging.getLogger("uvicorn.error").addFilter(lambda r: "Invalid HTTP" not in r.getMessage())
@@ -231,7 +243,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         if "xdist" in parts:
             xdist(target, args.repeat)
         if "far" in parts:
-            far(args.repeat, FAR_DELAYS_MS)
+            far(args.repeat, delays)
     print()
     busy()
     return 0
