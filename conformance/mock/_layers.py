@@ -90,6 +90,9 @@ class WireProtocol(H11Protocol):
 
     lowercase_only: ClassVar[frozenset[bytes]] = frozenset()
 
+    def _unsupported_upgrade_warning(self) -> None:
+        """Say nothing of an Upgrade not taken, as the mock's own protocol does."""
+
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self.connection_memo: dict[str, Any] = {}

@@ -9,15 +9,18 @@ from __future__ import annotations
 
 import contextlib
 import json
+import logging
 import re
 import socket
 import time
 from collections.abc import Iterator
+from typing import Any
 
 import pytest
 
 from conformance.mock import MockServer, create_app, load_fixtures, serve
 from conformance.mock._http.protocol import MAX_HEAD_BYTES
+from conformance.mock._layers import WireProtocol
 
 KEY = load_fixtures().suite_credentials[0].encode()
 OK_HEAD = b"Host: x\r\nx-api-key: " + KEY + b"\r\nConnection: close\r\n"
@@ -152,3 +155,27 @@ def test_the_server_still_answers_after_all_that(server: MockServer) -> None:
         exchange(server, case[0])
     (response,) = responses(exchange(server, get(b"/v1/usage")))
     assert response[0] == 200
+
+
+class _OverH11:
+    """The mock's app served by the wire layers' h11 protocol (as a wire fault or variant is)."""
+
+    http_protocol = WireProtocol
+
+    def __init__(self) -> None:
+        self.app = create_app(load_fixtures())
+
+    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
+        await self.app(scope, receive, send)
+
+
+@pytest.mark.parametrize("protocol", ["httptools", "h11"])
+def test_an_upgrade_is_ignored_quietly(protocol: str, caplog: pytest.LogCaptureFixture) -> None:
+    """RFC 9110 7.8 lets a server ignore Upgrade: the request is answered as sent, and the
+    mock's log gets no warning per such request (the suite sends some)."""
+    app = create_app(load_fixtures()) if protocol == "httptools" else _OverH11()
+    upgrade = OK_HEAD + b"Connection: Upgrade\r\nUpgrade: websocket\r\n"
+    with caplog.at_level(logging.WARNING), serve(app) as running:
+        (response,) = responses(exchange(running, get(b"/v1/usage", upgrade)))
+    assert response[0] == 200 and set(json.loads(response[2])) >= {"plan_slug"}
+    assert not [r.getMessage() for r in caplog.records if r.levelno >= logging.WARNING]
