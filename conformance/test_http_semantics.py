@@ -10,6 +10,7 @@ from typing import Any
 import pytest
 
 from conformance._contract import readings
+from conformance._contract.http import set_cookies
 from conformance._core.dates import CLOSED_PERIOD_OFFSET, month_start
 from conformance._run.session import WRONG_KEY, Raw
 from conformance.checks import http
@@ -85,6 +86,9 @@ KEYLESS_CASES: dict[str, tuple[dict[str, str], Raw | None]] = {
     "x_real_ip_loopback": ({"X-Real-IP": "127.0.0.1"}, None),
     "forwarded_loopback": ({"Forwarded": "for=127.0.0.1;host=localhost;proto=https"}, None),
     "x_forwarded_host_localhost": ({"X-Forwarded-Host": "localhost"}, None),
+    # the path a rewriting proxy says it rewrote: a public one, for a server that guards by it
+    "x_original_url_root": ({"X-Original-URL": "/"}, None),
+    "x_rewrite_url_health": ({"X-Rewrite-URL": "/health"}, None),
     "if_none_match_any": ({"If-None-Match": "*"}, None),
     "if_none_match_current": ({"If-None-Match": "{etag}"}, None),
     "if_modified_since_now": ({"If-Modified-Since": email.utils.formatdate(usegmt=True)}, None),
@@ -100,6 +104,18 @@ def test_keyless_requests_get_nothing(dcs, case):
     fields, raw = KEYLESS_CASES[case]
     headers = {k: v.replace("{etag}", etag) for k, v in fields.items()}
     exchange = keyless(dcs, "GET", None, headers=headers, raw=raw)
+    dcs.judge(
+        exchange, lambda: http.no_usage_without_valid_key(dcs.usage_fields, reference, exchange)
+    )
+
+
+def test_cookies_the_server_sets_are_no_key(dcs):
+    """Whatever cookies a keyed answer sets (a session, a load balancer's stickiness), sent
+    back without a key they get nothing: the spec's schemes are the only credentials."""
+    reference = dcs.plain(CLOSED)
+    cookies = set_cookies(reference.headers.get("set-cookie", ""))
+    headers = {"Cookie": "; ".join(cookies)} if cookies else {}
+    exchange = keyless(dcs, "GET", None, headers=headers)
     dcs.judge(
         exchange, lambda: http.no_usage_without_valid_key(dcs.usage_fields, reference, exchange)
     )

@@ -224,3 +224,15 @@ def content_range(value: str) -> tuple[int, int, int | None] | None:
         return None
     first, last, complete = match.groups()
     return int(first), int(last), None if complete == "*" else int(complete)
+
+
+#: Where one Set-Cookie field line ends in a combined value: a comma before `name=` (the
+#: commas of an Expires date are followed by a day, not by a cookie's name).
+_NEXT_COOKIE = re.compile(r",\s*(?=[!#$%&'*+.^_`|~0-9A-Za-z-]+=)")
+
+
+def set_cookies(value: str) -> list[str]:
+    """The `name=value` pairs of the cookies a Set-Cookie field sets (RFC 6265 4.1), from its
+    field lines combined with commas; attributes left out."""
+    pairs = (line.split(";", 1)[0].strip() for line in _NEXT_COOKIE.split(value) if line.strip())
+    return [pair for pair in pairs if "=" in pair.lstrip("=")]

@@ -361,6 +361,17 @@ def test_accept(accept, excluded):
     assert rfc.accept_excludes(accept, "application/json") is excluded
 
 
+@pytest.mark.parametrize(
+    "value, pairs",
+    [("", []), ("a=1; Path=/", ["a=1"]),
+     ("a=1; Expires=Wed, 21 Oct 2015 07:28:00 GMT; HttpOnly, b=2; Secure", ["a=1", "b=2"]),
+     ("=nameless, c=; Max-Age=0", ["c="]),
+     ("LB=node-a.4f2c, theme=light", ["LB=node-a.4f2c", "theme=light"])],
+)  # fmt: skip
+def test_set_cookies_of_combined_field_lines(value, pairs):
+    assert rfc.set_cookies(value) == pairs
+
+
 def test_conditionals_and_ranges():
     assert rfc.etag_listed('"x", W/"a"', '"a"', weak=True)
     assert not rfc.etag_listed('"x", W/"a"', '"a"', weak=False)

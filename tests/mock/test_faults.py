@@ -570,6 +570,22 @@ def _not_modified_without_key(c: TestClient) -> None:
     _equal(_error(c).status_code, 401)
 
 
+def _rewrite_header(c: TestClient) -> None:
+    for name, path in (("X-Original-URL", "/"), ("X-Rewrite-URL", "/health")):
+        _equal(_error(c, **{name: path}).status_code, 200)
+    _equal(_error(c, **{"X-Original-URL": "/v1/usage"}).status_code, 401)
+    _equal(_error(c).status_code, 401)
+
+
+def _session_cookie(c: TestClient) -> None:
+    keyed = usage(c, CLOSED_PERIOD)
+    session = keyed.headers.get("set-cookie", "").split(";")[0]
+    c.cookies.clear()  # only the Cookie field sent by hand counts
+    closed = {"period_start": CLOSED_PERIOD}
+    _equal(c.get("/v1/usage", params=closed, headers={"Cookie": session}).json(), keyed.json())
+    _equal(_error(c, Cookie="dcs_session=forged").status_code, 401)
+
+
 def _query(c: TestClient, query: str, **headers: str) -> httpx.Response:
     return c.get(f"/v1/usage?{query}", headers=headers or AUTH)
 
@@ -762,6 +778,8 @@ IN_PROCESS: dict[str, Callable[[TestClient], None]] = {
     "repeated_field_500": _repeated_field,
     "content_type_on_get_500": _content_type,
     "not_modified_without_key": _not_modified_without_key,
+    "rewrite_header_skips_auth": _rewrite_header,
+    "session_cookie_stands_for_key": _session_cookie,
     "repeated_param_500": _repeated_param,
     "period_only_first_param": _only_first,
     "encoded_unreserved_differs": _encoded,

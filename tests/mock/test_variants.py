@@ -445,6 +445,16 @@ def _strict_fields(c: TestClient) -> None:
     same_answers(c)
 
 
+def _sticky(c: TestClient) -> None:
+    reply = usage(c)
+    cookies = reply.headers.get_list("set-cookie")
+    _equal([cookie.split("=")[0] for cookie in cookies], ["DCSLB", "dcs_theme"])
+    sent_back = {"Cookie": "; ".join(cookie.split(";")[0] for cookie in cookies)}
+    _equal(usage(c, **AUTH, **sent_back).json(), good().json())
+    _equal(c.get("/v1/usage", headers=sent_back).status_code, 401)
+    same_answers(c)
+
+
 IN_PROCESS: dict[str, Callable[[TestClient], None]] = {
     "media_type_params": _charset,
     "json_reordered_pretty": _pretty,
@@ -471,6 +481,7 @@ IN_PROCESS: dict[str, Callable[[TestClient], None]] = {
     "auth_before_method": _auth_first,
     "byte_ranges": _ranges,
     "strict_header_values": _strict_fields,
+    "sticky_cookie": _sticky,
 }
 
 

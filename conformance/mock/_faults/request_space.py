@@ -1,7 +1,8 @@
 """The faults of the whole request space: what a backend, a framework, a gateway or a cache in
 front gets wrong when the request is not the plain ``GET /v1/usage`` with a key.
 
-Six families: other methods reaching the usage handler without a key; HEAD answered unlike
+Seven families: other methods reaching the usage handler without a key; what a server takes
+for a key besides the spec's schemes (a session cookie, a rewritten path); HEAD answered unlike
 GET; credentialed answers marked for shared caches; header fields any client may send that
 crash, hang or refuse the request (and conditionals answered wrongly); request-targets of other
 shapes; equivalent requests answered differently. Their acts are in ``request_wire.py``.
@@ -64,6 +65,24 @@ FAULTS: list[Fault] = [
             "included, credentials too",
             ("options_reveals_nothing", "key_never_echoed", KEYLESS),
             wire(rw.on_usage("TRACE"), rw.trace_echo),
+        ),
+    ),
+    *family(
+        "keys the spec does not declare",
+        Fault(
+            "rewrite_header_skips_auth",
+            "the auth middleware reads the path from X-Original-URL or X-Rewrite-URL when "
+            "present (as behind a rewriting proxy): one naming a path outside /v1/ is taken "
+            "for a public path, and the usage is served without a key",
+            (KEYLESS,),
+            wire(rw.rewritten_outside_api, rw.as_get_default_org),
+        ),
+        Fault(
+            "session_cookie_stands_for_key",
+            "a usage 200 to a keyed request sets a session cookie (dcs_session), and a later "
+            "request that carries it without a key is served as the key's org",
+            (KEYLESS,),
+            lambda app: WireLayer(app, rw.on_usage(), rw.SessionCookies()),
         ),
     ),
     *family(

@@ -14,6 +14,7 @@ import hashlib
 import ipaddress
 import json
 import re
+import secrets
 import time
 from collections import OrderedDict
 from collections.abc import Callable
@@ -27,7 +28,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from conformance.mock import _replies as replies
 from conformance.mock._app import USAGE_PATH
 from conformance.mock._faults.steps import CRASH
-from conformance.mock._faults.wire import default_org, request_headers
+from conformance.mock._faults.wire import default_org, request_headers, without_credentials
 from conformance.mock._layers import (
     CONNECTION,
     TRANSPORT,
@@ -277,6 +278,66 @@ async def trace_echo(app: ASGIApp, scope: Scope, receive: Receive, send: Send) -
     body = b"\r\n".join(lines) + b"\r\n\r\n"
     await send(_start(200, [(b"content-type", b"message/http"), _length(body)]))
     await send(body_message(body, False))
+
+
+#: Header fields that a rewriting proxy (IIS's URL Rewrite, nginx set by hand) sends with the
+#: path it rewrote: a framework that trusts them from anyone routes or guards by them.
+REWRITE_HEADERS = ("x-original-url", "x-rewrite-url")
+
+
+def rewritten_outside_api(scope: Scope) -> bool:
+    """A GET or HEAD of /v1/usage whose X-Original-URL or X-Rewrite-URL names a path outside
+    ``/v1/``, which the auth middleware takes for a public one."""
+    headers = request_headers(scope)
+    return on_usage("GET", "HEAD")(scope) and any(
+        not headers[name].startswith("/v1/") for name in REWRITE_HEADERS if name in headers
+    )
+
+
+SESSION_COOKIE = "dcs_session"
+#: The request fields a session stands for: put back on a request that carries its cookie.
+SESSION_FIELDS = (b"x-api-key", b"authorization", b"x-dedalus-org-id")
+
+
+def cookie_value(header: str, name: str) -> str | None:
+    """The value of cookie ``name`` in a Cookie field value, if any."""
+    for pair in header.split(";"):
+        key, sep, value = pair.strip().partition("=")
+        if sep and key == name:
+            return value
+    return None
+
+
+class SessionCookies:
+    """A usage 200 to a keyed request sets a session cookie; a later request that carries it
+    and no key is served as the keyed one was (its credential fields put back). At most
+    ``size`` sessions are remembered."""
+
+    def __init__(self, size: int = 4096) -> None:
+        self.size = size
+        self.sessions: OrderedDict[str, list[tuple[bytes, bytes]]] = OrderedDict()
+
+    async def __call__(self, app: ASGIApp, scope: Scope, receive: Receive, send: Send) -> None:
+        cookie = cookie_value(request_headers(scope).get("cookie", ""), SESSION_COOKIE)
+        fields = self.sessions.get(cookie or "")
+        if without_credentials(scope) and fields is not None:
+            headers = [*scope["headers"], *fields]
+            await app({**scope, "headers": headers}, receive, send)
+            return
+        start, body = await answer(app, scope, receive)
+        if start.get("status") == 200 and not without_credentials(scope):
+            token = secrets.token_hex(16)
+            fields = [(n, v) for n, v in scope["headers"] if n.lower() in SESSION_FIELDS]
+            self.sessions[token] = fields
+            while len(self.sessions) > self.size:
+                self.sessions.popitem(last=False)
+            cookie = f"{SESSION_COOKIE}={token}; Path=/; HttpOnly; Secure; SameSite=Lax"
+            start = {
+                **start,
+                "headers": [*start.get("headers", []), (b"set-cookie", cookie.encode())],
+            }
+        await send(start)
+        await send(body_message(body, False))
 
 
 # --- HEAD ---------------------------------------------------------------------------------

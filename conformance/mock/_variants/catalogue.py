@@ -316,6 +316,16 @@ _VARIANTS = [
         "server answer 417 to an expectation other than 100-continue.",
         http.layer(semantics.strict_fields),
     ),
+    Variant(
+        "sticky_cookie",
+        "every answer sets a load balancer's stickiness cookie (Set-Cookie: DCSLB=...; "
+        "Path=/; Expires=...; HttpOnly) and one for the console (dcs_theme=light); cookies "
+        "sent back change nothing and grant nothing",
+        "RFC 6265 4.1 lets any answer set cookies, and RFC 9110 11.6.2 leaves what counts as "
+        "a credential to the security schemes: the spec declares only a key, so a cookie "
+        "neither opens nor closes the resource.",
+        http.layer(http.on_start(semantics.sticky_cookies)),
+    ),
 ]
 
 #: Every variant of the catalogue, by name, in catalogue order.

@@ -221,6 +221,19 @@ def cache_directives(
     return edit
 
 
+# --- cookies (RFC 6265) -----------------------------------------------------------------
+
+STICKY_COOKIES = (
+    b"DCSLB=node-a.4f2c; Path=/; Expires=Wed, 01 Jan 2031 00:00:00 GMT; HttpOnly",
+    b"dcs_theme=light; Path=/; Max-Age=31536000; SameSite=Lax",
+)
+
+
+def sticky_cookies(scope: Scope, status: int, headers: Headers) -> Headers:
+    """Two Set-Cookie field lines on every answer: a load balancer's and the console's."""
+    return [*headers, *((b"set-cookie", cookie) for cookie in STICKY_COOKIES)]
+
+
 # --- size limits (RFC 9110 15.5.15, RFC 6585 5) --------------------------------------------
 
 TARGET_LIMIT = 2048
