@@ -104,6 +104,7 @@ CATEGORY = {
     "unknown_params_harmless": WIRE,
     "undeclared_method_refused": WIRE,
     "head_matches_get": WIRE,
+    "strong_etag_names_one_content": WIRE,
     "standard_headers_harmless": WIRE,
     "request_target_harmless": WIRE,
     # wording: what an error calls itself

@@ -13,7 +13,6 @@ from conformance._core.dates import parse_date, utc_today
 from conformance._core.errors import ContractViolation
 from conformance._core.exchange import Exchange
 from conformance._run.session import FIRST_SCHEME, Dcs, credential_headers, judge
-from conformance.checks import validate_response
 
 #: RFC 6455 4.1: the opening handshake of a WebSocket client (the key is any 16 bytes).
 WEBSOCKET_HANDSHAKE = {
@@ -64,7 +63,7 @@ def check_case(dcs: Dcs, case: Any, scheme: str = FIRST_SCHEME) -> Exchange | No
         )
     except WriteRefused:
         return None
-    violations = validate_response(dcs.contract, operation, exchange, dcs.keys)
+    violations = dcs.violations(operation, exchange)
     if not exchange.error:
         violations += _schemathesis_violations(case, exchange, credentials)
     judge(violations)

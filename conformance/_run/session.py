@@ -19,11 +19,13 @@ from conformance._core.errors import ContractViolation, TargetUnavailable
 from conformance._core.exchange import SECRET_HEADERS, Exchange, Masker
 from conformance._run.settings import SECRET_NAMES, OtherOrgs, Settings
 from conformance.checks import validate_response
-from conformance.checks.http import credentialed_answer_not_shared_cacheable
+from conformance.checks.http import credentialed_answer_not_shared_cacheable, strong_tag
 from conformance.checks.responses import complete_response, key_never_echoed
 from conformance.checks.usage import billed_fields, usage_fields
 
 WRONG_KEY = "dcs_conformance_wrong_key_0000000000000000"
+#: Answers kept to compare a strong ETag's content with: a run's worth, not a nightly's.
+MAX_TAGGED = 20_000
 #: Skips the running test with a reason (never returns): `pytest.skip`, handed in by the plugin.
 Skip = Callable[[str], NoReturn]
 T = TypeVar("T")
@@ -156,11 +158,27 @@ class Dcs:
         self._plain: dict[str, Exchange] = {}
         self._plain_fetching: dict[str, threading.Lock] = {}
         self._plain_lock = threading.Lock()
+        #: the first complete 200 to a GET of each (target URI, strong ETag) of the run
+        self._tagged: dict[tuple[str, str], Exchange] = {}
 
     @property
     def keys(self) -> tuple[str, ...]:
         """The caller's keys: no answer may echo them."""
         return self.credentials.keys
+
+    def violations(self, operation: Operation, exchange: Exchange) -> list[ContractViolation]:
+        """Every response check on `exchange` (returned, not raised), its content compared
+        with that of the run's first answer to the same target with the same strong ETag."""
+        same_tag = None
+        tag = strong_tag(exchange)
+        if tag is not None:
+            with self._plain_lock:
+                if len(self._tagged) < MAX_TAGGED:
+                    first = self._tagged.setdefault((exchange.url, tag), exchange)
+                else:
+                    first = self._tagged.get((exchange.url, tag), exchange)
+            same_tag = None if first is exchange else first
+        return validate_response(self.contract, operation, exchange, self.keys, same_tag)
 
     def together(self, *calls: Callable[[], T]) -> list[T]:
         """Run independent requests at the same time (each `call` makes one) and return their
@@ -245,7 +263,7 @@ class Dcs:
         found: list[ContractViolation] = []
 
         def respond() -> None:
-            judge(validate_response(self.contract, self.usage, exchange, self.keys))
+            judge(self.violations(self.usage, exchange))
 
         for check in [*checks, respond]:
             try:
@@ -303,7 +321,7 @@ class Dcs:
         violations are kept until the end of the test (`trace.found`), which goes on; a request
         with no complete answer ends the test at once (nothing more can be judged)."""
         exchange = self.send(method, path_or_url, params=params, headers=headers)
-        judge(validate_response(self.contract, operation, exchange, self.keys))
+        judge(self.violations(operation, exchange))
         return exchange
 
     def send(self, method: str, path_or_url: str, **kwargs: Any) -> Exchange:

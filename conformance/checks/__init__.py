@@ -17,7 +17,10 @@ from conformance._core.exchange import Exchange
 # test module (the xdist controller, which writes the reports).
 from conformance.checks import auth, ground_truth, requests, space  # noqa: F401
 from conformance.checks._invariant import CATALOGUE, Invariant
-from conformance.checks.http import credentialed_answer_not_shared_cacheable
+from conformance.checks.http import (
+    credentialed_answer_not_shared_cacheable,
+    strong_etag_names_one_content,
+)
 from conformance.checks.responses import (
     auth_errors_not_retryable,
     body_matches_schema,
@@ -65,10 +68,16 @@ OPERATION_CHECKS = {
 
 
 def validate_response(
-    contract: Contract, operation: Operation, exchange: Exchange, keys: Sequence[str] = ()
+    contract: Contract,
+    operation: Operation,
+    exchange: Exchange,
+    keys: Sequence[str] = (),
+    same_tag: Exchange | None = None,
 ) -> list[ContractViolation]:
     """Every violation that one response shows on its own (empty when it conforms); `keys`
-    are the caller's keys, which no answer may echo. Returned, never raised."""
+    are the caller's keys, which no answer may echo; `same_tag`, an earlier answer to the same
+    target with the same strong ETag (`http.strong_tag`), whose content it must have. Returned,
+    never raised."""
     found: list[ContractViolation] = []
     with trace.raising():
         for check in (*RESPONSE_CHECKS, *OPERATION_CHECKS.get(operation.label, ())):
@@ -82,10 +91,16 @@ def validate_response(
             key_never_echoed(keys, exchange)
         except ContractViolation as violation:
             found.append(violation)
+        if same_tag is not None:
+            try:
+                strong_etag_names_one_content(same_tag, exchange)
+            except ContractViolation as violation:
+                found.append(violation)
     return found
 
 
 def response_level(name: str) -> bool:
     """Whether a check judges one answer on its own (run on every answer by `validate_response`)."""
     checks = (*RESPONSE_CHECKS, *(c for cs in OPERATION_CHECKS.values() for c in cs))
-    return name == key_never_echoed.__name__ or any(c.__name__ == name for c in checks)
+    every_answer = (key_never_echoed.__name__, strong_etag_names_one_content.__name__)
+    return name in every_answer or any(c.__name__ == name for c in checks)

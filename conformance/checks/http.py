@@ -216,3 +216,35 @@ def credentialed_answer_not_shared_cacheable(
 def _cache_fields(headers: dict[str, Any]) -> str:
     shown = [f"{n}: {headers[n]}" for n in ("cache-control", "expires", "vary") if n in headers]
     return "; ".join(shown) or "(none)"
+
+
+def strong_tag(exchange: Exchange) -> str | None:
+    """The strong entity tag of a complete 200 to a GET, whose content can be compared with
+    that of another answer of the same tag; None for any other answer (weak tags included)."""
+    tag = exchange.headers.get("etag", "").strip()
+    complete = not (exchange.error or exchange.streamed or exchange.coded)
+    if exchange.method != "GET" or exchange.status != 200 or not complete:
+        return None
+    return tag if tag and not tag.startswith("W/") else None
+
+
+@invariant
+def strong_etag_names_one_content(earlier: Exchange, exchange: Exchange) -> None:
+    """A strong entity tag names one representation: "a strong validator is unique across all
+    versions of all representations associated with a particular resource over time" (RFC
+    9110 8.8.1), so two 200s to GETs of the same target URI with the same strong ETag carry
+    the same content (compared as JSON where both are): another org's usage, or a figure that
+    has grown since, gets another tag, or a cache revalidating with it is told "not modified"
+    and keeps what it has."""
+    if earlier.body == exchange.body:
+        return
+    first, second = earlier.parsed, exchange.parsed
+    if first[0] and second[0] and first[1] == second[1]:
+        return
+    raise Broken(
+        f"two 200s to {exchange.method} {exchange.url} carry the same strong ETag "
+        f"{exchange.headers.get('etag')} and different content",
+        expected="another ETag for other content (RFC 9110 8.8.1), or a weak one",
+        actual=f"{describe(earlier)} and {describe(exchange)}",
+        location="header ETag",
+    )

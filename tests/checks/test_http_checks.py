@@ -441,3 +441,39 @@ def test_a_header_field_smuggled_through_the_query_fails():
     query = "period_start=2025-01-01&x=%0D%0AX-Dcs-Injected:%201"
     injected = target(query, 302, b"", headers={"location": "/x", "x-dcs-injected": "1"})
     fails(space.request_target_harmless, PLAIN, injected)
+
+
+TAG = {"etag": '"usage-2025-01"'}
+#: another org's usage for the same month (an org with no machine running)
+ZEROED = json.dumps({**BODY, **dict.fromkeys(list(BODY)[1:4], 0)}).encode()
+PRETTY = json.dumps(dict(reversed(BODY.items())), indent=2).encode()
+
+
+@pytest.mark.parametrize(
+    "answer, tag",
+    [(ex(headers=TAG), TAG["etag"]), (ex(headers={"etag": 'W/"a"'}), None),
+     (ex(), None), (ex(304, b"", media=None, headers=TAG), None),
+     (ex(headers=TAG, method="HEAD", body=b""), None),
+     (ex(headers=TAG, error=STALLED), None), (ex(headers=TAG, coded="br"), None)],
+)  # fmt: skip
+def test_only_complete_200s_to_gets_with_strong_tags_are_compared(answer, tag):
+    assert http.strong_tag(answer) == tag
+
+
+@pytest.mark.parametrize("body", [RAW, PRETTY])  # the same content, in any JSON spelling
+def test_one_strong_tag_one_content_passes(body):
+    http.strong_etag_names_one_content(ex(headers=TAG), ex(body=body, headers=TAG))
+
+
+def test_one_strong_tag_two_contents_fails():
+    with pytest.raises(ContractViolation) as caught:
+        http.strong_etag_names_one_content(ex(headers=TAG), ex(body=ZEROED, headers=TAG))
+    assert caught.value.check == "strong_etag_names_one_content"
+    assert caught.value.location == "header ETag"
+
+
+def test_validate_response_compares_with_the_answer_of_the_same_tag():
+    first, other = ex(headers=TAG), ex(body=ZEROED, headers=TAG)
+    found = validate_response(CONTRACT, USAGE, other, [KEY], same_tag=first)
+    assert [v.check for v in found] == ["strong_etag_names_one_content"]
+    assert validate_response(CONTRACT, USAGE, other, [KEY]) == []

@@ -570,6 +570,14 @@ def _not_modified_without_key(c: TestClient) -> None:
     _equal(_error(c).status_code, 401)
 
 
+def _tag_of_the_period(c: TestClient) -> None:
+    mine, empty = usage(c, CLOSED_PERIOD), usage(c, CLOSED_PERIOD, **{"x-api-key": EMPTY_KEY})
+    _equal(mine.headers.get("etag") == empty.headers.get("etag") is not None, True)
+    _equal(mine.json() == empty.json(), False)
+    asked = {"If-None-Match": mine.headers.get("etag", '"none"'), "x-api-key": EMPTY_KEY}
+    _equal(usage(c, CLOSED_PERIOD, **asked).status_code, 304)
+
+
 def _rewrite_header(c: TestClient) -> None:
     for name, path in (("X-Original-URL", "/"), ("X-Rewrite-URL", "/health")):
         _equal(_error(c, **{name: path}).status_code, 200)
@@ -639,6 +647,7 @@ def _canary_pool(c: TestClient) -> None:
 
 
 WRONG = {"x-api-key": "dcs_not_a_key"}
+EMPTY_KEY = FX.suite_empty_org[0] if FX.suite_empty_org else ""
 IN_PROCESS: dict[str, Callable[[TestClient], None]] = {
     "usage_field_missing": _missing,
     "usage_extra_field": _extra,
@@ -779,6 +788,7 @@ IN_PROCESS: dict[str, Callable[[TestClient], None]] = {
     "content_type_on_get_500": _content_type,
     "not_modified_without_key": _not_modified_without_key,
     "rewrite_header_skips_auth": _rewrite_header,
+    "etag_of_the_period": _tag_of_the_period,
     "session_cookie_stands_for_key": _session_cookie,
     "repeated_param_500": _repeated_param,
     "period_only_first_param": _only_first,

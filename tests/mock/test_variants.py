@@ -445,6 +445,14 @@ def _strict_fields(c: TestClient) -> None:
     same_answers(c)
 
 
+def _tag_per_response(c: TestClient) -> None:
+    first, second = usage(c), usage(c)
+    tags = [reply.headers["etag"] for reply in (first, second)]
+    _equal(tags[0] != tags[1] and not tags[0].startswith("W/"), True)
+    _equal(usage(c, **AUTH, **{"If-None-Match": tags[1]}).json(), good().json())
+    same_answers(c)
+
+
 def _sticky(c: TestClient) -> None:
     reply = usage(c)
     cookies = reply.headers.get_list("set-cookie")
@@ -482,6 +490,7 @@ IN_PROCESS: dict[str, Callable[[TestClient], None]] = {
     "byte_ranges": _ranges,
     "strict_header_values": _strict_fields,
     "sticky_cookie": _sticky,
+    "etag_per_response": _tag_per_response,
 }
 
 

@@ -228,6 +228,14 @@ FAULTS: list[Fault] = [
             wire(rw.on_usage("GET", "HEAD"), rw.not_modified_on_repeat),
         ),
         Fault(
+            "etag_of_the_period",
+            "strong ETags on usage 200s computed from the query (the period) alone, not from "
+            "the answer: every org's answer for a month, and the open month's as its figures "
+            "grow, carry one tag; If-None-Match naming it gets 304",
+            ("strong_etag_names_one_content",),
+            wire(rw.on_usage("GET", "HEAD"), rw.tag_of_the_period),
+        ),
+        Fault(
             "not_modified_without_key",
             "the conditional middleware sits in front of the auth middleware: If-None-Match "
             "of * or of any ETag issued gets 304 without a key",

@@ -503,6 +503,22 @@ async def not_modified_on_repeat(app: ASGIApp, scope: Scope, receive: Receive, s
         await _tagged(start, body, tag, send)
 
 
+async def tag_of_the_period(app: ASGIApp, scope: Scope, receive: Receive, send: Send) -> None:
+    """Strong ETags on 200s computed from the request's query alone (its period), not from the
+    answer; an If-None-Match that names the tag (or ``*``) gets 304."""
+    start, body = await answer(app, scope, receive)
+    if start.get("status") != 200:
+        await send(start)
+        await send(body_message(body, False))
+        return
+    tag = entity_tag(scope.get("query_string", b""))
+    asked = request_headers(scope).get("if-none-match")
+    if asked is not None and listed_tags(asked) & {tag, b"*"}:
+        await _not_modified(tag, send)
+    else:
+        await _tagged(start, body, tag, send)
+
+
 class ConditionalBeforeAuth:
     """ETags on 200s, and a conditional middleware in front of the auth middleware: an
     If-None-Match of ``*`` or naming an ETag the server has issued (to anyone) gets 304 with

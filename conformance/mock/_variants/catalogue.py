@@ -317,6 +317,15 @@ _VARIANTS = [
         http.layer(semantics.strict_fields),
     ),
     Variant(
+        "etag_per_response",
+        "every usage 200 carries a fresh random strong ETag (the same content gets another "
+        "tag each time); conditional requests are not evaluated",
+        "RFC 9110 8.8.1 lets a strong validator change for reasons other than a change of "
+        "the content (it must change when the content does), and 13.2.1 lets a server that "
+        "does not evaluate a precondition ignore it.",
+        http.layer(http.on_start(semantics.random_entity_tag)),
+    ),
+    Variant(
         "sticky_cookie",
         "every answer sets a load balancer's stickiness cookie (Set-Cookie: DCSLB=...; "
         "Path=/; Expires=...; HttpOnly) and one for the console (dcs_theme=light); cookies "
