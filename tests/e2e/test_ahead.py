@@ -16,9 +16,6 @@ from conformance._run.ahead import ALONE, Ahead, Job
 from conformance.mock import create_app, faulty_app, load_fixtures, serve
 from tests._support import output, run_suite
 
-#: runs the suite through pytest's hooks: again under the oldest supported pytest (tox -e pytest84)
-pytestmark = pytest.mark.hooks
-
 FX = load_fixtures()
 KEY, ORG = FX.suite_credentials
 DELAY = 0.03  # a target 30 ms away: over the auto threshold, quick enough for a test
@@ -101,6 +98,7 @@ def test_a_far_target_runs_tests_ahead_and_passes(tmp_path):
     assert summary["counts"]["failed"] == 0 and summary["counts"]["passed"] > 100
 
 
+@pytest.mark.hooks
 def test_budget_exact_when_tests_run_ahead():
     app = delayed(create_app(FX))
     with serve(app, port=0) as server:
@@ -138,6 +136,7 @@ def test_gate_profile_reproducible_when_tests_run_ahead(tmp_path):
     assert runs[0] == runs[1]
 
 
+@pytest.mark.hooks
 def test_failures_keep_their_evidence_when_tests_run_ahead():
     with serve(delayed(faulty_app(FX, ["usage_counter_negative"])), port=0) as server:
         result = run_suite(

@@ -18,9 +18,6 @@ import yaml
 from conformance.mock import create_app, faulty_app, load_fixtures, serve
 from tests._support import output, run_suite
 
-#: runs the suite through pytest's hooks: again under the oldest supported pytest (tox -e pytest84)
-pytestmark = pytest.mark.hooks
-
 NEGATIVE = "$.included_storage_gib negative integer"  # usage_counter_negative
 CODES = "$.error_code not UPPER_SNAKE_CASE"  # error_code_lowercase
 SLUG = "$.plan_slug empty string"
@@ -57,6 +54,7 @@ def ids(entries: list[dict]) -> list[str]:
     return [entry["id"] for entry in entries]
 
 
+@pytest.mark.hooks
 @pytest.mark.slow
 def test_a_baseline_written_then_known_new_not_seen_and_expired(fixtures, tmp_path):
     baseline = tmp_path / "baseline.yaml"
@@ -166,6 +164,7 @@ def corrupting(app: Any, every: int) -> Callable:
     return wrapped
 
 
+@pytest.mark.hooks
 @pytest.mark.parametrize(
     ("every", "verdict"), [(10, "intermittent"), (1, "reproduced")], ids=["one-in-ten", "always"]
 )

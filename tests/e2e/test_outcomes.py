@@ -15,9 +15,6 @@ import pytest
 from tests._raw_server import Request, raw_server, reset, response
 from tests._support import ZERO_USAGE, output, run_suite
 
-#: runs the suite through pytest's hooks: again under the oldest supported pytest (tox -e pytest84)
-pytestmark = pytest.mark.hooks
-
 USAGE = {**ZERO_USAGE, "included_storage_gib": 100}
 BODY = json.dumps(USAGE).encode()
 UNAUTHENTICATED = json.dumps(
@@ -108,6 +105,7 @@ def run(base_url: str, tmp_path, *args: str):
     return result, time.monotonic() - started
 
 
+@pytest.mark.hooks
 @pytest.mark.parametrize(
     "handler, says",
     [

@@ -22,9 +22,6 @@ from conformance.mock import (
 )
 from tests._support import ZERO_USAGE, output, run_suite
 
-#: runs the suite through pytest's hooks: again under the oldest supported pytest (tox -e pytest84)
-pytestmark = pytest.mark.hooks
-
 FAST = ("--max-examples", "5", "-q")
 TARGET = ("--base-url", "http://127.0.0.1:9", "--api-key", "k" * 12)  # never reached
 
@@ -51,6 +48,11 @@ def closed_port() -> int:
         return sock.getsockname()[1]
 
 
+@pytest.mark.hooks
+@pytest.mark.hooks
+@pytest.mark.hooks
+@pytest.mark.hooks
+@pytest.mark.hooks
 @pytest.mark.parametrize(
     "args, message",
     [
@@ -193,6 +195,7 @@ def test_conformant_target_passes(mock, fixtures):
     assert " passed" in result.stdout and "failed" not in result.stdout
 
 
+@pytest.mark.hooks
 def test_report_header_names_target_spec_and_profile(mock, fixtures):
     result = run_suite(*live_args(mock, fixtures), "--co", "--profile", "gate")
     header = next(line for line in result.stdout.splitlines() if line.startswith("dcs-conformance"))
@@ -292,6 +295,7 @@ def test_stops_early_when_the_target_goes_away():
     assert "FAILED" not in result.stdout
 
 
+@pytest.mark.hooks
 def test_no_tests_selected_is_exit_5(mock, fixtures):
     result = run_suite(*live_args(mock, fixtures), "-k", "no_such_test", "-q")
     assert result.returncode == 5, output(result)

@@ -17,9 +17,6 @@ import pytest
 from conformance.mock import create_app, load_fixtures, serve
 from tests._support import output, run_suite
 
-#: runs the suite through pytest's hooks: again under the oldest supported pytest (tox -e pytest84)
-pytestmark = pytest.mark.hooks
-
 FAST = ("--max-examples=10", "--hypothesis-seed=1")
 
 
@@ -53,7 +50,7 @@ def target(kind: str) -> Iterator[tuple[str, ...]]:
         yield ("--base-url", server.base_url, "--api-key", key, "--org-id", org)
 
 
-@pytest.mark.parametrize("kind", ["embedded", "base-url"])
+@pytest.mark.parametrize("kind", [pytest.param("embedded", marks=pytest.mark.hooks), "base-url"])
 def test_two_workers_run_what_one_runs(tmp_path: Path, kind: str) -> None:
     with target(kind) as args:
         serial, serial_summary = run(tmp_path, "serial", *args)

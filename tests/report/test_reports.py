@@ -538,8 +538,10 @@ def test_an_unavailable_target_still_gets_a_summary(tmp_path):
 
 
 @pytest.mark.e2e
-@pytest.mark.hooks
-@pytest.mark.parametrize("workers", [(), ("-n", "2")], ids=["serial", "xdist"])
+@pytest.mark.parametrize(
+    "workers",
+    [pytest.param((), id="serial", marks=pytest.mark.hooks), pytest.param(("-n", "2"), id="xdist")],
+)
 def test_one_systemic_fault_is_one_root_cause_and_every_check_runs(tmp_path, workers):
     from conformance._contract.expect import DEFAULT_EXPECT
     from conformance.mock import faulty_app, load_fixtures, serve

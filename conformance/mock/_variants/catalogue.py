@@ -330,8 +330,8 @@ _VARIANTS = [
         "every answer sets a load balancer's stickiness cookie (Set-Cookie: DCSLB=...; "
         "Path=/; Expires=...; HttpOnly) and one for the console (dcs_theme=light); cookies "
         "sent back change nothing and grant nothing",
-        "RFC 6265 4.1 lets any answer set cookies, and RFC 9110 11.6.2 leaves what counts as "
-        "a credential to the security schemes: the spec declares only a key, so a cookie "
+        "RFC 6265 4.1 lets any answer set cookies; the spec's security schemes (a key in "
+        "x-api-key or Authorization) are the only credentials it declares, so a cookie "
         "neither opens nor closes the resource.",
         http.layer(http.on_start(semantics.sticky_cookies)),
     ),
