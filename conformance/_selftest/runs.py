@@ -1,6 +1,7 @@
 """One run of the matrix: ``python -m conformance.mock --port 0 [--variant NAME | --fault NAME]``
-on loopback, then ``python -m pytest <repo>/conformance --base-url ...`` against it, with a short
-request deadline and its reports in a temporary directory; which checks failed is read from
+on loopback, then ``pytest <repo>/conformance --base-url ...`` against it, with a short request
+deadline and its reports in a temporary directory: started warm by a `warm.Starter` when the
+matrix hands one, else as ``python -m pytest``. Which checks failed is read from
 ``summary.json`` (and the ``[check]`` names in the output). Every wait is bounded.
 """
 
@@ -23,6 +24,7 @@ from pathlib import Path
 from conformance._contract.expect import DEFAULT_EXPECT
 from conformance._selftest.cache import seed_hypothesis_cache
 from conformance._selftest.plan import SUITE, Options, Run, clean_env
+from conformance._selftest.warm import Starter
 from conformance.mock import FAULTS, load_fixtures
 
 READY = re.compile(r"dcs mock listening on (http://127\.0\.0\.1:\d+)")
@@ -34,9 +36,11 @@ CHECK_NAME = re.compile(r"\[((?:st\.)?[a-z][a-z0-9_]*)\]")
 RESULT_LINE = re.compile(r"::\S*.*\b(FAILED|ERROR)\b")
 
 
-def suite_run(run: Run, options: Options, unicode_data: Path | None = None) -> Run:
-    """Serve ``run.variants`` and ``run.faults`` and run the suite against that server; fills
-    in ``run`` (never raises)."""
+def suite_run(
+    run: Run, options: Options, unicode_data: Path | None = None, starter: Starter | None = None
+) -> Run:
+    """Serve ``run.variants`` and ``run.faults`` and run the suite against that server (forked
+    by ``starter`` if given); fills in ``run`` (never raises)."""
     started = time.monotonic()
     fixtures = load_fixtures()
     key, org = fixtures.suite_credentials
@@ -61,7 +65,7 @@ def suite_run(run: Run, options: Options, unicode_data: Path | None = None) -> R
                     *("--confirm", "0"),
                     *_stop_when_caught(run.faults),
                 ]
-                output = _pytest(run, args, work, options.run_timeout, started)
+                output = _pytest(run, args, work, options.run_timeout, started, starter)
         except (OSError, RuntimeError) as exc:
             run.note = f"could not run: {exc}"
             output = ""
@@ -112,10 +116,28 @@ def mock_server(
             _stop(process, signal.SIGTERM)
 
 
-def _pytest(run: Run, args: list[str], work: Path, timeout: float, started: float) -> str:
+def suite_env() -> dict[str, str]:
+    """The environment of a suite run: no DCS_* of the caller's, output unbuffered."""
+    return {**clean_env(), "PYTHONUNBUFFERED": "1"}
+
+
+def _pytest(
+    run: Run, args: list[str], work: Path, timeout: float, started: float, starter: Starter | None
+) -> str:
     """Run the suite, timing the first FAILED/ERROR result line; returns its output."""
-    env = {**clean_env(), "PYTHONUNBUFFERED": "1"}
-    command = [sys.executable, "-m", "pytest", str(SUITE), "-p", "no:cacheprovider", "-v", *args]
+    arguments = [str(SUITE), "-p", "no:cacheprovider", "-v", *args]
+
+    def seen(line: str) -> None:
+        if run.first_failure_s is None and RESULT_LINE.search(line):
+            run.first_failure_s = round(time.monotonic() - started, 2)
+
+    if starter is not None:
+        run.exit, output = starter.run(arguments, work, timeout, seen)
+        if run.exit is None:
+            run.note = f"the suite did not finish within {timeout:g} s; killed"
+        return output
+    env = suite_env()
+    command = [sys.executable, "-m", "pytest", *arguments]
     process = subprocess.Popen(
         command,
         cwd=work,  # hypothesis keeps its example database under the working directory
@@ -133,8 +155,7 @@ def _pytest(run: Run, args: list[str], work: Path, timeout: float, started: floa
         assert process.stdout is not None
         for line in process.stdout:
             lines.append(line)
-            if run.first_failure_s is None and RESULT_LINE.search(line):
-                run.first_failure_s = round(time.monotonic() - started, 2)
+            seen(line)
 
     reader = threading.Thread(target=read, daemon=True)
     reader.start()
