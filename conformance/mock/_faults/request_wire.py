@@ -469,6 +469,12 @@ def listed_tags(value: str) -> set[bytes]:
     return {tag.strip().removeprefix("W/").encode() for tag in value.split(",") if tag.strip()}
 
 
+async def _unchanged(start: Message, body: bytes, send: Send) -> None:
+    """The answer as the mock gave it."""
+    await send(start)
+    await send(body_message(body, False))
+
+
 async def _not_modified(tag: bytes | None, send: Send) -> None:
     await send(_start(304, [(b"etag", tag)] if tag else []))
     await send(body_message(b"", False))
@@ -488,8 +494,7 @@ async def not_modified_on_repeat(app: ASGIApp, scope: Scope, receive: Receive, s
     connection gets 304 without having asked conditionally."""
     start, body = await answer(app, scope, receive)
     if start.get("status") != 200:
-        await send(start)
-        await send(body_message(body, False))
+        await _unchanged(start, body, send)
         return
     tag = entity_tag(body)
     memo = scope.get("extensions", {}).get(CONNECTION, {})
@@ -508,8 +513,7 @@ async def tag_of_the_period(app: ASGIApp, scope: Scope, receive: Receive, send: 
     answer; an If-None-Match that names the tag (or ``*``) gets 304."""
     start, body = await answer(app, scope, receive)
     if start.get("status") != 200:
-        await send(start)
-        await send(body_message(body, False))
+        await _unchanged(start, body, send)
         return
     tag = entity_tag(scope.get("query_string", b""))
     asked = request_headers(scope).get("if-none-match")
@@ -537,8 +541,7 @@ class ConditionalBeforeAuth:
                 return
         start, body = await answer(app, scope, receive)
         if start.get("status") != 200:
-            await send(start)
-            await send(body_message(body, False))
+            await _unchanged(start, body, send)
             return
         tag = entity_tag(body)
         self.issued[tag] = None
