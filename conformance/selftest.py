@@ -70,7 +70,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--seed", type=int, default=1, help="first hypothesis seed [1]")
     parser.add_argument("--max-examples", type=_positive(int), help="per generated test [25]")
     parser.add_argument(
-        "--request-deadline", type=_positive(float), default=2.0, help="seconds [2]"
+        "--request-deadline", type=_positive(float), default=5.0, help="seconds [5]"
     )
     parser.add_argument(
         "--run-timeout", type=_positive(float), default=300.0, help="seconds per suite run [300]"
@@ -109,6 +109,9 @@ def main(argv: list[str] | None = None) -> int:
         f"{s['median_time_to_kill_s']} s, worst {s['worst_time_to_kill_s']} s; "
         f"{s['wall_s']} s in all; report {md}"
     )
+    for run in matrix.baseline:
+        if run.exit != 0:
+            print(f"CORRECT MOCK FAILED: seed {run.seed}: exit {run.exit} {run.evidence}")
     for name in s["survivors"]:
         print(f"SURVIVED: {name}")
     for row in matrix.false_alarms:
@@ -118,6 +121,9 @@ def main(argv: list[str] | None = None) -> int:
             if run.exit != 0
         )
         print(f"FALSE ALARM: {row.name} ({seeds})")
+        for run in row.runs:
+            if run.evidence:
+                print(f"  seed {run.seed}: {run.evidence}")
     return 0 if matrix.ok else 1
 
 

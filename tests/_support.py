@@ -2,17 +2,22 @@
 
 from __future__ import annotations
 
+import atexit
 import contextlib
 import os
 import re
 import select
 import subprocess
 import sys
+import tempfile
 import textwrap
+import threading
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
+
+from conformance._selftest.warm import Starter
 
 REPO = Path(__file__).resolve().parent.parent
 #: A well-formed usage body of an org with no usage yet, for servers that tests build.
@@ -69,12 +74,17 @@ def one_org_fixtures(org: str, key: str) -> str:
 
 
 def run_suite(
-    *args: str, timeout: float = 240, cwd: Path | None = None
+    *args: str, timeout: float = 240, cwd: Path | None = None, cold: bool = False
 ) -> subprocess.CompletedProcess:
-    """`pytest conformance ARGS` in a subprocess with a clean DCS_* environment."""
+    """`pytest conformance ARGS` in a process of its own with a clean DCS_* environment: forked
+    by this process's warm starter (the kill matrix's, which saves each run a second and more of
+    imports), or with `cold` or another `cwd`, a new `python -m pytest`."""
     env = {k: v for k, v in os.environ.items() if not k.startswith(("DCS_", "PYTEST_"))}
+    command = [sys.executable, "-m", "pytest", str(SUITE), "-p", "no:cacheprovider", *args]
+    if cwd is None and not cold:
+        return _warm(command, env, timeout)
     return subprocess.run(
-        [sys.executable, "-m", "pytest", str(SUITE), "-p", "no:cacheprovider", *args],
+        command,
         capture_output=True,
         text=True,
         timeout=timeout,
@@ -82,6 +92,26 @@ def run_suite(
         cwd=cwd or REPO,
         stdin=subprocess.DEVNULL,
     )
+
+
+_starter: list[Starter] = []  # this process's warm starter, once started
+_starter_lock = threading.Lock()
+
+
+def _warm(command: list[str], env: dict[str, str], timeout: float) -> subprocess.CompletedProcess:
+    """`command` (`python -m pytest ARGS`) run by the warm starter in the repository."""
+    with _starter_lock, tempfile.TemporaryDirectory(prefix="dcs-test-run-") as tmp:
+        if not _starter:
+            _starter.append(Starter(env))
+            atexit.register(_starter[0].close)
+        out, err = Path(tmp) / "out", Path(tmp) / "err"
+        code, stdout = _starter[0].run(
+            command[3:], REPO, timeout, lambda line: None, out=out, err=err, env=env
+        )
+        stderr = err.read_text(encoding="utf-8", errors="replace") if err.exists() else ""
+    if code is None:
+        raise subprocess.TimeoutExpired(command, timeout, output=stdout, stderr=stderr)
+    return subprocess.CompletedProcess(command, code, stdout, stderr)
 
 
 def output(result: subprocess.CompletedProcess) -> str:

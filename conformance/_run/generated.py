@@ -167,3 +167,12 @@ def schemathesis_schema(contract: Contract) -> Any:
         return (ctx.operation.method.lower(), ctx.operation.path) in writes
 
     return schema.exclude(func=declared_write)
+
+
+def rehearse() -> None:
+    """Do once what every run of the vendored spec does first: read, validate (remembered by
+    content) and overlay it, and build its schemathesis schema, importing what that imports. A
+    process forked after it (the kill matrix's warm starts) skips that work."""
+    from conformance._run.load import load_contract
+
+    schemathesis_schema(load_contract())

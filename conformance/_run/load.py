@@ -68,10 +68,18 @@ def _read(location: str) -> str:
         raise ConfigError(f"spec {location}: cannot be read ({reason})") from exc
 
 
+#: Digests of the documents found valid in this process (a forked one inherits them): a document
+#: is validated once however many times it is loaded.
+_VALID: set[str] = set()
+
+
 def _validate(raw: dict[str, Any], location: str) -> None:
     from openapi_spec_validator import validate
     from openapi_spec_validator.validation.exceptions import OpenAPIValidationError
 
+    digest = hashlib.sha256(json.dumps(raw, sort_keys=True, default=str).encode()).hexdigest()
+    if digest in _VALID:
+        return
     try:
         validate(raw)
     except OpenAPIValidationError as exc:
@@ -81,6 +89,7 @@ def _validate(raw: dict[str, Any], location: str) -> None:
         ) from exc
     except Exception as exc:  # the validator raises assorted errors on badly broken documents
         raise ConfigError(f"spec {location}: invalid OpenAPI ({_first_line(exc)})") from exc
+    _VALID.add(digest)
 
 
 def apply_overlay(raw: dict[str, Any], overlay_path: Path) -> None:

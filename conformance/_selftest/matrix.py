@@ -3,9 +3,9 @@ correct server that differs where the contract allows: each must pass) and every
 must be caught).
 
 Each run starts ``python -m conformance.mock --port 0 [--variant NAME | --fault NAME]`` on
-loopback, then ``pytest <repo>/conformance --base-url ... --api-key ... --org-id ...`` (forked
-by one of ``jobs`` warm starters, `warm.py`) with a short request deadline and its reports in
-a temporary directory, and reads which checks failed from ``summary.json`` (and the
+loopback, then ``pytest <repo>/conformance --base-url ... --api-key ... --org-id ...``, both
+forked by one of ``jobs`` pairs of warm starters (`warm.py`), with a request deadline and its
+reports in a temporary directory, and reads which checks failed from ``summary.json`` (and the
 ``[check]`` names in the output). Every wait is bounded.
 """
 
@@ -22,7 +22,7 @@ from conformance._selftest.cache import warm_hypothesis_cache
 from conformance._selftest.plan import BASELINE, Options, Run, variant_label
 from conformance._selftest.report import Matrix, Row, VariantRow
 from conformance._selftest.runs import suite_env, suite_run
-from conformance._selftest.warm import Starter
+from conformance._selftest.warm import Starters
 from conformance.mock import FAULTS, KNOWN_LIMITS, VARIANTS, Fault, Variant
 
 
@@ -42,15 +42,15 @@ def run_matrix(options: Options, progress: Callable[[str], None] = lambda line: 
     plans += [("fault", Run(name, (name,), options.seed)) for name in ordered]
     plans += [("limit", Run(name, (name,), options.seed)) for name in options.limits]
 
-    starters: queue.Queue[Starter] = queue.Queue()
+    starters: queue.Queue[Starters] = queue.Queue()
 
     def execute(plan: tuple[str, Run], unicode_data: Path | None) -> tuple[str, Run]:
         kind, run = plan
-        starter = starters.get()  # one per job: each runs one suite run at a time
+        pair = starters.get()  # one pair per job: each runs one mock and one suite at a time
         try:
-            suite_run(run, options, unicode_data, starter)
+            suite_run(run, options, unicode_data, pair)
         finally:
-            starters.put(starter)
+            starters.put(pair)
         verdict = "pass" if run.exit == 0 else f"exit {run.exit}"
         checks = ",".join(run.failed_checks) or "-"
         progress(f"{run.label:<34} {verdict:<8} {run.wall_s:6.1f} s  {checks}")
@@ -62,7 +62,7 @@ def run_matrix(options: Options, progress: Callable[[str], None] = lambda line: 
     ):
         unicode_data = warm_hypothesis_cache(Path(cache), options.startup_timeout * 6)
         for _ in range(max(1, options.jobs)):
-            starters.put(Starter(suite_env()))
+            starters.put(Starters(suite_env()))
         try:
             done = list(pool.map(lambda plan: execute(plan, unicode_data), plans))
         finally:

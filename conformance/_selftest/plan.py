@@ -28,7 +28,7 @@ class Options:
     seed: int = 1  # first of those seeds; fault runs use it too
     jobs: int = 2
     max_examples: int = 25
-    deadline: float = 2.0  # --request-deadline of each run
+    deadline: float = 5.0  # --request-deadline of each run
     run_timeout: float = 300.0
     startup_timeout: float = 20.0
 
@@ -46,6 +46,8 @@ class Run:
     wall_s: float = 0.0
     note: str = ""
     variants: tuple[str, ...] = ()
+    #: of a failed run: its first root cause in a line (check, message, test, re-sends)
+    evidence: str = ""
 
 
 def split_names(names: Sequence[str]) -> tuple[tuple[str, ...], tuple[str, ...]]:

@@ -192,10 +192,11 @@ def to_markdown(matrix: Matrix) -> str:
         "",
         "## Correct mock",
         "",
-        "| seed | exit | failed checks | wall |",
-        "| --- | --- | --- | --- |",
+        "| seed | exit | failed checks | first root cause | wall |",
+        "| --- | --- | --- | --- | --- |",
         *(
-            f"| {r.seed} | {r.exit} | {_checks(r.failed_checks)} | {r.wall_s:.1f} s |"
+            f"| {r.seed} | {r.exit} | {_checks(r.failed_checks)} | {_cell(r.evidence)} | "
+            f"{r.wall_s:.1f} s |"
             for r in matrix.baseline
         ),
         *_variants_markdown(matrix),
@@ -256,7 +257,10 @@ def _variants_markdown(matrix: Matrix) -> list[str]:
     for row in matrix.variants:
         exits = ", ".join(f"{run.seed}: {run.exit}" for run in row.runs) or "-"
         failed = "; ".join(
-            f"{run.seed}: {_checks(run.failed_checks)}" for run in row.runs if run.failed_checks
+            f"{run.seed}: {_checks(run.failed_checks)}"
+            + (f" ({_cell(run.evidence)})" if run.evidence else "")
+            for run in row.runs
+            if run.failed_checks
         )
         verdict = "passed" if row.passed else "**FALSE ALARM**"
         out.append(
@@ -276,6 +280,11 @@ def write_reports(matrix: Matrix, out: Path) -> tuple[Path, Path]:
 
 def _s(seconds: float | None) -> str:
     return "-" if seconds is None else f"{seconds:.1f} s"
+
+
+def _cell(text: str) -> str:
+    """``text`` fit for a Markdown table cell."""
+    return text.replace("|", "\\|").replace("\n", " ") or "-"
 
 
 def _checks(names: Sequence[str]) -> str:

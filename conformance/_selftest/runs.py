@@ -1,8 +1,9 @@
 """One run of the matrix: ``python -m conformance.mock --port 0 [--variant NAME | --fault NAME]``
-on loopback, then ``pytest <repo>/conformance --base-url ...`` against it, with a short request
-deadline and its reports in a temporary directory: started warm by a `warm.Starter` when the
-matrix hands one, else as ``python -m pytest``. Which checks failed is read from
-``summary.json`` (and the ``[check]`` names in the output). Every wait is bounded.
+on loopback, then ``pytest <repo>/conformance --base-url ...`` against it, with a request
+deadline and its reports in a temporary directory; both forked by warm starters
+(`warm.Starters`) when the matrix hands them, else started as ``python -m`` processes. Which
+checks failed is read from ``summary.json`` (and the ``[check]`` names in the output); a failed
+run keeps its first root cause as evidence. Every wait is bounded.
 """
 
 from __future__ import annotations
@@ -24,7 +25,7 @@ from pathlib import Path
 from conformance._contract.expect import DEFAULT_EXPECT
 from conformance._selftest.cache import seed_hypothesis_cache
 from conformance._selftest.plan import SUITE, Options, Run, clean_env
-from conformance._selftest.warm import Starter
+from conformance._selftest.warm import MOCK_MAIN, Starter, Starters, following
 from conformance.mock import FAULTS, load_fixtures
 
 READY = re.compile(r"dcs mock listening on (http://127\.0\.0\.1:\d+)")
@@ -37,10 +38,10 @@ RESULT_LINE = re.compile(r"::\S*.*\b(FAILED|ERROR)\b")
 
 
 def suite_run(
-    run: Run, options: Options, unicode_data: Path | None = None, starter: Starter | None = None
+    run: Run, options: Options, unicode_data: Path | None = None, starters: Starters | None = None
 ) -> Run:
-    """Serve ``run.variants`` and ``run.faults`` and run the suite against that server (forked
-    by ``starter`` if given); fills in ``run`` (never raises)."""
+    """Serve ``run.variants`` and ``run.faults`` and run the suite against that server (both
+    forked by ``starters`` if given); fills in ``run`` (never raises)."""
     started = time.monotonic()
     fixtures = load_fixtures()
     key, org = fixtures.suite_credentials
@@ -49,7 +50,9 @@ def suite_run(
         work = Path(tmp)
         try:
             seed_hypothesis_cache(work, unicode_data)
-            with mock_server(run.faults, work, options.startup_timeout, run.variants) as base_url:
+            with mock_server(
+                run.faults, work, options.startup_timeout, run.variants, starters
+            ) as base_url:
                 args = [
                     *("--base-url", base_url, "--api-key", key, "--org-id", org),
                     # ground truth: the mock's empty org and its canary's expected usage
@@ -61,15 +64,19 @@ def suite_run(
                     *("--reports-dir", str(work / "reports")),
                     # a failing example is proof enough as found: minimising it is waiting
                     "--no-shrink",
-                    # caught or not is the verdict: re-sending the failures adds only time
-                    *("--confirm", "0"),
+                    # a fault: caught or not is the verdict, re-sending adds only time; a
+                    # correct server that fails: its evidence says if that reproduces
+                    *("--confirm", "0" if run.faults else "2"),
                     *_stop_when_caught(run.faults),
                 ]
-                output = _pytest(run, args, work, options.run_timeout, started, starter)
+                suite = starters.suite if starters else None
+                output = _pytest(run, args, work, options.run_timeout, started, suite)
         except (OSError, RuntimeError) as exc:
             run.note = f"could not run: {exc}"
             output = ""
         run.failed_checks = sorted(_failed_checks(work / "reports" / "summary.json", output))
+        if run.exit:
+            run.evidence = _evidence(work / "reports" / "summary.json")
     run.wall_s = round(time.monotonic() - started, 2)
     return run
 
@@ -85,18 +92,26 @@ def _stop_when_caught(faults: Sequence[str]) -> list[str]:
 
 @contextlib.contextmanager
 def mock_server(
-    faults: Sequence[str], work: Path, timeout: float, variants: Sequence[str] = ()
+    faults: Sequence[str],
+    work: Path,
+    timeout: float,
+    variants: Sequence[str] = (),
+    starters: Starters | None = None,
 ) -> Iterator[str]:
-    """``python -m conformance.mock`` with ``variants`` and ``faults`` on a free loopback port:
-    its base URL."""
-    command = [sys.executable, "-m", "conformance.mock", "--host", "127.0.0.1", "--port", "0"]
+    """``python -m conformance.mock`` with ``variants`` and ``faults`` on a free loopback port
+    (forked by ``starters.mock`` if given): its base URL."""
+    args = ["--host", "127.0.0.1", "--port", "0"]
     for name in variants:
-        command += ["--variant", name]
+        args += ["--variant", name]
     for name in faults:
-        command += ["--fault", name]
+        args += ["--fault", name]
+    if starters is not None:
+        with _warm_mock(starters.mock, args, work, timeout) as base_url:
+            yield base_url
+        return
     with (work / "mock.log").open("w") as log:
         process = subprocess.Popen(
-            command,
+            [sys.executable, "-m", "conformance.mock", *args],
             cwd=work,
             stdin=subprocess.DEVNULL,
             stdout=subprocess.PIPE,
@@ -108,12 +123,36 @@ def mock_server(
             assert process.stdout is not None
             ready, _, _ = select.select([process.stdout], [], [], timeout)
             line = process.stdout.readline() if ready else ""
-            match = READY.search(line)
-            if match is None:
-                raise RuntimeError(f"the mock did not start ({line.strip() or 'no ready line'})")
-            yield match.group(1)
+            yield _base_url(line)
         finally:
             _stop(process, signal.SIGTERM)
+
+
+@contextlib.contextmanager
+def _warm_mock(starter: Starter, args: list[str], work: Path, timeout: float) -> Iterator[str]:
+    pid = starter.start(
+        args, work, out=work / "mock.out", err=work / "mock.log", env=suite_env(), main=MOCK_MAIN
+    )
+    try:
+        due = time.monotonic() + timeout
+        lines: list[str] = []
+        with following(work / "mock.out") as follow:
+            while not lines and time.monotonic() < due:
+                lines = follow(lambda line: None)
+                if not lines and starter.ended(0.02) is not None:
+                    pid = 0  # it ended already
+                    break
+        yield _base_url(lines[0] if lines else "")
+    finally:
+        if pid:
+            starter.stop(pid)
+
+
+def _base_url(line: str) -> str:
+    match = READY.search(line)
+    if match is None:
+        raise RuntimeError(f"the mock did not start ({line.strip() or 'no ready line'})")
+    return match.group(1)
 
 
 def suite_env() -> dict[str, str]:
@@ -181,6 +220,22 @@ def _stop(process: subprocess.Popen, signum: int) -> None:
             process.wait(timeout=10)
     if process.stdout is not None:
         process.stdout.close()
+
+
+def _evidence(summary: Path) -> str:
+    """The run's first root cause in a line: check, message, test and how re-sends went."""
+    groups: list[dict] = []
+    with contextlib.suppress(OSError, ValueError):
+        groups = json.loads(summary.read_text(encoding="utf-8")).get("groups") or []
+    if not groups:
+        return ""
+    cause, primary = groups[0], groups[0].get("primary") or {}
+    message = " ".join(str(primary.get("message", "")).split())
+    text = f"{primary.get('check')}: {message[:240]} ({primary.get('test')})"
+    reproduced = cause.get("reproduced") or {}
+    if reproduced.get("tries"):
+        text += f"; failed {reproduced.get('failed')} of {reproduced['tries']} re-sends"
+    return text
 
 
 def _failed_checks(summary: Path, output: str) -> set[str]:

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from conformance._selftest.runs import suite_env
-from conformance._selftest.warm import Starter
+from conformance._selftest.warm import MOCK_MAIN, Starter
 
 TESTS = """
 import time
@@ -71,3 +71,45 @@ def test_a_run_past_its_time_is_killed_and_the_next_one_runs(starter, tmp_path):
         ["-p", "no:cacheprovider", "-k", "where"], a_run(tmp_path, "after"), 60, print
     )
     assert after == 0, output
+
+
+def test_a_run_gets_its_own_environment_and_standard_error(starter, tmp_path):
+    run = a_run(tmp_path, "env")
+    (run / "test_env.py").write_text(
+        "import os, sys\n"
+        "def test_env():\n"
+        "    print('to stderr', file=sys.stderr)\n"
+        "    assert os.environ.get('ONLY_HERE') == 'yes' and 'HOME_OF_HELPER' not in os.environ\n",
+        encoding="utf-8",
+    )
+    err = tmp_path / "err"
+    status, output = starter.run(
+        ["-p", "no:cacheprovider", "-s", "test_env.py"], run, 60, print,
+        err=err, env={"ONLY_HERE": "yes", "PATH": "/usr/bin:/bin"},
+    )  # fmt: skip
+    assert status == 0, output
+    assert "to stderr" in err.read_text() and "to stderr" not in output
+
+
+def test_the_mock_started_warm_serves_and_stops_cleanly(tmp_path):
+    import httpx
+
+    from conformance._selftest.runs import mock_server
+    from conformance._selftest.warm import Starters
+
+    pair = Starters(suite_env())
+    try:
+        with mock_server(["usage_counter_negative"], tmp_path, 20, (), pair) as base_url:
+            answer = httpx.get(f"{base_url}/v1/usage")
+            assert answer.status_code == 401, answer.text
+        bad = {"out": tmp_path / "bad.out", "err": tmp_path / "bad.err"}
+        pid = pair.mock.start(["--port", "99999"], tmp_path, **bad, main=MOCK_MAIN)
+        assert pid > 0 and pair.mock.ended(20) == 4  # a usage error, as `python -m` gives
+        assert "--port must be 0..65535" in (tmp_path / "bad.err").read_text()
+    finally:
+        pair.close()
+    with (
+        pytest.raises(RuntimeError, match="did not start"),
+        mock_server(["no_such_fault"], tmp_path, 20, (), Starters(suite_env())),
+    ):
+        pass

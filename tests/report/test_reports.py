@@ -555,7 +555,7 @@ def test_one_systemic_fault_is_one_root_cause_and_every_check_runs(tmp_path, wor
             "--base-url", server.base_url, "--api-key", key, "--org-id", org,
             "--empty-org-key", empty_key, "--empty-org-id", empty_org,
             "--expect", str(DEFAULT_EXPECT),  # every check runs (ground truth too)
-            "--max-examples", "5", "--reports-dir", str(tmp_path), *workers,
+            "--max-examples", "5", "--no-shrink", "--reports-dir", str(tmp_path), *workers,
         )  # fmt: skip
     assert result.returncode == 1, output(result)
     summary = json.loads((tmp_path / "summary.json").read_text(encoding="utf-8"))
