@@ -220,17 +220,24 @@ def _broken_at_preflight(
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     """Make each test of the suite collect the violations its checks find and raise them all
     at its end (`judge`: every check runs on every answer), where collection happens (the
-    xdist workers too). When the tests will run ahead, the few that run alone go first, so
-    that they do not hold up the others mid-run."""
+    xdist workers too). The tests of fixed requests run before the property-based ones, which
+    send many requests each: a broken target shows its first failures within seconds. When
+    the tests will run ahead, the few that run alone go first, so that they do not hold up the
+    others mid-run."""
     state = _state(config)
     if state is None:
         return
-    if state.runs_ahead(_xdist_workers(config)):
-        items.sort(key=lambda item: not alone(item))  # stable: the rest keep their order
+    ahead = state.runs_ahead(_xdist_workers(config))
+    items.sort(key=lambda item: (ahead and not alone(item), property_based(item)))  # stable
     for item in items:
         if isinstance(item, pytest.Function) and "dcs" in item.fixturenames:
             item.obj = judge(item.obj, (pytest.skip.Exception,))
         _evidence_not_traceback(item)
+
+
+def property_based(item: pytest.Item) -> bool:
+    """Whether a test draws its requests with hypothesis (schemathesis's included)."""
+    return bool(getattr(getattr(item, "obj", None), "is_hypothesis_test", False))
 
 
 def _evidence_not_traceback(item: pytest.Item) -> None:

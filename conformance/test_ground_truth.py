@@ -1,6 +1,7 @@
 """Ground truth: an org known to have no usage, two orgs kept apart, and a canary org whose
 usage is known in advance (the `--expect` file). The embedded mock provides all three."""
 
+import functools
 import time
 
 import pytest
@@ -130,6 +131,18 @@ def test_orgs_no_carry_over(dcs):
     orgs = ["main org", "other org", "main org", "other org", "other org", "main org"]
     exchanges = [dcs.get_usage(period_start=CLOSED, key=keys[org]) for org in orgs]
     ground_truth.no_org_carry_over(dcs.billed_fields, orgs, exchanges)
+
+
+def test_orgs_at_once_no_carry_over(dcs):
+    """Each org's answer, read alone, then six requests of both orgs in flight at once: a
+    server that keeps per-request state where requests share it answers one for the other."""
+    other_org = needs_other_org(dcs)
+    keys = {"main org": dcs.credentials.api_key, "other org": other_org[0]}
+    alone = [dcs.get_usage(period_start=CLOSED, key=keys[org]) for org in keys]
+    at_once = ["main org", "other org"] * 3
+    calls = [functools.partial(dcs.get_usage, period_start=CLOSED, key=keys[o]) for o in at_once]
+    exchanges = [*alone, *dcs.together(*calls)]
+    ground_truth.no_org_carry_over(dcs.billed_fields, [*keys, *at_once], exchanges, len(alone))
 
 
 # --- the canary: usage known in advance ------------------------------------------------------

@@ -118,7 +118,8 @@ class Transport:
         absolute-form, values as given, a HEAD's body seen); `fresh`: on a new connection
         of the pooled client, closed after it. Header names that differ only in letter case
         go as separate field lines (a repeated field). Raises `WriteRefused`, sending nothing,
-        when the guard forbids the request."""
+        when the guard forbids the request, and `wire.Unsendable` when the pooled client cannot
+        write it."""
         url = self.url(path_or_url, params)
         if self.guard is not None:
             path = urlsplit(url).path.removeprefix(urlsplit(self.base_url).path) or "/"

@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from typing import Any
 from urllib.parse import quote, urlsplit
 
+import h11
 import httpcore
 
 from conformance._core.errors import TargetUnavailable
@@ -250,6 +251,8 @@ def _attempt(
             elif not answer.streamed:
                 asked = ", ".join(v for k, v in sent.items() if k.lower() == "accept-encoding")
                 read_body(response.iter_stream(), answer, max_body_bytes, asked)
+    except (httpcore.LocalProtocolError, h11.LocalProtocolError) as exc:  # ours, not the server's
+        raise Unsendable(_reason(exc)) from exc
     except httpcore.ConnectError as exc:
         raise TargetUnavailable(f"cannot connect to {_origin(url)} ({_reason(exc)})") from exc
     except httpcore.ConnectTimeout as exc:
@@ -267,6 +270,11 @@ def _attempt(
     except (httpcore.ProtocolError, httpcore.NetworkError) as exc:
         answer.error = f"broken response: {_reason(exc)}"
     return answer
+
+
+class Unsendable(Exception):
+    """A request the pooled client cannot write whole as asked (framing fields that do not
+    fit it, a field value HTTP forbids): the server is not to blame."""
 
 
 class Undecodable(Exception):

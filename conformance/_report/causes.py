@@ -91,6 +91,7 @@ CATEGORY = {
     "equivalent_requests_same_answer": FIGURES,
     # the wire and the schema: HTTP, media types, bodies, statuses, what clients act on
     "complete_response": WIRE,
+    "framing_fits_the_request": WIRE,
     "content_type_documented": WIRE,
     "json_wire_format": WIRE,
     "body_matches_schema": WIRE,

@@ -24,6 +24,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from conformance._client.transport import Transport, WriteRefused
+from conformance._client.wire import Unsendable
 from conformance._contract.expect import Canary
 from conformance._contract.spec import Contract
 from conformance._core.dates import parse_date
@@ -222,7 +223,7 @@ def replay_cause(
                 url = _fill(_rebase(request.url, failures.base_url, transport.base_url), keys)
                 headers = {name: _fill(value, keys) for name, value in request.headers.items()}
                 exchanges.append(transport.request(request.method, url, headers=headers))
-    except WriteRefused as exc:
+    except (WriteRefused, Unsendable) as exc:
         return Outcome(cause, NOT_REPLAYED, str(exc))
     latest = time.time()
     failing: list[str] = []

@@ -235,6 +235,9 @@ def _evidence(summary: Path) -> str:
     reproduced = cause.get("reproduced") or {}
     if reproduced.get("tries"):
         text += f"; failed {reproduced.get('failed')} of {reproduced['tries']} re-sends"
+    exchanges = (cause.get("example") or {}).get("exchanges") or [{}]
+    if exchanges[0].get("curl"):  # keys masked, as in every report
+        text += f"; sent: {' '.join(str(exchanges[0]['curl']).split())[:400]}"
     return text
 
 

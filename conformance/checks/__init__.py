@@ -27,6 +27,7 @@ from conformance.checks.responses import (
     complete_response,
     content_type_documented,
     error_code_format,
+    framing_fits_the_request,
     json_wire_format,
     key_never_echoed,
     problem_status_matches,
@@ -51,6 +52,7 @@ __all__ = [
 #: Run on every response, in this order; the first (transport) failure makes the rest moot.
 RESPONSE_CHECKS = (
     complete_response,
+    framing_fits_the_request,
     content_type_documented,
     json_wire_format,
     body_matches_schema,

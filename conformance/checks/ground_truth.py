@@ -126,14 +126,21 @@ def canary_storage_current(expected: Storage, exchange: Exchange) -> None:
 
 @invariant
 def no_org_carry_over(
-    fields: tuple[str, ...], orgs: Sequence[str], exchanges: Sequence[Exchange]
+    fields: tuple[str, ...],
+    orgs: Sequence[str],
+    exchanges: Sequence[Exchange],
+    at_once_from: int | None = None,
 ) -> None:
     """Each request is answered for its own key's org (RFC 9110 11.6.2: credentials go with
     each request): on one keep-alive connection, the keys of two orgs used in turn each get the
-    same answer for a closed period every time, whatever the other key got in between."""
+    same answer for a closed period every time, whatever the other key got in between, and so
+    do requests of both orgs in flight at the same time (those from `at_once_from` on)."""
     first: dict[str, tuple[int, dict[str, Any]]] = {}
     for index, (org, exchange) in enumerate(zip(orgs, exchanges, strict=True)):
         before = ", ".join(orgs[:index]) or "nothing"
+        if at_once_from is not None and index >= at_once_from:
+            others = len(orgs) - at_once_from - 1
+            before = f"{before}; sent at the same time as {others} requests of both orgs"
         body = require_usage(exchange, f"request {index + 1} ({org}'s key, after {before})")
         if org not in first:
             first[org] = (index, body)

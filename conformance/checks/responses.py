@@ -49,6 +49,34 @@ def complete_response(contract: Contract, operation: Operation, exchange: Exchan
 
 
 @invariant
+def framing_fits_the_request(contract: Contract, operation: Operation, exchange: Exchange) -> None:
+    """The answer is framed so that the request's sender can read it: "A server MUST NOT send a
+    response containing Transfer-Encoding unless the corresponding request indicates HTTP/1.1"
+    (RFC 9112 6.1), and "A sender MUST NOT send a Content-Length header field in any message
+    that contains a Transfer-Encoding header field" (RFC 9112 6.2)."""
+    coding = exchange.headers.get("transfer-encoding")
+    if exchange.error or coding is None:
+        return
+    if exchange.http_version == "1.0":
+        raise Broken(
+            f"an HTTP/1.0 request answered with Transfer-Encoding: {coding}, which HTTP/1.0 "
+            "does not define: its recipient reads the chunk framing as the body",
+            expected="no Transfer-Encoding in an answer to HTTP/1.0 (RFC 9112 6.1)",
+            actual=f"Transfer-Encoding: {coding}",
+            location="header Transfer-Encoding",
+        )
+    length = exchange.headers.get("content-length")
+    if length is not None:
+        raise Broken(
+            f"Content-Length: {length} beside Transfer-Encoding: {coding}: two framings, "
+            "which recipients may read differently (request smuggling, RFC 9112 11.2)",
+            expected="Transfer-Encoding or Content-Length, not both (RFC 9112 6.2)",
+            actual=f"Content-Length: {length}, Transfer-Encoding: {coding}",
+            location="header Content-Length",
+        )
+
+
+@invariant
 def content_type_documented(contract: Contract, operation: Operation, exchange: Exchange) -> None:
     """The response's Content-Type is the media type documented for its status (`content:
     application/json` for 200/400/401/403/500/502, `application/problem+json` for `default`)."""

@@ -232,6 +232,22 @@ def body_message(chunk: bytes, more: bool) -> Message:
     return {"type": "http.response.body", "body": chunk, "more_body": more}
 
 
+async def streamed(
+    app: ASGIApp, scope: Scope, receive: Receive, send: Send, pieces: int = 4
+) -> None:
+    """The answer without Content-Length, its body in ``pieces``, each sent on its own turn
+    of the event loop: uvicorn's httptools protocol frames it ``Transfer-Encoding: chunked``,
+    whatever the request's HTTP version."""
+    start, body = await answer(app, scope, receive)
+    headers = [(n, v) for n, v in start.get("headers", []) if n.lower() != b"content-length"]
+    await send({**start, "headers": headers})
+    size = max(1, -(-len(body) // pieces))
+    for offset in range(0, len(body), size):
+        await send(body_message(body[offset : offset + size], True))
+        await anyio.sleep(0)
+    await send(body_message(b"", False))
+
+
 async def send_reply(reply: Reply, send: Send) -> None:
     """An error reply of the mock (``_replies``), as it renders it."""
     headers = [(k.lower().encode(), v.encode()) for k, v in reply.headers.items()]

@@ -150,3 +150,21 @@ def test_no_connection_is_target_unavailable():
         port = server.base_url.rsplit(":", 1)[1]
     with pytest.raises(TargetUnavailable, match="cannot connect"):
         send(f"http://127.0.0.1:{port}/v1/usage")
+
+
+@pytest.mark.parametrize(
+    "headers",
+    [
+        {"Content-Length": "abc"},
+        {"content-length": "5"},
+        {"Transfer-Encoding": "gzip"},
+        {"X-Probe": "a\x00b"},
+    ],
+    ids=["bad-length", "length-without-content", "transfer-coding", "control-character"],
+)
+def test_a_request_the_client_cannot_write_is_unsendable_not_a_broken_response(headers):
+    with raw_server(answering("200 OK", {}, BODY)) as server:
+        with pytest.raises(wire.Unsendable):
+            send(server.base_url, headers)
+        if headers != {"content-length": "5"}:  # refused before a byte was written
+            assert server.requests == []

@@ -11,6 +11,7 @@ import re
 import socket
 import time
 from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 
 import httpx
 import pytest
@@ -985,6 +986,26 @@ def test_previous_request_org(server) -> None:
         assert get(connection, "/v1/usage" + CLOSED)[0] == 401  # no key: still refused
 
 
+def test_concurrent_requests_share_org(server) -> None:
+    base = server("concurrent_requests_share_org")
+    other = {"x-api-key": FX.orgs["org_globex"].api_keys[0]}
+    with contextlib.closing(plain_http(base)) as connection:  # one at a time: each its own
+        ours = get(connection, "/v1/usage" + CLOSED, AUTH)[1]
+        theirs = get(connection, "/v1/usage" + CLOSED, other)[1]
+        assert ours != theirs and get(connection, "/v1/usage" + CLOSED, AUTH)[1] == ours
+
+    def read(headers: dict[str, str]) -> bytes:
+        with contextlib.closing(plain_http(base)) as own:
+            return get(own, "/v1/usage" + CLOSED, headers)[1]
+
+    with ThreadPoolExecutor(max_workers=2) as pool:  # at once: both get the org seen last
+        for _ in range(5):  # (a thread may start late on a busy machine: a few bursts)
+            answers = list(pool.map(read, [AUTH, other]))
+            if answers[0] == answers[1]:
+                break
+    assert answers in ([ours, ours], [theirs, theirs]), answers
+
+
 def test_gzip_label_plain_body(server) -> None:
     with contextlib.closing(plain_http(server("gzip_label_plain_body"))) as connection:
         status, body, headers = get(connection, "/v1/usage" + CLOSED, AUTH)
@@ -1058,6 +1079,26 @@ def test_http10_legacy_backend(server) -> None:
     _equal(json.loads(new), right)
     memory = right["billed_memory_mib_seconds"] // 3600
     _equal(json.loads(old), {**right, "billed_memory_mib_seconds": memory})
+
+
+def test_chunked_to_http10(server) -> None:
+    port = port_of(server("chunked_to_http10"))
+    for version in ("1.0", "1.1"):
+        request = raw_request(version=version, Connection="close", **KEYED)
+        head, _, body = raw_exchange(port, request).partition(b"\r\n\r\n")
+        assert b"transfer-encoding: chunked" in head.lower(), (version, head)
+        assert b"content-length" not in head.lower() and body.endswith(b"0\r\n\r\n"), version
+    correct = raw_exchange(port_of(server("")), raw_request(version="1.0", **KEYED))
+    assert b"transfer-encoding" not in correct.partition(b"\r\n\r\n")[0].lower()
+
+
+def test_content_length_beside_chunked(server) -> None:
+    port = port_of(server("content_length_beside_chunked"))
+    head, _, body = raw_exchange(port, raw_request(Connection="close", **KEYED)).partition(
+        b"\r\n\r\n"
+    )
+    assert b"transfer-encoding: chunked" in head.lower() and b"content-length:" in head.lower()
+    assert body.endswith(b"0\r\n\r\n")
 
 
 def test_fresh_connection_stale_replica(server) -> None:
@@ -1135,11 +1176,14 @@ WIRE = {
     "path_variant_crash",
     "auth_sticky_connection",
     "previous_request_org",
+    "concurrent_requests_share_org",
     "gzip_label_plain_body",
     "head_before_auth",
     "head_with_body",
     "absolute_form_500",
     "http10_legacy_backend",
+    "chunked_to_http10",
+    "content_length_beside_chunked",
     "fresh_connection_stale_replica",
     "not_modified_unconditional",
     "expect_continue_hang",

@@ -571,6 +571,10 @@ def test_chunked_bodies(server) -> None:
     status, fields, body = split(exchange(port, get(**{"x-api-key": "nope"}))[0])
     _equal((status, fields.get("transfer-encoding")), ("HTTP/1.1 401 Unauthorized", "chunked"))
     _equal(json.loads(b"".join(dechunk(body)))["error_code"], "AUTH_INVALID")
+    # HTTP/1.0 has no chunked coding (RFC 9112 6.1): its answer keeps Content-Length
+    status, fields, body = split(exchange(port, get(version="1.0"))[0])
+    assert "transfer-encoding" not in fields, fields
+    _equal((int(fields["content-length"]), json.loads(body)), (len(body), GOOD_BODY))
 
 
 def test_http10_close_delimited(server) -> None:

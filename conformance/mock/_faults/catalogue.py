@@ -543,6 +543,14 @@ _FAULTS = [
             layers.wire(wire.everything, wire.previous_request_org),
         ),
         Fault(
+            "concurrent_requests_share_org",
+            "the auth middleware keeps the request's org in one variable for the whole server, "
+            "read back once the org's ledger is loaded (30 ms when the org changes): requests "
+            "of two orgs in flight at the same time are answered for the org authenticated last",
+            ("no_org_carry_over",),
+            lambda app: layers.WireLayer(app, wire.everything, wire.CurrentOrg()),
+        ),
+        Fault(
             "cache_ignores_credentials",
             "200 answers are cached for a minute keyed by URL only, and served whatever the "
             "next request's credentials",

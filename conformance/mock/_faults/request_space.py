@@ -12,7 +12,9 @@ from __future__ import annotations
 
 from conformance.mock._faults import request_wire as rw
 from conformance.mock._faults.fault import Fault, family
-from conformance.mock._layers import WireLayer, wire
+from conformance.mock._faults.wire import everything
+from conformance.mock._http.protocol import MockHttpToolsProtocol
+from conformance.mock._layers import WireLayer, streamed, wire
 
 KEYLESS = "no_usage_without_valid_key"
 HEAD = ("head_matches_get",)
@@ -316,6 +318,24 @@ FAULTS: list[Fault] = [
             "edge does not know to the canary pool, which reports CPU in core-seconds",
             (SAME,),
             wire(rw.reads_where(rw.unrouted_field), rw.usage_edited(rw.cpu_in_core_seconds)),
+        ),
+    ),
+    *family(
+        "message framing",
+        Fault(
+            "chunked_to_http10",
+            "every answer is streamed without Content-Length, and the server frames it "
+            "Transfer-Encoding: chunked even for an HTTP/1.0 request (uvicorn's httptools "
+            "protocol does)",
+            ("framing_fits_the_request",),
+            wire(everything, streamed, MockHttpToolsProtocol),
+        ),
+        Fault(
+            "content_length_beside_chunked",
+            "answers to GET /v1/usage keep their Content-Length and are also sent "
+            "Transfer-Encoding: chunked (a proxy that re-chunks without removing the length)",
+            ("framing_fits_the_request", "complete_response"),
+            wire(rw.on_usage("GET"), rw.rechunked, MockHttpToolsProtocol),
         ),
     ),
 ]

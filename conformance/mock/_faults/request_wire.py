@@ -642,3 +642,16 @@ async def stale_first_request(app: ASGIApp, scope: Scope, receive: Receive, send
         await usage_edited(tenth_lower)(app, scope, receive, send)
     else:
         await app(scope, receive, send)
+
+
+async def rechunked(app: ASGIApp, scope: Scope, receive: Receive, send: Send) -> None:
+    """The answer with its Content-Length and ``Transfer-Encoding: chunked`` besides: the
+    server frames the body chunked and sends both fields."""
+
+    async def both(message: Message) -> None:
+        if message["type"] == "http.response.start":
+            headers = [*message.get("headers", []), (b"transfer-encoding", b"chunked")]
+            message = {**message, "headers": headers}
+        await send(message)
+
+    await app(scope, receive, both)

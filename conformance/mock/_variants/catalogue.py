@@ -48,9 +48,11 @@ _VARIANTS = [
     ),
     Variant(
         "chunked_bodies",
-        "every body is sent Transfer-Encoding: chunked in several chunks, without Content-Length",
+        "every body to an HTTP/1.1 request is sent Transfer-Encoding: chunked in several "
+        "chunks, without Content-Length (an answer to HTTP/1.0 keeps its Content-Length)",
         "RFC 9112 6.1 and 7.1 let an HTTP/1.1 server frame any response body as chunked instead "
-        "of giving Content-Length, and every HTTP/1.1 recipient must be able to parse it.",
+        "of giving Content-Length, and every HTTP/1.1 recipient must be able to parse it; "
+        "6.1 bars Transfer-Encoding from an answer to HTTP/1.0.",
         http.layer(http.chunked),
     ),
     Variant(

@@ -240,19 +240,15 @@ def gzipped(scope: Scope, headers: Headers, body: bytes) -> tuple[Headers, bytes
 
 # --- framing ------------------------------------------------------------------------
 
-CHUNKS = 4
-
 
 async def chunked(app: ASGIApp, scope: Scope, receive: Receive, send: Send) -> None:
-    """The answer without Content-Length, its body in ``CHUNKS`` pieces, each sent on its own
-    turn of the event loop: the server frames it ``Transfer-Encoding: chunked``."""
-    start, body = await layers.answer(app, scope, receive)
-    await send(_start(start, without(list(start.get("headers", [])), b"content-length")))
-    size = max(1, math.ceil(len(body) / CHUNKS))
-    for offset in range(0, len(body), size):
-        await send(layers.body_message(body[offset : offset + size], True))
-        await anyio.sleep(0)
-    await send(layers.body_message(b"", False))
+    """The answer to an HTTP/1.1 request without Content-Length, its body in pieces: the
+    server frames it ``Transfer-Encoding: chunked``. HTTP/1.0 defines no chunked coding: an
+    answer to an HTTP/1.0 request keeps its Content-Length (RFC 9112 6.1)."""
+    if scope.get("http_version") == "1.0":
+        await app(scope, receive, send)
+    else:
+        await layers.streamed(app, scope, receive, send)
 
 
 async def _request_read(scope: Scope, receive: Receive) -> None:
