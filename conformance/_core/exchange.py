@@ -209,6 +209,18 @@ class Exchange:
         server = self.headers.get("server")
         return f"{self.status}" + (f" (Server: {self.masker.text(server)})" if server else "")
 
+    def foreign_note(self) -> str:
+        """Who answered, by its `Server` field, when the answer is not JSON and so may be a
+        reverse proxy's or the HTTP server's own rather than the API's ("" otherwise)."""
+        server = self.headers.get("server")
+        media = self.media_type
+        if not server or media == "application/json" or media.endswith("+json"):
+            return ""
+        return (
+            f" [answered by Server: {self.masker.text(server)}, not in JSON: the HTTP "
+            "layer's own answer? See the README, Behind a reverse proxy]"
+        )
+
     def excerpt(self, limit: int = 400) -> str:
         text = self.body[:limit].decode("utf-8", errors="replace")
         more = f"... ({len(self.body)} bytes)" if len(self.body) > limit else ""
