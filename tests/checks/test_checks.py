@@ -361,3 +361,42 @@ def test_violation_text_masks_the_key_and_shows_evidence():
     assert "dcs_secret_key" not in json.dumps(
         violated(usage.future_period_unbilled, FIELDS, ex).as_dict()
     )
+
+
+HTML_PAGE = b"<html><body><h1>refused</h1></body></html>"
+
+
+def edge_refusal(status, *, method="GET", request=None, raw=HTML_PAGE, headers=None):
+    """An HTTP layer's own refusal (a proxy's or the server's page) of a request."""
+    ex = exchange(status, raw=raw, media="text/html" if raw else "", method=method)
+    ex.request_headers = {"x-api-key": "dcs_secret_key", **(request or {})}
+    ex.headers.update({"server": "nginx/1.22.1", **(headers or {})})
+    return ex
+
+
+@pytest.mark.parametrize(
+    "ex",
+    [
+        edge_refusal(405, method="TRACE", headers={"allow": "GET, HEAD"}),
+        edge_refusal(501, method="FOO"),
+        edge_refusal(400, method="get"),
+        edge_refusal(431, request={f"X-Pad-{i}": "v" for i in range(101)}),
+        edge_refusal(400, request={"X-Pad": "v" * 2000}),
+        edge_refusal(400, request={"If-None-Match": "*", "if-none-match": '"a"'}),
+        edge_refusal(400, request={"X-Dcs": "caf\u00e9"}),
+        edge_refusal(417, request={"Expect": "100-continue"}, raw=b""),
+    ],
+    ids=["trace_405", "unknown_501", "lower_case_400", "many_fields_431", "long_line_400",
+         "repeated_conditional_400", "non_ascii_400", "expect_417_empty"],
+)  # fmt: skip
+def test_http_layer_refusals_of_requests_outside_the_api_pass(ex):
+    assert broken_checks(ex) == []
+
+
+def test_http_layer_pages_for_requests_inside_the_api_fail_and_name_the_server():
+    found = validate_response(CONTRACT, USAGE, edge_refusal(400))
+    assert {"content_type_documented", "body_matches_schema"} <= {v.check for v in found}
+    assert all("Server: nginx/1.22.1" in v.message for v in found)
+    assert (
+        "Server:" not in validate_response(CONTRACT, USAGE, exchange(media="text/plain"))[0].message
+    )

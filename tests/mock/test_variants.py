@@ -445,6 +445,18 @@ def _strict_fields(c: TestClient) -> None:
     same_answers(c)
 
 
+def _edge(c: TestClient) -> None:
+    trace = c.request("TRACE", "/v1/usage", headers=AUTH)
+    _equal((trace.status_code, trace.headers["allow"]), (405, "GET, HEAD"))
+    assert trace.headers["content-type"] == "text/html" and trace.headers["server"] == "edge/1.0"
+    _equal(c.request("FOO", "/v1/usage").status_code, 501)
+    _equal(usage(c, **_with(**{"User-Agent": "caf\u00e9".encode()})).status_code, 400)
+    _equal(usage(c, **_with(**{f"X-Pad-{i}": "v" for i in range(101)})).status_code, 431)
+    expect = usage(c, **_with(Expect="100-continue"))
+    _equal((expect.status_code, expect.content), (417, b""))
+    same_answers(c)
+
+
 def _tag_per_response(c: TestClient) -> None:
     first, second = usage(c), usage(c)
     tags = [reply.headers["etag"] for reply in (first, second)]
@@ -491,6 +503,7 @@ IN_PROCESS: dict[str, Callable[[TestClient], None]] = {
     "strict_header_values": _strict_fields,
     "sticky_cookie": _sticky,
     "etag_per_response": _tag_per_response,
+    "edge_html_refusals": _edge,
 }
 
 

@@ -358,9 +358,10 @@ _FAULTS = [
         ),
         Fault(
             "html_error_pages",
-            "404 and 405 are a proxy's HTML error pages",
+            "every 4xx to a GET on /v1/usage, the API's own 400 and 401 included, is a "
+            "proxy's HTML error page",
             ("content_type_documented",),
-            layers.wire(wire.undeclared_route, wire.html_404_405),
+            layers.wire(wire.usage_get, wire.html_refusals),
         ),
         Fault(
             "unknown_param_html_500",

@@ -98,9 +98,9 @@ def unknown_param(scope: Scope) -> bool:
     return any(name != "period_start" for name, _ in parse_qsl(query, keep_blank_values=True))
 
 
-def undeclared_route(scope: Scope) -> bool:
-    """Another path, or a method other than GET/HEAD on /v1/usage."""
-    return scope["path"] != "/v1/usage" or scope["method"] not in ("GET", "HEAD")
+def usage_get(scope: Scope) -> bool:
+    """GET /v1/usage, the declared operation."""
+    return scope["path"] == USAGE_PATH and scope["method"] == "GET"
 
 
 def everything(scope: Scope) -> bool:
@@ -268,12 +268,16 @@ def html_page(status: int, title: str, headers: tuple[tuple[bytes, bytes], ...] 
     return act
 
 
-async def html_404_405(app: ASGIApp, scope: Scope, receive: Receive, send: Send) -> None:
-    if scope["path"] != "/v1/usage":
-        await html_page(404, "Not Found")(app, scope, receive, send)
-    else:
-        allow = ((b"allow", b"GET, HEAD"),)
-        await html_page(405, "Method Not Allowed", allow)(app, scope, receive, send)
+async def html_refusals(app: ASGIApp, scope: Scope, receive: Receive, send: Send) -> None:
+    """The API's own refusals of a plain request (a missing key, a malformed period) come as
+    a proxy's HTML page: an error page put in front of every 4xx, not only of HTTP's own."""
+    start, body = await answer(app, scope, receive)
+    status = start["status"]
+    if 400 <= status < 500 and scope["method"] == "GET":
+        await html_page(status, "Request refused")(app, scope, receive, send)
+        return
+    await send(start)
+    await send(body_message(body, False))
 
 
 def reply(answer: Reply) -> Act:
