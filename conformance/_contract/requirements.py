@@ -23,7 +23,18 @@ LEVELS = ("MUST", "MUST NOT", "SHOULD", "SHOULD NOT", "risk")
 #: How a row is settled: its key in the file, and the status the table shows.
 COVERED, NOT_APPLICABLE, WAIVED, OPEN = "covered", "n/a", "waived", "open"
 STATUSES = (COVERED, OPEN, NOT_APPLICABLE, WAIVED)
-_FIELDS = {"id", "source", "section", "level", "paraphrase", "checks", "n/a", "waived", "open"}
+_FIELDS = {
+    "id",
+    "source",
+    "section",
+    "level",
+    "paraphrase",
+    "checks",
+    "n/a",
+    "waived",
+    "open",
+    "note",
+}
 
 
 class TableError(ValueError):
@@ -43,6 +54,8 @@ class Requirement:
     checks: tuple[str, ...] = ()
     #: Why it does not apply (n/a), why it is not enforced (waived), what a check should do (open).
     reason: str = ""
+    #: Where the covering checks hold less than the sentence (a reading, a case not sent).
+    note: str = ""
 
 
 @dataclass(frozen=True)
@@ -122,6 +135,11 @@ def _row(entry: Any, index: int, sources: Mapping[str, str]) -> Requirement:
             raise TableError(f"{where}: `{status}` needs its reason, one line of text")
         if status == WAIVED and not text["level"].startswith("SHOULD"):
             raise TableError(f"{where}: only a SHOULD or SHOULD NOT can be waived")
+    note = entry.get("note", "")
+    if not isinstance(note, str) or "\n" in note or ("note" in entry and not note.strip()):
+        raise TableError(f"{where}: `note` must be a non-empty line of text")
+    if note and status != COVERED:
+        raise TableError(f"{where}: a note belongs to a covered row; say it in its {status}")
     return Requirement(
         text["id"],
         text["source"],
@@ -131,6 +149,7 @@ def _row(entry: Any, index: int, sources: Mapping[str, str]) -> Requirement:
         status,
         tuple(checks),
         reason.strip(),
+        note.strip(),
     )
 
 
@@ -160,7 +179,8 @@ def render_text(table: Table, rows: Iterable[Requirement], width: int = 100) -> 
         out += ["", f"{source}: {title} ({summary(table, group)})"]
         for row in group:
             out.append(f"  {row.section}  {row.level}  [{row.id}]")
-            for text in (row.paraphrase, _verdict(row)):
+            notes = [f"note: {row.note}"] if row.note else []
+            for text in (row.paraphrase, _verdict(row), *notes):
                 out += textwrap.wrap(
                     text,
                     width,
@@ -188,6 +208,7 @@ def render_markdown(table: Table, rows: Iterable[Requirement]) -> str:
         for row in group:
             if row.status == COVERED:
                 verdict = ", ".join(f"`{name}`" for name in row.checks)
+                verdict += f" (note: {row.note})" if row.note else ""
             else:
                 label = "**OPEN**" if row.status == OPEN else row.status
                 verdict = f"{label}: {row.reason}"
