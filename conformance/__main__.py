@@ -1,6 +1,7 @@
-"""`python -m conformance requirements [--format text|md|json] [--open] [--source NAME]`: print
-the requirements table (conformance/_contract/requirements.yaml). The suite's other commands
-keep their own modules: `python -m conformance.drift`, `.replay`, `.selftest`, `.mock`.
+"""`python -m conformance requirements [--format text|md|json] [--open] [--source NAME]
+[--check NAME]`: print the requirements table (conformance/_contract/requirements.yaml). The
+suite's other commands keep their own modules: `python -m conformance.drift`, `.replay`,
+`.selftest`, `.mock`.
 
 Exit status: 0 printed, 4 usage error, 3 the shipped table is malformed.
 """
@@ -40,6 +41,9 @@ def main(argv: list[str] | None = None) -> int:
     table.add_argument("--format", choices=sorted(RENDER), default="text")
     table.add_argument("--open", action="store_true", help="only the rows no check covers yet")
     table.add_argument("--source", action="append", metavar="NAME", help="only this source")
+    table.add_argument(
+        "--check", action="append", metavar="NAME", help="only rows naming this check"
+    )
     args = parser.parse_args(argv)
     try:
         loaded = requirements.load()
@@ -54,6 +58,7 @@ def main(argv: list[str] | None = None) -> int:
         for row in loaded.rows
         if (not args.open or row.status == requirements.OPEN)
         and (not args.source or row.source in args.source)
+        and (not args.check or set(args.check) & set(row.checks))
     ]
     sys.stdout.write(RENDER[args.format](loaded, rows))
     return ExitCode.CONFORMANT

@@ -206,6 +206,12 @@ def test_open_rows_only(capsys):
     assert all(row["status"] == "open" and row["reason"] for row in rows)
 
 
+def test_rows_of_one_check(capsys):
+    assert main(["requirements", "--check", "problem_status_matches", "--format", "json"]) == 0
+    rows = json.loads(capsys.readouterr().out)["requirements"]
+    assert [row["id"] for row in rows] == ["rfc9457-3.1.2-status"]
+
+
 def test_markdown_and_one_source(capsys):
     assert main(["requirements", "--format", "md", "--source", "RFC 9457"]) == 0
     out = capsys.readouterr().out
