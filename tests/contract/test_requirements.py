@@ -10,10 +10,11 @@ import re
 import pytest
 
 from conformance.__main__ import main
-from conformance._contract import requirements
+from conformance._contract import readings, requirements
 from conformance._contract.requirements import TableError, load
 from conformance._run.generated import _builtin_checks
 from conformance.checks import CATALOGUE
+from conformance.mock import VARIANTS
 from tests._support import run_module
 
 TABLE = load()
@@ -137,6 +138,18 @@ def test_sections_are_section_numbers():
             assert numbers.fullmatch(row.section), row.id
         if row.source == "Fetch":
             assert re.search(r"\(#[a-z-]+(, #[a-z-]+)*\)$", row.section), row.id
+
+
+def test_named_variants_and_readings_exist():
+    """A reason that rests on a correct variant or a reading names one that exists."""
+    for row in TABLE.rows:
+        text = f"{row.reason} {row.note}"
+        for group in re.findall(r"variants? ((?:`?[a-z0-9_]+`?(?:,? and |, )?)+)", text):
+            for name in re.findall(r"[a-z][a-z0-9_]+", group):
+                if "_" in name:
+                    assert name in VARIANTS, f"{row.id}: no variant {name}"
+        for name in re.findall(r"readings\.([A-Z_]+)", text):
+            assert hasattr(readings, name), f"{row.id}: no readings.{name}"
 
 
 def test_every_owasp_risk_has_a_row():
