@@ -154,11 +154,12 @@ def _row(entry: Any, index: int, sources: Mapping[str, str]) -> Requirement:
 
 
 def summary(table: Table, rows: Iterable[Requirement]) -> str:
-    """`N requirements: a covered, b open, c n/a, d waived`."""
+    """`N requirements: a covered, b open, c n/a, d waived` (of `rows`)."""
     chosen = list(rows)
     counts = table.counts(chosen)
     parts = ", ".join(f"{counts[status]} {status}" for status in STATUSES)
-    return f"{len(chosen)} requirements: {parts}"
+    noun = "requirement" if len(chosen) == 1 else "requirements"
+    return f"{len(chosen)} {noun}: {parts}"
 
 
 def _verdict(row: Requirement) -> str:
@@ -176,7 +177,7 @@ def render_text(table: Table, rows: Iterable[Requirement], width: int = 100) -> 
         group = [row for row in chosen if row.source == source]
         if not group:
             continue
-        out += ["", f"{source}: {title} ({summary(table, group)})"]
+        out += ["", f"{source}: {title} -- {summary(table, group)}"]
         for row in group:
             out.append(f"  {row.section}  {row.level}  [{row.id}]")
             notes = [f"note: {row.note}"] if row.note else []
