@@ -256,7 +256,7 @@ def retry_hint_non_negative(contract: Contract, operation: Operation, exchange: 
 @invariant
 def problem_status_matches(contract: Contract, operation: Operation, exchange: Exchange) -> None:
     """A problem document's `status` is the status of the response that carries it
-    (`ErrorModel.status`: "HTTP status code"; RFC 9457 3.1.3: a generator "MUST use the same
+    (`ErrorModel.status`: "HTTP status code"; RFC 9457 3.1.2: a generator "MUST use the same
     status code in the actual HTTP response")."""
     if exchange.media_type != "application/problem+json":
         return
