@@ -369,6 +369,14 @@ def _cors(c: TestClient) -> None:
     same_answers(c)
 
 
+def _console_cors(c: TestClient) -> None:
+    for reply in (usage(c, **_with(Origin=ORIGIN)), usage(c), c.get("/v1/usage")):
+        _equal(reply.headers["access-control-allow-origin"], "https://console.dcs.example")
+        _equal(reply.headers["access-control-allow-credentials"], "true")
+    _equal(usage(c, **_with(Origin=ORIGIN)).json(), good().json())
+    same_answers(c)
+
+
 def _options_200(c: TestClient) -> None:
     for headers in ({}, AUTH, {"Origin": ORIGIN, "Access-Control-Request-Method": "GET"}):
         reply = c.options("/v1/usage", headers=headers)
@@ -484,6 +492,7 @@ IN_PROCESS: dict[str, Callable[[TestClient], None]] = {
     "head_refused_405": _head_405,
     "head_without_length": _head_no_length,
     "options_cors": _cors,
+    "cors_console_credentials": _console_cors,
     "options_200_allow": _options_200,
     "unknown_method_501": _unknown_501,
     "auth_before_method": _auth_first,

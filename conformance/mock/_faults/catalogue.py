@@ -749,6 +749,13 @@ _FAULTS = [
             steps.usage_step(steps.cpu_minimum_charge),
         ),
         Fault(
+            "memory_in_gib_hours",
+            "billed_memory_mib_seconds is read from the GiB-hours meter: MiB-seconds divided "
+            "by 3,686,400, less than the awake seconds",
+            ("counters_consistent", "canary_closed_period_exact"),
+            steps.usage_field("billed_memory_mib_seconds", lambda v: v // 3_686_400),
+        ),
+        Fault(
             "cpu_at_allocation",
             "CPU billed as requested millicores times awake seconds, not times active CPU seconds",
             ("canary_cpu_within_bounds", "canary_open_period_within_bounds"),

@@ -274,6 +274,14 @@ _VARIANTS = [
         http.layer(semantics.cors),
     ),
     Variant(
+        "cors_console_credentials",
+        "every answer says Access-Control-Allow-Origin: https://console.dcs.example with "
+        "Access-Control-Allow-Credentials: true and Vary: Origin, whatever the request's Origin",
+        "The Fetch standard's CORS check lets a server allow one origin of its own with "
+        "credentials (a named origin, never *): a browser on any other origin is refused.",
+        http.layer(http.on_start(http.console_cors)),
+    ),
+    Variant(
         "options_200_allow",
         "OPTIONS /v1/usage gets 200 with Allow: GET, HEAD, OPTIONS and Content-Length: 0, no "
         "content; 405s list OPTIONS",
