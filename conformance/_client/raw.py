@@ -89,7 +89,8 @@ def exchange(
         reader = _Reader(sock, due, read_timeout)
         _receive(method, answer, reader, max_body_bytes, asked or ACCEPT_ENCODING)
         if not (raw.then_get or answer.streamed or reader.closed):
-            reader.until_close(max_body_bytes, CLOSE_GRACE)  # it was asked to close
+            if not reader.idled:  # it was asked to close: give it the grace once
+                reader.until_close(max_body_bytes, CLOSE_GRACE)
             answer.left_open = not reader.closed
     except TimeoutError:
         ran_out = time.monotonic() >= due - 0.05
@@ -148,6 +149,7 @@ class _Reader:
         self.sock, self.due, self.read_timeout = sock, due, read_timeout
         self.buffer = bytearray()
         self.closed = False
+        self.idled = False  # the server was silent for a grace period after an answer
 
     def more(self, grace: float | None = None) -> bool:
         """Read what comes next into the buffer; False once the server has closed."""
@@ -177,6 +179,7 @@ class _Reader:
                 if not self.more(grace):
                     return
         except TimeoutError:
+            self.idled = True
             return
 
     def until_close(self, cap: int, grace: float | None = None) -> None:

@@ -101,6 +101,23 @@ def test_a_head_answered_without_one_waits_for_no_body():
     assert time.monotonic() - start < raw.CLOSE_GRACE + 0.5
 
 
+@pytest.mark.parametrize("linger, left_open", [(0.0, False), (5.0, True)])
+def test_a_connection_left_open_after_the_answer_shows(linger, left_open):
+    data = response("200 OK", {"Content-Length": str(len(BODY))}, BODY)
+    with raw_server(writing(data, linger=linger)) as server:
+        start = time.monotonic()
+        answer = send(server.base_url + "/v1/usage")
+    assert (answer.status, answer.body, answer.left_open) == (200, BODY, left_open)
+    assert time.monotonic() - start < raw.CLOSE_GRACE + 0.5
+
+
+def test_content_after_a_304_shows():
+    data = response("304 Not Modified", {"Content-Length": str(len(BODY))}, BODY)
+    with raw_server(writing(data)) as server:
+        answer = send(server.base_url + "/v1/usage", [("If-None-Match", "*")])
+    assert (answer.status, answer.body) == (304, BODY)
+
+
 @pytest.mark.parametrize(
     "data, error",
     [
