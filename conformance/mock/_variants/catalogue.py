@@ -168,6 +168,14 @@ _VARIANTS = [
         http.layer(http.on_start(http.title_case), layers.WireProtocol),
     ),
     Variant(
+        "org_named_in_refusal",
+        "403 AUTH_ORG_MISMATCH says 'this API key does not belong to organization <the id "
+        "sent>', for an existing org's id and for one no org has alike",
+        "The spec fixes the 403's error_code and retryable, not its message; naming the id the "
+        "request itself sent tells the caller nothing it did not know.",
+        steps.org_named_in_refusal(),
+    ),
+    Variant(
         "validation_before_auth",
         "the query is validated before the credentials: a bad period_start gets 400 even "
         "without a key",
