@@ -91,7 +91,7 @@ def exchange(
         if not (raw.then_get or answer.streamed or reader.closed):
             if not reader.idled:  # it was asked to close: give it the grace once
                 reader.until_close(max_body_bytes, CLOSE_GRACE)
-            answer.left_open = not reader.closed
+            answer.left_open = not reader.closed and reader.idled
     except TimeoutError:
         ran_out = time.monotonic() >= due - 0.05
         answer.error = (
@@ -149,19 +149,24 @@ class _Reader:
         self.sock, self.due, self.read_timeout = sock, due, read_timeout
         self.buffer = bytearray()
         self.closed = False
-        self.idled = False  # the server was silent for a grace period after an answer
+        self.idled = False  # silent for a whole grace period (the deadline left room for it)
 
     def more(self, grace: float | None = None) -> bool:
         """Read what comes next into the buffer; False once the server has closed."""
         if self.closed:
             return False
         wait = min(self.read_timeout, self.due - time.monotonic())
+        whole_grace = grace is not None and wait >= grace
         if grace is not None:
             wait = min(wait, grace)
         if wait <= 0:
             raise TimeoutError
         self.sock.settimeout(wait)
-        chunk = self.sock.recv(65536)
+        try:
+            chunk = self.sock.recv(65536)
+        except TimeoutError:
+            self.idled = self.idled or whole_grace  # silent for a whole grace, not cut short
+            raise
         self.closed = not chunk
         self.buffer.extend(chunk)
         return bool(chunk)
@@ -179,7 +184,6 @@ class _Reader:
                 if not self.more(grace):
                     return
         except TimeoutError:
-            self.idled = True
             return
 
     def until_close(self, cap: int, grace: float | None = None) -> None:

@@ -101,12 +101,16 @@ def test_a_head_answered_without_one_waits_for_no_body():
     assert time.monotonic() - start < raw.CLOSE_GRACE + 0.5
 
 
-@pytest.mark.parametrize("linger, left_open", [(0.0, False), (5.0, True)])
-def test_a_connection_left_open_after_the_answer_shows(linger, left_open):
+@pytest.mark.parametrize(
+    "linger, deadline, left_open",
+    [(0.0, 2.0, False), (5.0, 2.0, True), (5.0, 0.3, False)],
+    ids=["closed", "left_open", "no_time_left_to_tell"],
+)
+def test_a_connection_left_open_after_the_answer_shows(linger, deadline, left_open):
     data = response("200 OK", {"Content-Length": str(len(BODY))}, BODY)
     with raw_server(writing(data, linger=linger)) as server:
         start = time.monotonic()
-        answer = send(server.base_url + "/v1/usage")
+        answer = send(server.base_url + "/v1/usage", deadline=deadline)
     assert (answer.status, answer.body, answer.left_open) == (200, BODY, left_open)
     assert time.monotonic() - start < raw.CLOSE_GRACE + 0.5
 
