@@ -134,13 +134,16 @@ class Transport:
                 return record.stalled[1]  # it stalled already in this test: not sent again
             _not_against_a_stalled_target()
         retries = 0
+        retried: list[Exchange] = []
         while True:
             exchange = self._send(method, url, headers, raw, fresh)
             exchange.retries = retries
+            exchange.retried = tuple(retried)
             wait = self._retry_wait(exchange)
             if wait is None or retries >= self.limits.max_retries:
                 break
             retries += 1
+            retried.append(exchange)
             with self._lock:
                 self.retried += 1
             time.sleep(wait)
@@ -187,6 +190,7 @@ class Transport:
             absolute_form=raw is not None and raw.absolute_form,
             masker=self.masker,
             started=sent_at,
+            left_open=answer.left_open,
         )
 
     def _take_slot(self) -> None:

@@ -36,6 +36,11 @@ MAY_ANSWER = frozenset({"HEAD", "OPTIONS"})
 #: An undeclared query parameter is ignored (200) or refused (400): the spec is silent.
 UNKNOWN_PARAMETER = (200, 400)
 
+#: `billed_memory_mib_seconds` is "requested memory MiB multiplied by running allocation
+#: seconds": a machine's allocation runs while it is awake and requests at least 1 MiB, so
+#: each of the period's `billed_awake_seconds` brings at least this many MiB-seconds.
+MIN_MEMORY_MIB_PER_AWAKE_SECOND = 1
+
 #: `period_start=` with an empty value is refused as malformed (400) or read as absent,
 #: which is the default period (200, "Defaults to first of current month").
 EMPTY_PERIOD = (200, 400)

@@ -166,6 +166,11 @@ class Exchange:
     absolute_form: bool = False  # the request-target was the whole URL (RFC 9112 3.2.2)
     masker: Masker = field(default_factory=Masker, repr=False)
     started: float = 0.0  # when it was sent: seconds since the epoch (0: not known)
+    #: the request asked for the close (written byte for byte), and the server left the
+    #: connection open past a grace period after its answer
+    left_open: bool = False
+    #: the answers that were retried before this one (429, 502, 503, 504, a retryable 5xx)
+    retried: tuple[Exchange, ...] = field(default=(), repr=False)
 
     def __repr__(self) -> str:
         return f"<Exchange {self.request_line()} -> {self.status or self.error}>"

@@ -70,6 +70,10 @@ CATEGORY = {
     "no_usage_without_valid_key": ACCESS,
     "options_reveals_nothing": ACCESS,
     "credentialed_answer_not_shared_cacheable": ACCESS,  # a cache hands one org's usage out
+    "no_undeclared_org_selector": ACCESS,
+    "org_existence_not_revealed": ACCESS,
+    "cors_credentials_not_any_origin": ACCESS,  # any site reads usage with the caller's key
+    "errors_reveal_no_internals": ACCESS,  # the implementation shown to anyone who asks
     # wrong figures: the usage itself
     "usage_counters_in_range": FIGURES,
     "plan_slug_non_empty": FIGURES,
@@ -107,6 +111,9 @@ CATEGORY = {
     "head_matches_get": WIRE,
     "strong_etag_names_one_content": WIRE,
     "standard_headers_harmless": WIRE,
+    "date_present": WIRE,
+    "not_modified_has_no_content": WIRE,
+    "connection_close_honoured": WIRE,
     "request_target_harmless": WIRE,
     # wording: what an error calls itself
     "error_code_format": WORDING,

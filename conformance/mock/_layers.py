@@ -15,6 +15,7 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 from collections.abc import Awaitable, Callable, Iterable
+from email.utils import formatdate
 from typing import Any, ClassVar
 
 import anyio
@@ -132,6 +133,7 @@ class WireProtocol(H11Protocol):
         headers = [
             (b"content-type", reply.media_type.encode()),
             (b"content-length", b"%d" % len(reply.body)),
+            (b"date", formatdate(usegmt=True).encode()),
             (b"connection", b"close"),
         ]
         try:

@@ -62,6 +62,8 @@ def test_retryable_5xx_is_retried_after_retry_after_ms(client):
     exchange = transport.request("GET", "/v1/usage")
     assert (exchange.status, exchange.retries, transport.retried) == (200, 1, 1)
     assert app.seen[1] - app.seen[0] >= 0.18
+    (outage,) = exchange.retried  # the answer retried after: kept, for the checks
+    assert (outage.status, outage.json()["retry_after_ms"], outage.retried) == (502, 200, ())
 
 
 def test_retries_are_bounded_and_waits_capped(client):

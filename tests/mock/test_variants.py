@@ -369,6 +369,22 @@ def _cors(c: TestClient) -> None:
     same_answers(c)
 
 
+def _org_named(c: TestClient) -> None:
+    for org in ("org_globex", "org_globea"):
+        body = usage(c, **_with(**{"X-Dedalus-Org-Id": org})).json()
+        _equal(body["message"], f"this API key does not belong to organization {org}")
+        _equal(body["error_code"], "AUTH_ORG_MISMATCH")
+    same_answers(c)
+
+
+def _console_cors(c: TestClient) -> None:
+    for reply in (usage(c, **_with(Origin=ORIGIN)), usage(c), c.get("/v1/usage")):
+        _equal(reply.headers["access-control-allow-origin"], "https://console.dcs.example")
+        _equal(reply.headers["access-control-allow-credentials"], "true")
+    _equal(usage(c, **_with(Origin=ORIGIN)).json(), good().json())
+    same_answers(c)
+
+
 def _options_200(c: TestClient) -> None:
     for headers in ({}, AUTH, {"Origin": ORIGIN, "Access-Control-Request-Method": "GET"}):
         reply = c.options("/v1/usage", headers=headers)
@@ -496,6 +512,8 @@ IN_PROCESS: dict[str, Callable[[TestClient], None]] = {
     "head_refused_405": _head_405,
     "head_without_length": _head_no_length,
     "options_cors": _cors,
+    "cors_console_credentials": _console_cors,
+    "org_named_in_refusal": _org_named,
     "options_200_allow": _options_200,
     "unknown_method_501": _unknown_501,
     "auth_before_method": _auth_first,

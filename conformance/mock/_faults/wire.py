@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import base64
 import dataclasses
+import hashlib
 import json
 import re
 import socket
@@ -26,6 +27,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from conformance.mock import _replies as replies
 from conformance.mock._app import USAGE_PATH, mock_state
 from conformance.mock._faults.steps import sent_key
+from conformance.mock._http.protocol import MockHttpToolsProtocol
 from conformance.mock._layers import (
     CONNECTION,
     TRANSPORT,
@@ -480,3 +482,125 @@ async def request_line_in_errors(app: ASGIApp, scope: Scope, receive: Receive, s
         start = {**start, "headers": headers}
     await send(start)
     await send(body_message(body, False))
+
+
+# --- HTTP messages: Date, 304s, Connection: close, CORS, errors ----------------------------
+
+
+class DatelessProtocol(MockHttpToolsProtocol):
+    """The mock's protocol without the Date header field uvicorn adds to every answer."""
+
+    def on_headers_complete(self) -> None:
+        super().on_headers_complete()
+        cycle = self.cycle
+        if cycle is not None:
+            cycle.default_headers = [(n, v) for n, v in cycle.default_headers if n != b"date"]
+
+
+def asks_close(scope: Scope) -> bool:
+    """An HTTP/1.1 request whose Connection field has the ``close`` option."""
+    tokens = request_headers(scope).get("connection", "").lower().replace(" ", "").split(",")
+    return scope.get("http_version") == "1.1" and "close" in tokens
+
+
+class KeepAliveProtocol(MockHttpToolsProtocol):
+    """The mock's protocol that keeps every HTTP/1.1 connection open, ``close`` or not."""
+
+    def on_headers_complete(self) -> None:
+        super().on_headers_complete()
+        cycle = self.cycle
+        if cycle is not None and cycle.scope.get("http_version") == "1.1":
+            cycle.keep_alive = True
+
+
+def keep_alive(scope: Scope) -> list[tuple[bytes, bytes]]:
+    return [(b"connection", b"keep-alive")]
+
+
+def reflected_origin(scope: Scope) -> list[tuple[bytes, bytes]]:
+    """CORS fields that allow the request's Origin, whatever it is, with credentials."""
+    origin = request_headers(scope).get("origin")
+    if origin is None:
+        return []
+    return [
+        (b"access-control-allow-origin", origin.encode("latin-1")),
+        (b"access-control-allow-credentials", b"true"),
+        (b"vary", b"Origin"),
+    ]
+
+
+def etag_of(body: bytes) -> bytes:
+    return b'"%s"' % hashlib.sha256(body).hexdigest()[:20].encode()
+
+
+async def not_modified_with_content(
+    app: ASGIApp, scope: Scope, receive: Receive, send: Send
+) -> None:
+    """Strong ETags on usage 200s; an If-None-Match naming the tag (or ``*``) gets 304, with
+    the 200's Content-Length and content written after it (a handler that only swaps the
+    status)."""
+    start, body = await answer(app, scope, receive)
+    if start.get("status") != 200:
+        await send(start)
+        await send(body_message(body, False))
+        return
+    tag = etag_of(body)
+    asked = request_headers(scope).get("if-none-match", "")
+    tags = {t.strip().removeprefix("W/").encode() for t in asked.split(",") if t.strip()}
+    headers = [*start.get("headers", []), (b"etag", tag)]
+    status = 304 if tags & {tag, b"*"} else 200
+    await send({**start, "status": status, "headers": headers})
+    await send(body_message(b"" if scope["method"] == "HEAD" else body, False))
+
+
+#: The query parameters a handler left from the admin console reads to choose the org.
+ORG_SELECTORS = ("org_id",)
+
+
+def org_selected(scope: Scope) -> bool:
+    query = scope.get("query_string", b"").decode("latin-1")
+    return any(name in ORG_SELECTORS for name, _ in parse_qsl(query, keep_blank_values=True))
+
+
+async def org_from_query(app: ASGIApp, scope: Scope, receive: Receive, send: Send) -> None:
+    """A request with a valid key and ``?org_id=`` naming an org is answered for that org
+    (the key's own org checked only against ``X-Dedalus-Org-Id``)."""
+    state = mock_state(base_app(app))  # type: ignore[arg-type]
+    try:
+        org = state.pipeline.authenticate(request_headers(scope), state.fixtures)
+    except ApiError:
+        org = None
+    query = scope.get("query_string", b"").decode("latin-1")
+    named = [v for n, v in parse_qsl(query, keep_blank_values=True) if n in ORG_SELECTORS]
+    chosen = state.fixtures.orgs.get(named[0]) if named else None
+    if org is None or chosen is None:
+        await app(scope, receive, send)
+    else:
+        await answer_as(chosen, app, scope, receive, send)
+
+
+class NegativeHintBlips:
+    """The ledger blips: every ``every``-th usage request that would get a 200 gets 502
+    ``BILLING_LEDGER_UNAVAILABLE`` with ``retry_after_ms: -1`` ("retry at once"); the next
+    one goes through."""
+
+    def __init__(self, every: int = 10) -> None:
+        self.every = every
+        self.count = 0
+        self.reply = replies.api_error(
+            502,
+            "BILLING_LEDGER_UNAVAILABLE",
+            "billing ledger unavailable",
+            retryable=True,
+            retry_after_ms=-1,
+        )
+
+    async def __call__(self, app: ASGIApp, scope: Scope, receive: Receive, send: Send) -> None:
+        start, body = await answer(app, scope, receive)
+        if start.get("status") == 200 and scope["path"] == USAGE_PATH:
+            self.count += 1
+            if self.count % self.every == 0:
+                await send_reply(self.reply, send)
+                return
+        await send(start)
+        await send(body_message(body, False))

@@ -168,6 +168,14 @@ _VARIANTS = [
         http.layer(http.on_start(http.title_case), layers.WireProtocol),
     ),
     Variant(
+        "org_named_in_refusal",
+        "403 AUTH_ORG_MISMATCH says 'this API key does not belong to organization <the id "
+        "sent>', for an existing org's id and for one no org has alike",
+        "The spec fixes the 403's error_code and retryable, not its message; naming the id the "
+        "request itself sent tells the caller nothing it did not know.",
+        steps.org_named_in_refusal(),
+    ),
+    Variant(
         "validation_before_auth",
         "the query is validated before the credentials: a bad period_start gets 400 even "
         "without a key",
@@ -272,6 +280,14 @@ _VARIANTS = [
         "OPTIONS and 10.2.1 has Allow then list OPTIONS, and the Fetch standard's CORS "
         "protocol answers a preflight and an Origin with the Access-Control-* fields.",
         http.layer(semantics.cors),
+    ),
+    Variant(
+        "cors_console_credentials",
+        "every answer says Access-Control-Allow-Origin: https://console.dcs.example with "
+        "Access-Control-Allow-Credentials: true and Vary: Origin, whatever the request's Origin",
+        "The Fetch standard's CORS check lets a server allow one origin of its own with "
+        "credentials (a named origin, never *): a browser on any other origin is refused.",
+        http.layer(http.on_start(http.console_cors)),
     ),
     Variant(
         "options_200_allow",
