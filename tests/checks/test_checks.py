@@ -501,3 +501,12 @@ def test_retried_answers_are_checked_for_their_hint():
     found = validate_response(CONTRACT, USAGE, final)
     assert [(v.check, v.exchanges[0] is blip) for v in found] == [("retry_hint_non_negative", True)]
     assert validate_response(CONTRACT, USAGE, exchange(retried=(error(429, "X"),))) == []
+
+
+def test_no_date_is_allowed_only_on_http_layer_refusals():
+    refusal = edge_refusal(400, request={f"X-Pad-{i}": "v" for i in range(101)})
+    del refusal.headers["date"]
+    assert broken_checks(refusal) == []
+    plain = edge_refusal(400)
+    del plain.headers["date"]
+    assert "date_present" in broken_checks(plain)
