@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import base64
 import datetime as dt
+import html
 import json
 import re
 import shlex
@@ -59,9 +60,16 @@ class Masker:
                     self._names.setdefault(form, name)
 
     def text(self, value: str) -> str:
+        """`value` with every secret, in every form it may take (`secret_forms`), as `***`:
+        the one masking of any text the suite writes."""
         for secret in self._secrets:
             value = value.replace(secret, MASK)
         return value
+
+    def error(self, exc: BaseException) -> str:
+        """An exception as one line of text, masked (its message, else its type's name)."""
+        text = str(exc).strip()
+        return self.text(text.splitlines()[0] if text else type(exc).__name__)
 
     def name_of(self, value: str) -> str | None:
         """The name of the named secret that `value` is exactly (None: no such secret)."""
@@ -132,16 +140,22 @@ def printable(value: str) -> str:
 
 
 def secret_forms(secret: str) -> set[str]:
-    """A secret as it may be echoed: raw, URL-encoded, base64 (standard and URL-safe)."""
+    """A secret as it may be echoed or quoted: raw and stripped of the whitespace around it
+    (padding around it then shows, never the secret), URL-encoded, base64 (standard and
+    URL-safe), and escaped as a `repr` of it or of its bytes (`b'...'`, an exception's
+    text), as JSON and as HTML spell it."""
     forms = {secret}
-    if len(secret) >= 8:  # encodings of a very short value would mask unrelated text
-        forms |= {quote(secret, safe=""), quote_plus(secret)}
-        for encoded in (
-            base64.b64encode(secret.encode()),
-            base64.urlsafe_b64encode(secret.encode()),
-        ):
-            forms |= {encoded.decode(), encoded.decode().rstrip("=")}
-    return forms
+    core = secret.strip()
+    if len(core) >= 8:  # encodings of a very short value would mask unrelated text
+        for value in {secret, core}:
+            data = value.encode("utf-8", "surrogateescape")
+            forms |= {value, quote(data, safe=""), quote_plus(data)}
+            for encoded in (base64.b64encode(data), base64.urlsafe_b64encode(data)):
+                forms |= {encoded.decode(), encoded.decode().rstrip("=")}
+            for quoted in (repr(value), repr(data)[1:], ascii(value)):
+                forms.add(quoted[1:-1])
+            forms |= {json.dumps(value)[1:-1], html.escape(value), html.escape(value, False)}
+    return {form for form in forms if form}
 
 
 @dataclass(eq=False)
@@ -164,6 +178,12 @@ class Exchange:
     coded: str = ""
     http_version: str = "1.1"  # of the request as sent
     absolute_form: bool = False  # the request-target was the whole URL (RFC 9112 3.2.2)
+    #: how it went on the wire, to send it again alike: written byte for byte on a
+    #: connection of its own (`raw`), followed there by a pipelined GET (`then_get`), or on
+    #: a new connection of the pooled client (`fresh`)
+    raw: bool = False
+    then_get: bool = False
+    fresh: bool = False
     masker: Masker = field(default_factory=Masker, repr=False)
     started: float = 0.0  # when it was sent: seconds since the epoch (0: not known)
 
@@ -257,14 +277,27 @@ class Exchange:
         }
 
     def template(self) -> dict[str, Any] | None:
-        """The request with each named secret as `${NAME}` (None: it carried none), for a
-        replay with the real keys: no secret in it."""
+        """The request with each named secret as `${NAME}` (None: it carried none and went
+        through the pooled client), for a replay with the real keys: no secret in it. A
+        request written byte for byte always has one: its values as they were written."""
         url = self.masker.template(self.url)
         headers = {k: self.masker.header_template(k, v) for k, v in self.request_headers.items()}
         named = [url, *headers.values()]
-        if not any(PLACEHOLDER_PATTERN.search(text) for text in named):
+        if not self.raw and not any(PLACEHOLDER_PATTERN.search(text) for text in named):
             return None
         return {"url": url, "headers": headers}
+
+    def wire(self) -> dict[str, Any] | None:
+        """How the request went on the wire when not as the pooled client's usual request
+        (None): what a replay needs to send it again alike."""
+        if self.raw:
+            return {
+                "raw": True,
+                "version": self.http_version,
+                "absolute_form": self.absolute_form,
+                "then_get": self.then_get,
+            }
+        return {"fresh": True} if self.fresh else None
 
     def as_dict(self) -> dict[str, Any]:
         request: dict[str, Any] = {
@@ -275,13 +308,16 @@ class Exchange:
         template = self.template()
         if template is not None:
             request["template"] = template
+        wire = self.wire()
+        if wire is not None:
+            request["wire"] = wire
         return {
             "request": request,
             "response": {
                 "status": self.status,
                 "headers": self.masker.headers(self.headers),
                 "body_excerpt": self.excerpt(),
-                "error": self.error,
+                "error": self.masker.text(self.error),
             },
             "elapsed_s": round(self.elapsed, 4),
             "retries": self.retries,

@@ -6,9 +6,12 @@ that showed it (one for a check that judges one answer, the whole sequence for a
 compares answers). What is HAR: the request and response as the run saw them, keys masked
 (`***`); the response body as far as the reports keep it (its first 400 bytes). What is ours,
 under `_dcs` (HAR allows custom fields that start with `_`): per entry the request as a
-template naming each key by its variable (`${DCS_API_KEY}`), never the key; per page the root
-cause and the findings to re-check: check, message, and how it was called (`arguments`, the
-entries by their index in the page).
+template naming each key by its variable (`${DCS_API_KEY}`), never the key, and how it went
+on the wire when not as the pooled client's usual request (`wire`: written byte for byte, its
+HTTP version, absolute-form, a pipelined GET after it; or on a new connection), so that the
+replay writes the same bytes again with the real key; per page the root cause and the findings
+to re-check: check, message, and how it was called (`arguments`, the entries by their index in
+the page).
 
 A pure function of the summary dict built by `summary.build_summary`.
 """
@@ -102,7 +105,7 @@ def _entry(page_id: str, exchange: Mapping[str, Any], started: str) -> dict[str,
         "request": {
             "method": request["method"],
             "url": request["url"],
-            "httpVersion": "HTTP/1.1",
+            "httpVersion": f"HTTP/{(request.get('wire') or {}).get('version') or '1.1'}",
             "cookies": [],
             "headers": _pairs(request.get("headers") or {}),
             "queryString": [
@@ -116,8 +119,9 @@ def _entry(page_id: str, exchange: Mapping[str, Any], started: str) -> dict[str,
         "cache": {},
         "timings": {"send": 0, "wait": elapsed, "receive": 0},
     }
-    if request.get("template"):
-        entry["_dcs"] = {"template": request["template"]}
+    ours = {key: request[key] for key in ("template", "wire") if request.get(key)}
+    if ours:
+        entry["_dcs"] = ours
     return entry
 
 
