@@ -44,6 +44,7 @@ class Masker:
     ) -> None:
         self._secrets: list[str] = []
         self._raw: set[str] = set()  # the secrets as given
+        self._escaped: re.Pattern[str] | None = None  # any of them, escaped any way
         self._names: dict[str, str] = {}  # a named secret's raw and URL-encoded forms -> name
         self._secret_headers = SECRET_HEADERS | {name.lower() for name in secret_headers}
         for secret in secrets:
@@ -55,6 +56,9 @@ class Masker:
         if secret:
             self._secrets = sorted({*self._secrets, *secret_forms(secret)}, key=len, reverse=True)
             self._raw.add(secret)
+            patterns = [_escaped(raw.strip()) for raw in self._raw if len(raw.strip()) >= 8]
+            patterns = sorted(pattern for pattern in patterns if pattern)
+            self._escaped = re.compile("|".join(patterns)) if patterns else None
             if name:
                 for form in {secret, quote(secret, safe=""), quote_plus(secret)}:
                     self._names.setdefault(form, name)
@@ -64,7 +68,7 @@ class Masker:
         the one masking of any text the suite writes."""
         for secret in self._secrets:
             value = value.replace(secret, MASK)
-        return value
+        return self._escaped.sub(MASK, value) if self._escaped is not None else value
 
     def error(self, exc: BaseException) -> str:
         """An exception as one line of text, masked (its message, else its type's name)."""
@@ -113,6 +117,24 @@ class Masker:
 
     def headers(self, headers: Mapping[str, str]) -> dict[str, str]:
         return {name: self.header(name, value) for name, value in headers.items()}
+
+
+def _escaped(secret: str) -> str:
+    """A pattern of `secret` however its characters other than letters, digits and `_-.~`
+    are escaped, and however often (a repr of JSON of a repr): behind backslashes, as
+    `%XX`, `\\xXX`, `\\uXXXX` or an HTML character reference ("" for a secret that has
+    none of them: its plain forms are enough)."""
+    parts, special = [], False
+    for char in secret:
+        if char.isascii() and (char.isalnum() or char in "_-.~"):
+            parts.append(re.escape(char))
+            continue
+        special, code = True, ord(char)
+        forms = {re.escape(char), re.escape(html.escape(char)), f"&#{code};", f"&#x{code:x};"}
+        forms |= {f"%{code:02X}", f"%{code:02x}", rf"\\x{code:02x}", rf"\\u{code:04x}"}
+        forms |= {r"\+"} if char == " " else set()
+        parts.append(r"\\*(?:" + "|".join(sorted(forms, key=len, reverse=True)) + ")")
+    return "".join(parts) if special else ""
 
 
 def _tokens(text: str) -> list[str]:
