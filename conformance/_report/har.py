@@ -19,10 +19,11 @@ A pure function of the summary dict built by `summary.build_summary`.
 from __future__ import annotations
 
 import http
-import json
 from collections.abc import Mapping, Sequence
 from typing import Any
 from urllib.parse import parse_qsl, urlsplit
+
+from conformance._report.common import json_text
 
 HAR_FORMAT = "dcs-conformance/failures/1"
 CREATOR = {"name": "dcs-conformance", "version": "0.1.0"}
@@ -82,7 +83,7 @@ def render_har(summary: Mapping[str, Any]) -> str:
             },
         }
     }
-    return json.dumps(har, indent=2, ensure_ascii=False) + "\n"
+    return json_text(har)
 
 
 def _index(exchanges: list[Mapping[str, Any]], exchange: Mapping[str, Any]) -> int:
