@@ -139,6 +139,7 @@ def pytest_configure(config: pytest.Config) -> None:
     if config.getoption("timeout", None) is None and hasattr(config.option, "timeout"):
         config.option.timeout = 300  # backstop only: every request already has a deadline
     config.stash[STATE] = _current = state
+    config.add_cleanup(state.mask_logging())
 
 
 def _state(config: pytest.Config) -> RunState | None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import datetime as dt
 import functools
+import logging
 import os
 import random
 import sys
@@ -359,6 +360,26 @@ class RunState:
         """Text the run writes (the terminal's lines, pytest's reports of each test), the
         run's keys masked in every form (`Masker.text`)."""
         return self._masker().text(text)
+
+    def mask_logging(self) -> Callable[[], None]:
+        """From now on, every log record of the process is masked as it is made (any logger,
+        any handler: pytest's captured and live logs included); returns how to stop."""
+        make = logging.getLogRecordFactory()
+        formatter = logging.Formatter()
+
+        def masked(*args: Any, **kwargs: Any) -> logging.LogRecord:
+            record = make(*args, **kwargs)
+            try:
+                text = record.getMessage()
+            except (TypeError, ValueError):  # a record that cannot format: shown as it is
+                return record
+            record.msg, record.args = self.mask(text), None
+            if record.exc_info:
+                record.exc_text = self.mask(formatter.formatException(record.exc_info))
+            return record
+
+        logging.setLogRecordFactory(masked)
+        return lambda: logging.setLogRecordFactory(make)
 
     def _mark_junit(self, summary: Mapping[str, Any], masker: Masker) -> None:
         """Mark each failing test's root causes on this run's JUnit file (not an older one)."""
