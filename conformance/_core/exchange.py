@@ -44,7 +44,8 @@ class Masker:
     ) -> None:
         self._secrets: list[str] = []
         self._raw: set[str] = set()  # the secrets as given
-        self._escaped: re.Pattern[str] | None = None  # any of them, escaped any way
+        #: any of them escaped any way, and what is left of one cut short
+        self._escaped: re.Pattern[str] | None = None
         self._names: dict[str, str] = {}  # a named secret's raw and URL-encoded forms -> name
         self._secret_headers = SECRET_HEADERS | {name.lower() for name in secret_headers}
         for secret in secrets:
@@ -56,7 +57,9 @@ class Masker:
         if secret:
             self._secrets = sorted({*self._secrets, *secret_forms(secret)}, key=len, reverse=True)
             self._raw.add(secret)
-            patterns = [_escaped(raw.strip()) for raw in self._raw if len(raw.strip()) >= 8]
+            cores = {raw.strip() for raw in self._raw}
+            patterns = [_escaped(core) for core in cores if len(core) >= 8]
+            patterns += [_cut(core) for core in cores if len(core) >= CUT_FROM]
             patterns = sorted(pattern for pattern in patterns if pattern)
             self._escaped = re.compile("|".join(patterns)) if patterns else None
             if name:
@@ -117,6 +120,16 @@ class Masker:
 
     def headers(self, headers: Mapping[str, str]) -> dict[str, str]:
         return {name: self.header(name, value) for name, value in headers.items()}
+
+
+#: A secret this long is masked even when a text shows only its first half, 12 characters at
+#: least (a value cut short to fit a line: `repr(body[:40])`), with what follows that half.
+CUT_FROM = 20
+
+
+def _cut(secret: str) -> str:
+    """A pattern of the first half of `secret` and whatever key-like characters follow it."""
+    return re.escape(secret[: max(len(secret) // 2, 12)]) + r"[\w.~-]*"
 
 
 def _escaped(secret: str) -> str:
@@ -252,9 +265,11 @@ class Exchange:
         return f"{self.status}" + (f" (Server: {self.masker.text(server)})" if server else "")
 
     def excerpt(self, limit: int = 400) -> str:
-        text = self.body[:limit].decode("utf-8", errors="replace")
+        """The body's first `limit` bytes as text, masked before it is cut (a key across the
+        cut is masked whole)."""
+        text = self.masker.text(self.body[: limit + 1024].decode("utf-8", errors="replace"))
         more = f"... ({len(self.body)} bytes)" if len(self.body) > limit else ""
-        return self.masker.text(text) + more
+        return text[:limit] + more
 
     @property
     def body_judged(self) -> bool:

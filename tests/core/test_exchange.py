@@ -128,3 +128,17 @@ def test_a_key_is_masked_however_it_is_padded_quoted_or_escaped():
     assert masker.error(ValueError()) == "ValueError"
     plain = Masker(["dcs_test_plain0123"])
     assert plain.text("dcs_test_plain0123 and &amp; \\x27") == "*** and &amp; \\x27"
+
+
+def test_a_key_cut_short_is_masked_from_its_first_half_on():
+    """A text that cut a key to fit a line (`repr(body[:40])`) shows none of it once half of
+    it shows; a key of under 20 characters is masked only whole."""
+    key = "dcs_test_biQlBUhRENbrCN4SFinlqejx"
+    masker = Masker([key])
+    assert masker.text(repr(f"X-Echo: {key}".encode()[:30])) == "b'X-Echo: ***'"
+    assert masker.text(f"{key[:16]}... more") == "*** more"
+    assert masker.text(f"{key[:15]} dcs_test_other") == f"{key[:15]} dcs_test_other"
+    assert Masker(["dcs_test_eeeeeeee"]).text("dcs_test_eeee") == "dcs_test_eeee"
+    body = (b"x" * 390 + key.encode()) * 3
+    shown = Exchange("GET", "http://h/", {}, 200, {}, body, 0.0, masker=masker).excerpt()
+    assert shown.startswith("x" * 390 + "***") and "dcs_test" not in shown
