@@ -145,7 +145,7 @@ def _escaped(secret: str) -> str:
         special, code = True, ord(char)
         forms = {re.escape(char), re.escape(html.escape(char)), f"&#{code};", f"&#x{code:x};"}
         forms |= {f"%{code:02X}", f"%{code:02x}", rf"\\x{code:02x}", rf"\\u{code:04x}"}
-        forms |= {r"\+"} if char == " " else set()
+        forms |= {r"\+"} if char == " " else {"&apos;"} if char == "'" else set()
         parts.append(r"\\*(?:" + "|".join(sorted(forms, key=len, reverse=True)) + ")")
     return "".join(parts) if special else ""
 
