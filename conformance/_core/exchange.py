@@ -128,8 +128,11 @@ CUT_FROM = 20
 
 
 def _cut(secret: str) -> str:
-    """A pattern of the first half of `secret` and whatever key-like characters follow it."""
-    return re.escape(secret[: max(len(secret) // 2, 12)]) + r"[\w.~-]*"
+    """A pattern of the first half of `secret` and whatever may follow it of the rest, in any
+    escaping (letters, digits, the rest's own characters, `\\%&#;`)."""
+    half = max(len(secret) // 2, 12)
+    rest = "".join(sorted({re.escape(char) for char in secret[half:] if not char.isspace()}))
+    return re.escape(secret[:half]) + rf"[\w.~\-\\%&#;{rest}]*"
 
 
 def _escaped(secret: str) -> str:

@@ -244,13 +244,18 @@ def failing_server(key: str):
     """A handler that answers the plain valid request well and fails the others each its own
     way: a padded key refused with the key echoed (quoted as Python quotes bytes), a padded org
     header reset, the org header answered with a malformed header line echoing the key (a
-    protocol error), an HTTP/1.0 request never answered (a timeout)."""
+    protocol error), an HTTP/1.0 request never answered (a timeout), or in absolute-form
+    answered with a status line that quotes the key past where the raw client cuts it."""
     echoed = key.encode()
 
     async def handle(request: Request, writer: asyncio.StreamWriter) -> None:
         head = request.head
         if head.split(b"\r\n")[0].endswith(b" HTTP/1.0"):
-            await asyncio.sleep(20)  # past the deadline
+            if request.target.startswith("http"):  # a status line the raw client cuts short
+                writer.write(b"HTTP/1.1 2OO the key was " + echoed + b"\r\n\r\n")
+                await writer.drain()
+            else:
+                await asyncio.sleep(20)  # past the deadline
             return
         if _padded(head, b"x-dedalus-org-id"):
             reset(writer)
@@ -305,6 +310,9 @@ def test_no_key_in_any_output_when_requests_fail(tmp_path):
         padded = [v for test, v in verdicts.items() if "padded" in test]
         assert padded and all(v["verdict"] == "reproduced" for v in padded), verdicts
         assert "not confirmed (Illegal" not in result.stdout
+        text = (reports / "summary.json").read_text(encoding="utf-8")
+        assert "illegal header line: bytearray(b'X-Echo : ***')" in text
+        assert "not an HTTP/1.x status line: b'HTTP/1.1 2OO the key was ***" in text
         assert not leaks(result, tmp_path, forms), "the key leaked"
 
         replayed = run_module(
