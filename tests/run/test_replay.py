@@ -86,6 +86,17 @@ def test_a_request_whose_key_the_test_had_changed_is_not_replayed(har, fixtures)
     assert "rerun t::valid_bearer" in outcomes[0].detail
 
 
+def test_a_request_the_client_cannot_write_is_not_replayed_and_why_names_no_key(har, fixtures):
+    log = json.loads(har.read_text())
+    entry = log["log"]["entries"][0]
+    entry["_dcs"]["template"]["headers"] = {"x-api-key": "${DCS_API_KEY}\n"}  # not raw
+    har.write_text(json.dumps(log))
+    key = fixtures.suite_credentials[0]
+    outcomes = replayed(har, create_app(fixtures), key)
+    assert outcomes[0].verdict == "not replayed" and outcomes[0].exchanges == []
+    assert key not in outcomes[0].detail and "***" in outcomes[0].detail, outcomes[0].detail
+
+
 def test_what_the_file_needs_and_where_it_is_sent():
     assert replay._rebase("http://a:1/v1/usage?x=1", "http://a:1", "https://b/api") == (
         "https://b/api/v1/usage?x=1"
