@@ -1,15 +1,14 @@
 """Replaying a run's failures: read failures.har, re-send the exchanges of each root cause with
 the real keys, and re-apply the checks that failed on the new answers.
 
-Each request goes on the wire as it went in the run: one the raw client wrote byte for byte
-(whitespace around a value, HTTP/1.0, absolute-form) is written again so, the same bytes with
-the real key in place of `${NAME}`; one sent on a new connection, again on a new one.
-
 Each root cause (a page of the HAR) holds the exchanges of the first test that showed it and
 that test's findings of it: a check, and how it was called (`ContractViolation.arguments`:
 exchanges by index, keys by name, the contract and operation by reference, the canary's
 expectation by its period). The exchanges are re-sent in order on one connection, through the
-suite's transport (the read-only guard included), and each check is called again with the new
+suite's transport (the read-only guard included), each as it went in the run: one the raw
+client wrote byte for byte (whitespace around a value, HTTP/1.0, absolute-form) is written
+again so on a connection of its own, the same bytes with the real key in place of `${NAME}`;
+one sent on a new connection, again on a new one. Each check is called again with the new
 answers in place of the old: a root cause is fixed when none of them fails any more.
 Schemathesis's checks (`st.*`) cannot be called again without the generated case: such a
 finding is still failing while the answer keeps its status and, for a schema, media type or
