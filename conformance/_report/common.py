@@ -30,7 +30,18 @@ def operations_line(operations: int, writes: Sequence[str], *, names: bool = Tru
 
 
 def render_json(summary: Mapping[str, Any]) -> str:
-    return json.dumps(summary, indent=2, ensure_ascii=False) + "\n"
+    return json_text(summary)
+
+
+def json_text(value: Any) -> str:
+    """`value` as indented JSON, UTF-8 text as it is; a lone surrogate escape (a byte of a
+    header value that is not UTF-8, in a request's template) as its JSON escape, so that the
+    file can be written and read back to the same value."""
+    text = json.dumps(value, indent=2, ensure_ascii=False) + "\n"
+    return _SURROGATE.sub(lambda found: f"\\u{ord(found.group()):04x}", text)
+
+
+_SURROGATE = re.compile("[\ud800-\udfff]")
 
 
 def verdict(summary: Mapping[str, Any]) -> str:
