@@ -15,7 +15,7 @@ import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 
-from conformance._contract import http
+from conformance._contract import http, lint_notes
 
 UUID = re.compile(r"[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}")
 #: Before the Unix epoch a period may be refused (400): epoch-based storage cannot hold it.
@@ -376,3 +376,15 @@ def target_refusal(status: int, target_length: int, location: str | None) -> str
     if status in REDIRECTS and location:
         return "a redirect to the canonical form"
     return None
+
+
+# --- httplint's notes ------------------------------------------------------------------------
+
+#: Per httplint note class: violation, warning or off, with the reason (`lint_notes`).
+LINT_NOTES = lint_notes.LINT_NOTES
+
+
+def lint_verdict(note: str) -> str:
+    """How an httplint note is judged: `violation`, `warning` or `off`; a note class the table
+    does not know (a newer httplint) is a warning until it is reviewed."""
+    return LINT_NOTES.get(note, (lint_notes.WARNING, ""))[0]

@@ -106,6 +106,7 @@ CATEGORY = {
     "undeclared_method_refused": WIRE,
     "head_matches_get": WIRE,
     "strong_etag_names_one_content": WIRE,
+    "http_message_lint": WIRE,  # the message as HTTP frames it
     "standard_headers_harmless": WIRE,
     "request_target_harmless": WIRE,
     # wording: what an error calls itself
@@ -445,3 +446,40 @@ def describe_cause(cause: Mapping[str, Any]) -> str:
 
 def statuses_text(statuses: Iterable[int | None]) -> str:
     return ", ".join("no response" if s is None else str(s) for s in statuses) or "-"
+
+
+def group_warnings(
+    warned: Iterable[tuple[str, Iterable[Mapping[str, Any]]]],
+) -> list[dict[str, Any]]:
+    """Warnings (`ContractWarning.as_dict()`), as (test id, its warnings) in the order the tests
+    ran, grouped like failures by root cause: the check and the note it reported. Each group:
+    `id` (`check: note`), `check`, `note`, `message` (the first one), `locations`, `statuses`,
+    `tests`, `test_ids` and `example` (the first warning and its test); the most tests first."""
+    groups: dict[str, dict[str, Any]] = {}
+    for nodeid, warnings in warned:
+        for warning in warnings:
+            key = f"{warning.get('check')}: {warning.get('note')}"
+            group = groups.setdefault(
+                key,
+                {
+                    "id": key,
+                    "check": warning.get("check"),
+                    "note": warning.get("note"),
+                    "message": warning.get("message"),
+                    "locations": [],
+                    "statuses": [],
+                    "tests": 0,
+                    "test_ids": [],
+                    "example": {**warning, "test": nodeid},
+                },
+            )
+            for name, value in (("locations", warning.get("location")),
+                                ("statuses", warning.get("status"))):  # fmt: skip
+                if value not in group[name]:
+                    group[name].append(value)
+            if nodeid not in group["test_ids"]:
+                group["test_ids"].append(nodeid)
+                group["tests"] += 1
+    for group in groups.values():
+        group["statuses"].sort(key=lambda s: (s is None, s or 0))
+    return sorted(groups.values(), key=lambda g: (-g["tests"], g["id"]))

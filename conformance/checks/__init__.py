@@ -21,6 +21,7 @@ from conformance.checks.http import (
     credentialed_answer_not_shared_cacheable,
     strong_etag_names_one_content,
 )
+from conformance.checks.lint import http_message_lint
 from conformance.checks.responses import (
     auth_errors_not_retryable,
     body_matches_schema,
@@ -62,6 +63,7 @@ RESPONSE_CHECKS = (
     retry_hint_non_negative,
     problem_status_matches,
     credentialed_answer_not_shared_cacheable,
+    http_message_lint,
 )
 #: Run on every response of one operation, by its label.
 OPERATION_CHECKS = {
