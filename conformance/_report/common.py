@@ -445,13 +445,14 @@ def seed_text(seed: int | None) -> str:
 
 def warning_lines(summary: Mapping[str, Any], limit: int | None = None) -> list[str]:
     """One line per group of warnings (never failures): the check and its note, how many
-    tests, the statuses, the first message and where it was first seen."""
+    tests, the statuses, the first message and where it was first seen. Not `[check]`, the
+    form of a failure's text (the kill matrix reads failed checks from it)."""
     groups = summary.get("warnings") or []
     lines = []
     for group in groups[:limit]:
         example = group["example"]
         lines.append(
-            f"[{group['check']}] {group['note']} ({plural(group['tests'], 'test')}, "
+            f"{group['check']}: {group['note']} ({plural(group['tests'], 'test')}, "
             f"{statuses_text(group['statuses'])}): {one_line(group['message'] or '', 160)} "
             f"(first: {example.get('request')} -> {status_text(example.get('status'))} in "
             f"{example['test']})"

@@ -502,7 +502,7 @@ class OwnDateProtocol(WireProtocol):
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
-        self.server_state = _Dateless(self.server_state)
+        self.server_state = _Dateless(self.server_state)  # type: ignore[assignment]
 
 
 def rfc850_date(scope: Scope) -> list[tuple[bytes, bytes]]:
