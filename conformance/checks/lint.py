@@ -19,6 +19,8 @@ from conformance.checks._invariant import Broken, invariant
 
 #: (note class name, subject, summary) of one finding.
 Found = tuple[str, str, str]
+#: Not a note of httplint: it raised on an answer (a warning, as any note the table lacks).
+LINTER_FAILED = "LINTER_FAILED"
 #: Answers linted at most, by identical message, before the oldest is linted again.
 CACHED = 512
 
@@ -70,16 +72,19 @@ def lint(exchange: Exchange) -> tuple[Found, ...]:
     content = exchange.body_judged and coded in ("", "identity")
     path = exchange.url.split("://", 1)[-1]
     target = "/" + path.split("/", 1)[1] if "/" in path else "/"
-    return _lint(
-        exchange.method,
-        target,
-        tuple(exchange.request_headers.items()),
-        exchange.status,
-        tuple(exchange.headers.items()),
-        exchange.body if content else b"",
-        content,
-        int(exchange.started),
-    )
+    try:
+        return _lint(
+            exchange.method,
+            target,
+            tuple(exchange.request_headers.items()),
+            exchange.status,
+            tuple(exchange.headers.items()),
+            exchange.body if content else b"",
+            content,
+            int(exchange.started),
+        )
+    except Exception as exc:  # httplint's own bug: said, never the answer's fault
+        return ((LINTER_FAILED, "message", f"httplint could not lint this answer: {exc!r}"),)
 
 
 def note_classes() -> dict[str, type[Note]]:

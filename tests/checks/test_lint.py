@@ -104,3 +104,12 @@ def test_a_secret_in_a_note_is_masked():
     answer = ex(date=f"{KEY} GMT")
     found, _ = judged(answer)
     assert found and KEY not in found[0].message + found[0].actual
+
+
+def test_httplint_failing_is_a_warning_not_a_crash(monkeypatch):
+    def broken(*args):
+        raise RuntimeError("boom")
+
+    monkeypatch.setattr("conformance.checks.lint._lint", broken)
+    found, warned = judged(ex())
+    assert found == [] and [w.note for w in warned] == ["LINTER_FAILED"]
