@@ -5,6 +5,7 @@ from __future__ import annotations
 import functools
 import importlib
 import pkgutil
+import re
 from collections.abc import Iterator
 
 import httplint
@@ -21,6 +22,9 @@ from conformance.checks._invariant import Broken, invariant
 Found = tuple[str, str, str]
 #: Not a note of httplint: it raised on an answer (a warning, as any note the table lacks).
 LINTER_FAILED = "LINTER_FAILED"
+#: The request fields httplint reads to judge an answer (negotiation, conditionals, ranges,
+#: expectations, upgrades, CORS): only these are fed, and make the cache's key.
+_ASKED = re.compile(r"accept.*|if-.*|access-control-request-.*|origin|te|expect|upgrade|range")
 #: Answers linted at most, by identical message, before the oldest is linted again.
 CACHED = 512
 
@@ -76,7 +80,9 @@ def lint(exchange: Exchange) -> tuple[Found, ...]:
         return _lint(
             exchange.method,
             target,
-            tuple(exchange.request_headers.items()),
+            tuple(
+                (k, v) for k, v in exchange.request_headers.items() if _ASKED.fullmatch(k.lower())
+            ),
             exchange.status,
             tuple(exchange.headers.items()),
             exchange.body if content else b"",
