@@ -187,9 +187,13 @@ def value_kind(violation: Mapping[str, Any]) -> str:
     """The kind of the offending value, from the violation's `actual` and `expected`:
     missing, extra field, status, null, true, false, negative integer, integer over int64,
     integer, float, empty string, string, object, array; for an error code, `not
-    UPPER_SNAKE_CASE` or `another code`; text for anything else (a media type, a transport
+    UPPER_SNAKE_CASE` or `another code`; `httplint NOTE` for a note of httplint's (its
+    `actual` starts with the note class); text for anything else (a media type, a transport
     error)."""
     actual = str(violation.get("actual") or "").strip()
+    note = re.match(r"([A-Z][A-Z0-9_]+): ", actual)
+    if violation.get("check") == "http_message_lint" and note:
+        return f"httplint {note.group(1)}"
     expected = str(violation.get("expected") or "")
     location = str(violation.get("location") or "")
     if expected.startswith("schema keyword 'required'") or actual in ("(missing)", "(none)"):

@@ -128,7 +128,7 @@ def http_message_lint(contract: Contract, operation: Operation, exchange: Exchan
         raise Broken(
             exchange.masker.text("; ".join(f"{s} (httplint {n})" for n, _, s in broken)),
             expected=reason,
-            actual=exchange.masker.text(summary),
+            actual=exchange.masker.text(f"{name}: {summary}"),
             location=_location(subject),
         )
 

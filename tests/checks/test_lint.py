@@ -68,6 +68,7 @@ def test_a_head_answer_is_linted_without_content():
 def test_a_broken_message_is_a_violation_naming_the_note(headers, note):
     found, _ = judged(ex(**headers))
     assert len(found) == 1 and note in found[0].message
+    assert found[0].actual.startswith(f"{note}: ")
     assert found[0].expected.startswith("RFC 9110")
     assert found[0].location.startswith("header ")
 
