@@ -342,10 +342,17 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) ->
     done = trace.take()  # the main thread's: the test's own, or its outage probe if ahead
     ahead = item.stash.get(TRACE, None)
     if ahead is not None:
-        done = trace.Trace([*ahead.exchanges, *done.exchanges], ahead.exercised | done.exercised)
+        done = trace.Trace(
+            [*ahead.exchanges, *done.exchanges],
+            ahead.exercised | done.exercised,
+            warnings=[*ahead.warnings, *done.warnings],
+        )
     exchanges = [coverage_record(state.contract, e) for e in done.exchanges]
     report.user_properties.append(("dcs_exchanges", json.dumps(exchanges)))
     report.user_properties.append(("dcs_checks", json.dumps(sorted(done.exercised))))
+    if done.warnings:
+        warned = [warning.as_dict() for warning in done.warnings]
+        report.user_properties.append(("dcs_warnings", json.dumps(warned)))
     violations = violations_in(call.excinfo.value) if call.excinfo is not None else []
     if violations:
         found = [violation_record(state.contract, violation) for violation in violations]

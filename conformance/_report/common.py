@@ -452,3 +452,28 @@ def _ids(entries: Sequence[Any]) -> str:
 
 def seed_text(seed: int | None) -> str:
     return "derandomized" if seed is None else str(seed)
+
+
+def warning_lines(summary: Mapping[str, Any], limit: int | None = None) -> list[str]:
+    """One line per group of warnings (never failures): the check and its note, how many
+    tests, the statuses, the first message and where it was first seen. Not `[check]`, the
+    form of a failure's text (the kill matrix reads failed checks from it)."""
+    groups = summary.get("warnings") or []
+    lines = []
+    for group in groups[:limit]:
+        example = group["example"]
+        lines.append(
+            f"{group['check']}: {group['note']} ({plural(group['tests'], 'test')}, "
+            f"{statuses_text(group['statuses'])}): {one_line(group['message'] or '', 160)} "
+            f"(first: {example.get('request')} -> {status_text(example.get('status'))} in "
+            f"{example['test']})"
+        )
+    if limit is not None and len(groups) > limit:
+        lines.append(f"... and {len(groups) - limit} more in summary.json")
+    return lines
+
+
+def warnings_title(summary: Mapping[str, Any]) -> str:
+    """'Warnings (N): they fail nothing'."""
+    count = len(summary.get("warnings") or [])
+    return f"Warnings ({count}): reported, they fail nothing and leave the exit status alone"

@@ -80,6 +80,7 @@ def render_har(summary: Mapping[str, Any]) -> str:
                 "base_url": (summary.get("replay") or {}).get("base_url"),
                 "spec_sha256": (summary.get("spec") or {}).get("sha256"),
                 "started": started,
+                "warnings": summary.get("warnings") or [],  # they fail nothing: no entries
             },
         }
     }

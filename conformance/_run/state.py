@@ -22,6 +22,7 @@ from conformance._core.dates import utc_today
 from conformance._core.errors import ConfigError, ContractViolation, ExitCode
 from conformance._core.exchange import Masker
 from conformance._report.causes import cause_key, violation_items
+from conformance._report.common import warning_lines
 from conformance._report.junit import mark_junit
 from conformance._report.summary import (
     Results,
@@ -305,6 +306,7 @@ class RunState:
             coverage(exchanges, self.documented()),
             triaged=triaged,
             confirm=None if confirmed is None else confirmed.as_dict(),
+            warnings=found["warnings"],
         )
         if self.baseline_written:
             lines.append(f"dcs-conformance: {self.baseline_written}")
@@ -391,9 +393,10 @@ class RunState:
         except OSError:
             return
         marks = junit_marks(summary["groups"])
-        if fresh and marks:
+        warned = [masker.text(line) for line in warning_lines(summary)]
+        if fresh and (marks or warned):
             masked = {test: [masker.text(line) for line in lines] for test, lines in marks.items()}
-            mark_junit(path, masked, prefix=prefix)
+            mark_junit(path, masked, prefix=prefix, warnings=warned)
 
 
 def _ground_truth_line(settings: Settings) -> str:

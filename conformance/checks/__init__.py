@@ -21,6 +21,7 @@ from conformance.checks.http import (
     credentialed_answer_not_shared_cacheable,
     strong_etag_names_one_content,
 )
+from conformance.checks.lint import http_message_lint
 from conformance.checks.messages import (
     connection_close_honoured,
     cors_credentials_not_any_origin,
@@ -74,6 +75,7 @@ RESPONSE_CHECKS = (
     connection_close_honoured,
     cors_credentials_not_any_origin,
     errors_reveal_no_internals,
+    http_message_lint,
 )
 #: Run on the answers that were retried before the one a request ended with (a 429, 502 or
 #: 503 whose hint the client followed): what a client acts on before it retries.

@@ -131,6 +131,7 @@ class WireProtocol(H11Protocol):
         """The spec's JSON 400 ``INVALID_REQUEST`` (uvicorn's is text/plain), then close."""
         reply = INVALID_REQUEST
         headers = [
+            (b"date", formatdate(usegmt=True).encode()),  # RFC 9110 6.6.1, as the mock's own
             (b"content-type", reply.media_type.encode()),
             (b"content-length", b"%d" % len(reply.body)),
             (b"date", formatdate(usegmt=True).encode()),

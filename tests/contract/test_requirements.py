@@ -20,9 +20,6 @@ from tests._support import run_module
 TABLE = load()
 #: schemathesis's response checks the suite runs, as the reports name them.
 SCHEMATHESIS = frozenset(f"st.{check.__name__}" for check in _builtin_checks())
-#: PENDING, to be removed by the lead at merge: checks other branches add (issue 23) that rows
-#: already name. A name here that the catalogue has fails test_pending_checks_are_not_merged_yet.
-PENDING = frozenset({"http_message_lint"})
 #: The rows that apply and that no check covers yet (`open:`), each to be resolved: a check
 #: that covers it (then the row names it and leaves this list), or a reading that makes it n/a.
 #: A new open row must be added here on purpose.
@@ -87,18 +84,13 @@ CITED = ("DCS spec", "RFC 8259", "RFC 7493", "RFC 6750")
 
 
 def test_every_named_check_exists():
-    unknown = TABLE.checks() - set(CATALOGUE) - SCHEMATHESIS - PENDING
+    unknown = TABLE.checks() - set(CATALOGUE) - SCHEMATHESIS
     assert not unknown, f"rows name checks that do not exist: {sorted(unknown)}"
 
 
 def test_every_check_is_named_by_a_row():
     unnamed = set(CATALOGUE) - TABLE.checks()
     assert not unnamed, f"checks no row names: {sorted(unnamed)}"
-
-
-def test_pending_checks_are_not_merged_yet():
-    merged = PENDING & set(CATALOGUE)
-    assert not merged, f"merged now, remove from PENDING: {sorted(merged)}"
 
 
 def test_every_row_is_settled():

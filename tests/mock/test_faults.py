@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import base64
 import contextlib
+import email.utils
 import http.client
 import json
 import re
@@ -621,6 +622,22 @@ def _tag_of_the_period(c: TestClient) -> None:
     _equal(usage(c, CLOSED_PERIOD, **asked).status_code, 304)
 
 
+def _modified_after_date(c: TestClient) -> None:
+    answer = usage(c, CLOSED_PERIOD)
+    modified = answer.headers.get("last-modified")
+    now = email.utils.parsedate_to_datetime(answer.headers.get("date") or _now_header())
+    assert modified is not None and email.utils.parsedate_to_datetime(modified) > now
+
+
+def _now_header() -> str:
+    return email.utils.formatdate(time.time() + 2, usegmt=True)
+
+
+def _weak_tag_lower_case(c: TestClient) -> None:
+    tag = usage(c, CLOSED_PERIOD).headers.get("etag")
+    assert tag is not None and re.fullmatch(r'w/"[0-9a-f]+"', tag), tag
+
+
 def _rewrite_header(c: TestClient) -> None:
     for name, path in (("X-Original-URL", "/"), ("X-Rewrite-URL", "/health")):
         _equal(_error(c, **{name: path}).status_code, 200)
@@ -845,6 +862,8 @@ IN_PROCESS: dict[str, Callable[[TestClient], None]] = {
     "cors_reflects_any_origin": _origin_reflected,
     "org_query_parameter_switches_tenant": _org_from_query,
     "org_existence_oracle": _org_oracle,
+    "last_modified_after_date": _modified_after_date,
+    "etag_weak_lower_case": _weak_tag_lower_case,
 }
 
 
@@ -1213,10 +1232,25 @@ def test_correct_mock_across_the_request_space(server) -> None:
         _equal(answers, [(200, reference.content)] * 3)
 
 
+#: RFC 9110 5.6.7's IMF-fixdate.
+IMF_FIXDATE = (
+    r"(Mon|Tue|Wed|Thu|Fri|Sat|Sun), \d\d (Jan|Feb|Mar|Apr|May|Jun|Jul|Aug|Sep|Oct|Nov|Dec) "
+    r"\d{4} \d\d:\d\d:\d\d GMT"
+)
+
+
+def test_date_not_imf_fixdate(server) -> None:
+    date = fetch(server("date_not_imf_fixdate"), CLOSED_PERIOD).headers.get_list("date")
+    assert len(date) == 1 and not re.fullmatch(IMF_FIXDATE, date[0]), date
+    assert email.utils.parsedate_to_datetime(date[0])  # an obsolete form, still a date
+    assert re.fullmatch(IMF_FIXDATE, fetch(server(""), CLOSED_PERIOD).headers["date"])
+
+
 WIRE = {
     "no_date",
     "not_modified_with_content",
     "connection_close_ignored",
+    "date_not_imf_fixdate",
     "header_names_case_sensitive",
     "reset_mid_response",
     "slow_dribble_old_periods",

@@ -21,7 +21,7 @@ from starlette.types import ASGIApp
 
 from conformance.mock import _layers as layers
 from conformance.mock import _replies as replies
-from conformance.mock._faults import request_space, steps, wire
+from conformance.mock._faults import request_space, request_wire, steps, wire
 from conformance.mock._faults.fault import Fault, KnownLimit, family
 from conformance.mock._http.protocol import MockHttpToolsProtocol
 from conformance.mock._layers import layered_app
@@ -831,6 +831,31 @@ _FAULTS = [
             "org has the message says 'organization ... does not exist'",
             ("org_existence_not_revealed",),
             steps.org_existence_told(),
+        ),
+    ),
+    *family(
+        "the message as HTTP frames it",
+        Fault(
+            "date_not_imf_fixdate",
+            "every answer's Date is in the obsolete RFC 850 form (Sunday, 06-Dec-26 ...), "
+            "which a sender must not generate (RFC 9110 5.6.7)",
+            ("http_message_lint",),
+            layers.wire(
+                wire.everything, wire.with_response_headers(wire.rfc850_date), wire.OwnDateProtocol
+            ),
+        ),
+        Fault(
+            "last_modified_after_date",
+            "200s carry a Last-Modified a day later than their own Date (RFC 9110 8.8.2.1)",
+            ("http_message_lint",),
+            layers.wire(wire.everything, request_wire.on_success(wire.modified_tomorrow)),
+        ),
+        Fault(
+            "etag_weak_lower_case",
+            'usage answers are tagged w/"..." (the weak indicator is the case-sensitive W/, '
+            "RFC 9110 8.8.3): no entity-tag, which caches and conditionals cannot use",
+            ("http_message_lint",),
+            layers.wire(wire.has_period_start, wire.weak_etag_lower_case),
         ),
     ),
     # The whole request space (methods, header fields, targets, equivalent requests).

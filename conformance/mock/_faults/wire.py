@@ -16,6 +16,7 @@ import time
 from collections import OrderedDict
 from collections.abc import Callable
 from datetime import date, timedelta
+from email.utils import formatdate
 from typing import Any
 from urllib.parse import parse_qsl, unquote
 
@@ -604,3 +605,48 @@ class NegativeHintBlips:
                 return
         await send(start)
         await send(body_message(body, False))
+
+
+# --- the message as HTTP frames it (dates, validators) --------------------------------------
+
+
+class _Dateless:
+    """A server's state whose default header fields leave `Date` out (the answer has its own)."""
+
+    def __init__(self, state: Any) -> None:
+        self._state = state
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._state, name)
+
+    @property
+    def default_headers(self) -> list[tuple[bytes, bytes]]:
+        return [(n, v) for n, v in self._state.default_headers if n.lower() != b"date"]
+
+
+class OwnDateProtocol(WireProtocol):
+    """The wire protocol without the server's own `Date`: the app sends the one it makes."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.server_state = _Dateless(self.server_state)  # type: ignore[assignment]
+
+
+def rfc850_date(scope: Scope) -> list[tuple[bytes, bytes]]:
+    """`Date` in the obsolete RFC 850 form (`Sunday, 06-Dec-26 10:00:00 GMT`)."""
+    return [(b"date", time.strftime("%A, %d-%b-%y %H:%M:%S GMT", time.gmtime()).encode())]
+
+
+def modified_tomorrow() -> list[tuple[bytes, bytes]]:
+    """`Last-Modified` a day after now, so after the answer's own `Date`."""
+    return [(b"last-modified", formatdate(time.time() + 86400, usegmt=True).encode())]
+
+
+async def weak_etag_lower_case(app: ASGIApp, scope: Scope, receive: Receive, send: Send) -> None:
+    """A 200 tagged `w/"<digest of its body>"`: a weak indicator in lower case, no entity-tag."""
+    start, body = await answer(app, scope, receive)
+    if start.get("status") == 200:
+        tag = b'w/"%s"' % hashlib.sha256(body).hexdigest()[:16].encode()
+        start = {**start, "headers": [*start.get("headers", []), (b"etag", tag)]}
+    await send(start)
+    await send(body_message(body, False))

@@ -27,7 +27,8 @@ LINGER_SECONDS = 2.0
 
 
 def invalid_request_bytes() -> bytes:
-    """The whole 400 ``INVALID_REQUEST`` response, dated now, ``Connection: close``."""
+    """The whole 400 ``INVALID_REQUEST`` response, ``Connection: close``, dated now (an
+    origin server with a clock dates every 4xx: RFC 9110 6.6.1)."""
     reply = INVALID_REQUEST
     head = (
         f"HTTP/1.1 {reply.status} Bad Request\r\n"
