@@ -1,10 +1,12 @@
 """One request written byte for byte on a connection of its own, for what the pooled client
 (`wire`) cannot send or cannot see: HTTP/1.0, a request-target in absolute-form (RFC 9112
-3.2.2), whitespace around a field value, and whatever a server sends after a response that
-has no content (a HEAD answered with its body). The request asks for the connection to be
-closed after it; the answer is read as RFC 9112 frames it (1xx interim responses skipped,
-Content-Length, chunked, or until the close), within the same deadline and size cap as
-every other request, and decoded as labelled."""
+3.2.2), whitespace around a field value, whatever a server sends after a response that has no
+content (a HEAD answered with its body), and requests malformed at HTTP/1.1's level on purpose
+(no Host, a request-line of its own, octets before it, an indented first field line, content
+after the head), with whether the server then closed the connection. The request asks for the
+connection to be closed after it unless told to watch for the close; the answer is read as RFC
+9112 frames it (1xx interim responses skipped, Content-Length, chunked, or until the close),
+within the same deadline and size cap as every other request, and decoded as labelled."""
 
 from __future__ import annotations
 
@@ -33,6 +35,9 @@ MAX_HEAD_BYTES = 64 * 1024  # of a response head
 #: After a complete answer, how long the server has to close the connection as asked before
 #: its silence is taken for the end (only a server that ignores `Connection: close` waits).
 CLOSE_GRACE = 0.5
+#: How long a watched connection may stay open after a complete answer before it is taken
+#: for kept open (a server that closes does so at once).
+CLOSE_WATCH = 1.0
 _STATUS_LINE = re.compile(rb"HTTP/1\.[0-9] ([0-9]{3})(?: [^\r\n]*)?")
 _BODILESS = frozenset({204, 304})
 
@@ -48,6 +53,21 @@ class Raw:
     #: seen, as a HEAD's content that would corrupt the next answer (a correct server sends
     #: nothing there, and the follow-up's own answer ends the wait). It counts as a request.
     then_get: bool = False
+    #: what makes the request malformed at HTTP/1.1's level, in words ("" for none): the
+    #: answer is then judged as the HTTP layer's (`readings.outside_the_api`)
+    flaw: str = ""
+    host: bool = True  # a Host field is added unless named (False: none)
+    #: the request-line as written, `{target}` standing for the request-target ("": composed
+    #: from method, target and version)
+    line: str = ""
+    before: str = ""  # octets written before the request-line (empty lines, say)
+    #: the first of the request's own fields goes right after the request-line, preceded by
+    #: a space (RFC 9112 2.2: whitespace between the request-line and the first field)
+    indent_first: bool = False
+    content: bytes = b""  # written after the head, as is
+    #: no `Connection: close` is asked for; whether the server closed the connection after
+    #: its answer (or without one) is reported, within `CLOSE_WATCH` more seconds
+    watch_close: bool = False
 
 
 class _Broken(Exception):
@@ -79,6 +99,7 @@ def exchange(
     except OSError as exc:
         raise TargetUnavailable(f"cannot connect to {origin} ({exc.strerror or exc})") from exc
     answer = Answer()
+    reader: _Reader | None = None
     try:
         if parts.scheme == "https":
             sock.settimeout(max(due - time.monotonic(), 0.001))
@@ -88,6 +109,8 @@ def exchange(
         asked = ", ".join(v for k, v in headers if k.lower() == "accept-encoding")
         reader = _Reader(sock, due, read_timeout)
         _receive(method, answer, reader, max_body_bytes, asked or ACCEPT_ENCODING)
+        if raw.watch_close:
+            reader.until_close(max_body_bytes, CLOSE_WATCH)
     except TimeoutError:
         ran_out = time.monotonic() >= due - 0.05
         answer.error = (
@@ -100,19 +123,25 @@ def exchange(
         answer.error = f"broken response: {exc}"
     except OSError as exc:
         answer.error = f"broken response: {exc.strerror or type(exc).__name__}"
+        if isinstance(exc, ConnectionResetError) and reader is not None:
+            reader.closed = True  # reset: closed without the graceful end
     finally:
         sock.close()
+    if raw.watch_close:
+        answer.closed = reader is not None and reader.closed
     return answer
 
 
 def request_bytes(method: str, url: str, headers: Sequence[tuple[str, str]], raw: Raw) -> bytes:
     """The request head as written: the suite's default fields unless named, `Host` unless
     named, and `Connection: close` unless named; values exactly as given (UTF-8). With
-    `raw.then_get`, the follow-up GET after it, which asks for the close instead."""
+    `raw.then_get`, the follow-up GET after it, which asks for the close instead; with
+    `raw.watch_close`, no close is asked for. Octets of `raw.before`, `raw.line` and
+    `raw.content` go as Latin-1."""
     if raw.then_get:
         first = _head_bytes(method, url, headers, raw, close=False)
         return first + _head_bytes("GET", url, headers, raw, close=True)
-    return _head_bytes(method, url, headers, raw, close=True)
+    return _head_bytes(method, url, headers, raw, close=not raw.watch_close) + raw.content
 
 
 def _head_bytes(
@@ -123,12 +152,15 @@ def _head_bytes(
     if raw.absolute_form:
         target = f"{parts.scheme}://{parts.netloc}{target}"
     names = {name.lower() for name, _ in headers}
-    lines = [] if "host" in names else [("Host", parts.netloc)]
+    own = list(headers)
+    first = [(" " + own[0][0], own.pop(0)[1])] if raw.indent_first and own else []
+    lines = [] if "host" in names or not raw.host else [("Host", parts.netloc)]
     lines += [(k, v) for k, v in DEFAULT_HEADERS.items() if k.lower() not in names]
-    lines += list(headers)
+    lines += own
     lines += [] if "connection" in names or not close else [("Connection", "close")]
-    head = f"{method} {target} HTTP/{raw.version}\r\n".encode("ascii")
-    for name, value in lines:
+    line = raw.line.replace("{target}", target) or f"{method} {target} HTTP/{raw.version}"
+    head = (raw.before + line + "\r\n").encode("latin-1")
+    for name, value in first + lines:
         head += name.encode("ascii") + b": " + header_value(value) + b"\r\n"
     return head + b"\r\n"
 

@@ -185,6 +185,8 @@ class Transport:
             coded=answer.coded,
             http_version=raw.version if raw is not None else "1.1",
             absolute_form=raw is not None and raw.absolute_form,
+            flaw=raw.flaw if raw is not None else "",
+            closed=answer.closed,
             masker=self.masker,
             started=sent_at,
         )

@@ -53,6 +53,7 @@ class Answer:
     stalled: bool = False  # the deadline or the read timeout ran out
     streamed: bool = False  # a stream (event stream, protocol switch): its body was not read
     coded: str = ""  # a content coding the request asked for that is not decoded here
+    closed: bool | None = None  # the server closed the connection after it (None: not watched)
 
 
 class _DeadlineExceeded(httpcore.ReadTimeout):

@@ -164,6 +164,11 @@ class Exchange:
     coded: str = ""
     http_version: str = "1.1"  # of the request as sent
     absolute_form: bool = False  # the request-target was the whole URL (RFC 9112 3.2.2)
+    #: what made the request malformed at HTTP/1.1's level on purpose ("" for none)
+    flaw: str = ""
+    #: whether the server closed the connection after its answer, or without one (None: not
+    #: watched; only requests written byte for byte are)
+    closed: bool | None = None
     masker: Masker = field(default_factory=Masker, repr=False)
     started: float = 0.0  # when it was sent: seconds since the epoch (0: not known)
 
@@ -234,6 +239,7 @@ class Exchange:
     def request_line(self) -> str:
         form = [f"HTTP/{self.http_version}"] if self.http_version != "1.1" else []
         form += ["absolute-form"] if self.absolute_form else []
+        form += [self.flaw] if self.flaw else []
         shown = f" ({', '.join(form)})" if form else ""
         return f"{self.method} {self.masker.text(self.url)}{shown}"
 
@@ -287,6 +293,8 @@ class Exchange:
         template = self.template()
         if template is not None:
             request["template"] = template
+        if self.flaw:
+            request["flaw"] = self.flaw
         return {
             "request": request,
             "response": {

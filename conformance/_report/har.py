@@ -118,6 +118,8 @@ def _entry(page_id: str, exchange: Mapping[str, Any], started: str) -> dict[str,
     }
     if request.get("template"):
         entry["_dcs"] = {"template": request["template"]}
+    if request.get("flaw"):
+        entry.setdefault("_dcs", {})["flaw"] = request["flaw"]
     return entry
 
 

@@ -55,6 +55,8 @@ class Request:
     url: str
     headers: dict[str, str]
     status: int | None  # what it got in the run
+    #: how it was written malformed on the raw wire ("" for none): not sent again as it was
+    flaw: str = ""
 
 
 @dataclass(frozen=True)
@@ -168,8 +170,9 @@ def _request(entry: Mapping[str, Any]) -> Request:
     if headers is None:
         headers = {pair["name"]: pair["value"] for pair in request.get("headers") or []}
     status = entry["response"].get("status") or None
+    flaw = str((entry.get("_dcs") or {}).get("flaw") or "")
     return Request(
-        str(request["method"]), str(template.get("url") or request["url"]), headers, status
+        str(request["method"]), str(template.get("url") or request["url"]), headers, status, flaw
     )
 
 
@@ -249,7 +252,11 @@ def replay_cause(
 
 def not_replayable(cause: Cause) -> str:
     """Why a root cause's requests cannot be sent again before any is sent ("" when they
-    can): one carried a key the test had changed or encoded, masked and never written."""
+    can): one carried a key the test had changed or encoded, masked and never written, or
+    was written malformed on the raw wire, which the replay does not do."""
+    flawed = next((request.flaw for request in cause.requests if request.flaw), "")
+    if flawed:
+        return f"its requests were written malformed on the raw wire ({flawed}): rerun {cause.test}"
     if any(_hides_a_key(request) for request in cause.requests):
         return (
             "its requests carried a key the test had changed or encoded (masked, never "
