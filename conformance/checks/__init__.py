@@ -15,7 +15,7 @@ from conformance._core.exchange import Exchange
 
 # Imported for their checks: CATALOGUE must be complete even in a process that imports no
 # test module (the xdist controller, which writes the reports).
-from conformance.checks import auth, ground_truth, requests, space  # noqa: F401
+from conformance.checks import auth, ground_truth, requests, space, wire  # noqa: F401
 from conformance.checks._invariant import CATALOGUE, Invariant
 from conformance.checks.http import (
     credentialed_answer_not_shared_cacheable,

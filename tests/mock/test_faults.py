@@ -1166,6 +1166,96 @@ def test_correct_mock_across_the_request_space(server) -> None:
         _equal(answers, [(200, reference.content)] * 3)
 
 
+def wire_probe(port: int, request: bytes) -> tuple[int | None, bool]:
+    """The status ``request`` gets (None: no answer) and whether the server then closed."""
+    received, closed = b"", False
+    with socket.create_connection(("127.0.0.1", port), timeout=3) as sock:
+        sock.sendall(request)
+        sock.settimeout(0.5)
+        try:
+            while chunk := sock.recv(65536):
+                received += chunk
+            closed = True
+        except TimeoutError:
+            pass
+        except ConnectionResetError:
+            closed = True
+    status = int(received.split(b" ", 2)[1]) if received.startswith(b"HTTP/1.") else None
+    return status, closed
+
+
+_TARGET = b"/v1/usage" + CLOSED.encode()
+_KEY_LINE = b"x-api-key: " + KEY.encode()
+#: Each HTTP/1.1 fault: a request, what the fault answers, what the correct mock answers
+#: (status, closed after).
+HTTP1_PROBES: dict[str, tuple[bytes, tuple[int | None, bool], tuple[int | None, bool]]] = {
+    "missing_host_accepted": (b"GET " + _TARGET + b" HTTP/1.1\r\n\r\n", (401, False), (400, True)),
+    "double_host_accepted": (
+        b"GET " + _TARGET + b" HTTP/1.1\r\nHost: x\r\nHost: y\r\n\r\n",
+        (401, False),
+        (400, True),
+    ),
+    "invalid_host_accepted": (
+        b"GET " + _TARGET + b" HTTP/1.1\r\nHost: a b\r\n\r\n",
+        (401, False),
+        (400, True),
+    ),
+    "space_before_colon_accepted": (
+        b"GET " + _TARGET + b" HTTP/1.1\r\nHost: x\r\nx-api-key : " + KEY.encode() + b"\r\n\r\n",
+        (200, False),
+        (400, True),
+    ),
+    "control_bytes_in_field_500": (
+        b"GET " + _TARGET + b" HTTP/1.1\r\nHost: x\r\nX-Probe: a\x00b\r\n\r\n",
+        (500, True),
+        (400, True),
+    ),
+    "indented_field_line_taken": (
+        b"GET " + _TARGET + b" HTTP/1.1\r\n " + _KEY_LINE + b"\r\nHost: x\r\n\r\n",
+        (200, False),
+        (400, True),
+    ),
+    "garbage_request_line_500": (
+        b"GET " + _TARGET + b"\x00 HTTP/1.1\r\nHost: x\r\n\r\n",
+        (500, True),
+        (400, True),
+    ),
+    "garbage_request_line_kept_open": (
+        b"GET " + _TARGET + b"\x00 HTTP/1.1\r\nHost: x\r\n\r\n",
+        (400, False),
+        (400, True),
+    ),
+    "raw_target_autocorrected": (
+        b"GET " + _TARGET + b"&note=a b HTTP/1.1\r\nHost: x\r\n" + _KEY_LINE + b"\r\n\r\n",
+        (200, False),
+        (400, True),
+    ),
+    "long_method_500": (
+        b"X" * 100 + b" " + _TARGET + b" HTTP/1.1\r\nHost: x\r\n\r\n",
+        (500, True),
+        (400, True),
+    ),
+    "invalid_content_length_ignored": (
+        b"GET " + _TARGET + b" HTTP/1.1\r\nHost: x\r\nContent-Length: abc\r\n\r\n",
+        (401, False),
+        (400, True),
+    ),
+    "te_cl_kept_open": (
+        b"GET " + _TARGET + b" HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n"
+        b"Content-Length: 0\r\n\r\n0\r\n\r\n",
+        (401, False),
+        (400, True),
+    ),
+}
+
+
+@pytest.mark.parametrize("name", sorted(HTTP1_PROBES))
+def test_http1_fault(server, name: str) -> None:
+    request, broken, correct = HTTP1_PROBES[name]
+    _equal(wire_probe(port_of(server(name)), request), broken)
+    _equal(wire_probe(port_of(server("")), request), correct)
+
+
 WIRE = {
     "header_names_case_sensitive",
     "reset_mid_response",
@@ -1187,6 +1277,7 @@ WIRE = {
     "fresh_connection_stale_replica",
     "not_modified_unconditional",
     "expect_continue_hang",
+    *HTTP1_PROBES,
 }
 
 

@@ -1,0 +1,153 @@
+"""Checks of requests malformed at HTTP/1.1's level, written byte for byte (RFC 9112): how
+the server refuses them, whether it closes the connection where the RFC says so, and that
+none is taken for another request. The refusal may be the HTTP layer's own (a reverse
+proxy's page, `readings.outside_the_api`): status, closure and safety are judged, never
+the API's error schema. Each check judges one exchange whose request carries its flaw
+(`Exchange.flaw`) and, where closure matters, was watched for the close (`Exchange.closed`).
+"""
+
+from __future__ import annotations
+
+from conformance._core.exchange import Exchange
+from conformance.checks._invariant import Broken, describe, invariant
+
+
+def _answered(exchange: Exchange, expected: str) -> int:
+    """The status of `exchange`'s answer; `Broken` when none came back in time."""
+    if exchange.status is None or exchange.stalled:
+        what = exchange.error or "no answer"
+        raise Broken(
+            f"{exchange.flaw}: {what}",
+            expected=expected,
+            actual=what,
+            location="status",
+        )
+    return exchange.status
+
+
+def _status(exchange: Exchange, ok: bool, expected: str) -> None:
+    if not ok:
+        raise Broken(
+            f"{exchange.flaw}: answered {describe(exchange)}",
+            expected=expected,
+            actual=describe(exchange),
+            location="status",
+        )
+
+
+def _closed(exchange: Exchange, expected: str) -> None:
+    if exchange.closed is False:
+        raise Broken(
+            f"{exchange.flaw}: answered {describe(exchange)}, and the connection was kept open",
+            expected=expected,
+            actual="the connection kept open after the answer",
+            location="connection",
+        )
+
+
+@invariant
+def host_required(exchange: Exchange) -> None:
+    """ "A server MUST respond with a 400 (Bad Request) status code to any HTTP/1.1 request
+    message that lacks a Host header field and to any request message that contains more
+    than one Host header field line or a Host header field with an invalid field value"
+    (RFC 9112 3.2)."""
+    expected = "400 (Bad Request)"
+    status = _answered(exchange, expected)
+    _status(exchange, status == 400, expected)
+
+
+@invariant
+def field_name_whitespace_refused(exchange: Exchange) -> None:
+    """ "A server MUST reject, with a response status code of 400 (Bad Request), any
+    received request message that contains whitespace between a header field name and
+    colon" (RFC 9112 5.1): a field a proxy may read otherwise is never trusted."""
+    expected = "400 (Bad Request)"
+    status = _answered(exchange, expected)
+    _status(exchange, status == 400, expected)
+
+
+@invariant
+def invalid_content_length_refused(exchange: Exchange) -> None:
+    """An invalid Content-Length makes the framing invalid: "If this is a request message,
+    the server MUST respond with a 400 (Bad Request) status code and then close the
+    connection" (RFC 9112 6.3)."""
+    expected = "400 (Bad Request), then the connection closed"
+    status = _answered(exchange, expected)
+    _status(exchange, status == 400, expected)
+    _closed(exchange, expected)
+
+
+@invariant
+def framing_conflict_closed(exchange: Exchange) -> None:
+    """ "A server MAY reject a request that contains both Content-Length and
+    Transfer-Encoding or process such a request in accordance with the Transfer-Encoding
+    alone. Regardless, the server MUST close the connection after responding to such a
+    request" (RFC 9112 6.1), and so after an HTTP/1.0 request with Transfer-Encoding (its
+    framing is faulty): a 4xx refusal or the answer to the request as framed by
+    Transfer-Encoding (never a 5xx), then the close; or the close alone."""
+    if exchange.status is None and exchange.closed and not exchange.stalled:
+        return  # refused by closing at once
+    expected = "a 4xx refusal or the request's own answer, then the connection closed"
+    status = _answered(exchange, expected)
+    _status(exchange, status < 500, expected)
+    _closed(exchange, expected)
+
+
+@invariant
+def malformed_field_refused_or_replaced(exchange: Exchange) -> None:
+    """ "A recipient of CR, LF, or NUL within a field value MUST either reject the message or
+    replace each of those characters with SP before further processing" (RFC 9110 5.5, and
+    for a bare CR, RFC 9112 2.2); a folded line (obs-fold) likewise is rejected with 400
+    or replaced by SP (RFC 9112 5.2). The probe carries no key: a 400, or the answer to the
+    request as if replaced (a 4xx without a key); never a 2xx, a 5xx or no answer."""
+    expected = "400, or the keyless request's 4xx as if the flaw were replaced by SP"
+    status = _answered(exchange, expected)
+    _status(exchange, 400 <= status < 500, expected)
+
+
+@invariant
+def indented_field_line_ignored(exchange: Exchange) -> None:
+    """ "A recipient that receives whitespace between the start-line and the first header
+    field MUST either reject the message as invalid or consume each whitespace-preceded line
+    without further processing of it" (RFC 9112 2.2): the probe's only key is on such a
+    line, so a 400, or the answer to a request without a key (a 4xx); never usage."""
+    expected = "400, or the answer to a request without a key (401)"
+    status = _answered(exchange, expected)
+    _status(exchange, 400 <= status < 500, expected)
+
+
+@invariant
+def request_line_garbage_refused(exchange: Exchange) -> None:
+    """Octets that do not match the HTTP-message grammar: "the server SHOULD respond with a
+    400 (Bad Request) response and close the connection" (RFC 9112 2.2). A close without
+    any answer is a refusal too (our reading: a server may drop what is not HTTP at all);
+    never another answer, never a connection kept open."""
+    expected = "400 (Bad Request) then the close, or the close alone"
+    if exchange.status is None and exchange.closed and not exchange.stalled:
+        return
+    status = _answered(exchange, expected)
+    _status(exchange, status == 400, expected)
+    _closed(exchange, expected)
+
+
+@invariant
+def invalid_request_target_refused(exchange: Exchange) -> None:
+    """ "Recipients of an invalid request-line SHOULD respond with either a 400 (Bad Request)
+    error or a 301 (Moved Permanently) redirect with the request-target properly encoded. A
+    recipient SHOULD NOT attempt to autocorrect and then process the request without a
+    redirect" (RFC 9112 3.2): a raw space or a raw byte that is not ASCII in the target
+    gets 400 or a redirect (3xx), never the request's answer (a keyless 401 is one)."""
+    expected = "400 (Bad Request) or a redirect to the encoded target"
+    status = _answered(exchange, expected)
+    _status(exchange, status == 400 or 300 <= status < 400, expected)
+
+
+@invariant
+def long_method_refused(exchange: Exchange) -> None:
+    """ "A server that receives a method longer than any that it implements SHOULD respond
+    with a 501 (Not Implemented) status code" (RFC 9112 3). Our reading: 400 and 405 too,
+    as nginx, HAProxy and llhttp answer 400, and any 4xx, as a server that routes every
+    method to its auth first answers 401; never a 2xx, another 5xx or no answer."""
+    expected = "501 (Not Implemented), or a 4xx (400, 405, 401)"
+    status = _answered(exchange, expected)
+    _status(exchange, status == 501 or 400 <= status < 500, expected)
