@@ -23,8 +23,8 @@ NO_CHUNK = b"0\r\n\r\n"
 #: The opening bytes of a TLS handshake, as a client sends to a plain-HTTP port.
 TLS_HELLO = "\x16\x03\x01\x00\xa5\x01\x00\x00\xa1\x03\x03"
 
-#: Each case: the check, how the request goes on the wire, its own fields (`{host}`: the
-#: target's authority), and whether it carries the key.
+#: Each case: the check, how the request goes on the wire (`follow`: a plain GET pipelined
+#: after it), its own fields (`{host}`: the target's authority), and whether it carries the key.
 Case = tuple[Callable[[Exchange], None], Raw, dict[str, str], bool]
 CASES: dict[str, Case] = {
     "no_host": (wire.host_required, Raw(host=False, flaw="no Host field"), {}, False),
@@ -74,7 +74,12 @@ CASES: dict[str, Case] = {
     ),
     "nul_in_request_line": (
         wire.request_line_garbage_refused,
-        Raw(line="GET {target}\x00 HTTP/1.1", watch_close=True, flaw="a NUL in the request-line"),
+        Raw(
+            line="GET {target}\x00 HTTP/1.1",
+            watch_close=True,
+            follow=True,
+            flaw="a NUL in the request-line",
+        ),
         {},
         False,
     ),
@@ -105,7 +110,7 @@ CASES: dict[str, Case] = {
     **{
         f"content_length_{name}": (
             wire.invalid_content_length_refused,
-            Raw(watch_close=True, flaw=f"an invalid Content-Length ({value})"),
+            Raw(watch_close=True, follow=True, flaw=f"an invalid Content-Length ({value})"),
             {"Content-Length": value},
             False,
         )
@@ -126,13 +131,14 @@ CASES: dict[str, Case] = {
 }
 
 
-def judge_wire(dcs: Any, exchange: Exchange, check: Callable[[Exchange], None]) -> None:
-    """`check` on `exchange`, and the response checks on its answer if there is one (a
-    refusal by the close alone has none to judge: the check says whether it may)."""
+def judge_wire(dcs: Any, exchange: Exchange, *checks: Callable[[Exchange], None]) -> None:
+    """`checks` on `exchange`, and the response checks on its answer if there is one (a
+    refusal by the close alone has none to judge: each check says whether it may)."""
     if exchange.status is None and exchange.closed and not exchange.stalled:
-        check(exchange)
+        for check in checks:
+            check(exchange)
     else:
-        dcs.judge(exchange, lambda: check(exchange))
+        dcs.judge(exchange, *(lambda c=check: c(exchange) for check in checks))
 
 
 @pytest.mark.parametrize("case", list(CASES))
@@ -145,4 +151,6 @@ def test_malformed_request(dcs, case):
     exchange = dcs.send_usage(
         period_start=CLOSED, scheme=FIRST_SCHEME if keyed else None, headers=headers, raw=raw
     )
-    judge_wire(dcs, exchange, check)
+    # a GET pipelined after it: never answered once the answer says close (RFC 9112 9.6)
+    after = (wire.no_request_after_close,) if raw.follow else ()
+    judge_wire(dcs, exchange, check, *after)

@@ -38,8 +38,12 @@ CLOSE_GRACE = 0.5
 #: How long a watched connection may stay open after a complete answer before it is taken
 #: for kept open (a server that closes does so at once).
 CLOSE_WATCH = 1.0
-_STATUS_LINE = re.compile(rb"HTTP/1\.[0-9] ([0-9]{3})(?: [^\r\n]*)?")
+#: status-line = HTTP-version SP status-code SP [ reason-phrase ] (RFC 9112 4: the second SP
+#: is sent even when the reason-phrase is empty)
+_STATUS_LINE = re.compile(rb"HTTP/1\.[0-9] ([0-9]{3}) [^\r\n]*")
 _BODILESS = frozenset({204, 304})
+#: A status-line in what came after an answer: an answer to a request that followed.
+_ANSWER = re.compile(rb"(?:^|\n)HTTP/1\.[0-9] [0-9]{3} ")
 
 
 @dataclass(frozen=True)
@@ -68,6 +72,9 @@ class Raw:
     #: no `Connection: close` is asked for; whether the server closed the connection after
     #: its answer (or without one) is reported, within `CLOSE_WATCH` more seconds
     watch_close: bool = False
+    #: with `watch_close`: a plain GET of the same target without a key follows at once
+    #: (pipelined); whether an answer to it came after the first is reported
+    follow: bool = False
 
 
 class _Broken(Exception):
@@ -111,6 +118,7 @@ def exchange(
         _receive(method, answer, reader, max_body_bytes, asked or ACCEPT_ENCODING)
         if raw.watch_close:
             reader.until_close(max_body_bytes, CLOSE_WATCH)
+            answer.answered_after = _ANSWER.search(reader.buffer) is not None
     except TimeoutError:
         ran_out = time.monotonic() >= due - 0.05
         answer.error = (
@@ -136,12 +144,16 @@ def request_bytes(method: str, url: str, headers: Sequence[tuple[str, str]], raw
     """The request head as written: the suite's default fields unless named, `Host` unless
     named, and `Connection: close` unless named; values exactly as given (UTF-8). With
     `raw.then_get`, the follow-up GET after it, which asks for the close instead; with
-    `raw.watch_close`, no close is asked for. Octets of `raw.before`, `raw.line` and
+    `raw.watch_close`, no close is asked for (and with `raw.follow`, the plain GET after it
+    asks for it). Octets of `raw.before`, `raw.line` and
     `raw.content` go as Latin-1."""
     if raw.then_get:
         first = _head_bytes(method, url, headers, raw, close=False)
         return first + _head_bytes("GET", url, headers, raw, close=True)
-    return _head_bytes(method, url, headers, raw, close=not raw.watch_close) + raw.content
+    first = _head_bytes(method, url, headers, raw, close=not raw.watch_close) + raw.content
+    if raw.follow:
+        first += _head_bytes("GET", url, [], Raw(raw.version), close=True)
+    return first
 
 
 def _head_bytes(
@@ -253,6 +265,8 @@ def _head(head: bytes) -> tuple[int, dict[str, str]]:
         raise _Broken(f"not an HTTP/1.x status line: {status_line[:60]!r}")
     pairs = []
     for line in lines:
+        if line[:1] in (b" ", b"\t"):
+            raise _Broken(f"a folded field line (obs-fold, RFC 9112 5.2): {line[:60]!r}")
         name, colon, value = line.partition(b":")
         if not colon or not name or name != name.strip():
             raise _Broken(f"a malformed header line: {line[:60]!r}")
@@ -269,7 +283,9 @@ def _body(reader: _Reader, fields: dict[str, str], cap: int) -> bytes:
     length = fields.get("content-length")
     if coding or length is None:
         reader.until_close(cap)
-        return bytes(buffer)
+        data = bytes(buffer)
+        buffer.clear()
+        return data
     values = {value.strip() for value in length.split(",")}
     size_text = values.pop()
     if values or not size_text.isdigit():
@@ -278,7 +294,9 @@ def _body(reader: _Reader, fields: dict[str, str], cap: int) -> bytes:
     while len(buffer) < size and len(buffer) <= cap:
         if not reader.more():
             raise _Broken(f"the body ends after {len(buffer)} of its {size} bytes")
-    return bytes(buffer[:size])
+    data = bytes(buffer[:size])
+    del buffer[:size]  # what follows is another answer's
+    return data
 
 
 def _chunked(reader: _Reader, cap: int) -> bytes:
@@ -298,7 +316,8 @@ def _chunked(reader: _Reader, cap: int) -> bytes:
             raise _Broken(f"a malformed chunk size: {size_text[:20]!r}") from None
         position = end + 2
         if size == 0:
-            break  # trailers, if any, are not read
+            del buffer[:position]  # trailers, if any, are not read
+            break
         while len(buffer) < position + size + 2:
             if not reader.more():
                 raise _Broken("the chunked body ends inside a chunk")

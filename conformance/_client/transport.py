@@ -153,7 +153,7 @@ class Transport:
         self, method: str, url: str, headers: dict[str, str], raw: Raw | None, fresh: bool
     ) -> Exchange:
         self._take_slot()
-        if raw is not None and raw.then_get:
+        if raw is not None and (raw.then_get or raw.follow):
             self._take_slot()  # the follow-up GET is a request too
         limits = self.limits
         sent_at = time.time()
@@ -171,6 +171,10 @@ class Transport:
                     pool, method, url, headers, connect_timeout=connect, read_timeout=read,
                     deadline=deadline, max_body_bytes=cap,
                 )  # fmt: skip
+        connection = [v for k, v in headers.items() if k.lower() == "connection"]
+        asked_close = any("close" in (t.strip().lower() for t in v.split(",")) for v in connection)
+        if raw is not None and not connection:
+            asked_close = not (raw.then_get or raw.watch_close)  # `raw` asks for it then
         return Exchange(
             method=method,
             url=url,
@@ -187,6 +191,8 @@ class Transport:
             absolute_form=raw is not None and raw.absolute_form,
             flaw=raw.flaw if raw is not None else "",
             closed=answer.closed,
+            answered_after=answer.answered_after,
+            asked_close=asked_close,
             masker=self.masker,
             started=sent_at,
         )

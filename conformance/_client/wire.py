@@ -54,6 +54,7 @@ class Answer:
     streamed: bool = False  # a stream (event stream, protocol switch): its body was not read
     coded: str = ""  # a content coding the request asked for that is not decoded here
     closed: bool | None = None  # the server closed the connection after it (None: not watched)
+    answered_after: bool = False  # an answer to a request that followed it came (raw wire)
 
 
 class _DeadlineExceeded(httpcore.ReadTimeout):

@@ -169,6 +169,10 @@ class Exchange:
     #: whether the server closed the connection after its answer, or without one (None: not
     #: watched; only requests written byte for byte are)
     closed: bool | None = None
+    #: an answer to a request pipelined after it came on the same connection (raw wire)
+    answered_after: bool = False
+    #: the request asked for the connection's close (`Connection: close`, as sent)
+    asked_close: bool = False
     masker: Masker = field(default_factory=Masker, repr=False)
     started: float = 0.0  # when it was sent: seconds since the epoch (0: not known)
 

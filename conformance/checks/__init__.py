@@ -39,6 +39,7 @@ from conformance.checks.usage import (
     plan_slug_non_empty,
     usage_counters_in_range,
 )
+from conformance.checks.wire import close_echoed
 
 __all__ = [
     "CATALOGUE",
@@ -62,6 +63,7 @@ RESPONSE_CHECKS = (
     retry_hint_non_negative,
     problem_status_matches,
     credentialed_answer_not_shared_cacheable,
+    close_echoed,
 )
 #: Run on every response of one operation, by its label.
 OPERATION_CHECKS = {

@@ -8,6 +8,7 @@ the API's error schema. Each check judges one exchange whose request carries its
 
 from __future__ import annotations
 
+from conformance._contract.spec import Contract, Operation
 from conformance._core.exchange import Exchange
 from conformance.checks._invariant import Broken, describe, invariant
 
@@ -151,3 +152,47 @@ def long_method_refused(exchange: Exchange) -> None:
     expected = "501 (Not Implemented), or a 4xx (400, 405, 401)"
     status = _answered(exchange, expected)
     _status(exchange, status == 501 or 400 <= status < 500, expected)
+
+
+@invariant
+def no_request_after_close(exchange: Exchange) -> None:
+    """ "A server that sends a "close" connection option MUST initiate closure of the
+    connection after it sends the response containing "close". The server MUST NOT process
+    any further requests received on that connection" (RFC 9112 9.6): a GET pipelined after
+    the request gets no answer once the answer said `Connection: close`, and the connection
+    closes."""
+    options = exchange.headers.get("connection", "").lower().split(",")
+    if exchange.status is None or "close" not in {option.strip() for option in options}:
+        return
+    expected = "no answer to a request after one answered with Connection: close, then the close"
+    if exchange.answered_after:
+        raise Broken(
+            f"{exchange.flaw}: answered {describe(exchange)} with Connection: close, and then the "
+            "request pipelined after it was answered too",
+            expected=expected,
+            actual="an answer to the next request on the connection",
+            location="connection",
+        )
+    _closed(exchange, expected)
+
+
+@invariant
+def close_echoed(contract: Contract, operation: Operation, exchange: Exchange) -> None:
+    """ "A server that receives a "close" connection option MUST initiate closure of the
+    connection [...] after it sends the final response to the request that contained the
+    "close" connection option. The server SHOULD send a "close" connection option in its
+    final response on that connection" (RFC 9112 9.6): an answer to an HTTP/1.1 request
+    that asked for the close says `Connection: close` (an HTTP/1.0 one closes by default)."""
+    if not exchange.asked_close or exchange.http_version != "1.1" or exchange.error:
+        return
+    if exchange.status is None or exchange.streamed:
+        return
+    options = exchange.headers.get("connection", "").lower().split(",")
+    if "close" not in {option.strip() for option in options}:
+        raise Broken(
+            f"the request asked for Connection: close; the answer ({exchange.status}) says "
+            f"Connection: {exchange.headers.get('connection', '(none)')}",
+            expected="Connection: close in the final answer",
+            actual=f"Connection: {exchange.headers.get('connection', '(none)')}",
+            location="header Connection",
+        )

@@ -108,6 +108,8 @@ def test_a_head_answered_without_one_waits_for_no_body():
         (b"HTTP/2 200\r\n\r\n", "not an HTTP/1.x status line"),
         (b"HTTP/1.1 200 OK\r\nContent-Length: 1, 2\r\n\r\n", "invalid Content-Length"),
         (b"HTTP/1.1 200 OK\r\n", "before a complete response head"),
+        (b"HTTP/1.1 200\r\nContent-Length: 0\r\n\r\n", "not an HTTP/1.x status line"),
+        (b"HTTP/1.1 200 OK\r\nX-A: 1\r\n 2\r\nContent-Length: 0\r\n\r\n", "obs-fold"),
     ],
 )
 def test_broken_answers_are_broken_responses(data, error):

@@ -1256,6 +1256,35 @@ def test_http1_fault(server, name: str) -> None:
     _equal(wire_probe(port_of(server("")), request), correct)
 
 
+def test_close_then_next_answered(server) -> None:
+    request = b"GET " + _TARGET + b" HTTP/1.1\r\nHost: x\r\nContent-Length: abc\r\n\r\n"
+    then = b"GET " + _TARGET + b" HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"
+    broken = raw_exchange(port_of(server("close_then_next_answered")), request + then)
+    assert broken.startswith(b"HTTP/1.1 400 ") and b"connection: close" in broken.lower()
+    assert broken.count(b"HTTP/1.1 ") == 2  # the next request answered after the close
+    correct = raw_exchange(port_of(server("")), request + then)
+    assert correct.startswith(b"HTTP/1.1 400 ") and correct.count(b"HTTP/1.1 ") == 1
+
+
+def test_close_not_echoed(server) -> None:
+    request = raw_request(Connection="close", **KEYED)
+    broken = raw_exchange(port_of(server("close_not_echoed")), request)
+    assert broken.startswith(b"HTTP/1.1 200 ") and b"connection:" not in broken.lower()
+    assert b"connection: close" in raw_exchange(port_of(server("")), request).lower()
+
+
+def test_response_head_faults(server) -> None:
+    request = raw_request(Connection="close", **KEYED)
+    bare = raw_exchange(port_of(server("status_line_without_reason_sp")), request)
+    assert bare.startswith(b"HTTP/1.1 200\r\n"), bare[:40]
+    folded = raw_exchange(port_of(server("folded_response_field")), request)
+    assert b"\r\ncontent-type:\r\n application/json" in folded, folded[:200]
+    correct = raw_exchange(port_of(server("")), request)
+    assert (
+        correct.startswith(b"HTTP/1.1 200 OK\r\n") and b"\r\n " not in correct.split(b"\r\n\r\n")[0]
+    )
+
+
 WIRE = {
     "header_names_case_sensitive",
     "reset_mid_response",
@@ -1278,6 +1307,10 @@ WIRE = {
     "not_modified_unconditional",
     "expect_continue_hang",
     *HTTP1_PROBES,
+    "status_line_without_reason_sp",
+    "folded_response_field",
+    "close_then_next_answered",
+    "close_not_echoed",
 }
 
 

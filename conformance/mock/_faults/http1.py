@@ -97,6 +97,12 @@ def _invalid_length_dropped(head: bytes) -> bytes:
     return join_head([first, *kept])
 
 
+def _invalid_length_refused_read_on(head: bytes) -> bytes:
+    if _invalid_length_dropped(head) != head:
+        raise Answer(400, close=False, say_close=True)
+    return head
+
+
 def _length_dropped_beside_chunked(head: bytes) -> bytes:
     first, *fields = head_lines(head)
     if not any(line.lower().startswith(b"transfer-encoding:") for line in fields):
@@ -107,6 +113,30 @@ def _length_dropped_beside_chunked(head: bytes) -> bytes:
 def front(name: str, step: Front) -> Apply:
     """The correct app behind a protocol whose front is ``step``."""
     return served_by(protocol(step, name))
+
+
+_STATUS_LINE = re.compile(rb"^(HTTP/1\.[01] [0-9]{3}) [^\r\n]*\r\n")
+_CONTENT_TYPE = re.compile(rb"\r\n(content-type):[ \t]*", re.IGNORECASE)
+
+
+_CLOSE_FIELD = re.compile(rb"\r\nconnection: close(?=\r\n|$)", re.IGNORECASE)
+
+
+def _close_unsaid(data: bytes) -> bytes:
+    if not data.startswith(b"HTTP/1."):
+        return data
+    head, sep, body = data.partition(b"\r\n\r\n")
+    return _CLOSE_FIELD.sub(b"", head) + sep + body
+
+
+def _no_reason_sp(data: bytes) -> bytes:
+    return _STATUS_LINE.sub(rb"\1\r\n", data, count=1)
+
+
+def _folded_content_type(data: bytes) -> bytes:
+    if not data.startswith(b"HTTP/1."):
+        return data
+    return _CONTENT_TYPE.sub(rb"\r\n\1:\r\n ", data, count=1)
 
 
 FAULTS = family(
@@ -183,6 +213,34 @@ FAULTS = family(
         "is answered on a connection kept open (RFC 9112 6.3: 400 and close)",
         ("invalid_content_length_refused",),
         front("InvalidLengthDroppedProtocol", _invalid_length_dropped),
+    ),
+    Fault(
+        "close_then_next_answered",
+        "an invalid Content-Length gets 400 with Connection: close, but the server reads on "
+        "and answers the request pipelined after it (RFC 9112 9.6: none after close)",
+        ("no_request_after_close", "invalid_content_length_refused"),
+        front("ReadsOnAfterCloseProtocol", _invalid_length_refused_read_on),
+    ),
+    Fault(
+        "close_not_echoed",
+        "a request that asks for Connection: close is answered and the connection closed, "
+        "but the answer does not say close (RFC 9112 9.6 says it should)",
+        ("close_echoed",),
+        served_by(protocol(None, "CloseUnsaidProtocol", back=_close_unsaid)),
+    ),
+    Fault(
+        "status_line_without_reason_sp",
+        "every status-line ends at its status code (`HTTP/1.1 200`), without the SP that "
+        "RFC 9112 4 requires even when the reason-phrase is empty (h11 reads it anyway)",
+        ("complete_response",),
+        served_by(protocol(None, "NoReasonSpProtocol", back=_no_reason_sp)),
+    ),
+    Fault(
+        "folded_response_field",
+        "Content-Type is sent folded onto a second line (obs-fold), which RFC 9112 5.2 forbids "
+        "in a response (h11 unfolds it silently)",
+        ("complete_response",),
+        served_by(protocol(None, "FoldedFieldProtocol", back=_folded_content_type)),
     ),
     Fault(
         "te_cl_kept_open",
