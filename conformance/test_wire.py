@@ -2,9 +2,10 @@
 own and within the request deadline (RFC 9112): a Host missing, doubled or invalid, a space
 before a colon, control bytes and folds in a field value, a first field line indented, a
 request-line that is no request-line, a request-target with a raw space or byte, a very long
-method, an invalid Content-Length, and Transfer-Encoding with Content-Length. The probes carry
-no key (the indented one aside, whose only key is on the line to be ignored); their refusals
-may be the HTTP layer's own and are judged by status, closure and safety only."""
+method, an invalid Content-Length, and Transfer-Encoding with Content-Length; and two GETs
+pipelined, whose answers come in order. The malformed probes carry no key (the indented one
+aside, whose only key is on the line to be ignored); their refusals may be the HTTP layer's
+own and are judged by status, closure and safety only."""
 
 from collections.abc import Callable
 from typing import Any
@@ -18,6 +19,7 @@ from conformance._run.session import FIRST_SCHEME, Raw
 from conformance.checks import wire
 
 CLOSED = month_start(CLOSED_PERIOD_OFFSET).isoformat()
+EARLIER = month_start(CLOSED_PERIOD_OFFSET - 1).isoformat()
 #: A chunked request's content with no chunk: the framing Transfer-Encoding announces.
 NO_CHUNK = b"0\r\n\r\n"
 #: The opening bytes of a TLS handshake, as a client sends to a plain-HTTP port.
@@ -154,3 +156,11 @@ def test_malformed_request(dcs, case):
     # a GET pipelined after it: never answered once the answer says close (RFC 9112 9.6)
     after = (wire.no_request_after_close,) if raw.follow else ()
     judge_wire(dcs, exchange, check, *after)
+
+
+def test_pipelined_answers_in_order(dcs):
+    """Two keyed GETs of different closed months written at once on one connection: the
+    first answer read is the first month's."""
+    first, second = dcs.plain(CLOSED), dcs.plain(EARLIER)
+    exchange = dcs.send_usage(period_start=CLOSED, raw=Raw(then_query=f"period_start={EARLIER}"))
+    dcs.judge(exchange, lambda: wire.pipelined_answers_in_order(first, second, exchange))

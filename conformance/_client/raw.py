@@ -75,6 +75,9 @@ class Raw:
     #: with `watch_close`: a plain GET of the same target without a key follows at once
     #: (pipelined); whether an answer to it came after the first is reported
     follow: bool = False
+    #: a GET of the same path with this query and the same fields follows at once
+    #: (pipelined, RFC 9112 9.3.2), asking for the close; the answer read is the first's
+    then_query: str = ""
 
 
 class _Broken(Exception):
@@ -150,6 +153,10 @@ def request_bytes(method: str, url: str, headers: Sequence[tuple[str, str]], raw
     if raw.then_get:
         first = _head_bytes(method, url, headers, raw, close=False)
         return first + _head_bytes("GET", url, headers, raw, close=True)
+    if raw.then_query:
+        first = _head_bytes(method, url, headers, raw, close=False)
+        then = urlsplit(url)._replace(query=raw.then_query).geturl()
+        return first + _head_bytes("GET", then, headers, Raw(raw.version), close=True)
     first = _head_bytes(method, url, headers, raw, close=not raw.watch_close) + raw.content
     if raw.follow:
         first += _head_bytes("GET", url, [], Raw(raw.version), close=True)

@@ -153,7 +153,7 @@ class Transport:
         self, method: str, url: str, headers: dict[str, str], raw: Raw | None, fresh: bool
     ) -> Exchange:
         self._take_slot()
-        if raw is not None and (raw.then_get or raw.follow):
+        if raw is not None and (raw.then_get or raw.follow or raw.then_query):
             self._take_slot()  # the follow-up GET is a request too
         limits = self.limits
         sent_at = time.time()
@@ -174,7 +174,7 @@ class Transport:
         connection = [v for k, v in headers.items() if k.lower() == "connection"]
         asked_close = any("close" in (t.strip().lower() for t in v.split(",")) for v in connection)
         if raw is not None and not connection:
-            asked_close = not (raw.then_get or raw.watch_close)  # `raw` asks for it then
+            asked_close = not (raw.then_get or raw.then_query or raw.watch_close)
         return Exchange(
             method=method,
             url=url,

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from conformance._contract.spec import Contract, Operation
 from conformance._core.exchange import Exchange
-from conformance.checks._invariant import Broken, describe, invariant
+from conformance.checks._invariant import Broken, describe, invariant, usage_body
 
 
 def _answered(exchange: Exchange, expected: str) -> int:
@@ -196,3 +196,22 @@ def close_echoed(contract: Contract, operation: Operation, exchange: Exchange) -
             actual=f"Connection: {exchange.headers.get('connection', '(none)')}",
             location="header Connection",
         )
+
+
+@invariant
+def pipelined_answers_in_order(first: Exchange, second: Exchange, exchange: Exchange) -> None:
+    """ "A server MAY process a sequence of pipelined requests in parallel if they all have safe
+    methods, but it MUST send the corresponding responses in the same order that the
+    requests were received" (RFC 9112 9.3.2): `exchange` is the first of two GETs of
+    different months pipelined on one connection; its answer is never the second's
+    (`first` and `second`: each month's plain answer)."""
+    got, own, other = usage_body(exchange), usage_body(first), usage_body(second)
+    if got is None or own is None or other is None or own == other or got != other:
+        return
+    raise Broken(
+        "the first of two pipelined GETs got the answer to the second (another month)",
+        expected=f"the answer for period_start {own.get('period_start')}",
+        actual=f"the answer for period_start {got.get('period_start')}",
+        location="body",
+        subject=exchange,
+    )

@@ -40,7 +40,6 @@ OPEN = frozenset(
     {
         "rfc9112-6.1-no-te-1xx-204",
         "rfc9112-9.3-close-when-not-persistent",
-        "rfc9112-9.3.2-pipelining-order",
         "rfc9110-4.2-empty-host-received",
         "rfc9110-4.2-uris-generated",
         "rfc9110-5.3-whole-header-section",

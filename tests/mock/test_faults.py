@@ -1273,6 +1273,19 @@ def test_close_not_echoed(server) -> None:
     assert b"connection: close" in raw_exchange(port_of(server("")), request).lower()
 
 
+def test_pipelined_answers_swapped(server) -> None:
+    other = "/v1/usage?period_start=2026-05-01"
+    two = raw_request(**KEYED) + raw_request(target=other, Connection="close", **KEYED)
+    alone = raw_request(target=other, Connection="close", **KEYED)
+    may = raw_exchange(port_of(server("")), alone).partition(b"\r\n\r\n")[2]
+    broken = raw_exchange(port_of(server("pipelined_answers_swapped")), two)
+    _equal(broken.partition(b"\r\n\r\n")[2], may)  # the first answer is the second's
+    correct = raw_exchange(port_of(server("")), two)
+    assert correct.count(b"HTTP/1.1 200 ") == 2 and not correct.partition(b"\r\n\r\n")[
+        2
+    ].startswith(may)
+
+
 def test_response_head_faults(server) -> None:
     request = raw_request(Connection="close", **KEYED)
     bare = raw_exchange(port_of(server("status_line_without_reason_sp")), request)
@@ -1311,6 +1324,7 @@ WIRE = {
     "folded_response_field",
     "close_then_next_answered",
     "close_not_echoed",
+    "pipelined_answers_swapped",
 }
 
 

@@ -139,6 +139,17 @@ def _folded_content_type(data: bytes) -> bytes:
     return _CONTENT_TYPE.sub(rb"\r\n\1:\r\n ", data, count=1)
 
 
+class SwappingProtocol(MockHttpToolsProtocol):
+    """Two whole request heads read at once (pipelined GETs) are served in the other order."""
+
+    def data_received(self, data: bytes) -> None:
+        first, sep, rest = data.partition(b"\r\n\r\n")
+        second, sep2, tail = rest.partition(b"\r\n\r\n")
+        if sep and sep2 and first.startswith(b"GET ") and second.startswith(b"GET "):
+            data = second + sep2 + first + sep + tail
+        super().data_received(data)
+
+
 FAULTS = family(
     "HTTP/1.1 message parsing",
     Fault(
@@ -220,6 +231,13 @@ FAULTS = family(
         "and answers the request pipelined after it (RFC 9112 9.6: none after close)",
         ("no_request_after_close", "invalid_content_length_refused"),
         front("ReadsOnAfterCloseProtocol", _invalid_length_refused_read_on),
+    ),
+    Fault(
+        "pipelined_answers_swapped",
+        "two GETs pipelined on one connection are answered in the other order (a front that "
+        "queues requests by arrival of their last byte)",
+        ("pipelined_answers_in_order",),
+        served_by(SwappingProtocol),
     ),
     Fault(
         "close_not_echoed",
