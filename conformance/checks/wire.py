@@ -177,6 +177,23 @@ def no_request_after_close(exchange: Exchange) -> None:
 
 
 @invariant
+def no_transfer_encoding_in_204(
+    contract: Contract, operation: Operation, exchange: Exchange
+) -> None:
+    """ "A server MUST NOT send a Transfer-Encoding header field in any response with a status
+    code of 1xx (Informational) or 204 (No Content)" (RFC 9112 6.1): a 204 (a gateway's
+    answer to a preflight, say) has none (1xx interim answers are not kept by the suite)."""
+    coding = exchange.headers.get("transfer-encoding")
+    if exchange.status == 204 and coding is not None:
+        raise Broken(
+            f"a 204 with Transfer-Encoding: {coding}",
+            expected="no Transfer-Encoding in a 204 (RFC 9112 6.1)",
+            actual=f"Transfer-Encoding: {coding}",
+            location="header Transfer-Encoding",
+        )
+
+
+@invariant
 def close_echoed(contract: Contract, operation: Operation, exchange: Exchange) -> None:
     """ "A server that receives a "close" connection option MUST initiate closure of the
     connection [...] after it sends the final response to the request that contained the

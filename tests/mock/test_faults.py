@@ -1286,6 +1286,13 @@ def test_pipelined_answers_swapped(server) -> None:
     ].startswith(may)
 
 
+def test_chunked_204(server) -> None:
+    broken = raw_exchange(port_of(server("chunked_204")), raw_request("POST", Connection="close"))
+    assert broken.startswith(b"HTTP/1.1 204 ") and b"transfer-encoding: chunked" in broken
+    correct = raw_exchange(port_of(server("")), raw_request("POST", Connection="close"))
+    assert correct.startswith(b"HTTP/1.1 405 ")
+
+
 def test_response_head_faults(server) -> None:
     request = raw_request(Connection="close", **KEYED)
     bare = raw_exchange(port_of(server("status_line_without_reason_sp")), request)
@@ -1325,6 +1332,7 @@ WIRE = {
     "close_then_next_answered",
     "close_not_echoed",
     "pipelined_answers_swapped",
+    "chunked_204",
 }
 
 

@@ -129,6 +129,12 @@ def _close_unsaid(data: bytes) -> bytes:
     return _CLOSE_FIELD.sub(b"", head) + sep + body
 
 
+def _refusal_as_204(data: bytes) -> bytes:
+    if not data.startswith(b"HTTP/1.1 405 "):
+        return data
+    return b"HTTP/1.1 204 No Content\r\ntransfer-encoding: chunked\r\nallow: GET\r\n\r\n"
+
+
 def _no_reason_sp(data: bytes) -> bytes:
     return _STATUS_LINE.sub(rb"\1\r\n", data, count=1)
 
@@ -238,6 +244,13 @@ FAULTS = family(
         "queues requests by arrival of their last byte)",
         ("pipelined_answers_in_order",),
         served_by(SwappingProtocol),
+    ),
+    Fault(
+        "chunked_204",
+        "a gateway answers what the API refuses with 405 with its own 204 that says "
+        "Transfer-Encoding: chunked (RFC 9112 6.1 forbids it in a 204)",
+        ("no_transfer_encoding_in_204",),
+        served_by(protocol(None, "Chunked204Protocol", back=_refusal_as_204)),
     ),
     Fault(
         "close_not_echoed",
