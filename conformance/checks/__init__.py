@@ -39,7 +39,11 @@ from conformance.checks.usage import (
     plan_slug_non_empty,
     usage_counters_in_range,
 )
-from conformance.checks.wire import close_echoed, no_transfer_encoding_in_204
+from conformance.checks.wire import (
+    close_announced,
+    close_echoed,
+    no_transfer_encoding_in_204,
+)
 
 __all__ = [
     "CATALOGUE",
@@ -64,6 +68,7 @@ RESPONSE_CHECKS = (
     problem_status_matches,
     credentialed_answer_not_shared_cacheable,
     close_echoed,
+    close_announced,
     no_transfer_encoding_in_204,
 )
 #: Run on every response of one operation, by its label.

@@ -194,6 +194,29 @@ def no_transfer_encoding_in_204(
 
 
 @invariant
+def close_announced(contract: Contract, operation: Operation, exchange: Exchange) -> None:
+    """ "A server that does not support persistent connections MUST send the "close"
+    connection option in every response message that does not have a 1xx (Informational)
+    status code" (RFC 9112 9.3), and a server that intends to close "SHOULD send a "close"
+    connection option in its final response on that connection" (9.6): an HTTP/1.1 answer
+    after which the server closed the connection at once (watched on the raw wire, the
+    request not asking for it) says `Connection: close`."""
+    if not exchange.closed or exchange.status is None or exchange.http_version != "1.1":
+        return
+    if exchange.answered_after:
+        return  # it closed after answering the request that followed, which asked for it
+    options = exchange.headers.get("connection", "").lower().split(",")
+    if "close" not in {option.strip() for option in options}:
+        raise Broken(
+            f"the server closed the connection right after its {exchange.status}, which "
+            f"said Connection: {exchange.headers.get('connection', '(none)')}",
+            expected="Connection: close in an answer the server closes after",
+            actual=f"Connection: {exchange.headers.get('connection', '(none)')}",
+            location="header Connection",
+        )
+
+
+@invariant
 def close_echoed(contract: Contract, operation: Operation, exchange: Exchange) -> None:
     """ "A server that receives a "close" connection option MUST initiate closure of the
     connection [...] after it sends the final response to the request that contained the

@@ -38,7 +38,6 @@ PENDING = frozenset(
 #: A new open row must be added here on purpose.
 OPEN = frozenset(
     {
-        "rfc9112-9.3-close-when-not-persistent",
         "rfc9110-4.2-empty-host-received",
         "rfc9110-4.2-uris-generated",
         "rfc9110-5.3-whole-header-section",

@@ -256,7 +256,7 @@ FAULTS = family(
         "close_not_echoed",
         "a request that asks for Connection: close is answered and the connection closed, "
         "but the answer does not say close (RFC 9112 9.6 says it should)",
-        ("close_echoed",),
+        ("close_echoed", "close_announced"),
         served_by(protocol(None, "CloseUnsaidProtocol", back=_close_unsaid)),
     ),
     Fault(
