@@ -123,9 +123,11 @@ class Transport:
         url = self.url(path_or_url, params)
         if self.guard is not None:
             path = urlsplit(url).path.removeprefix(urlsplit(self.base_url).path) or "/"
-            reason = self.guard(method, path)
-            if reason:
-                raise WriteRefused(f"{method} {path} not sent: {reason}")
+            written = raw.line.split(" ", 1)[0] if raw is not None and raw.line else method
+            for sent in dict.fromkeys((method, written)):  # a request-line of its own too
+                reason = self.guard(sent, path)
+                if reason:
+                    raise WriteRefused(f"{sent} {path} not sent: {reason}")
         headers = dict(headers or {})
         identity = (method, url, sorted(headers.items()), raw, fresh)
         record = trace.current()

@@ -8,7 +8,8 @@ import time
 import pytest
 from starlette.responses import JSONResponse, Response
 
-from conformance._client.transport import BudgetExhausted, Limits, Transport
+from conformance._client.raw import Raw
+from conformance._client.transport import BudgetExhausted, Limits, Transport, WriteRefused
 from conformance._core.errors import TargetUnavailable
 from conformance._core.exchange import Masker
 from conformance.mock import serve
@@ -139,3 +140,17 @@ def test_secrets_are_masked_in_every_rendering(client):
     for text in (exchange.curl(), exchange.excerpt(), repr(exchange), str(exchange.as_dict())):
         assert "sekrit" not in text
     assert "x-api-key: ***" in exchange.curl()
+
+
+def test_the_guard_sees_a_request_line_written_as_is():
+    """A request-line of its own (`Raw.line`) is guarded by the method it writes."""
+    transport = Transport(
+        "http://127.0.0.1:9", limits=Limits(), masker=Masker(),
+        guard=lambda method, path: "a declared write" if method == "POST" else "",
+    )  # fmt: skip
+    try:
+        with pytest.raises(WriteRefused, match="POST /v1/usage not sent"):
+            transport.request("GET", "/v1/usage", raw=Raw(line="POST {target} HTTP/1.1"))
+        assert transport.sent == 0
+    finally:
+        transport.close()
