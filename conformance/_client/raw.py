@@ -1,8 +1,11 @@
 """One request written byte for byte on a connection of its own, for what the pooled client
 (`wire`) cannot send or cannot see: HTTP/1.0, a request-target in absolute-form (RFC 9112
-3.2.2), whitespace around a field value, and whatever a server sends after a response that
-has no content (a HEAD or a 304 answered with content). The request asks for the connection
-to be closed after it (whether the server leaves it open is seen); the answer is read as RFC
+3.2.2), whitespace around a field value, whatever a server sends after a response that has no
+content (a HEAD or a 304 answered with content), and requests malformed at HTTP/1.1's level
+on purpose (no Host, a request-line of its own, octets before it, an indented first field
+line, content after the head), with whether the server then closed the connection. The
+request asks for the connection to be closed after it unless told to watch for the close
+(whether the server leaves it open is seen); the answer is read as RFC
 9112 frames it (1xx interim responses skipped, Content-Length, chunked, or until the close),
 within the same deadline and size cap as every other request, and decoded as labelled."""
 
@@ -33,8 +36,15 @@ MAX_HEAD_BYTES = 64 * 1024  # of a response head
 #: After a complete answer, how long the server has to close the connection as asked before
 #: its silence is taken for the end (only a server that ignores `Connection: close` waits).
 CLOSE_GRACE = 0.5
-_STATUS_LINE = re.compile(rb"HTTP/1\.[0-9] ([0-9]{3})(?: [^\r\n]*)?")
+#: How long a watched connection may stay open after a complete answer before it is taken
+#: for kept open (a server that closes does so at once).
+CLOSE_WATCH = 1.0
+#: status-line = HTTP-version SP status-code SP [ reason-phrase ] (RFC 9112 4: the second SP
+#: is sent even when the reason-phrase is empty)
+_STATUS_LINE = re.compile(rb"HTTP/1\.[0-9] ([0-9]{3}) [^\r\n]*")
 _BODILESS = frozenset({204, 304})
+#: A status-line in what came after an answer: an answer to a request that followed.
+_ANSWER = re.compile(rb"(?:^|\n)HTTP/1\.[0-9] [0-9]{3} ")
 
 
 @dataclass(frozen=True)
@@ -48,6 +58,27 @@ class Raw:
     #: seen, as a HEAD's content that would corrupt the next answer (a correct server sends
     #: nothing there, and the follow-up's own answer ends the wait). It counts as a request.
     then_get: bool = False
+    #: what makes the request malformed at HTTP/1.1's level, in words ("" for none): the
+    #: answer is then judged as the HTTP layer's (`readings.outside_the_api`)
+    flaw: str = ""
+    host: bool = True  # a Host field is added unless named (False: none)
+    #: the request-line as written, `{target}` standing for the request-target ("": composed
+    #: from method, target and version)
+    line: str = ""
+    before: str = ""  # octets written before the request-line (empty lines, say)
+    #: the first of the request's own fields goes right after the request-line, preceded by
+    #: a space (RFC 9112 2.2: whitespace between the request-line and the first field)
+    indent_first: bool = False
+    content: bytes = b""  # written after the head, as is
+    #: no `Connection: close` is asked for; whether the server closed the connection after
+    #: its answer (or without one) is reported, within `CLOSE_WATCH` more seconds
+    watch_close: bool = False
+    #: with `watch_close`: a plain GET of the same target without a key follows at once
+    #: (pipelined); whether an answer to it came after the first is reported
+    follow: bool = False
+    #: a GET of the same path with this query and the same fields follows at once
+    #: (pipelined, RFC 9112 9.3.2), asking for the close; the answer read is the first's
+    then_query: str = ""
 
 
 class _Broken(Exception):
@@ -79,6 +110,7 @@ def exchange(
     except OSError as exc:
         raise TargetUnavailable(f"cannot connect to {origin} ({exc.strerror or exc})") from exc
     answer = Answer()
+    reader: _Reader | None = None
     try:
         if parts.scheme == "https":
             sock.settimeout(max(due - time.monotonic(), 0.001))
@@ -88,7 +120,10 @@ def exchange(
         asked = ", ".join(v for k, v in headers if k.lower() == "accept-encoding")
         reader = _Reader(sock, due, read_timeout)
         _receive(method, answer, reader, max_body_bytes, asked or ACCEPT_ENCODING)
-        if not (raw.then_get or answer.streamed or reader.closed):
+        if raw.watch_close:
+            reader.until_close(max_body_bytes, CLOSE_WATCH)
+            answer.answered_after = _ANSWER.search(reader.buffer) is not None
+        elif not (raw.then_get or raw.then_query or answer.streamed or reader.closed):
             if not reader.idled:  # it was asked to close: give it the grace once
                 reader.until_close(max_body_bytes, CLOSE_GRACE)
             answer.left_open = not reader.closed and reader.idled
@@ -104,19 +139,33 @@ def exchange(
         answer.error = f"broken response: {exc}"
     except OSError as exc:
         answer.error = f"broken response: {exc.strerror or type(exc).__name__}"
+        if isinstance(exc, ConnectionResetError) and reader is not None:
+            reader.closed = True  # reset: closed without the graceful end
     finally:
         sock.close()
+    if raw.watch_close:
+        answer.closed = reader is not None and reader.closed
     return answer
 
 
 def request_bytes(method: str, url: str, headers: Sequence[tuple[str, str]], raw: Raw) -> bytes:
     """The request head as written: the suite's default fields unless named, `Host` unless
     named, and `Connection: close` unless named; values exactly as given (UTF-8). With
-    `raw.then_get`, the follow-up GET after it, which asks for the close instead."""
+    `raw.then_get`, the follow-up GET after it, which asks for the close instead; with
+    `raw.watch_close`, no close is asked for (and with `raw.follow`, the plain GET after it
+    asks for it). Octets of `raw.before`, `raw.line` and
+    `raw.content` go as Latin-1."""
     if raw.then_get:
         first = _head_bytes(method, url, headers, raw, close=False)
         return first + _head_bytes("GET", url, headers, raw, close=True)
-    return _head_bytes(method, url, headers, raw, close=True)
+    if raw.then_query:
+        first = _head_bytes(method, url, headers, raw, close=False)
+        then = urlsplit(url)._replace(query=raw.then_query).geturl()
+        return first + _head_bytes("GET", then, headers, Raw(raw.version), close=True)
+    first = _head_bytes(method, url, headers, raw, close=not raw.watch_close) + raw.content
+    if raw.follow:
+        first += _head_bytes("GET", url, [], Raw(raw.version), close=True)
+    return first
 
 
 def _head_bytes(
@@ -127,12 +176,15 @@ def _head_bytes(
     if raw.absolute_form:
         target = f"{parts.scheme}://{parts.netloc}{target}"
     names = {name.lower() for name, _ in headers}
-    lines = [] if "host" in names else [("Host", parts.netloc)]
+    own = list(headers)
+    first = [(" " + own[0][0], own.pop(0)[1])] if raw.indent_first and own else []
+    lines = [] if "host" in names or not raw.host else [("Host", parts.netloc)]
     lines += [(k, v) for k, v in DEFAULT_HEADERS.items() if k.lower() not in names]
-    lines += list(headers)
+    lines += own
     lines += [] if "connection" in names or not close else [("Connection", "close")]
-    head = f"{method} {target} HTTP/{raw.version}\r\n".encode("ascii")
-    for name, value in lines:
+    line = raw.line.replace("{target}", target) or f"{method} {target} HTTP/{raw.version}"
+    head = (raw.before + line + "\r\n").encode("latin-1")
+    for name, value in first + lines:
         head += name.encode("ascii") + b": " + header_value(value) + b"\r\n"
     return head + b"\r\n"
 
@@ -230,6 +282,8 @@ def _head(head: bytes) -> tuple[int, dict[str, str]]:
         raise _Broken(f"not an HTTP/1.x status line: {status_line[:60]!r}")
     pairs = []
     for line in lines:
+        if line[:1] in (b" ", b"\t"):
+            raise _Broken(f"a folded field line (obs-fold, RFC 9112 5.2): {line[:60]!r}")
         name, colon, value = line.partition(b":")
         if not colon or not name or name != name.strip():
             raise _Broken(f"a malformed header line: {line[:60]!r}")
@@ -246,7 +300,9 @@ def _body(reader: _Reader, fields: dict[str, str], cap: int) -> bytes:
     length = fields.get("content-length")
     if coding or length is None:
         reader.until_close(cap)
-        return bytes(buffer)
+        data = bytes(buffer)
+        buffer.clear()
+        return data
     values = {value.strip() for value in length.split(",")}
     size_text = values.pop()
     if values or not size_text.isdigit():
@@ -255,7 +311,9 @@ def _body(reader: _Reader, fields: dict[str, str], cap: int) -> bytes:
     while len(buffer) < size and len(buffer) <= cap:
         if not reader.more():
             raise _Broken(f"the body ends after {len(buffer)} of its {size} bytes")
-    return bytes(buffer[:size])
+    data = bytes(buffer[:size])
+    del buffer[:size]  # what follows is another answer's
+    return data
 
 
 def _chunked(reader: _Reader, cap: int) -> bytes:
@@ -275,7 +333,8 @@ def _chunked(reader: _Reader, cap: int) -> bytes:
             raise _Broken(f"a malformed chunk size: {size_text[:20]!r}") from None
         position = end + 2
         if size == 0:
-            break  # trailers, if any, are not read
+            del buffer[:position]  # trailers, if any, are not read
+            break
         while len(buffer) < position + size + 2:
             if not reader.more():
                 raise _Broken("the chunked body ends inside a chunk")

@@ -124,9 +124,11 @@ class Transport:
         url = self.url(path_or_url, params)
         if self.guard is not None:
             path = urlsplit(url).path.removeprefix(urlsplit(self.base_url).path) or "/"
-            reason = self.guard(method, path)
-            if reason:
-                raise WriteRefused(f"{method} {path} not sent: {reason}")
+            written = raw.line.split(" ", 1)[0] if raw is not None and raw.line else method
+            for sent in dict.fromkeys((method, written)):  # a request-line of its own too
+                reason = self.guard(sent, path)
+                if reason:
+                    raise WriteRefused(f"{sent} {path} not sent: {reason}")
         headers = dict(headers or {})
         identity = (method, url, sorted(headers.items()), raw, fresh)
         record = trace.current()
@@ -157,7 +159,7 @@ class Transport:
         self, method: str, url: str, headers: dict[str, str], raw: Raw | None, fresh: bool
     ) -> Exchange:
         self._take_slot()
-        if raw is not None and raw.then_get:
+        if raw is not None and (raw.then_get or raw.follow or raw.then_query):
             self._take_slot()  # the follow-up GET is a request too
         limits = self.limits
         sent_at = time.time()
@@ -178,6 +180,10 @@ class Transport:
                     )  # fmt: skip
         except (wire.Unsendable, TargetUnavailable) as exc:  # their text may quote a value
             raise type(exc)(self.masker.error(exc)) from None
+        connection = [v for k, v in headers.items() if k.lower() == "connection"]
+        asked_close = any("close" in (t.strip().lower() for t in v.split(",")) for v in connection)
+        if raw is not None and not connection:
+            asked_close = not (raw.then_get or raw.then_query or raw.watch_close)
         return Exchange(
             method=method,
             url=url,
@@ -195,6 +201,10 @@ class Transport:
             raw=raw is not None,
             then_get=raw is not None and raw.then_get,
             fresh=fresh and raw is None,
+            flaw=raw.flaw if raw is not None else "",
+            closed=answer.closed,
+            answered_after=answer.answered_after,
+            asked_close=asked_close,
             masker=self.masker,
             started=sent_at,
             left_open=answer.left_open,

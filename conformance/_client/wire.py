@@ -54,6 +54,8 @@ class Answer:
     streamed: bool = False  # a stream (event stream, protocol switch): its body was not read
     coded: str = ""  # a content coding the request asked for that is not decoded here
     left_open: bool = False  # asked to close, the server kept the connection open after it
+    closed: bool | None = None  # the server closed the connection after it (None: not watched)
+    answered_after: bool = False  # an answer to a request that followed it came (raw wire)
 
 
 class _DeadlineExceeded(httpcore.ReadTimeout):

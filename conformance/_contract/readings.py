@@ -256,7 +256,8 @@ def outside_the_api(declared_method: str, exchange: Exchange) -> str | None:
     a request beyond HTTP's common limits (`LONG_TARGET`, `LONG_FIELD_LINE`,
     `LARGE_HEADER_SECTION`, `MANY_FIELDS`), or one malformed at HTTP's level (a field
     value with a control byte or a byte that is not ASCII, RFC 9110 5.5; a one-line field
-    repeated; framing fields or Expect on a request without content).
+    repeated; framing fields or Expect on a request without content; a request written
+    malformed on the raw wire on purpose: `Exchange.flaw`).
 
     Our reading: the spec's schemas and media types describe the answers of its declared
     operations (OpenAPI 3.1 4.8.16: "the expected responses of an operation"). A refusal
@@ -266,6 +267,8 @@ def outside_the_api(declared_method: str, exchange: Exchange) -> str | None:
     no broken framing, and the MUSTs that apply, such as Allow on a 405: RFC 9110 15.5.6),
     not by the API's error schema and media type."""
     method = exchange.method
+    if exchange.flaw:
+        return f"a request malformed at HTTP/1.1's level ({exchange.flaw})"
     if method != declared_method.upper():
         return f"{method} is not the method the spec declares ({declared_method.upper()})"
     request = exchange.request_headers

@@ -222,6 +222,15 @@ class Exchange:
     raw: bool = False
     then_get: bool = False
     fresh: bool = False
+    #: what made the request malformed at HTTP/1.1's level on purpose ("" for none)
+    flaw: str = ""
+    #: whether the server closed the connection after its answer, or without one (None: not
+    #: watched; only requests written byte for byte are)
+    closed: bool | None = None
+    #: an answer to a request pipelined after it came on the same connection (raw wire)
+    answered_after: bool = False
+    #: the request asked for the connection's close (`Connection: close`, as sent)
+    asked_close: bool = False
     masker: Masker = field(default_factory=Masker, repr=False)
     started: float = 0.0  # when it was sent: seconds since the epoch (0: not known)
     #: the request asked for the close (written byte for byte), and the server left the
@@ -299,6 +308,7 @@ class Exchange:
     def request_line(self) -> str:
         form = [f"HTTP/{self.http_version}"] if self.http_version != "1.1" else []
         form += ["absolute-form"] if self.absolute_form else []
+        form += [self.flaw] if self.flaw else []
         shown = f" ({', '.join(form)})" if form else ""
         return f"{self.method} {self.masker.text(self.url)}{shown}"
 
@@ -368,6 +378,8 @@ class Exchange:
         wire = self.wire()
         if wire is not None:
             request["wire"] = wire
+        if self.flaw:
+            request["flaw"] = self.flaw
         return {
             "request": request,
             "response": {

@@ -74,6 +74,7 @@ CATEGORY = {
     "org_existence_not_revealed": ACCESS,
     "cors_credentials_not_any_origin": ACCESS,  # any site reads usage with the caller's key
     "errors_reveal_no_internals": ACCESS,  # the implementation shown to anyone who asks
+    "indented_field_line_ignored": ACCESS,  # a key on a line to be ignored is taken
     # wrong figures: the usage itself
     "usage_counters_in_range": FIGURES,
     "plan_slug_non_empty": FIGURES,
@@ -93,6 +94,7 @@ CATEGORY = {
     "same_answer": FIGURES,
     "path_variant_same_contract": FIGURES,
     "equivalent_requests_same_answer": FIGURES,
+    "pipelined_answers_in_order": FIGURES,  # a request gets another one's usage
     # the wire and the schema: HTTP, media types, bodies, statuses, what clients act on
     "complete_response": WIRE,
     "framing_fits_the_request": WIRE,
@@ -116,6 +118,18 @@ CATEGORY = {
     "not_modified_has_no_content": WIRE,
     "connection_close_honoured": WIRE,
     "request_target_harmless": WIRE,
+    "host_required": WIRE,
+    "field_name_whitespace_refused": WIRE,
+    "malformed_field_refused_or_replaced": WIRE,
+    "request_line_garbage_refused": WIRE,
+    "invalid_request_target_refused": WIRE,
+    "long_method_refused": WIRE,
+    "invalid_content_length_refused": WIRE,
+    "framing_conflict_closed": WIRE,
+    "no_request_after_close": WIRE,
+    "close_echoed": WIRE,
+    "close_announced": WIRE,
+    "no_transfer_encoding_in_204": WIRE,
     # wording: what an error calls itself
     "error_code_format": WORDING,
     "problem_title_stable": WORDING,

@@ -121,7 +121,7 @@ def _entry(page_id: str, exchange: Mapping[str, Any], started: str) -> dict[str,
         "cache": {},
         "timings": {"send": 0, "wait": elapsed, "receive": 0},
     }
-    ours = {key: request[key] for key in ("template", "wire") if request.get(key)}
+    ours = {key: request[key] for key in ("template", "wire", "flaw") if request.get(key)}
     if ours:
         entry["_dcs"] = ours
     return entry

@@ -61,6 +61,8 @@ class Request:
     status: int | None  # what it got in the run
     raw: Raw | None = None  # written byte for byte in the run: so again
     fresh: bool = False  # sent on a new connection in the run: so again
+    #: how it was written malformed on the raw wire ("" for none): not sent again as it was
+    flaw: str = ""
 
 
 @dataclass(frozen=True)
@@ -188,6 +190,7 @@ def _request(entry: Mapping[str, Any]) -> Request:
         status,
         raw,
         bool(wire.get("fresh")),
+        str((entry.get("_dcs") or {}).get("flaw") or ""),
     )
 
 
@@ -270,7 +273,11 @@ def replay_cause(
 
 def not_replayable(cause: Cause) -> str:
     """Why a root cause's requests cannot be sent again before any is sent ("" when they
-    can): one carried a key the test had changed or encoded, masked and never written."""
+    can): one carried a key the test had changed or encoded, masked and never written, or
+    was written malformed on the raw wire, which the replay does not do."""
+    flawed = next((request.flaw for request in cause.requests if request.flaw), "")
+    if flawed:
+        return f"its requests were written malformed on the raw wire ({flawed}): rerun {cause.test}"
     if any(_hides_a_key(request) for request in cause.requests):
         return (
             "its requests carried a key the test had changed or encoded (masked, never "

@@ -15,7 +15,7 @@ from conformance._core.exchange import Exchange
 
 # Imported for their checks: CATALOGUE must be complete even in a process that imports no
 # test module (the xdist controller, which writes the reports).
-from conformance.checks import auth, ground_truth, requests, space  # noqa: F401
+from conformance.checks import auth, ground_truth, requests, space, wire  # noqa: F401
 from conformance.checks._invariant import CATALOGUE, Invariant
 from conformance.checks.http import (
     credentialed_answer_not_shared_cacheable,
@@ -47,6 +47,11 @@ from conformance.checks.usage import (
     plan_slug_non_empty,
     usage_counters_in_range,
 )
+from conformance.checks.wire import (
+    close_announced,
+    close_echoed,
+    no_transfer_encoding_in_204,
+)
 
 __all__ = [
     "CATALOGUE",
@@ -76,6 +81,9 @@ RESPONSE_CHECKS = (
     cors_credentials_not_any_origin,
     errors_reveal_no_internals,
     http_message_lint,
+    close_echoed,
+    close_announced,
+    no_transfer_encoding_in_204,
 )
 #: Run on the answers that were retried before the one a request ended with (a 429, 502 or
 #: 503 whose hint the client followed): what a client acts on before it retries.

@@ -25,6 +25,7 @@ from uvicorn.protocols.http.h11_impl import H11Protocol
 
 from conformance.mock._app import create_app, mock_state
 from conformance.mock._model import Fixtures
+from conformance.mock._query import valid_host
 from conformance.mock._replies import INVALID_REQUEST, Reply
 from conformance.mock._state import Clock
 
@@ -87,7 +88,9 @@ class WireProtocol(H11Protocol):
     Otherwise it serves like the mock's own protocol: an absolute-form target
     (``GET http://host/v1/usage``) is routed on its path, which RFC 9112 3.2.2 requires of a
     server (uvicorn's h11 protocol alone would route on the whole URL: 404), and a request h11
-    rejects (malformed, or a head over h11's 16 KiB limit) gets the spec's JSON 400."""
+    rejects (malformed, or a head over h11's 16 KiB limit), or one with an invalid Host or
+    with both Transfer-Encoding and Content-Length (h11 takes both and keeps the connection
+    open, RFC 9112 3.2 and 6.1), gets the spec's JSON 400 and the close."""
 
     lowercase_only: ClassVar[frozenset[bytes]] = frozenset()
 
@@ -104,6 +107,7 @@ class WireProtocol(H11Protocol):
             self._extend_scope()  # the scope made for the request read last, if any
             event = next_event()
             if isinstance(event, h11.Request):
+                _well_formed(event)
                 self._target = event.target
                 event = _origin_form(event)
                 if self.lowercase_only:
@@ -158,6 +162,16 @@ def request_target(scope: Scope) -> bytes:
     query = scope.get("query_string", b"")
     path = scope.get("raw_path") or scope["path"].encode()
     return bytes(path) + (b"?" + query if query else b"")
+
+
+def _well_formed(event: Any) -> None:
+    """Raise h11's error (uvicorn answers 400) for what h11 takes but a server must refuse."""
+    names = [name.lower() for name, _ in event.headers.raw_items()]
+    hosts = [value for name, value in event.headers.raw_items() if name.lower() == b"host"]
+    if hosts and not valid_host(hosts[0]):
+        raise h11.RemoteProtocolError("invalid Host")
+    if b"transfer-encoding" in names and b"content-length" in names:
+        raise h11.RemoteProtocolError("Transfer-Encoding and Content-Length")
 
 
 def _origin_form(event: Any) -> Any:

@@ -1,4 +1,5 @@
-"""Strict parsing of a raw query string: valid percent-encoding and UTF-8, or an error."""
+"""Strict parsing of a raw query string (valid percent-encoding and UTF-8, or an error) and
+of a Host field value."""
 
 from __future__ import annotations
 
@@ -6,6 +7,13 @@ import re
 from urllib.parse import unquote_to_bytes
 
 _BAD_ESCAPE = re.compile(rb"%(?![0-9A-Fa-f]{2})")
+#: Host = uri-host [ ":" port ] (RFC 9110 7.2, RFC 3986 3.2.2): an IP-literal or a reg-name.
+_HOST = re.compile(rb"(?:\[[0-9A-Za-z:.]+\]|[A-Za-z0-9\-._~%!$&'()*+,;=]*)(?::[0-9]*)?")
+
+
+def valid_host(value: bytes) -> bool:
+    """Whether ``value`` is a valid Host field value."""
+    return _HOST.fullmatch(value) is not None
 
 
 class MalformedQuery(ValueError):

@@ -129,6 +129,8 @@ def test_content_after_a_304_shows():
         (b"HTTP/2 200\r\n\r\n", "not an HTTP/1.x status line"),
         (b"HTTP/1.1 200 OK\r\nContent-Length: 1, 2\r\n\r\n", "invalid Content-Length"),
         (b"HTTP/1.1 200 OK\r\n", "before a complete response head"),
+        (b"HTTP/1.1 200\r\nContent-Length: 0\r\n\r\n", "not an HTTP/1.x status line"),
+        (b"HTTP/1.1 200 OK\r\nX-A: 1\r\n 2\r\nContent-Length: 0\r\n\r\n", "obs-fold"),
     ],
 )
 def test_broken_answers_are_broken_responses(data, error):
@@ -205,3 +207,39 @@ def test_a_get_after_a_head_shows_what_came_in_between(between, body):
     first, second = written.split(b"\r\n\r\n", 1)
     assert b"Connection: close" not in first and second.startswith(b"GET /x HTTP/1.1\r\n")
     assert b"Connection: close" in second
+
+
+def test_a_malformed_request_is_written_as_asked():
+    url = "http://127.0.0.1:1/v1/usage?a=1"
+    keyed = [("X-Api-Key", "k"), ("Transfer-Encoding", "chunked")]
+    form = Raw(host=False, before="\r\n", indent_first=True, content=b"0\r\n\r\n", watch_close=True)
+    head = raw.request_bytes("GET", url, keyed, form)
+    assert head.startswith(b"\r\nGET /v1/usage?a=1 HTTP/1.1\r\n X-Api-Key: k\r\n")
+    assert b"Host:" not in head and b"Connection:" not in head
+    assert head.endswith(b"Transfer-Encoding: chunked\r\n\r\n0\r\n\r\n")
+    line = raw.request_bytes("GET", url, [], Raw(line="GET {target}\x00 HTTP/1.1"))
+    assert line.startswith(b"GET /v1/usage?a=1\x00 HTTP/1.1\r\nHost: 127.0.0.1:1\r\n")
+
+
+@pytest.mark.parametrize("close", [True, False])
+def test_a_watched_connection_reports_whether_the_server_closed(close):
+    async def handler(request: Request, writer: asyncio.StreamWriter) -> None:
+        writer.write(response("400 Bad Request", {"Content-Length": "0"}, b""))
+        await writer.drain()
+        if not close:
+            await asyncio.sleep(raw.CLOSE_WATCH + 0.5)
+
+    with raw_server(handler) as server:
+        started = time.monotonic()
+        answer = send(server.base_url + "/v1/usage", form=Raw(watch_close=True))
+    assert (answer.status, answer.error, answer.closed) == (400, "", close)
+    assert time.monotonic() - started < raw.CLOSE_WATCH + 0.4
+
+
+def test_a_close_without_an_answer_is_reported():
+    async def handler(request: Request, writer: asyncio.StreamWriter) -> None:
+        writer.close()
+
+    with raw_server(handler) as server:
+        answer = send(server.base_url + "/v1/usage", form=Raw(watch_close=True))
+    assert answer.status is None and answer.closed and not answer.stalled

@@ -9,7 +9,7 @@ import pytest
 from starlette.responses import JSONResponse, Response
 
 from conformance._client.raw import Raw
-from conformance._client.transport import BudgetExhausted, Limits, Transport
+from conformance._client.transport import BudgetExhausted, Limits, Transport, WriteRefused
 from conformance._client.wire import Unsendable
 from conformance._core.errors import TargetUnavailable
 from conformance._core.exchange import Masker
@@ -171,3 +171,17 @@ def test_an_exchange_keeps_how_it_went_on_the_wire(client):
         "raw": True, "version": "1.0", "absolute_form": True, "then_get": True,
     }  # fmt: skip
     assert raw.as_dict()["request"]["template"]["url"].endswith("/v1/usage")
+
+
+def test_the_guard_sees_a_request_line_written_as_is():
+    """A request-line of its own (`Raw.line`) is guarded by the method it writes."""
+    transport = Transport(
+        "http://127.0.0.1:9", limits=Limits(), masker=Masker(),
+        guard=lambda method, path: "a declared write" if method == "POST" else "",
+    )  # fmt: skip
+    try:
+        with pytest.raises(WriteRefused, match="POST /v1/usage not sent"):
+            transport.request("GET", "/v1/usage", raw=Raw(line="POST {target} HTTP/1.1"))
+        assert transport.sent == 0
+    finally:
+        transport.close()

@@ -1246,6 +1246,145 @@ def test_date_not_imf_fixdate(server) -> None:
     assert re.fullmatch(IMF_FIXDATE, fetch(server(""), CLOSED_PERIOD).headers["date"])
 
 
+def wire_probe(port: int, request: bytes) -> tuple[int | None, bool]:
+    """The status ``request`` gets (None: no answer) and whether the server then closed."""
+    received, closed = b"", False
+    with socket.create_connection(("127.0.0.1", port), timeout=3) as sock:
+        sock.sendall(request)
+        sock.settimeout(0.5)
+        try:
+            while chunk := sock.recv(65536):
+                received += chunk
+            closed = True
+        except TimeoutError:
+            pass
+        except ConnectionResetError:
+            closed = True
+    status = int(received.split(b" ", 2)[1]) if received.startswith(b"HTTP/1.") else None
+    return status, closed
+
+
+_TARGET = b"/v1/usage" + CLOSED.encode()
+_KEY_LINE = b"x-api-key: " + KEY.encode()
+#: Each HTTP/1.1 fault: a request, what the fault answers, what the correct mock answers
+#: (status, closed after).
+HTTP1_PROBES: dict[str, tuple[bytes, tuple[int | None, bool], tuple[int | None, bool]]] = {
+    "missing_host_accepted": (b"GET " + _TARGET + b" HTTP/1.1\r\n\r\n", (401, False), (400, True)),
+    "double_host_accepted": (
+        b"GET " + _TARGET + b" HTTP/1.1\r\nHost: x\r\nHost: y\r\n\r\n",
+        (401, False),
+        (400, True),
+    ),
+    "invalid_host_accepted": (
+        b"GET " + _TARGET + b" HTTP/1.1\r\nHost: a b\r\n\r\n",
+        (401, False),
+        (400, True),
+    ),
+    "space_before_colon_accepted": (
+        b"GET " + _TARGET + b" HTTP/1.1\r\nHost: x\r\nx-api-key : " + KEY.encode() + b"\r\n\r\n",
+        (200, False),
+        (400, True),
+    ),
+    "control_bytes_in_field_500": (
+        b"GET " + _TARGET + b" HTTP/1.1\r\nHost: x\r\nX-Probe: a\x00b\r\n\r\n",
+        (500, True),
+        (400, True),
+    ),
+    "indented_field_line_taken": (
+        b"GET " + _TARGET + b" HTTP/1.1\r\n " + _KEY_LINE + b"\r\nHost: x\r\n\r\n",
+        (200, False),
+        (400, True),
+    ),
+    "garbage_request_line_500": (
+        b"GET " + _TARGET + b"\x00 HTTP/1.1\r\nHost: x\r\n\r\n",
+        (500, True),
+        (400, True),
+    ),
+    "garbage_request_line_kept_open": (
+        b"GET " + _TARGET + b"\x00 HTTP/1.1\r\nHost: x\r\n\r\n",
+        (400, False),
+        (400, True),
+    ),
+    "raw_target_autocorrected": (
+        b"GET " + _TARGET + b"&note=a b HTTP/1.1\r\nHost: x\r\n" + _KEY_LINE + b"\r\n\r\n",
+        (200, False),
+        (400, True),
+    ),
+    "long_method_500": (
+        b"X" * 100 + b" " + _TARGET + b" HTTP/1.1\r\nHost: x\r\n\r\n",
+        (500, True),
+        (400, True),
+    ),
+    "invalid_content_length_ignored": (
+        b"GET " + _TARGET + b" HTTP/1.1\r\nHost: x\r\nContent-Length: abc\r\n\r\n",
+        (401, False),
+        (400, True),
+    ),
+    "te_cl_kept_open": (
+        b"GET " + _TARGET + b" HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n"
+        b"Content-Length: 0\r\n\r\n0\r\n\r\n",
+        (401, False),
+        (400, True),
+    ),
+}
+
+
+@pytest.mark.parametrize("name", sorted(HTTP1_PROBES))
+def test_http1_fault(server, name: str) -> None:
+    request, broken, correct = HTTP1_PROBES[name]
+    _equal(wire_probe(port_of(server(name)), request), broken)
+    _equal(wire_probe(port_of(server("")), request), correct)
+
+
+def test_close_then_next_answered(server) -> None:
+    request = b"GET " + _TARGET + b" HTTP/1.1\r\nHost: x\r\nContent-Length: abc\r\n\r\n"
+    then = b"GET " + _TARGET + b" HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"
+    broken = raw_exchange(port_of(server("close_then_next_answered")), request + then)
+    assert broken.startswith(b"HTTP/1.1 400 ") and b"connection: close" in broken.lower()
+    assert broken.count(b"HTTP/1.1 ") == 2  # the next request answered after the close
+    correct = raw_exchange(port_of(server("")), request + then)
+    assert correct.startswith(b"HTTP/1.1 400 ") and correct.count(b"HTTP/1.1 ") == 1
+
+
+def test_close_not_echoed(server) -> None:
+    request = raw_request(Connection="close", **KEYED)
+    broken = raw_exchange(port_of(server("close_not_echoed")), request)
+    assert broken.startswith(b"HTTP/1.1 200 ") and b"connection:" not in broken.lower()
+    assert b"connection: close" in raw_exchange(port_of(server("")), request).lower()
+
+
+def test_pipelined_answers_swapped(server) -> None:
+    other = "/v1/usage?period_start=2026-05-01"
+    two = raw_request(**KEYED) + raw_request(target=other, Connection="close", **KEYED)
+    alone = raw_request(target=other, Connection="close", **KEYED)
+    may = raw_exchange(port_of(server("")), alone).partition(b"\r\n\r\n")[2]
+    broken = raw_exchange(port_of(server("pipelined_answers_swapped")), two)
+    _equal(broken.partition(b"\r\n\r\n")[2], may)  # the first answer is the second's
+    correct = raw_exchange(port_of(server("")), two)
+    assert correct.count(b"HTTP/1.1 200 ") == 2 and not correct.partition(b"\r\n\r\n")[
+        2
+    ].startswith(may)
+
+
+def test_chunked_204(server) -> None:
+    broken = raw_exchange(port_of(server("chunked_204")), raw_request("POST", Connection="close"))
+    assert broken.startswith(b"HTTP/1.1 204 ") and b"transfer-encoding: chunked" in broken
+    correct = raw_exchange(port_of(server("")), raw_request("POST", Connection="close"))
+    assert correct.startswith(b"HTTP/1.1 405 ")
+
+
+def test_response_head_faults(server) -> None:
+    request = raw_request(Connection="close", **KEYED)
+    bare = raw_exchange(port_of(server("status_line_without_reason_sp")), request)
+    assert bare.startswith(b"HTTP/1.1 200\r\n"), bare[:40]
+    folded = raw_exchange(port_of(server("folded_response_field")), request)
+    assert b"\r\ncontent-type:\r\n application/json" in folded, folded[:200]
+    correct = raw_exchange(port_of(server("")), request)
+    assert (
+        correct.startswith(b"HTTP/1.1 200 OK\r\n") and b"\r\n " not in correct.split(b"\r\n\r\n")[0]
+    )
+
+
 WIRE = {
     "no_date",
     "not_modified_with_content",
@@ -1271,6 +1410,13 @@ WIRE = {
     "fresh_connection_stale_replica",
     "not_modified_unconditional",
     "expect_continue_hang",
+    *HTTP1_PROBES,
+    "status_line_without_reason_sp",
+    "folded_response_field",
+    "close_then_next_answered",
+    "close_not_echoed",
+    "pipelined_answers_swapped",
+    "chunked_204",
 }
 
 

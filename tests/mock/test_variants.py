@@ -725,7 +725,47 @@ def test_wire_protocol_variants_serve_like_the_mock(server, name: str) -> None:
     _equal(json.loads(body)["error_code"], "INVALID_REQUEST")
 
 
+def _status_line_code(received: bytes) -> int | None:
+    return int(received.split(b" ", 2)[1]) if received.startswith(b"HTTP/1.") else None
+
+
+_HEAD = b"GET /v1/usage?period_start=" + CLOSED.encode() + b" HTTP/1.1\r\n"
+_KEY_LINE = b"x-api-key: " + KEY.encode() + b"\r\n"
+
+
+def test_field_controls_replaced(server) -> None:
+    port = server("field_controls_replaced")
+    for flawed in (b"X-Probe: a\x00b\r\n", b"X-Probe: a\rb\r\n", b"X-Probe: a\nb\r\n",
+                   b"X-Probe: a\r\n b\r\n"):  # fmt: skip
+        received, _ = exchange(port, _HEAD + b"Host: x\r\n" + flawed + _KEY_LINE + b"\r\n")
+        _equal(_status_line_code(received), 200)
+    received, _ = exchange(port, _HEAD + b" " + _KEY_LINE + b"Host: x\r\n\r\n")
+    _equal(_status_line_code(received), 401)  # the indented line is dropped unread, its key too
+
+
+def test_framing_conflict_answered_closed(server) -> None:
+    port = server("framing_conflict_answered_closed")
+    framing = b"Transfer-Encoding: chunked\r\nContent-Length: 0\r\n"
+    received, closed = exchange(
+        port, _HEAD + b"Host: x\r\n" + framing + _KEY_LINE + b"\r\n0\r\n\r\n"
+    )
+    _equal((_status_line_code(received), closed), (200, True))
+    received, closed = exchange(port, _HEAD + b"Host: x\r\n" + _KEY_LINE + b"\r\n")
+    _equal((_status_line_code(received), closed), (200, False))  # other requests: kept alive
+
+
+def test_garbage_dropped(server) -> None:
+    port = server("garbage_dropped")
+    garbage = _HEAD.replace(b" HTTP/1.1", b"\x00 HTTP/1.1") + b"Host: x\r\n\r\n"
+    _equal(exchange(port, garbage), (b"", True))
+    received, _ = exchange(port, _HEAD + b"Host: x\r\n" + _KEY_LINE + b"\r\n")
+    _equal(_status_line_code(received), 200)
+
+
 WIRE = {
+    "field_controls_replaced",
+    "framing_conflict_answered_closed",
+    "garbage_dropped",
     "chunked_bodies",
     "http10_close_delimited",
     "connection_close_always",

@@ -21,7 +21,7 @@ from starlette.types import ASGIApp
 
 from conformance.mock import _layers as layers
 from conformance.mock import _replies as replies
-from conformance.mock._faults import request_space, request_wire, steps, wire
+from conformance.mock._faults import http1, request_space, request_wire, steps, wire
 from conformance.mock._faults.fault import Fault, KnownLimit, family
 from conformance.mock._http.protocol import MockHttpToolsProtocol
 from conformance.mock._layers import layered_app
@@ -860,6 +860,8 @@ _FAULTS = [
     ),
     # The whole request space (methods, header fields, targets, equivalent requests).
     *request_space.FAULTS,
+    # The HTTP/1.1 layer (RFC 9112): requests malformed at its level.
+    *http1.FAULTS,
 ]
 
 #: Every fault of the catalogue, by name, in catalogue order.

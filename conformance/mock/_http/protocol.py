@@ -1,7 +1,9 @@
 """The mock's HTTP/1.1 protocol: uvicorn's httptools (llhttp) parser with the spec's JSON 400.
 
 A request the parser rejects (request-line garbage, a header without a colon, bytes that
-are not ASCII in the path or query, conflicting framing headers), and a request head
+are not ASCII in the path or query, conflicting framing headers), a request whose Host is
+missing (HTTP/1.1), repeated or invalid (RFC 9112 3.2: llhttp leaves that to the server),
+and a request head
 (request line and headers) over ``MAX_HEAD_BYTES``, complete or still arriving, get 400
 ``INVALID_REQUEST`` in the spec's error shape (uvicorn alone answers text/plain and buffers
 a head of any size). Requests pipelined before it are answered first. The server then
@@ -20,6 +22,7 @@ from typing import Any
 
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 
+from conformance.mock._query import valid_host
 from conformance.mock._replies import INVALID_REQUEST
 
 MAX_HEAD_BYTES = 16 * 1024  # like h11's limit and Node's default maximum header size
@@ -80,6 +83,10 @@ class HeadTooLarge(Exception):
     """Raised from a parser callback: the request head is over ``MAX_HEAD_BYTES``."""
 
 
+class BadHost(Exception):
+    """Raised from a parser callback: Host missing (HTTP/1.1), repeated or invalid."""
+
+
 class MockHttpToolsProtocol(HttpToolsProtocol):
     """uvicorn's httptools protocol with a bounded head and the JSON 400."""
 
@@ -90,6 +97,7 @@ class MockHttpToolsProtocol(HttpToolsProtocol):
         self._head = 0  # bytes of the current head's URL and complete headers
         self._refused = False  # nothing more is read from this connection
         self._owed = False  # a 400 is owed once the response in progress is complete
+        self._hosts: list[bytes] = []  # the Host values of the head being read
 
     def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
         super().connection_made(_GatheringTransport(transport, self.loop))  # type: ignore[arg-type]
@@ -106,6 +114,7 @@ class MockHttpToolsProtocol(HttpToolsProtocol):
     def on_message_begin(self) -> None:
         super().on_message_begin()
         self._head = 0
+        self._hosts = []
 
     def on_url(self, url: bytes) -> None:
         self._grow(len(url))
@@ -113,11 +122,21 @@ class MockHttpToolsProtocol(HttpToolsProtocol):
 
     def on_header(self, name: bytes, value: bytes) -> None:
         self._grow(len(name) + len(value) + 4)
+        if name.lower() == b"host":
+            self._hosts.append(value)
         super().on_header(name, value)
 
     def on_headers_complete(self) -> None:
         self._reading_head = False
+        if not self.host_accepted(self._hosts, self.parser.get_http_version()):
+            raise BadHost  # the parser reports it as an error: send_400_response follows
         super().on_headers_complete()
+
+    def host_accepted(self, hosts: list[bytes], version: str) -> bool:
+        """RFC 9112 3.2: one valid Host, or none in an HTTP/1.0 request."""
+        if not hosts:
+            return version != "1.1"
+        return len(hosts) == 1 and valid_host(hosts[0].strip(b" \t"))
 
     def on_message_complete(self) -> None:
         self._reading_head, self._received = True, 0

@@ -22,7 +22,7 @@ from conformance.mock import _layers as layers
 from conformance.mock._layers import Apply, layered_app
 from conformance.mock._model import Fixtures
 from conformance.mock._state import Clock
-from conformance.mock._variants import edge, semantics, steps
+from conformance.mock._variants import edge, http1, semantics, steps
 from conformance.mock._variants import wire as http
 
 
@@ -318,6 +318,34 @@ _VARIANTS = [
         "by HTTP (RFC 9110 15.5.6 Allow on a 405; 15.6.2 501; RFC 6585 431; 10.1.1 417) and "
         "by safety, as stock reverse proxies and HTTP servers answer it.",
         http.layer(edge.own_refusals, layers.WireProtocol),
+    ),
+    Variant(
+        "field_controls_replaced",
+        "in a request's field lines, a bare CR, a bare LF or a NUL becomes SP, a folded line "
+        "(obs-fold) joins its field with SP, and whitespace-preceded lines right after the "
+        "request-line are dropped unread; the request is then answered as any other",
+        "RFC 9110 5.5 lets a recipient replace CR, LF and NUL in a field value with SP instead "
+        "of rejecting the message, RFC 9112 5.2 likewise replace obs-fold with SP, and RFC "
+        "9112 2.2 consume whitespace-preceded lines after the start-line unread (HAProxy "
+        "unfolds, nginx ends a field line at a bare LF).",
+        http1.front("FieldsReplacedProtocol", http1.fields_replaced),
+    ),
+    Variant(
+        "framing_conflict_answered_closed",
+        "a request with Transfer-Encoding and Content-Length is answered as framed by "
+        "Transfer-Encoding alone, with Connection: close, and the connection closed",
+        "RFC 9112 6.1: a server may process such a request by Transfer-Encoding alone instead "
+        "of rejecting it, provided it closes the connection after responding (HAProxy does).",
+        http1.front("ConflictClosedProtocol", http1.conflict_closed),
+    ),
+    Variant(
+        "garbage_dropped",
+        "octets that are no HTTP request (a NUL in the request-line, a TLS handshake) get no "
+        "answer: the server closes the connection",
+        "RFC 9112 2.2 says a server should answer 400 and close; closing alone is a refusal too "
+        "(our reading, checks.wire.request_line_garbage_refused), as servers do on a plain-HTTP "
+        "port that receives TLS.",
+        http1.front("GarbageDroppedProtocol", http1.garbage_dropped),
     ),
     Variant(
         "auth_before_method",
