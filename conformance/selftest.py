@@ -144,6 +144,10 @@ def main(argv: list[str] | None = None) -> int:
         print(f"HIDDEN by {options.edge}: {hidden.name}: {hidden.hidden}")
     for stale in matrix.hidden_but_killed:
         print(f"KILLED, though listed as hidden by {options.edge}: {stale.name}")
+    for variant in matrix.variants:
+        if variant.broken_by_edge:
+            verdict = "PASSED, though listed as" if variant.passed else "variant"
+            print(f"{verdict} BROKEN by {options.edge}: {variant.name}: {variant.broken_by_edge}")
     for row in matrix.false_alarms:
         seeds = ", ".join(
             f"seed {run.seed}: exit {run.exit} {','.join(run.failed_checks) or '-'}"

@@ -53,6 +53,9 @@ class Edge:
     fixes: tuple[Fix, ...] = ()
     #: faults of the mock's catalogue the proxy hides, each with the reason
     hidden: Mapping[str, str] = field(default_factory=dict)
+    #: variants (correct servers) the proxy breaks, each with the rule it breaks and why no
+    #: configuration line fixes it
+    breaks: Mapping[str, str] = field(default_factory=dict)
 
     @property
     def install(self) -> str:
@@ -77,6 +80,12 @@ class Edge:
         return found
 
 
+#: why faults that keep state per connection do not show behind a proxy
+NEW_CONN = (
+    "a new upstream connection per request (no keepalive to the upstream in the stock "
+    "configuration)"
+)
+
 NGINX = Edge(
     name="nginx",
     title="nginx",
@@ -93,6 +102,34 @@ NGINX = Edge(
             breaks="nginx refuses TRACE itself, 405 without Allow, before any location",
         ),
     ),
+    hidden={
+        "auth_sticky_connection": f"nginx opens {NEW_CONN}: no state kept on the upstream's "
+        "connection reaches a later request",
+        "previous_request_org": f"nginx opens {NEW_CONN}: no request follows another on the "
+        "upstream's connection",
+        "not_modified_unconditional": f"nginx opens {NEW_CONN}: no ETag was last sent on it",
+        "fresh_connection_stale_replica": f"nginx opens {NEW_CONN}: every answer is a "
+        "connection's first, all equally stale, so equivalent requests agree (the canary's "
+        "figures still catch it: canary_closed_period_exact)",
+        "trace_echoes_request": "nginx refuses TRACE itself (405): it never reaches the server",
+        "head_with_body": "nginx knows a HEAD's answer ends with its header section and drops "
+        "what follows",
+        "expect_continue_hang": "nginx answers Expect: 100-continue itself and does not pass "
+        "the field on",
+        "absolute_form_500": "nginx sends the upstream an origin-form request-target",
+        "http10_legacy_backend": "nginx speaks HTTP/1.1 to the upstream whatever the client's "
+        "version (proxy_http_version 1.1)",
+        "chunked_to_http10": "nginx takes the upstream's chunked framing apart and frames the "
+        "answer for the client's version itself",
+        "content_length_beside_chunked": "nginx reads the upstream's chunked framing, drops its "
+        "Content-Length and frames the answer itself",
+    },
+    breaks={
+        "early_hints_103": "nginx 1.22 takes an upstream's 103 Early Hints for the final answer "
+        "(RFC 9110 15.2: a 1xx is interim, the final answer follows): a HEAD gets a 103 and "
+        "no final answer, a GET the real answer as the 103's content. nginx handles 103 from "
+        "1.29 on (early_hints); before, the server behind it must not send 1xx",
+    },
     template="""\
 worker_processes 1;
 daemon off;
@@ -146,6 +183,11 @@ backend dcs
     server dcs 127.0.0.1:$upstream
 """,
     argv=lambda binary, config: [binary, "-db", "-f", str(config)],
+    hidden={
+        "header_names_case_sensitive": "HAProxy passes every header field name on in lower case",
+        "head_with_body": "HAProxy knows a HEAD's answer ends with its header section and "
+        "drops what follows",
+    },
 )
 
 APACHE = Edge(
@@ -174,6 +216,27 @@ ProxyPass "/" "http://127.0.0.1:$upstream/"
 ProxyPassReverse "/" "http://127.0.0.1:$upstream/"
 """,
     argv=lambda binary, config: [binary, "-f", str(config), "-DFOREGROUND"],
+    hidden={
+        "dot_segments_unauthenticated": "Apache resolves dot segments and merges doubled "
+        "slashes before ProxyPass maps the path: the server sees /v1/usage",
+        "path_variant_crash": "Apache merges doubled slashes before ProxyPass maps the path",
+        "encoded_path_unauthenticated": "mod_proxy decodes percent-encoded unreserved "
+        "characters of the path: the server sees /v1/usage",
+        "repeated_field_500": "Apache joins repeated field lines into one before passing them on",
+        "unknown_field_canary_pool": "mod_proxy adds X-Forwarded-For, -Host and -Server to "
+        "every request: every answer comes from the fault's canary pool, so equivalent "
+        "requests agree (the canary's figures still catch it: canary_cpu_within_bounds)",
+        "head_with_body": "Apache knows a HEAD's answer ends with its header section and "
+        "drops what follows",
+        "head_length_zero": "Apache does not pass on the upstream's Content-Length to a HEAD",
+        "absolute_form_500": "Apache sends the upstream an origin-form request-target",
+        "http10_legacy_backend": "mod_proxy_http speaks HTTP/1.1 to the upstream whatever "
+        "the client's version",
+        "chunked_to_http10": "Apache takes the upstream's chunked framing apart and frames "
+        "the answer for the client's version itself",
+        "content_length_beside_chunked": "Apache reads the upstream's chunked framing, drops "
+        "its Content-Length and frames the answer itself",
+    },
 )
 
 CADDY = Edge(
@@ -194,6 +257,17 @@ $fixes
 }
 """,
     argv=lambda binary, config: [binary, "run", "--config", str(config), "--adapter", "caddyfile"],
+    hidden={
+        "head_with_body": "Caddy knows a HEAD's answer ends with its header section and drops "
+        "what follows",
+        "absolute_form_500": "Caddy sends the upstream an origin-form request-target",
+        "http10_legacy_backend": "Caddy speaks HTTP/1.1 to the upstream whatever the "
+        "client's version",
+        "chunked_to_http10": "Caddy takes the upstream's chunked framing apart and frames the "
+        "answer for the client's version itself",
+        "content_length_beside_chunked": "Caddy reads the upstream's chunked framing, drops "
+        "its Content-Length and frames the answer itself",
+    },
 )
 
 EDGES: dict[str, Edge] = {edge.name: edge for edge in (NGINX, HAPROXY, APACHE, CADDY)}

@@ -72,6 +72,7 @@ def run_matrix(options: Options, progress: Callable[[str], None] = lambda line: 
                 starters.get().close()
     limits = {limit.fault.name: limit for limit in KNOWN_LIMITS}
     hidden = EDGES[options.edge].hidden if options.edge is not None else {}
+    broken = EDGES[options.edge].breaks if options.edge is not None else {}
     variant_runs = [run for kind, run in done if kind == "variant"]
     return Matrix(
         options=options,
@@ -88,14 +89,18 @@ def run_matrix(options: Options, progress: Callable[[str], None] = lambda line: 
         ],
         wall_s=time.monotonic() - started,
         variants=[
-            _variant_row(VARIANTS[name], [r for r in variant_runs if r.variants == (name,)])
+            _variant_row(
+                VARIANTS[name],
+                [r for r in variant_runs if r.variants == (name,)],
+                broken.get(name, ""),
+            )
             for name in options.variants
         ],
     )
 
 
-def _variant_row(variant: Variant, runs: list[Run]) -> VariantRow:
-    return VariantRow(variant.name, variant.description, variant.reading, runs)
+def _variant_row(variant: Variant, runs: list[Run], broken: str = "") -> VariantRow:
+    return VariantRow(variant.name, variant.description, variant.reading, runs, broken)
 
 
 def _row(fault: Fault, run: Run, reason: str = "", hidden: str = "") -> Row:
