@@ -129,7 +129,9 @@ def main(argv: list[str] | None = None) -> int:
     md, _ = write_reports(matrix, args.out)
     s = summary(matrix)
     print(
-        f"killed {s['killed']}/{s['total']}; correct mock "
+        f"killed {s['killed']}/{s['total']}"
+        + (f" ({len(s['hidden_by_edge'])} hidden by {options.edge})" if options.edge else "")
+        + "; correct mock "
         f"{'passed' if s['baseline_passed'] else 'FAILED'}; variants passed "
         f"{s['variants_passed']}/{s['variants_total']}; median time to kill "
         f"{s['median_time_to_kill_s']} s, worst {s['worst_time_to_kill_s']} s; "
