@@ -10,6 +10,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 import os
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -138,6 +139,7 @@ def pytest_configure(config: pytest.Config) -> None:
     if config.getoption("timeout", None) is None and hasattr(config.option, "timeout"):
         config.option.timeout = 300  # backstop only: every request already has a deadline
     config.stash[STATE] = _current = state
+    config.add_cleanup(state.mask_logging())
 
 
 def _state(config: pytest.Config) -> RunState | None:
@@ -333,15 +335,24 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) ->
     """Show a violation as its evidence (no traceback), and attach it for the reports."""
     report = yield
     state = _state(item.config)
-    if state is None or call.when != "call":
+    if state is None:
         return report
+    if call.when != "call":
+        return _masked(report, state.mask)
     done = trace.take()  # the main thread's: the test's own, or its outage probe if ahead
     ahead = item.stash.get(TRACE, None)
     if ahead is not None:
-        done = trace.Trace([*ahead.exchanges, *done.exchanges], ahead.exercised | done.exercised)
+        done = trace.Trace(
+            [*ahead.exchanges, *done.exchanges],
+            ahead.exercised | done.exercised,
+            warnings=[*ahead.warnings, *done.warnings],
+        )
     exchanges = [coverage_record(state.contract, e) for e in done.exchanges]
     report.user_properties.append(("dcs_exchanges", json.dumps(exchanges)))
     report.user_properties.append(("dcs_checks", json.dumps(sorted(done.exercised))))
+    if done.warnings:
+        warned = [warning.as_dict() for warning in done.warnings]
+        report.user_properties.append(("dcs_warnings", json.dumps(warned)))
     violations = violations_in(call.excinfo.value) if call.excinfo is not None else []
     if violations:
         found = [violation_record(state.contract, violation) for violation in violations]
@@ -359,6 +370,23 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) ->
         }
         if stop:
             item.session.shouldfail = f"--stop-on-check: {', '.join(sorted(stop))} failed"
+    return _masked(report, state.mask)
+
+
+def _masked(report: pytest.TestReport, mask: Callable[[str], str]) -> pytest.TestReport:
+    """The report with the run's keys masked in every text of it (its failure or skip reason,
+    captured output and log): what the terminal, JUnit and xdist's controller get. Pytest's
+    rendering of a failure is kept unless it shows a key."""
+    longrepr = report.longrepr
+    if isinstance(longrepr, tuple) and len(longrepr) == 3:  # a skip: (path, line, reason)
+        report.longrepr = (longrepr[0], longrepr[1], mask(str(longrepr[2])))
+    elif longrepr is not None:
+        text = str(longrepr)
+        if mask(text) != text:
+            report.longrepr = mask(text)
+    report.sections = [(title, mask(content)) for title, content in report.sections]
+    if isinstance(getattr(report, "wasxfail", None), str):
+        report.wasxfail = mask(report.wasxfail)
     return report
 
 

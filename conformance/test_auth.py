@@ -5,6 +5,7 @@ from hypothesis import assume, given
 from hypothesis import strategies as st
 
 from conformance._contract import readings
+from conformance._core.dates import CLOSED_PERIOD_OFFSET, month_start
 from conformance._run.session import WRONG_KEY
 from conformance.checks import auth
 from conformance.plugin import suite_contract
@@ -61,6 +62,58 @@ def test_own_org_accepted(dcs):
     if dcs.credentials.org_id is None:
         pytest.skip("needs --org-id (or DCS_ORG_ID): the org that owns the key")
     auth.valid_key_accepted(dcs.get_usage(org=dcs.credentials.org_id))
+
+
+CLOSED = month_start(CLOSED_PERIOD_OFFSET).isoformat()
+#: Undeclared ways to name an org that servers have been found to read: query parameters
+#: (`?org_id=`) and header fields (`h:`), each sent with the id of an org the key does not own.
+ORG_SELECTORS = [
+    "org_id", "org", "organization_id", "organization", "orgId", "tenant", "tenant_id",
+    "h:X-Org-Id", "h:X-Organization-Id", "h:X-Tenant-Id",
+]  # fmt: skip
+
+
+def other_existing_orgs(dcs):
+    """The ids of orgs the key does not own that exist (the empty org's, the second org's)."""
+    orgs = dcs.credentials.orgs
+    own = dcs.credentials.org_id
+    found = [org for org in (orgs.empty_org_id, orgs.second_org_id) if org and org != own]
+    if not found:
+        pytest.skip("needs --empty-org-id or --second-org-id: an org that exists, not the key's")
+    return found
+
+
+@pytest.mark.parametrize("selector", ORG_SELECTORS)
+def test_no_undeclared_org_selector(dcs, selector):
+    other = other_existing_orgs(dcs)[0]
+    reference = dcs.plain(CLOSED)
+    name = selector.removeprefix("h:")
+    place = {"headers": {name: other}} if selector.startswith("h:") else {"params": {name: other}}
+    exchange = dcs.send_usage(period_start=CLOSED, **place)
+    dcs.judge(exchange, lambda: auth.no_undeclared_org_selector(reference, exchange))
+
+
+def unknown_like(org_id: str) -> str:
+    """An id of the same shape as `org_id` (its last character changed) that no org has."""
+    last = org_id[-1]
+    if last.isdigit():
+        other = "1" if last == "0" else "0"
+    elif last.isupper():
+        other = "B" if last == "A" else "A"
+    else:
+        other = "b" if last == "a" else "a"
+    return org_id[:-1] + other
+
+
+def test_org_existence_not_revealed(dcs):
+    existing = other_existing_orgs(dcs)[0]
+    unknown = unknown_like(existing)
+    one, two = dcs.together(
+        lambda: dcs.send_usage(period_start=CLOSED, org=existing),
+        lambda: dcs.send_usage(period_start=CLOSED, org=unknown),
+    )
+    dcs.judge(two, lambda: auth.org_existence_not_revealed(one, two, (existing, unknown)))
+    dcs.judge(one)
 
 
 TOKEN = st.from_regex(r"[A-Za-z0-9_.\-]{1,64}", fullmatch=True)

@@ -143,3 +143,37 @@ def test_other_methods_reveal_nothing(dcs, method):
     reference = dcs.plain(CLOSED)
     exchange = dcs.send_usage(method=method, period_start=CLOSED)
     dcs.judge(exchange, lambda: http.options_reveals_nothing(dcs.usage_fields, reference, exchange))
+
+
+#: An origin no DCS deployment serves: a credentialed CORS answer must not open to it.
+FOREIGN_ORIGIN = "https://dcs-conformance.invalid"
+
+
+def test_cors_opens_to_no_foreign_origin(dcs):
+    """A usage read and a CORS preflight from a made-up origin: neither answer allows it (or
+    any origin) with credentials (`cors_credentials_not_any_origin`, on every answer)."""
+    preflight = {
+        "Origin": FOREIGN_ORIGIN,
+        "Access-Control-Request-Method": "GET",
+        "Access-Control-Request-Headers": "x-api-key, authorization",
+    }
+    calls = [lambda: dcs.send_usage(period_start=CLOSED, headers={"Origin": FOREIGN_ORIGIN})]
+    declared = dcs.contract.declared_write("OPTIONS", dcs.usage.path) is not None
+    if dcs.settings.method_probes and not declared:
+        calls.append(lambda: dcs.send_usage(method="OPTIONS", scheme=None, headers=preflight))
+    for exchange in dcs.together(*calls):
+        dcs.judge(exchange)
+
+
+def test_not_modified_has_no_content(dcs):
+    """A GET with the key whose If-None-Match names the current answer's ETag (or `*`), written
+    byte for byte: a 304, if the server evaluates it, ends at its header section."""
+    reference = dcs.plain(CLOSED)
+    tag = reference.headers.get("etag") or "*"
+    dcs.judge(dcs.send_usage(period_start=CLOSED, headers={"If-None-Match": tag}, raw=Raw()))
+
+
+def test_connection_close_honoured(dcs):
+    """A GET with the key and `Connection: close`, written byte for byte: the server closes
+    the connection after its answer (`connection_close_honoured`, on every answer)."""
+    dcs.judge(dcs.send_usage(period_start=CLOSED, headers={"Connection": "close"}, raw=Raw()))

@@ -23,6 +23,7 @@ class Request:
     method: str
     target: str
     headers: dict[str, str] = field(default_factory=dict)
+    head: bytes = b""  # as received, up to the blank line
 
     @property
     def has_credentials(self) -> bool:
@@ -59,7 +60,7 @@ async def _read_head(reader: asyncio.StreamReader) -> Request | None:
         name, sep, value = item.partition(":")
         if sep:
             headers[name.strip().lower()] = value.strip()
-    return Request(method, target, headers)
+    return Request(method, target, headers, bytes(head))
 
 
 @contextlib.contextmanager

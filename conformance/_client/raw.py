@@ -1,10 +1,10 @@
 """One request written byte for byte on a connection of its own, for what the pooled client
 (`wire`) cannot send or cannot see: HTTP/1.0, a request-target in absolute-form (RFC 9112
 3.2.2), whitespace around a field value, and whatever a server sends after a response that
-has no content (a HEAD answered with its body). The request asks for the connection to be
-closed after it; the answer is read as RFC 9112 frames it (1xx interim responses skipped,
-Content-Length, chunked, or until the close), within the same deadline and size cap as
-every other request, and decoded as labelled."""
+has no content (a HEAD or a 304 answered with content). The request asks for the connection
+to be closed after it (whether the server leaves it open is seen); the answer is read as RFC
+9112 frames it (1xx interim responses skipped, Content-Length, chunked, or until the close),
+within the same deadline and size cap as every other request, and decoded as labelled."""
 
 from __future__ import annotations
 
@@ -88,6 +88,10 @@ def exchange(
         asked = ", ".join(v for k, v in headers if k.lower() == "accept-encoding")
         reader = _Reader(sock, due, read_timeout)
         _receive(method, answer, reader, max_body_bytes, asked or ACCEPT_ENCODING)
+        if not (raw.then_get or answer.streamed or reader.closed):
+            if not reader.idled:  # it was asked to close: give it the grace once
+                reader.until_close(max_body_bytes, CLOSE_GRACE)
+            answer.left_open = not reader.closed and reader.idled
     except TimeoutError:
         ran_out = time.monotonic() >= due - 0.05
         answer.error = (
@@ -145,18 +149,24 @@ class _Reader:
         self.sock, self.due, self.read_timeout = sock, due, read_timeout
         self.buffer = bytearray()
         self.closed = False
+        self.idled = False  # silent for a whole grace period (the deadline left room for it)
 
     def more(self, grace: float | None = None) -> bool:
         """Read what comes next into the buffer; False once the server has closed."""
         if self.closed:
             return False
         wait = min(self.read_timeout, self.due - time.monotonic())
+        whole_grace = grace is not None and wait >= grace
         if grace is not None:
             wait = min(wait, grace)
         if wait <= 0:
             raise TimeoutError
         self.sock.settimeout(wait)
-        chunk = self.sock.recv(65536)
+        try:
+            chunk = self.sock.recv(65536)
+        except TimeoutError:
+            self.idled = self.idled or whole_grace  # silent for a whole grace, not cut short
+            raise
         self.closed = not chunk
         self.buffer.extend(chunk)
         return bool(chunk)
@@ -187,8 +197,8 @@ class _Reader:
 
 
 def _receive(method: str, answer: Answer, reader: _Reader, cap: int, asked: str) -> None:
-    """Read the final response into `answer`; after a response to HEAD, whatever comes
-    before the close is kept as its body (it has none by definition)."""
+    """Read the final response into `answer`; after a response to HEAD, or a 204 or 304,
+    whatever comes before the close is kept as its body (it has none by definition)."""
     buffer = reader.buffer
     while True:  # the head of the final response, past any 1xx
         end = buffer.find(b"\r\n\r\n")
@@ -208,8 +218,7 @@ def _receive(method: str, answer: Answer, reader: _Reader, cap: int, asked: str)
         return
     if method.upper() == "HEAD" or status in _BODILESS:
         reader.until_next_answer(cap, CLOSE_GRACE)
-        if method.upper() == "HEAD":
-            answer.body = bytes(buffer[:OVERSIZE_EVIDENCE_BYTES])
+        answer.body = bytes(buffer[:OVERSIZE_EVIDENCE_BYTES])
         return
     read_body([_body(reader, fields, cap)], answer, cap, asked)
 

@@ -19,6 +19,7 @@ from conformance._client import wire
 from conformance._client.raw import Raw
 from conformance._client.wire import Pools
 from conformance._core import trace
+from conformance._core.errors import TargetUnavailable
 from conformance._core.exchange import Exchange, Masker
 
 BUDGET_USED_UP = "the request budget (--max-requests) is used up"
@@ -134,13 +135,16 @@ class Transport:
                 return record.stalled[1]  # it stalled already in this test: not sent again
             _not_against_a_stalled_target()
         retries = 0
+        retried: list[Exchange] = []
         while True:
             exchange = self._send(method, url, headers, raw, fresh)
             exchange.retries = retries
+            exchange.retried = tuple(retried)
             wait = self._retry_wait(exchange)
             if wait is None or retries >= self.limits.max_retries:
                 break
             retries += 1
+            retried.append(exchange)
             with self._lock:
                 self.retried += 1
             time.sleep(wait)
@@ -160,17 +164,20 @@ class Transport:
         connect, read, deadline = limits.connect_timeout, limits.read_timeout, limits.deadline
         cap = limits.max_body_bytes
         start = time.perf_counter()
-        if raw is not None:
-            answer = raw_wire.exchange(
-                method, url, list(headers.items()), raw, connect_timeout=connect,
-                read_timeout=read, deadline=deadline, max_body_bytes=cap,
-            )  # fmt: skip
-        else:
-            with self._pools.fresh() if fresh else nullcontext(self._pools.current()) as pool:
-                answer = wire.exchange(
-                    pool, method, url, headers, connect_timeout=connect, read_timeout=read,
-                    deadline=deadline, max_body_bytes=cap,
+        try:
+            if raw is not None:
+                answer = raw_wire.exchange(
+                    method, url, list(headers.items()), raw, connect_timeout=connect,
+                    read_timeout=read, deadline=deadline, max_body_bytes=cap,
                 )  # fmt: skip
+            else:
+                with self._pools.fresh() if fresh else nullcontext(self._pools.current()) as pool:
+                    answer = wire.exchange(
+                        pool, method, url, headers, connect_timeout=connect,
+                        read_timeout=read, deadline=deadline, max_body_bytes=cap,
+                    )  # fmt: skip
+        except (wire.Unsendable, TargetUnavailable) as exc:  # their text may quote a value
+            raise type(exc)(self.masker.error(exc)) from None
         return Exchange(
             method=method,
             url=url,
@@ -179,14 +186,18 @@ class Transport:
             headers=answer.headers or {},
             body=answer.body,
             elapsed=time.perf_counter() - start,
-            error=answer.error,
+            error=self.masker.text(answer.error),
             stalled=answer.stalled,
             streamed=answer.streamed,
             coded=answer.coded,
             http_version=raw.version if raw is not None else "1.1",
             absolute_form=raw is not None and raw.absolute_form,
+            raw=raw is not None,
+            then_get=raw is not None and raw.then_get,
+            fresh=fresh and raw is None,
             masker=self.masker,
             started=sent_at,
+            left_open=answer.left_open,
         )
 
     def _take_slot(self) -> None:

@@ -53,6 +53,7 @@ class Answer:
     stalled: bool = False  # the deadline or the read timeout ran out
     streamed: bool = False  # a stream (event stream, protocol switch): its body was not read
     coded: str = ""  # a content coding the request asked for that is not decoded here
+    left_open: bool = False  # asked to close, the server kept the connection open after it
 
 
 class _DeadlineExceeded(httpcore.ReadTimeout):

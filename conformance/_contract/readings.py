@@ -14,8 +14,10 @@ import functools
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
+from urllib.parse import urlsplit
 
-from conformance._contract import http
+from conformance._contract import http, lint_notes
+from conformance._core.exchange import Exchange
 
 UUID = re.compile(r"[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}")
 #: Before the Unix epoch a period may be refused (400): epoch-based storage cannot hold it.
@@ -33,6 +35,11 @@ MAY_ANSWER = frozenset({"HEAD", "OPTIONS"})
 
 #: An undeclared query parameter is ignored (200) or refused (400): the spec is silent.
 UNKNOWN_PARAMETER = (200, 400)
+
+#: `billed_memory_mib_seconds` is "requested memory MiB multiplied by running allocation
+#: seconds": a machine's allocation runs while it is awake and requests at least 1 MiB, so
+#: each of the period's `billed_awake_seconds` brings at least this many MiB-seconds.
+MIN_MEMORY_MIB_PER_AWAKE_SECOND = 1
 
 #: `period_start=` with an empty value is refused as malformed (400) or read as absent,
 #: which is the default period (200, "Defaults to first of current month").
@@ -225,6 +232,62 @@ SINGLETON_FIELDS = frozenset(
 )  # fmt: skip
 
 
+#: More header fields than this in one request is beyond what HTTP servers commonly take
+#: (Python's http.server refuses a 101st field with 431; RFC 9110 5.4 sets no number).
+MANY_FIELDS = 100
+#: Fields whose presence on a GET without content is already malformed at HTTP's level, or
+#: asks for what only HTTP's layer answers: framing (RFC 9112 6.1-6.3) and Expect (RFC 9110
+#: 10.1.1: a 417 is the answer to an expectation the server will not meet).
+HTTP_LAYER_FIELDS = frozenset({"content-length", "transfer-encoding", "expect"})
+#: Fields a reverse proxy or an HTTP server may hold to one line, refusing a second with 400
+#: (nginx does so for the conditionals, Host and the framing fields), although some of them
+#: are lists that RFC 9110 5.3 lets a sender split.
+ONE_LINE_FIELDS = SINGLETON_FIELDS | {
+    "if-match",
+    "if-none-match",
+    "content-range",
+    "transfer-encoding",
+}
+
+
+def outside_the_api(declared_method: str, exchange: Exchange) -> str | None:
+    """Why the request of `exchange` lies outside what the spec's operations describe, or
+    None: a method the operation does not declare (names are case-sensitive, RFC 9110 9.1),
+    a request beyond HTTP's common limits (`LONG_TARGET`, `LONG_FIELD_LINE`,
+    `LARGE_HEADER_SECTION`, `MANY_FIELDS`), or one malformed at HTTP's level (a field
+    value with a control byte or a byte that is not ASCII, RFC 9110 5.5; a one-line field
+    repeated; framing fields or Expect on a request without content).
+
+    Our reading: the spec's schemas and media types describe the answers of its declared
+    operations (OpenAPI 3.1 4.8.16: "the expected responses of an operation"). A refusal
+    (3xx-5xx) of a request outside them may come from the HTTP layer that stands in front of
+    any API, a reverse proxy's or the server's own, with its own body (an HTML page, or
+    nothing): it is judged by HTTP and by safety (no usage, no credential, no 5xx, no hang,
+    no broken framing, and the MUSTs that apply, such as Allow on a 405: RFC 9110 15.5.6),
+    not by the API's error schema and media type."""
+    method = exchange.method
+    if method != declared_method.upper():
+        return f"{method} is not the method the spec declares ({declared_method.upper()})"
+    request = exchange.request_headers
+    if len(urlsplit(exchange.url).query) + len(urlsplit(exchange.url).path) > LONG_TARGET:
+        return "a request-target beyond HTTP's common limits"
+    if len(request) > MANY_FIELDS or _oversized(request):
+        return "header fields beyond HTTP's common limits"
+    names = {name.lower() for name in request}
+    if not all(_plain_field_value(value) for value in request.values()):
+        return "a field value with a control byte or a byte that is not ASCII"
+    if any(http.field_lines(request, name) > 1 for name in names & ONE_LINE_FIELDS):
+        return "a one-line field repeated"
+    if names & HTTP_LAYER_FIELDS:
+        return "framing fields or Expect on a request without content"
+    return None
+
+
+def _plain_field_value(value: str) -> bool:
+    """Visible ASCII, spaces and tabs only (RFC 9110 5.5, without obs-text)."""
+    return all(char == "\t" or " " <= char <= "~" for char in value)
+
+
 @dataclass(frozen=True)
 class Representation:
     """What the plain valid request's answer says of the representation, for judging
@@ -358,7 +421,7 @@ def _malformed(request: Mapping[str, str], names: set[str], malformed: bool) -> 
         return "a malformed value"
     if not all(value.isascii() for value in request.values()):
         return "bytes that are not ASCII"
-    if any(http.field_lines(request, name) > 1 for name in names & SINGLETON_FIELDS):
+    if any(http.field_lines(request, name) > 1 for name in names & ONE_LINE_FIELDS):
         return "a field that may appear once, twice"
     if names & {"content-type", "content-length", "transfer-encoding", "expect"}:
         return "content fields on a request without content"
@@ -376,3 +439,24 @@ def target_refusal(status: int, target_length: int, location: str | None) -> str
     if status in REDIRECTS and location:
         return "a redirect to the canonical form"
     return None
+
+
+# --- httplint's notes ------------------------------------------------------------------------
+
+#: Per httplint note class: violation, warning or off, with the reason (`lint_notes`).
+LINT_NOTES = lint_notes.LINT_NOTES
+
+
+#: Note classes judged otherwise on some fields (httplint's subject, `field-<name>`): an
+#: invalid `Expires`, "especially the value 0", is one RFC 9111 5.3 has every cache read as
+#: already expired, a well-known departure that CDNs and frameworks send: a warning.
+LINT_FIELD_VERDICTS = {("BAD_DATE_SYNTAX", "field-expires"): lint_notes.WARNING}
+
+
+def lint_verdict(note: str, subject: str = "") -> str:
+    """How an httplint note is judged: `violation`, `warning` or `off`; a note class the table
+    does not know (a newer httplint) is a warning until it is reviewed."""
+    field = subject.split()[0] if subject else ""
+    if (note, field) in LINT_FIELD_VERDICTS:
+        return LINT_FIELD_VERDICTS[(note, field)]
+    return LINT_NOTES.get(note, (lint_notes.WARNING, ""))[0]

@@ -43,6 +43,43 @@ class TargetUnavailable(Exception):
     """The target could not be reached, or said (retryably) that it cannot serve right now."""
 
 
+@dataclass(frozen=True)
+class ContractWarning:
+    """Something a check reports without failing anything (a lint note our readings make a
+    warning): which check, what (`note`, the root cause warnings are grouped by), where, and
+    on which request and status; masked."""
+
+    check: str
+    note: str
+    message: str
+    location: str = ""
+    request: str = ""
+    status: int | None = None
+
+    @classmethod
+    def of(
+        cls, exchange: Exchange, check: str, note: str, location: str, message: str
+    ) -> ContractWarning:
+        return cls(
+            check,
+            note,
+            exchange.masker.text(message),
+            location,
+            exchange.request_line(),
+            exchange.status,
+        )
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "check": self.check,
+            "note": self.note,
+            "message": self.message,
+            "location": self.location,
+            "request": self.request,
+            "status": self.status,
+        }
+
+
 @dataclass(eq=False)
 class ContractViolation(AssertionError):
     """The server broke one invariant of the contract, with the evidence."""

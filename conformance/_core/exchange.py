@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import base64
 import datetime as dt
+import html
 import json
 import re
 import shlex
@@ -43,6 +44,8 @@ class Masker:
     ) -> None:
         self._secrets: list[str] = []
         self._raw: set[str] = set()  # the secrets as given
+        #: any of them escaped any way, and what is left of one cut short
+        self._escaped: re.Pattern[str] | None = None
         self._names: dict[str, str] = {}  # a named secret's raw and URL-encoded forms -> name
         self._secret_headers = SECRET_HEADERS | {name.lower() for name in secret_headers}
         for secret in secrets:
@@ -54,14 +57,26 @@ class Masker:
         if secret:
             self._secrets = sorted({*self._secrets, *secret_forms(secret)}, key=len, reverse=True)
             self._raw.add(secret)
+            cores = {raw.strip() for raw in self._raw}
+            patterns = [_escaped(core) for core in cores if len(core) >= 8]
+            patterns += [_cut(core) for core in cores if len(core) >= CUT_FROM]
+            patterns = sorted(pattern for pattern in patterns if pattern)
+            self._escaped = re.compile("|".join(patterns)) if patterns else None
             if name:
                 for form in {secret, quote(secret, safe=""), quote_plus(secret)}:
                     self._names.setdefault(form, name)
 
     def text(self, value: str) -> str:
+        """`value` with every secret, in every form it may take (`secret_forms`), as `***`:
+        the one masking of any text the suite writes."""
         for secret in self._secrets:
             value = value.replace(secret, MASK)
-        return value
+        return self._escaped.sub(MASK, value) if self._escaped is not None else value
+
+    def error(self, exc: BaseException) -> str:
+        """An exception as one line of text, masked (its message, else its type's name)."""
+        text = str(exc).strip()
+        return self.text(text.splitlines()[0] if text else type(exc).__name__)
 
     def name_of(self, value: str) -> str | None:
         """The name of the named secret that `value` is exactly (None: no such secret)."""
@@ -107,6 +122,37 @@ class Masker:
         return {name: self.header(name, value) for name, value in headers.items()}
 
 
+#: A secret this long is masked even when a text shows only its first half, 12 characters at
+#: least (a value cut short to fit a line: `repr(body[:40])`), with what follows that half.
+CUT_FROM = 20
+
+
+def _cut(secret: str) -> str:
+    """A pattern of the first half of `secret` and whatever may follow it of the rest, in any
+    escaping (letters, digits, the rest's own characters, `\\%&#;`)."""
+    half = max(len(secret) // 2, 12)
+    rest = "".join(sorted({re.escape(char) for char in secret[half:] if not char.isspace()}))
+    return re.escape(secret[:half]) + rf"[\w.~\-\\%&#;{rest}]*"
+
+
+def _escaped(secret: str) -> str:
+    """A pattern of `secret` however its characters other than letters, digits and `_-.~`
+    are escaped, and however often (a repr of JSON of a repr): behind backslashes, as
+    `%XX`, `\\xXX`, `\\uXXXX` or an HTML character reference ("" for a secret that has
+    none of them: its plain forms are enough)."""
+    parts, special = [], False
+    for char in secret:
+        if char.isascii() and (char.isalnum() or char in "_-.~"):
+            parts.append(re.escape(char))
+            continue
+        special, code = True, ord(char)
+        forms = {re.escape(char), re.escape(html.escape(char)), f"&#{code};", f"&#x{code:x};"}
+        forms |= {f"%{code:02X}", f"%{code:02x}", rf"\\x{code:02x}", rf"\\u{code:04x}"}
+        forms |= {r"\+"} if char == " " else {"&apos;"} if char == "'" else set()
+        parts.append(r"\\*(?:" + "|".join(sorted(forms, key=len, reverse=True)) + ")")
+    return "".join(parts) if special else ""
+
+
 def _tokens(text: str) -> list[str]:
     return [token for token in re.split(r"[\s:;,=&]+", text) if token]
 
@@ -132,16 +178,22 @@ def printable(value: str) -> str:
 
 
 def secret_forms(secret: str) -> set[str]:
-    """A secret as it may be echoed: raw, URL-encoded, base64 (standard and URL-safe)."""
+    """A secret as it may be echoed or quoted: raw and stripped of the whitespace around it
+    (padding around it then shows, never the secret), URL-encoded, base64 (standard and
+    URL-safe), and escaped as a `repr` of it or of its bytes (`b'...'`, an exception's
+    text), as JSON and as HTML spell it."""
     forms = {secret}
-    if len(secret) >= 8:  # encodings of a very short value would mask unrelated text
-        forms |= {quote(secret, safe=""), quote_plus(secret)}
-        for encoded in (
-            base64.b64encode(secret.encode()),
-            base64.urlsafe_b64encode(secret.encode()),
-        ):
-            forms |= {encoded.decode(), encoded.decode().rstrip("=")}
-    return forms
+    core = secret.strip()
+    if len(core) >= 8:  # encodings of a very short value would mask unrelated text
+        for value in {secret, core}:
+            data = value.encode("utf-8", "surrogateescape")
+            forms |= {value, quote(data, safe=""), quote_plus(data)}
+            for encoded in (base64.b64encode(data), base64.urlsafe_b64encode(data)):
+                forms |= {encoded.decode(), encoded.decode().rstrip("=")}
+            for quoted in (repr(value), repr(data)[1:], ascii(value)):
+                forms.add(quoted[1:-1])
+            forms |= {json.dumps(value)[1:-1], html.escape(value), html.escape(value, False)}
+    return {form for form in forms if form}
 
 
 @dataclass(eq=False)
@@ -164,8 +216,19 @@ class Exchange:
     coded: str = ""
     http_version: str = "1.1"  # of the request as sent
     absolute_form: bool = False  # the request-target was the whole URL (RFC 9112 3.2.2)
+    #: how it went on the wire, to send it again alike: written byte for byte on a
+    #: connection of its own (`raw`), followed there by a pipelined GET (`then_get`), or on
+    #: a new connection of the pooled client (`fresh`)
+    raw: bool = False
+    then_get: bool = False
+    fresh: bool = False
     masker: Masker = field(default_factory=Masker, repr=False)
     started: float = 0.0  # when it was sent: seconds since the epoch (0: not known)
+    #: the request asked for the close (written byte for byte), and the server left the
+    #: connection open past a grace period after its answer
+    left_open: bool = False
+    #: the answers that were retried before this one (429, 502, 503, 504, a retryable 5xx)
+    retried: tuple[Exchange, ...] = field(default=(), repr=False)
 
     def __repr__(self) -> str:
         return f"<Exchange {self.request_line()} -> {self.status or self.error}>"
@@ -209,10 +272,24 @@ class Exchange:
         server = self.headers.get("server")
         return f"{self.status}" + (f" (Server: {self.masker.text(server)})" if server else "")
 
+    def foreign_note(self) -> str:
+        """Who answered, by its `Server` field, when the answer is not JSON and so may be a
+        reverse proxy's or the HTTP server's own rather than the API's ("" otherwise)."""
+        server = self.headers.get("server")
+        media = self.media_type
+        if not server or media == "application/json" or media.endswith("+json"):
+            return ""
+        return (
+            f" [answered by Server: {self.masker.text(server)}, not in JSON: the HTTP "
+            "layer's own answer? See the README, Behind a reverse proxy]"
+        )
+
     def excerpt(self, limit: int = 400) -> str:
-        text = self.body[:limit].decode("utf-8", errors="replace")
+        """The body's first `limit` bytes as text, masked before it is cut (a key across the
+        cut is masked whole)."""
+        text = self.masker.text(self.body[: limit + 1024].decode("utf-8", errors="replace"))
         more = f"... ({len(self.body)} bytes)" if len(self.body) > limit else ""
-        return self.masker.text(text) + more
+        return text[:limit] + more
 
     @property
     def body_judged(self) -> bool:
@@ -257,14 +334,27 @@ class Exchange:
         }
 
     def template(self) -> dict[str, Any] | None:
-        """The request with each named secret as `${NAME}` (None: it carried none), for a
-        replay with the real keys: no secret in it."""
+        """The request with each named secret as `${NAME}` (None: it carried none and went
+        through the pooled client), for a replay with the real keys: no secret in it. A
+        request written byte for byte always has one: its values as they were written."""
         url = self.masker.template(self.url)
         headers = {k: self.masker.header_template(k, v) for k, v in self.request_headers.items()}
         named = [url, *headers.values()]
-        if not any(PLACEHOLDER_PATTERN.search(text) for text in named):
+        if not self.raw and not any(PLACEHOLDER_PATTERN.search(text) for text in named):
             return None
         return {"url": url, "headers": headers}
+
+    def wire(self) -> dict[str, Any] | None:
+        """How the request went on the wire when not as the pooled client's usual request
+        (None): what a replay needs to send it again alike."""
+        if self.raw:
+            return {
+                "raw": True,
+                "version": self.http_version,
+                "absolute_form": self.absolute_form,
+                "then_get": self.then_get,
+            }
+        return {"fresh": True} if self.fresh else None
 
     def as_dict(self) -> dict[str, Any]:
         request: dict[str, Any] = {
@@ -275,13 +365,16 @@ class Exchange:
         template = self.template()
         if template is not None:
             request["template"] = template
+        wire = self.wire()
+        if wire is not None:
+            request["wire"] = wire
         return {
             "request": request,
             "response": {
                 "status": self.status,
                 "headers": self.masker.headers(self.headers),
                 "body_excerpt": self.excerpt(),
-                "error": self.error,
+                "error": self.masker.text(self.error),
             },
             "elapsed_s": round(self.elapsed, 4),
             "retries": self.retries,

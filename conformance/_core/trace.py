@@ -16,7 +16,7 @@ from contextvars import ContextVar
 from dataclasses import dataclass, field
 from typing import Any
 
-from conformance._core.errors import ContractViolation
+from conformance._core.errors import ContractViolation, ContractWarning
 from conformance._core.exchange import Exchange
 
 
@@ -28,6 +28,8 @@ class Trace:
     stalled: tuple[tuple[Any, ...], Exchange] | None = None
     #: The violations found so far while collecting (None: not collecting, raise at once).
     pending: list[ContractViolation] | None = None
+    #: What checks reported without failing anything (never raised).
+    warnings: list[ContractWarning] = field(default_factory=list)
 
 
 _MAIN = Trace()
@@ -67,6 +69,15 @@ def found(violations: list[ContractViolation]) -> None:
     if pending is None or _raising.get():
         raise ContractViolation.combine(violations)
     pending.extend(violations)
+
+
+def warn(warning: ContractWarning) -> None:
+    """A warning a check reports: kept in the test's trace, whatever the mode; once per
+    check, note, location and message (its first answer kept as the example)."""
+    record = current()
+    key = (warning.check, warning.note, warning.location, warning.message)
+    if all((w.check, w.note, w.location, w.message) != key for w in record.warnings):
+        record.warnings.append(warning)
 
 
 @contextmanager

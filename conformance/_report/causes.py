@@ -70,6 +70,10 @@ CATEGORY = {
     "no_usage_without_valid_key": ACCESS,
     "options_reveals_nothing": ACCESS,
     "credentialed_answer_not_shared_cacheable": ACCESS,  # a cache hands one org's usage out
+    "no_undeclared_org_selector": ACCESS,
+    "org_existence_not_revealed": ACCESS,
+    "cors_credentials_not_any_origin": ACCESS,  # any site reads usage with the caller's key
+    "errors_reveal_no_internals": ACCESS,  # the implementation shown to anyone who asks
     # wrong figures: the usage itself
     "usage_counters_in_range": FIGURES,
     "plan_slug_non_empty": FIGURES,
@@ -106,7 +110,11 @@ CATEGORY = {
     "undeclared_method_refused": WIRE,
     "head_matches_get": WIRE,
     "strong_etag_names_one_content": WIRE,
+    "http_message_lint": WIRE,  # the message as HTTP frames it
     "standard_headers_harmless": WIRE,
+    "date_present": WIRE,
+    "not_modified_has_no_content": WIRE,
+    "connection_close_honoured": WIRE,
     "request_target_harmless": WIRE,
     # wording: what an error calls itself
     "error_code_format": WORDING,
@@ -186,9 +194,13 @@ def value_kind(violation: Mapping[str, Any]) -> str:
     """The kind of the offending value, from the violation's `actual` and `expected`:
     missing, extra field, status, null, true, false, negative integer, integer over int64,
     integer, float, empty string, string, object, array; for an error code, `not
-    UPPER_SNAKE_CASE` or `another code`; text for anything else (a media type, a transport
+    UPPER_SNAKE_CASE` or `another code`; `httplint NOTE` for a note of httplint's (its
+    `actual` starts with the note class); text for anything else (a media type, a transport
     error)."""
     actual = str(violation.get("actual") or "").strip()
+    note = re.match(r"([A-Z][A-Z0-9_]+): ", actual)
+    if violation.get("check") == "http_message_lint" and note:
+        return f"httplint {note.group(1)}"
     expected = str(violation.get("expected") or "")
     location = str(violation.get("location") or "")
     if expected.startswith("schema keyword 'required'") or actual in ("(missing)", "(none)"):
@@ -445,3 +457,40 @@ def describe_cause(cause: Mapping[str, Any]) -> str:
 
 def statuses_text(statuses: Iterable[int | None]) -> str:
     return ", ".join("no response" if s is None else str(s) for s in statuses) or "-"
+
+
+def group_warnings(
+    warned: Iterable[tuple[str, Iterable[Mapping[str, Any]]]],
+) -> list[dict[str, Any]]:
+    """Warnings (`ContractWarning.as_dict()`), as (test id, its warnings) in the order the tests
+    ran, grouped like failures by root cause: the check and the note it reported. Each group:
+    `id` (`check: note`), `check`, `note`, `message` (the first one), `locations`, `statuses`,
+    `tests`, `test_ids` and `example` (the first warning and its test); the most tests first."""
+    groups: dict[str, dict[str, Any]] = {}
+    for nodeid, warnings in warned:
+        for warning in warnings:
+            key = f"{warning.get('check')}: {warning.get('note')}"
+            group = groups.setdefault(
+                key,
+                {
+                    "id": key,
+                    "check": warning.get("check"),
+                    "note": warning.get("note"),
+                    "message": warning.get("message"),
+                    "locations": [],
+                    "statuses": [],
+                    "tests": 0,
+                    "test_ids": [],
+                    "example": {**warning, "test": nodeid},
+                },
+            )
+            for name, value in (("locations", warning.get("location")),
+                                ("statuses", warning.get("status"))):  # fmt: skip
+                if value not in group[name]:
+                    group[name].append(value)
+            if nodeid not in group["test_ids"]:
+                group["test_ids"].append(nodeid)
+                group["tests"] += 1
+    for group in groups.values():
+        group["statuses"].sort(key=lambda s: (s is None, s or 0))
+    return sorted(groups.values(), key=lambda g: (-g["tests"], g["id"]))

@@ -30,7 +30,18 @@ def operations_line(operations: int, writes: Sequence[str], *, names: bool = Tru
 
 
 def render_json(summary: Mapping[str, Any]) -> str:
-    return json.dumps(summary, indent=2, ensure_ascii=False) + "\n"
+    return json_text(summary)
+
+
+def json_text(value: Any) -> str:
+    """`value` as indented JSON, UTF-8 text as it is; a lone surrogate escape (a byte of a
+    header value that is not UTF-8, in a request's template) as its JSON escape, so that the
+    file can be written and read back to the same value."""
+    text = json.dumps(value, indent=2, ensure_ascii=False) + "\n"
+    return _SURROGATE.sub(lambda found: f"\\u{ord(found.group()):04x}", text)
+
+
+_SURROGATE = re.compile("[\ud800-\udfff]")
 
 
 def verdict(summary: Mapping[str, Any]) -> str:
@@ -441,3 +452,28 @@ def _ids(entries: Sequence[Any]) -> str:
 
 def seed_text(seed: int | None) -> str:
     return "derandomized" if seed is None else str(seed)
+
+
+def warning_lines(summary: Mapping[str, Any], limit: int | None = None) -> list[str]:
+    """One line per group of warnings (never failures): the check and its note, how many
+    tests, the statuses, the first message and where it was first seen. Not `[check]`, the
+    form of a failure's text (the kill matrix reads failed checks from it)."""
+    groups = summary.get("warnings") or []
+    lines = []
+    for group in groups[:limit]:
+        example = group["example"]
+        lines.append(
+            f"{group['check']}: {group['note']} ({plural(group['tests'], 'test')}, "
+            f"{statuses_text(group['statuses'])}): {one_line(group['message'] or '', 160)} "
+            f"(first: {example.get('request')} -> {status_text(example.get('status'))} in "
+            f"{example['test']})"
+        )
+    if limit is not None and len(groups) > limit:
+        lines.append(f"... and {len(groups) - limit} more in summary.json")
+    return lines
+
+
+def warnings_title(summary: Mapping[str, Any]) -> str:
+    """'Warnings (N): they fail nothing'."""
+    count = len(summary.get("warnings") or [])
+    return f"Warnings ({count}): reported, they fail nothing and leave the exit status alone"

@@ -6,9 +6,12 @@ that showed it (one for a check that judges one answer, the whole sequence for a
 compares answers). What is HAR: the request and response as the run saw them, keys masked
 (`***`); the response body as far as the reports keep it (its first 400 bytes). What is ours,
 under `_dcs` (HAR allows custom fields that start with `_`): per entry the request as a
-template naming each key by its variable (`${DCS_API_KEY}`), never the key; per page the root
-cause and the findings to re-check: check, message, and how it was called (`arguments`, the
-entries by their index in the page).
+template naming each key by its variable (`${DCS_API_KEY}`), never the key, and how it went
+on the wire when not as the pooled client's usual request (`wire`: written byte for byte, its
+HTTP version, absolute-form, a pipelined GET after it; or on a new connection), so that the
+replay writes the same bytes again with the real key; per page the root cause and the findings
+to re-check: check, message, and how it was called (`arguments`, the entries by their index in
+the page).
 
 A pure function of the summary dict built by `summary.build_summary`.
 """
@@ -16,10 +19,11 @@ A pure function of the summary dict built by `summary.build_summary`.
 from __future__ import annotations
 
 import http
-import json
 from collections.abc import Mapping, Sequence
 from typing import Any
 from urllib.parse import parse_qsl, urlsplit
+
+from conformance._report.common import json_text
 
 HAR_FORMAT = "dcs-conformance/failures/1"
 CREATOR = {"name": "dcs-conformance", "version": "0.1.0"}
@@ -76,10 +80,11 @@ def render_har(summary: Mapping[str, Any]) -> str:
                 "base_url": (summary.get("replay") or {}).get("base_url"),
                 "spec_sha256": (summary.get("spec") or {}).get("sha256"),
                 "started": started,
+                "warnings": summary.get("warnings") or [],  # they fail nothing: no entries
             },
         }
     }
-    return json.dumps(har, indent=2, ensure_ascii=False) + "\n"
+    return json_text(har)
 
 
 def _index(exchanges: list[Mapping[str, Any]], exchange: Mapping[str, Any]) -> int:
@@ -102,7 +107,7 @@ def _entry(page_id: str, exchange: Mapping[str, Any], started: str) -> dict[str,
         "request": {
             "method": request["method"],
             "url": request["url"],
-            "httpVersion": "HTTP/1.1",
+            "httpVersion": f"HTTP/{(request.get('wire') or {}).get('version') or '1.1'}",
             "cookies": [],
             "headers": _pairs(request.get("headers") or {}),
             "queryString": [
@@ -116,8 +121,9 @@ def _entry(page_id: str, exchange: Mapping[str, Any], started: str) -> dict[str,
         "cache": {},
         "timings": {"send": 0, "wait": elapsed, "receive": 0},
     }
-    if request.get("template"):
-        entry["_dcs"] = {"template": request["template"]}
+    ours = {key: request[key] for key in ("template", "wire") if request.get(key)}
+    if ours:
+        entry["_dcs"] = ours
     return entry
 
 

@@ -30,9 +30,17 @@ def junit_address(nodeid: str, prefix: str | None = None) -> tuple[str, str]:
     return ".".join(names[:-1]), names[-1]
 
 
-def mark_junit(path: Path, marks: Mapping[str, Sequence[str]], *, prefix: str | None = None) -> int:
+def mark_junit(
+    path: Path,
+    marks: Mapping[str, Sequence[str]],
+    *,
+    prefix: str | None = None,
+    warnings: Sequence[str] = (),
+) -> int:
     """Put each test's lines (`marks`, by test id) at the top of its testcase's failure (or
-    error, or xfail's skipped) message and text; the number of testcases marked."""
+    error, or xfail's skipped) message and text, and each line of `warnings` as a
+    `dcs_warning` property of the first test suite (they fail no testcase); the number of
+    testcases marked."""
     by_address = {junit_address(nodeid, prefix): lines for nodeid, lines in marks.items()}
     tree = ET.parse(path)
     marked = 0
@@ -47,6 +55,14 @@ def mark_junit(path: Path, marks: Mapping[str, Sequence[str]], *, prefix: str | 
             child.set("message", f"{head}\n{message}" if message else head)
             child.text = f"{head}\n\n{child.text}" if child.text else head
         marked += 1
-    if marked:
+    suite = next(iter(tree.getroot().iter("testsuite")), None)
+    if suite is not None and warnings:
+        properties = suite.find("properties")
+        if properties is None:
+            properties = ET.Element("properties")
+            suite.insert(0, properties)
+        for line in warnings:
+            ET.SubElement(properties, "property", name="dcs_warning", value=line)
+    if marked or (suite is not None and warnings):
         tree.write(path, encoding="utf-8", xml_declaration=True)
     return marked

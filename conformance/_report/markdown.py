@@ -35,6 +35,8 @@ from conformance._report.common import (
     unseen_lines,
     verdict,
     violation_lines,
+    warning_lines,
+    warnings_title,
 )
 from conformance._report.triage import notes, tags
 
@@ -78,6 +80,9 @@ def render_markdown(summary: Mapping[str, Any]) -> str:
         if others:
             out += ["", f"{plural(len(others), 'test')} failed without a contract violation "
                     "(see \"Other failures\")."]  # fmt: skip
+    if summary.get("warnings"):
+        out += ["", f"## {warnings_title(summary)}", ""]
+        out += [f"- {md_text(line)}" for line in warning_lines(summary, MD_GROUPS)]
     out += ["", "## Checks", "", md_text(checks_tally(summary)), ""]
     out += md_table(("check", "outcome", "rule"), check_rows(summary))
     if groups:

@@ -32,6 +32,8 @@ from conformance._report.common import (
     unseen_lines,
     verdict_parts,
     violation_lines,
+    warning_lines,
+    warnings_title,
 )
 from conformance._report.triage import notes, tags
 
@@ -81,6 +83,9 @@ def render_html(summary: Mapping[str, Any]) -> str:
                 f'<p class="note">{plural(len(others), "test")} failed without a contract '
                 'violation: see <a href="#other-failures">Other failures</a>.</p>'
             )
+    if summary.get("warnings"):
+        items = "".join(f"<li>{esc(line)}</li>" for line in warning_lines(summary))
+        body.append(f'<h2 id="warnings">{esc(warnings_title(summary))}</h2><ul>{items}</ul>')
     body += ["<h2>Checks</h2>", f'<p class="note">{esc(checks_tally(summary))}</p>']
     body.append(_html_checks(summary))
     if groups:

@@ -22,7 +22,7 @@ from urllib.parse import parse_qsl
 from conformance._core.dates import parse_date
 from conformance._core.errors import ExitCode
 from conformance._core.exchange import Masker
-from conformance._report.causes import group_failures
+from conformance._report.causes import group_failures, group_warnings
 from conformance._report.common import (
     drift_lines,
     operations_line,
@@ -76,6 +76,8 @@ class TestRecord:
     message: str = ""
     exchanges: list[dict[str, Any]] = field(default_factory=list)
     checks: set[str] = field(default_factory=set)  # the checks it ran
+    #: what its checks reported without failing it (`ContractWarning.as_dict()`)
+    warnings: list[dict[str, Any]] = field(default_factory=list)
     unavailable: str = ""
 
 
@@ -110,6 +112,8 @@ class Results:
                 test.exchanges.extend(json.loads(value))
             elif name == "dcs_checks":
                 test.checks.update(json.loads(value))
+            elif name == "dcs_warnings":
+                test.warnings.extend(json.loads(value))
             elif name == "dcs_unavailable":
                 test.unavailable = str(value)
             elif name == "dcs_known" and report.skipped:
@@ -209,7 +213,8 @@ def build_summary(run: Run, results: Results, rules: Mapping[str, str]) -> dict[
 
 def findings(results: Results, rules: Mapping[str, str]) -> dict[str, Any]:
     """What the tests found: `checks` (per check: rule, failed tests, outcome), `groups` (the
-    failures by root cause, most serious first) and `failures` (per test)."""
+    failures by root cause, most serious first), `failures` (per test) and `warnings` (what
+    checks reported without failing anything, grouped by root cause; never a failure)."""
     tests = list(results.tests.values())
     failed = [test for test in tests if test.outcome in ("failed", "error", "known")]
     failed_checks: Counter[str] = Counter()
@@ -228,6 +233,7 @@ def findings(results: Results, rules: Mapping[str, str]) -> dict[str, Any]:
         "checks": checks,
         "groups": group_failures((test.nodeid, test.violation) for test in failed),
         "failures": [_failure(test) for test in failed],
+        "warnings": group_warnings((test.nodeid, test.warnings) for test in tests),
     }
 
 

@@ -19,6 +19,7 @@ from conformance._report.common import (
     shared_tests,
     triage_counts,
     unseen_lines,
+    warning_lines,
 )
 from conformance._report.common import triaged as any_triage
 from conformance._report.triage import notes
@@ -34,15 +35,17 @@ def terminal_lines(
     *,
     triaged: Mapping[str, Any] | None = None,
     confirm: Mapping[str, Any] | None = None,
+    warnings: Sequence[Mapping[str, Any]] = (),
 ) -> list[str]:
     """The `dcs-conformance: N failures, K root causes` section of the terminal summary: each
-    root cause, most serious first (rank, severity, tests, root cause, statuses, and its
-    triage when there is one: NEW, known or EXPIRED, reproduced or intermittent, new since the
-    previous run or still failing; then the checks that saw it, the first test, the primary
-    symptom and the triage in words), failures that are no contract violation, a warning per
-    operation whose documented statuses the run never saw, then the baseline (`triaged`'s
-    `baseline`: new, expired, known, the entries no longer seen), the previous run (`previous`:
-    fixed since) and how the root causes were confirmed (`confirm`). Empty: nothing to say."""
+        root cause, most serious first (rank, severity, tests, root cause, statuses, and its
+        triage when there is one: NEW, known or EXPIRED, reproduced or intermittent, new since the
+        previous run or still failing; then the checks that saw it, the first test, the primary
+        symptom and the triage in words), failures that are no contract violation, a warning per
+        operation whose documented statuses the run never saw, then the baseline (`triaged`'s
+        `baseline`: new, expired, known, the entries no longer seen), the previous run (`previous`:
+        fixed since), how the root causes were confirmed (`confirm`) and the `warnings` (grouped,
+    they fail nothing). Empty: nothing to say."""
     lines = []
     triaged = triaged or {}
     baseline = triaged.get("baseline")
@@ -74,6 +77,7 @@ def terminal_lines(
     if coverage is not None:
         lines += [f"{PREFIX} warning: {line}" for line in unseen_lines(coverage)]
     lines += [f"{PREFIX} {line}" for line in history_lines(triaged, confirm, groups)]
+    lines += [f"{PREFIX} warning: {line}" for line in warning_lines({"warnings": warnings})]
     return lines
 
 

@@ -1,7 +1,8 @@
 """Confirming a run's root causes before they are reported (`--confirm N`): the exchanges of
 the first test that showed each (`groups[].first`, what failures.har holds) are sent again N
 times, the way `python -m conformance.replay` sends them (`_run/replay.py`: in order, on one
-connection, the real keys filled into the request templates, the read-only guard), and the
+connection, each as it went on the wire (byte for byte where the raw client wrote it), the real
+keys filled into the request templates, the read-only guard), and the
 checks that failed are applied again to each try's answers. A root cause that failed every
 try is `reproduced`, one that did not is `intermittent` (still a violation: the exit status
 does not change); one that cannot be sent again (a request carried a key the test had changed,

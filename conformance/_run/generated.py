@@ -115,7 +115,7 @@ def _schemathesis_violations(
         return [
             ContractViolation(
                 check=f"st.{(type(f).checks or (type(f).__name__,))[0]}",
-                message=f.title,
+                message=f.title + exchange.foreign_note(),
                 actual=f"{exchange.status}",
                 expected=" ".join(f.message.split())[:300],
                 exchanges=[exchange],
@@ -124,6 +124,14 @@ def _schemathesis_violations(
             if not _policy_room(case, exchange, f)
         ]
     return []
+
+
+#: Schemathesis's checks that judge an answer by the API's documented responses: a refusal of
+#: a request outside the API is not one (`readings.outside_the_api`).
+HTTP_LAYER_ROOM = frozenset(
+    {"status_code_conformance", "content_type_conformance", "response_schema_conformance",
+     "response_headers_conformance"}
+)  # fmt: skip
 
 
 def _policy_room(case: Any, exchange: Exchange, failure: Any) -> bool:
@@ -137,6 +145,8 @@ def _policy_room(case: Any, exchange: Exchange, failure: Any) -> bool:
         return status in readings.refusals(method)  # 501 for a method HTTP does not define
     if "unsupported_method" in checks and method in readings.MAY_ANSWER:
         return status < 400
+    if checks & HTTP_LAYER_ROOM and status >= 300:
+        return readings.outside_the_api(case.operation.method, exchange) is not None
     values = _period_values(exchange)
     if "positive_data_acceptance" in checks and status == 400 and len(values) == 1:
         day = parse_date(values[0])

@@ -5,7 +5,10 @@ Each root cause (a page of the HAR) holds the exchanges of the first test that s
 that test's findings of it: a check, and how it was called (`ContractViolation.arguments`:
 exchanges by index, keys by name, the contract and operation by reference, the canary's
 expectation by its period). The exchanges are re-sent in order on one connection, through the
-suite's transport (the read-only guard included), and each check is called again with the new
+suite's transport (the read-only guard included), each as it went in the run: one the raw
+client wrote byte for byte (whitespace around a value, HTTP/1.0, absolute-form) is written
+again so on a connection of its own, the same bytes with the real key in place of `${NAME}`;
+one sent on a new connection, again on a new one. Each check is called again with the new
 answers in place of the old: a root cause is fixed when none of them fails any more.
 Schemathesis's checks (`st.*`) cannot be called again without the generated case: such a
 finding is still failing while the answer keeps its status and, for a schema, media type or
@@ -23,6 +26,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
+from conformance._client.raw import Raw
 from conformance._client.transport import Transport, WriteRefused
 from conformance._client.wire import Unsendable
 from conformance._contract.expect import Canary
@@ -55,6 +59,8 @@ class Request:
     url: str
     headers: dict[str, str]
     status: int | None  # what it got in the run
+    raw: Raw | None = None  # written byte for byte in the run: so again
+    fresh: bool = False  # sent on a new connection in the run: so again
 
 
 @dataclass(frozen=True)
@@ -168,8 +174,20 @@ def _request(entry: Mapping[str, Any]) -> Request:
     if headers is None:
         headers = {pair["name"]: pair["value"] for pair in request.get("headers") or []}
     status = entry["response"].get("status") or None
+    wire = (entry.get("_dcs") or {}).get("wire") or {}
+    raw = None
+    if wire.get("raw"):
+        version = str(wire.get("version") or "1.1")
+        if version not in ("1.0", "1.1"):
+            raise ValueError(f"HTTP/{version} cannot be written byte for byte")
+        raw = Raw(version, bool(wire.get("absolute_form")), bool(wire.get("then_get")))
     return Request(
-        str(request["method"]), str(template.get("url") or request["url"]), headers, status
+        str(request["method"]),
+        str(template.get("url") or request["url"]),
+        headers,
+        status,
+        raw,
+        bool(wire.get("fresh")),
     )
 
 
@@ -222,9 +240,12 @@ def replay_cause(
             for request in cause.requests:
                 url = _fill(_rebase(request.url, failures.base_url, transport.base_url), keys)
                 headers = {name: _fill(value, keys) for name, value in request.headers.items()}
-                exchanges.append(transport.request(request.method, url, headers=headers))
+                sent = transport.request(
+                    request.method, url, headers=headers, raw=request.raw, fresh=request.fresh
+                )
+                exchanges.append(sent)
     except (WriteRefused, Unsendable) as exc:
-        return Outcome(cause, NOT_REPLAYED, str(exc))
+        return Outcome(cause, NOT_REPLAYED, transport.masker.error(exc))
     latest = time.time()
     failing: list[str] = []
     unchecked: list[str] = []

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import datetime as dt
 import functools
+import logging
 import os
 import random
 import sys
@@ -21,6 +22,7 @@ from conformance._core.dates import utc_today
 from conformance._core.errors import ConfigError, ContractViolation, ExitCode
 from conformance._core.exchange import Masker
 from conformance._report.causes import cause_key, violation_items
+from conformance._report.common import warning_lines
 from conformance._report.junit import mark_junit
 from conformance._report.summary import (
     Results,
@@ -83,6 +85,7 @@ class RunState:
     #: What became of --write-baseline (a line for the terminal), once the run is over.
     baseline_written: str = ""
     exit_status: int | None = None  # the final one (`finish`)
+    _written_masker: Masker | None = None
 
     def __post_init__(self) -> None:
         if not self.settings.live:
@@ -303,10 +306,11 @@ class RunState:
             coverage(exchanges, self.documented()),
             triaged=triaged,
             confirm=None if confirmed is None else confirmed.as_dict(),
+            warnings=found["warnings"],
         )
         if self.baseline_written:
             lines.append(f"dcs-conformance: {self.baseline_written}")
-        return lines
+        return [self.mask(line) for line in lines]
 
     def write_reports(self, exit_status: int) -> None:
         """Write summary.json/.md/.html and failures.har, and mark the root causes on the
@@ -349,8 +353,35 @@ class RunState:
 
     def _masker(self) -> Masker:
         """The second masking pass of what is written; a toy key of a few letters is not."""
-        keys = [key for key in self.settings.secrets if len(key) >= 8]
-        return Masker(keys, secret_headers=self.contract.secret_headers)
+        if self._written_masker is None:
+            keys = [key for key in self.settings.secrets if len(key) >= 8]
+            self._written_masker = Masker(keys, secret_headers=self.contract.secret_headers)
+        return self._written_masker
+
+    def mask(self, text: str) -> str:
+        """Text the run writes (the terminal's lines, pytest's reports of each test), the
+        run's keys masked in every form (`Masker.text`)."""
+        return self._masker().text(text)
+
+    def mask_logging(self) -> Callable[[], None]:
+        """From now on, every log record of the process is masked as it is made (any logger,
+        any handler: pytest's captured and live logs included); returns how to stop."""
+        make = logging.getLogRecordFactory()
+        formatter = logging.Formatter()
+
+        def masked(*args: Any, **kwargs: Any) -> logging.LogRecord:
+            record = make(*args, **kwargs)
+            try:
+                text = record.getMessage()
+            except (TypeError, ValueError):  # a record that cannot format: shown as it is
+                return record
+            record.msg, record.args = self.mask(text), None
+            if record.exc_info:
+                record.exc_text = self.mask(formatter.formatException(record.exc_info))
+            return record
+
+        logging.setLogRecordFactory(masked)
+        return lambda: logging.setLogRecordFactory(make)
 
     def _mark_junit(self, summary: Mapping[str, Any], masker: Masker) -> None:
         """Mark each failing test's root causes on this run's JUnit file (not an older one)."""
@@ -362,9 +393,10 @@ class RunState:
         except OSError:
             return
         marks = junit_marks(summary["groups"])
-        if fresh and marks:
+        warned = [masker.text(line) for line in warning_lines(summary)]
+        if fresh and (marks or warned):
             masked = {test: [masker.text(line) for line in lines] for test, lines in marks.items()}
-            mark_junit(path, masked, prefix=prefix)
+            mark_junit(path, masked, prefix=prefix, warnings=warned)
 
 
 def _ground_truth_line(settings: Settings) -> str:

@@ -21,6 +21,14 @@ from conformance.checks.http import (
     credentialed_answer_not_shared_cacheable,
     strong_etag_names_one_content,
 )
+from conformance.checks.lint import http_message_lint
+from conformance.checks.messages import (
+    connection_close_honoured,
+    cors_credentials_not_any_origin,
+    date_present,
+    errors_reveal_no_internals,
+    not_modified_has_no_content,
+)
 from conformance.checks.responses import (
     auth_errors_not_retryable,
     body_matches_schema,
@@ -62,7 +70,16 @@ RESPONSE_CHECKS = (
     retry_hint_non_negative,
     problem_status_matches,
     credentialed_answer_not_shared_cacheable,
+    date_present,
+    not_modified_has_no_content,
+    connection_close_honoured,
+    cors_credentials_not_any_origin,
+    errors_reveal_no_internals,
+    http_message_lint,
 )
+#: Run on the answers that were retried before the one a request ended with (a 429, 502 or
+#: 503 whose hint the client followed): what a client acts on before it retries.
+RETRIED_CHECKS = (retry_hint_non_negative, errors_reveal_no_internals)
 #: Run on every response of one operation, by its label.
 OPERATION_CHECKS = {
     "GET /v1/usage": (usage_counters_in_range, plan_slug_non_empty, counters_consistent),
@@ -89,6 +106,12 @@ def validate_response(
                 found.append(violation)
                 if check is complete_response:
                     return found
+        for earlier in exchange.retried:  # answers the client acted on, then retried
+            for check in RETRIED_CHECKS:
+                try:
+                    check(contract, operation, earlier)
+                except ContractViolation as violation:
+                    found.append(violation)
         try:
             key_never_echoed(keys, exchange)
         except ContractViolation as violation:

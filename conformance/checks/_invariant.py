@@ -64,9 +64,10 @@ def invariant(func: F) -> F:
             func(*args)
         except Broken as broken:
             exchanges = _exchanges(*args)
+            subject = broken.subject or (exchanges[0] if len(exchanges) == 1 else None)
             violation = ContractViolation(
                 check=name,
-                message=broken.message,
+                message=broken.message + (subject.foreign_note() if subject else ""),
                 expected=broken.expected,
                 actual=broken.actual,
                 location=broken.location,

@@ -140,3 +140,49 @@ def same_answer(fields: tuple[str, ...], reference: Exchange, variant: Exchange)
         expected=f"200 for both (first got {describe(reference)})",
     )
     same_fields((*fields, "plan_slug"), one, two, "{name} differs between equivalent requests")
+
+
+@invariant
+def no_undeclared_org_selector(reference: Exchange, exchange: Exchange) -> None:
+    """Only the key (and `X-Dedalus-Org-Id`, checked against it) says whose usage is read: an
+    undeclared query parameter or header field naming another org (`org_id`, `tenant`, ...)
+    gets the key's own org's usage, as without it, or a refusal (400 or 403); never the
+    other org's (OWASP API1:2023, broken object level authorization)."""
+    if reference.status != 200 or exchange.status in (400, 403):
+        return
+    one, two = both_answered(
+        reference, exchange, "a request naming another org", "the own org's usage, or 400/403"
+    )
+    same_fields(
+        sorted(set(one) | set(two)),
+        one,
+        two,
+        "{name} differs from the own org's when a parameter names another org",
+    )
+
+
+@invariant
+def org_existence_not_revealed(existing: Exchange, unknown: Exchange, ids: Sequence[str]) -> None:
+    """A key cannot tell whether an org it does not own exists: `X-Dedalus-Org-Id` naming an
+    existing other org and one naming no org get the same refusal (status, `error_code`, and
+    `message` with the id itself left aside) (OWASP API1:2023: object ids of others are not
+    to be probed)."""
+
+    def seen(exchange: Exchange) -> tuple[object, object, object]:
+        body = error_body(exchange)
+        message = body.get("message")
+        if isinstance(message, str):
+            for org in ids:
+                message = message.replace(org, "{org}")
+        return exchange.status, body.get("error_code"), message
+
+    first, second = seen(existing), seen(unknown)
+    if first != second:
+        raise Broken(
+            "another org's id and an id no org has are refused differently: "
+            f"{describe(existing)} and {describe(unknown)}",
+            expected=f"the same refusal for both: {first}",
+            actual=f"{second}",
+            location="status" if first[0] != second[0] else "$.message",
+            subject=unknown,
+        )

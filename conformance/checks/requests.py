@@ -102,7 +102,7 @@ def path_variant_same_contract(reference: Exchange, variant: Exchange) -> None:
 @invariant
 def problem_title_stable(first: Exchange, second: Exchange) -> None:
     """A problem document's `title` "should not change between occurrences of the error"
-    (`ErrorModel.title`, RFC 9457 3.1.4): the same refused request, sent twice, gets the same
+    (`ErrorModel.title`, RFC 9457 3.1.3): the same refused request, sent twice, gets the same
     status, `type` and `title`."""
     one, two = error_body(first), error_body(second)
     if first.media_type != "application/problem+json" or not one:

@@ -9,6 +9,7 @@ from typing import Any
 
 from jsonschema.exceptions import best_match
 
+from conformance._contract import readings
 from conformance._contract.spec import Contract, Operation
 from conformance._core.exchange import Exchange, secret_forms
 from conformance.checks._invariant import Broken, error_body, invariant
@@ -35,9 +36,18 @@ def _as_documented(operation: Operation, exchange: Exchange) -> bool:
     """Whether the operation's documented responses describe this one: a whole body, and not
     a success to another method than the operation's (a 200 to OPTIONS describes the
     resource's options, RFC 9110 9.3.7; a 200 to TRACE echoes the request, 9.3.8), which the
-    method checks judge instead."""
+    method checks judge instead, nor an answer of HTTP's layer (`_api_answer`)."""
     other = exchange.method.upper() != operation.method.upper()
-    return _whole(exchange) and not (other and 200 <= (exchange.status or 0) < 300)
+    success = 200 <= (exchange.status or 0) < 300
+    return _whole(exchange) and not (other and success) and _api_answer(operation, exchange)
+
+
+def _api_answer(operation: Operation, exchange: Exchange) -> bool:
+    """Whether the API's own answers describe this one: not a refusal of a request outside
+    the API, which HTTP's layer (a reverse proxy's, or the server's) may answer with its own
+    body (`readings.outside_the_api`)."""
+    refusal = (exchange.status or 0) >= 300
+    return not (refusal and readings.outside_the_api(operation.method, exchange))
 
 
 @invariant
@@ -127,6 +137,8 @@ def body_matches_schema(contract: Contract, operation: Operation, exchange: Exch
 def error_code_format(contract: Contract, operation: Operation, exchange: Exchange) -> None:
     """An error body's `error_code` is an UPPER_SNAKE_CASE identifier, as every code the spec
     shows (`AUTH_REQUIRED`, `AUTH_INVALID`, `AUTH_ORG_MISMATCH`, `AUTH_SCOPE_FORBIDDEN`)."""
+    if not _api_answer(operation, exchange):
+        return
     code = error_body(exchange).get("error_code") if (exchange.status or 0) >= 400 else None
     if isinstance(code, str) and not ERROR_CODE.fullmatch(code):
         raise Broken(
@@ -141,7 +153,7 @@ def error_code_format(contract: Contract, operation: Operation, exchange: Exchan
 def auth_errors_not_retryable(contract: Contract, operation: Operation, exchange: Exchange) -> None:
     """401 and 403 answers say `retryable: false`: retrying with the same credentials cannot
     succeed (every 401/403 example in the spec)."""
-    if exchange.status in (401, 403) and _has_body(exchange):
+    if exchange.status in (401, 403) and _has_body(exchange) and _api_answer(operation, exchange):
         retryable = error_body(exchange).get("retryable")
         if retryable is not False:
             raise Broken(
@@ -213,7 +225,11 @@ def request_errors_not_retryable(
 ) -> None:
     """A 400 says `retryable: false`: the same invalid request cannot succeed when retried
     ("Invalid request")."""
-    if exchange.status == 400 and exchange.media_type == "application/json":
+    if (
+        exchange.status == 400
+        and exchange.media_type == "application/json"
+        and _api_answer(operation, exchange)
+    ):
         retryable = error_body(exchange).get("retryable")
         if retryable is True:
             raise Broken(
@@ -240,7 +256,7 @@ def retry_hint_non_negative(contract: Contract, operation: Operation, exchange: 
 @invariant
 def problem_status_matches(contract: Contract, operation: Operation, exchange: Exchange) -> None:
     """A problem document's `status` is the status of the response that carries it
-    (`ErrorModel.status`: "HTTP status code"; RFC 9457 3.1.3: a generator "MUST use the same
+    (`ErrorModel.status`: "HTTP status code"; RFC 9457 3.1.2: a generator "MUST use the same
     status code in the actual HTTP response")."""
     if exchange.media_type != "application/problem+json":
         return

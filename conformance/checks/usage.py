@@ -19,7 +19,8 @@ from conformance.checks._invariant import (
 INT64_MAX = 2**63 - 1
 BILLED_PREFIX = "billed_"  # the spec's naming of the period's (closed-bucket) counters
 AWAKE = "billed_awake_seconds"
-RUNNING_ONLY = ("billed_cpu_millicore_seconds", "billed_memory_mib_seconds")
+MEMORY = "billed_memory_mib_seconds"
+RUNNING_ONLY = ("billed_cpu_millicore_seconds", MEMORY)
 STORAGE = "provisioned_storage_gib"
 INCLUDED = "included_storage_gib"
 
@@ -79,11 +80,25 @@ def plan_slug_non_empty(contract: Contract, operation: Operation, exchange: Exch
 def counters_consistent(contract: Contract, operation: Operation, exchange: Exchange) -> None:
     """No CPU and no memory without awake time: `billed_cpu_millicore_seconds` ("... active
     CPU seconds") and `billed_memory_mib_seconds` ("... running allocation seconds") are 0
-    when `billed_awake_seconds` ("closed awake seconds") is 0 for the period."""
+    when `billed_awake_seconds` ("closed awake seconds") is 0 for the period; and no awake
+    time without memory: "requested memory MiB multiplied by running allocation seconds" is
+    at least 1 MiB for each awake second (our reading)."""
     body = usage_body(exchange)
-    if body is not None and body.get(AWAKE) == 0:
+    if body is None:
+        return
+    awake, memory = body.get(AWAKE), body.get(MEMORY)
+    if awake == 0:
         why = "{name} = {value} for a period with billed_awake_seconds = 0"
         zero_fields(RUNNING_ONLY, body, why, expected="0 (nothing runs while nothing is awake)")
+    least = readings.MIN_MEMORY_MIB_PER_AWAKE_SECOND * awake if type(awake) is int else 0
+    if type(memory) is int and 0 <= memory < least:
+        raise at_field(
+            MEMORY,
+            f"{MEMORY} = {memory:,} for a period with {AWAKE} = {awake:,}: less than 1 MiB "
+            "for each awake second",
+            expected=f">= {least:,}",
+            actual=memory,
+        )
 
 
 @invariant

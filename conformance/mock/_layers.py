@@ -15,6 +15,7 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 from collections.abc import Awaitable, Callable, Iterable
+from email.utils import formatdate
 from typing import Any, ClassVar
 
 import anyio
@@ -130,8 +131,10 @@ class WireProtocol(H11Protocol):
         """The spec's JSON 400 ``INVALID_REQUEST`` (uvicorn's is text/plain), then close."""
         reply = INVALID_REQUEST
         headers = [
+            (b"date", formatdate(usegmt=True).encode()),  # RFC 9110 6.6.1, as the mock's own
             (b"content-type", reply.media_type.encode()),
             (b"content-length", b"%d" % len(reply.body)),
+            (b"date", formatdate(usegmt=True).encode()),
             (b"connection", b"close"),
         ]
         try:

@@ -29,11 +29,14 @@ GOOD_USAGE = {
 def exchange(status=200, body=None, *, media="application/json", raw=None, method="GET", **kw):
     content = raw if raw is not None else json.dumps(GOOD_USAGE if body is None else body).encode()
     headers = {"content-type": media} if media else {}
+    headers["date"] = "Sun, 06 Nov 1994 08:49:37 GMT"
     headers.update(kw.pop("headers", {}))
+    headers = {name: value for name, value in headers.items() if value is not None}
+    request = {"x-api-key": "dcs_secret_key", **kw.pop("request_headers", {})}
     return Exchange(
         method=method,
         url="http://127.0.0.1:9/v1/usage",
-        request_headers={"x-api-key": "dcs_secret_key"},
+        request_headers=request,
         status=status,
         headers=headers,
         body=content,
@@ -58,6 +61,16 @@ DUPLICATE_NAMES = (
     b'"billed_memory_mib_seconds":0,"provisioned_storage_gib":0,"included_storage_gib":1,'
     b'"billed_logical_storage_mib_seconds":0,"billed_awake_seconds":3600}'
 )
+
+
+TRACEBACK = (
+    'Traceback (most recent call last):\n  File "/srv/dcs/handlers.py", line 88, in get\n'
+    "psycopg2.errors.InvalidDatetimeFormat: invalid input syntax for type date"
+)
+
+
+def REFLECTED(origin):
+    return {"access-control-allow-origin": origin, "access-control-allow-credentials": "true"}
 
 
 def broken_checks(ex):
@@ -131,7 +144,33 @@ def test_conforming_responses_pass(ex):
             exchange(404, {"title": "Not Found", "status": 400}, media="application/problem+json"),
             "problem_status_matches",
         ),
+        (exchange(headers={"date": None}), "date_present"),
+        (exchange(404, {"title": "x"}, headers={"date": None}), "date_present"),
+        (exchange(304, raw=b'{"a": 1}', media=None), "not_modified_has_no_content"),
+        (exchange(left_open=True), "connection_close_honoured"),
+        (
+            exchange(request_headers={"Connection": "close"}, headers={"connection": "keep-alive"}),
+            "connection_close_honoured",
+        ),
+        (
+            exchange(request_headers={"Origin": "null"}, headers=REFLECTED("null")),
+            "cors_credentials_not_any_origin",
+        ),
+        (exchange(headers=REFLECTED("*")), "cors_credentials_not_any_origin"),
+        (error(400, "X", message=TRACEBACK), "errors_reveal_no_internals"),
+        (error(500, "X", message="boom at /srv/app/handlers.py:88"), "errors_reveal_no_internals"),
+        (
+            error(400, "X", message="psycopg2.errors.UndefinedTable: relation missing"),
+            "errors_reveal_no_internals",
+        ),
+        (
+            error(500, "X", message="SELECT * FROM usage WHERE org = 1"),
+            "errors_reveal_no_internals",
+        ),
+        (exchange(headers={"x-debug": 'File "/app/x.py", line 3'}), "errors_reveal_no_internals"),
         (usage_ex({**GOOD_USAGE, "billed_awake_seconds": 0}), "counters_consistent"),
+        (usage_ex({**GOOD_USAGE, "billed_memory_mib_seconds": 3599}), "counters_consistent"),
+        (usage_ex({**GOOD_USAGE, "billed_memory_mib_seconds": 0}), "counters_consistent"),
         (
             usage_ex({**GOOD_USAGE, "billed_awake_seconds": 0, "billed_cpu_millicore_seconds": 0}),
             "counters_consistent",
@@ -149,8 +188,37 @@ def test_broken_responses_fail_on_the_right_check(ex, check):
         usage_ex({**{name: 0 for name in GOOD_USAGE if name != "plan_slug"}, "plan_slug": "p"}),
         exchange(media="application/json; charset=utf-8"),
         error(400, "INVALID_PERIOD_START", retry_after_ms=0),
+        exchange(
+            502,
+            {"error_code": "BILLING_LEDGER_UNAVAILABLE", "message": "m", "retryable": True},
+            headers={"date": None},
+        ),
+        exchange(304, raw=b"", media=None),
+        exchange(request_headers={"Connection": "close"}, headers={"connection": "close"}),
+        exchange(
+            request_headers={"Origin": "https://app.example.com"},
+            headers={"access-control-allow-origin": "https://app.example.com"},
+        ),
+        exchange(
+            request_headers={"Origin": "https://app.example.com"},
+            headers=REFLECTED("https://console.dcs.example"),
+        ),
+        error(400, "X", message="/v1/usage takes period_start; see https://x.io/a/b.js"),
+        error(400, "X", message="Select a period from this year"),
     ],
-    ids=["whitespace_around", "all_zero", "charset", "retry_after_zero"],
+    ids=[
+        "whitespace_around",
+        "all_zero",
+        "charset",
+        "retry_after_zero",
+        "dateless_502",
+        "empty_304",
+        "close_said",
+        "origin_without_credentials",
+        "own_origin_credentials",
+        "url_not_a_path",
+        "english_not_sql",
+    ],
 )
 def test_responses_a_correct_server_may_give_pass(ex):
     assert broken_checks(ex) == []
@@ -361,3 +429,84 @@ def test_violation_text_masks_the_key_and_shows_evidence():
     assert "dcs_secret_key" not in json.dumps(
         violated(usage.future_period_unbilled, FIELDS, ex).as_dict()
     )
+
+
+HTML_PAGE = b"<html><body><h1>refused</h1></body></html>"
+
+
+def edge_refusal(status, *, method="GET", request=None, raw=HTML_PAGE, headers=None):
+    """An HTTP layer's own refusal (a proxy's or the server's page) of a request."""
+    ex = exchange(status, raw=raw, media="text/html" if raw else "", method=method)
+    ex.request_headers = {"x-api-key": "dcs_secret_key", **(request or {})}
+    ex.headers.update({"server": "nginx/1.22.1", **(headers or {})})
+    return ex
+
+
+@pytest.mark.parametrize(
+    "ex",
+    [
+        edge_refusal(405, method="TRACE", headers={"allow": "GET, HEAD"}),
+        edge_refusal(501, method="FOO"),
+        edge_refusal(400, method="get"),
+        edge_refusal(431, request={f"X-Pad-{i}": "v" for i in range(101)}),
+        edge_refusal(400, request={"X-Pad": "v" * 2000}),
+        edge_refusal(400, request={"If-None-Match": "*", "if-none-match": '"a"'}),
+        edge_refusal(400, request={"X-Dcs": "caf\u00e9"}),
+        edge_refusal(417, request={"Expect": "100-continue"}, raw=b""),
+    ],
+    ids=["trace_405", "unknown_501", "lower_case_400", "many_fields_431", "long_line_400",
+         "repeated_conditional_400", "non_ascii_400", "expect_417_empty"],
+)  # fmt: skip
+def test_http_layer_refusals_of_requests_outside_the_api_pass(ex):
+    assert broken_checks(ex) == []
+
+
+def test_http_layer_pages_for_requests_inside_the_api_fail_and_name_the_server():
+    found = validate_response(CONTRACT, USAGE, edge_refusal(400))
+    assert {"content_type_documented", "body_matches_schema"} <= {v.check for v in found}
+    assert all("Server: nginx/1.22.1" in v.message for v in found)
+    assert (
+        "Server:" not in validate_response(CONTRACT, USAGE, exchange(media="text/plain"))[0].message
+    )
+
+
+def test_tenancy_checks():
+    own, other = exchange(), usage_ex({**GOOD_USAGE, **{name: 0 for name in FIELDS}})
+    auth.no_undeclared_org_selector(own, exchange())
+    auth.no_undeclared_org_selector(own, error(400, "INVALID_QUERY"))
+    auth.no_undeclared_org_selector(own, error(403, "AUTH_ORG_MISMATCH"))
+    auth.no_undeclared_org_selector(error(401, "AUTH_INVALID"), other)  # no reference to judge
+    assert violated(auth.no_undeclared_org_selector, own, other).check == (
+        "no_undeclared_org_selector"
+    )
+    violated(auth.no_undeclared_org_selector, own, error(404, "X"))
+    ids = ("org_globex", "org_globea")
+    named = [
+        exchange(
+            403, {"error_code": "AUTH_ORG_MISMATCH", "message": f"no {org}", "retryable": False}
+        )
+        for org in ids
+    ]
+    auth.org_existence_not_revealed(*named, ids)
+    same = error(403, "AUTH_ORG_MISMATCH")
+    auth.org_existence_not_revealed(same, same, ids)
+    told = error(403, "AUTH_ORG_MISMATCH", message="organization org_globea does not exist")
+    violated(auth.org_existence_not_revealed, same, told, ids)
+    violated(auth.org_existence_not_revealed, same, error(404, "ORG_NOT_FOUND"), ids)
+
+
+def test_retried_answers_are_checked_for_their_hint():
+    blip = error(502, "BILLING_LEDGER_UNAVAILABLE", retryable=True, retry_after_ms=-1)
+    final = exchange(retried=(blip,))
+    found = validate_response(CONTRACT, USAGE, final)
+    assert [(v.check, v.exchanges[0] is blip) for v in found] == [("retry_hint_non_negative", True)]
+    assert validate_response(CONTRACT, USAGE, exchange(retried=(error(429, "X"),))) == []
+
+
+def test_no_date_is_allowed_only_on_http_layer_refusals():
+    refusal = edge_refusal(400, request={f"X-Pad-{i}": "v" for i in range(101)})
+    del refusal.headers["date"]
+    assert broken_checks(refusal) == []
+    plain = edge_refusal(400)
+    del plain.headers["date"]
+    assert "date_present" in broken_checks(plain)

@@ -53,6 +53,7 @@ def ex(
     **kw,
 ) -> Exchange:
     fields = {"content-type": media} if media else {}
+    fields["date"] = PAST
     return Exchange(
         method=method,
         url=url,

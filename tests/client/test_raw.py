@@ -102,6 +102,27 @@ def test_a_head_answered_without_one_waits_for_no_body():
 
 
 @pytest.mark.parametrize(
+    "linger, deadline, left_open",
+    [(0.0, 2.0, False), (5.0, 2.0, True), (5.0, 0.3, False)],
+    ids=["closed", "left_open", "no_time_left_to_tell"],
+)
+def test_a_connection_left_open_after_the_answer_shows(linger, deadline, left_open):
+    data = response("200 OK", {"Content-Length": str(len(BODY))}, BODY)
+    with raw_server(writing(data, linger=linger)) as server:
+        start = time.monotonic()
+        answer = send(server.base_url + "/v1/usage", deadline=deadline)
+    assert (answer.status, answer.body, answer.left_open) == (200, BODY, left_open)
+    assert time.monotonic() - start < raw.CLOSE_GRACE + 0.5
+
+
+def test_content_after_a_304_shows():
+    data = response("304 Not Modified", {"Content-Length": str(len(BODY))}, BODY)
+    with raw_server(writing(data)) as server:
+        answer = send(server.base_url + "/v1/usage", [("If-None-Match", "*")])
+    assert (answer.status, answer.body) == (304, BODY)
+
+
+@pytest.mark.parametrize(
     "data, error",
     [
         (response("200 OK", {"Content-Length": "50"}, BODY), "body ends after 12 of its 50"),

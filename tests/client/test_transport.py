@@ -8,7 +8,9 @@ import time
 import pytest
 from starlette.responses import JSONResponse, Response
 
+from conformance._client.raw import Raw
 from conformance._client.transport import BudgetExhausted, Limits, Transport
+from conformance._client.wire import Unsendable
 from conformance._core.errors import TargetUnavailable
 from conformance._core.exchange import Masker
 from conformance.mock import serve
@@ -62,6 +64,8 @@ def test_retryable_5xx_is_retried_after_retry_after_ms(client):
     exchange = transport.request("GET", "/v1/usage")
     assert (exchange.status, exchange.retries, transport.retried) == (200, 1, 1)
     assert app.seen[1] - app.seen[0] >= 0.18
+    (outage,) = exchange.retried  # the answer retried after: kept, for the checks
+    assert (outage.status, outage.json()["retry_after_ms"], outage.retried) == (502, 200, ())
 
 
 def test_retries_are_bounded_and_waits_capped(client):
@@ -139,3 +143,31 @@ def test_secrets_are_masked_in_every_rendering(client):
     for text in (exchange.curl(), exchange.excerpt(), repr(exchange), str(exchange.as_dict())):
         assert "sekrit" not in text
     assert "x-api-key: ***" in exchange.curl()
+
+
+KEY = "dcs_test_padded_0123456789"
+
+
+def test_a_request_the_client_refuses_names_no_key(client):
+    """The pooled client's refusal quotes the value it refused (`b'...'`): masked, whatever
+    whitespace is around the key."""
+    transport = client(scripted(JSONResponse({})))
+    transport.masker.add(KEY)
+    for value in (f"  {KEY} \t", f"{KEY}\n"):
+        with pytest.raises(Unsendable) as refused:
+            transport.request("GET", "/v1/usage", headers={"x-api-key": value})
+        assert KEY not in str(refused.value) and "***" in str(refused.value)
+        assert refused.value.__cause__ is None and refused.value.__suppress_context__
+
+
+def test_an_exchange_keeps_how_it_went_on_the_wire(client):
+    transport = client(scripted(JSONResponse({})))
+    plain = transport.request("GET", "/v1/usage")
+    fresh = transport.request("GET", "/v1/usage", fresh=True)
+    raw = transport.request("HEAD", "/v1/usage", raw=Raw("1.0", True, then_get=True))
+    assert plain.wire() is None and "wire" not in plain.as_dict()["request"]
+    assert fresh.as_dict()["request"]["wire"] == {"fresh": True}
+    assert raw.as_dict()["request"]["wire"] == {
+        "raw": True, "version": "1.0", "absolute_form": True, "then_get": True,
+    }  # fmt: skip
+    assert raw.as_dict()["request"]["template"]["url"].endswith("/v1/usage")

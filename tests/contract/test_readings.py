@@ -92,3 +92,40 @@ def answer(status: int, method: str = "GET", query: str = "") -> Exchange:
 )
 def test_schemathesis_failures_a_reading_allows(exchange, checks, allowed):
     assert _policy_room(None, exchange, failure(*checks)) is allowed
+
+
+def request(
+    method: str = "GET", headers: dict[str, str] | None = None, query: str = ""
+) -> Exchange:
+    url = "http://127.0.0.1:9/v1/usage" + (f"?{query}" if query else "")
+    return Exchange(method, url, {"x-api-key": "k", **(headers or {})}, 400, {}, b"", 0.0)
+
+
+@pytest.mark.parametrize(
+    "exchange, outside",
+    [
+        (request(), False),
+        (request(headers={"Accept": "application/json", "If-None-Match": '"a"'}), False),
+        (request(query="period_start=2024-03-01"), False),
+        (request("TRACE"), True),
+        (request("get"), True),  # another method: names are case-sensitive
+        (request(query="x=" + "a" * readings.LONG_TARGET), True),
+        (request(headers={f"X-Pad-{i}": "v" for i in range(readings.MANY_FIELDS)}), True),
+        (request(headers={"X-Pad": "v" * readings.LONG_FIELD_LINE}), True),
+        (request(headers={"X-Dcs": "caf\u00e9"}), True),
+        (request(headers={"X-Dcs": "a\x01b"}), True),
+        (request(headers={"If-None-Match": "*", "if-none-match": '"a"'}), True),
+        (request(headers={"Expect": "100-continue"}), True),
+        (request(headers={"Content-Length": "0"}), True),
+    ],
+)
+def test_which_requests_lie_outside_the_api(exchange, outside):
+    assert (readings.outside_the_api("get", exchange) is not None) is outside
+
+
+def test_schemathesis_judges_no_http_layer_refusal_by_the_api_schema():
+    case = type("Case", (), {"operation": type("Operation", (), {"method": "get"})()})()
+    checks = ("content_type_conformance", "response_schema_conformance")
+    assert _policy_room(case, request("TRACE"), failure(*checks))
+    assert not _policy_room(case, request(), failure(*checks))
+    assert not _policy_room(case, request("TRACE"), failure("unsupported_method"))

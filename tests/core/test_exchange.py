@@ -4,7 +4,9 @@ answer, and the rule that checks and reports read it without the HTTP client."""
 from __future__ import annotations
 
 import base64
+import html
 import json
+from urllib.parse import quote
 
 import pytest
 
@@ -108,3 +110,35 @@ def test_an_exchange_carries_its_template_only_when_it_holds_a_named_key():
     assert KEY not in json.dumps(record)
     keyless = Exchange("GET", "http://127.0.0.1:9/v1/usage", {}, 401, {}, b"", 0.01, masker=named())
     assert "template" not in keyless.as_dict()["request"] and keyless.as_dict()["started"] is None
+
+
+def test_a_key_is_masked_however_it_is_padded_quoted_or_escaped():
+    """Padding around the key shows, never the key: raw, as repr and bytes repr quote it (an
+    exception's text), as JSON and HTML do, percent-encoded, and escapes stacked on escapes."""
+    key = "dcs_test_q0123456789\\'\"&<>%+/"
+    masker = Masker([f"  {key} \t"])
+    texts = [key, repr(key), repr(key.encode()), json.dumps(key), html.escape(key)]
+    texts += [quote(key, safe=""), json.dumps(repr(f"  {key} \t".encode())), repr(json.dumps(key))]
+    for text in texts:
+        assert "dcs_test_q0123456789" not in masker.text(text), text
+    assert (
+        masker.text(f"Illegal header value b'  {key} \\t'") == "Illegal header value b'  *** \\t'"
+    )
+    assert masker.error(ValueError(f"bad {key}\nmore")) == "bad ***"
+    assert masker.error(ValueError()) == "ValueError"
+    plain = Masker(["dcs_test_plain0123"])
+    assert plain.text("dcs_test_plain0123 and &amp; \\x27") == "*** and &amp; \\x27"
+
+
+def test_a_key_cut_short_is_masked_from_its_first_half_on():
+    """A text that cut a key to fit a line (`repr(body[:40])`) shows none of it once half of
+    it shows; a key of under 20 characters is masked only whole."""
+    key = "dcs_test_biQlBUhRENbrCN4SFinlqejx"
+    masker = Masker([key])
+    assert masker.text(repr(f"X-Echo: {key}".encode()[:30])) == "b'X-Echo: ***'"
+    assert masker.text(f"{key[:16]}... more") == "*** more"
+    assert masker.text(f"{key[:15]} dcs_test_other") == f"{key[:15]} dcs_test_other"
+    assert Masker(["dcs_test_eeeeeeee"]).text("dcs_test_eeee") == "dcs_test_eeee"
+    body = (b"x" * 390 + key.encode()) * 3
+    shown = Exchange("GET", "http://h/", {}, 200, {}, body, 0.0, masker=masker).excerpt()
+    assert shown.startswith("x" * 390 + "***") and "dcs_test" not in shown

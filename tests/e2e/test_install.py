@@ -21,6 +21,7 @@ from pathlib import Path
 import httpx
 import pytest
 
+from conformance._contract import requirements
 from conformance.mock import load_fixtures
 from tests._support import REPO
 
@@ -143,6 +144,16 @@ def test_suite_passes_from_any_directory(venv_python: Path, tmp_path: Path) -> N
     assert summary["exit"]["status"] == 0
     assert Path(summary["spec"]["source"]).is_relative_to(venv_python.parent.parent)
     print(f"installed suite: {time.monotonic() - started:.1f} s")
+
+
+def test_requirements_table_from_any_directory(venv_python: Path, tmp_path: Path) -> None:
+    """The table ships inside the package: `python -m conformance requirements` finds it."""
+    out = run(
+        [venv_python, "-m", "conformance", "requirements", "--format", "json"],
+        cwd=tmp_path,
+        timeout=60,
+    ).stdout
+    assert len(json.loads(out)["requirements"]) == len(requirements.load().rows)
 
 
 def test_mock_serves_from_any_directory(venv_python: Path, tmp_path: Path) -> None:

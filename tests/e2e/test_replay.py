@@ -75,3 +75,26 @@ def test_five_faults_are_six_root_causes_the_lock_out_first_and_replay_says_fixe
         "dcs-conformance replay: 0 still failing, 6 fixed (exit 0)"
     )
     assert key not in output(still) + output(fixed)
+
+
+@pytest.mark.parametrize(
+    "fault, selected",
+    [("http10_legacy_backend", "http_1_0"), ("own_org_header_zeroed", "own_org_padded")],
+)
+def test_a_root_cause_on_the_raw_wire_is_confirmed_and_replayed_as_sent(fault, selected, tmp_path):
+    """Requests the suite wrote byte for byte (HTTP/1.0; an org header with whitespace around
+    it, which the pooled client refuses to write) are sent again so: the fault is reproduced
+    and still failing, not intermittent, fixed or not confirmed."""
+    fixtures = load_fixtures()
+    key, org = fixtures.suite_credentials
+    with serve(faulty_app(fixtures, [fault]), host="127.0.0.1", port=0) as broken:
+        result = run_suite(
+            "--base-url", broken.base_url, "--api-key", key, "--org-id", org, "--confirm", "2",
+            "--reports-dir", str(tmp_path), "-k", f"equivalent_requests_same_answer and {selected}",
+        )  # fmt: skip
+        assert result.returncode == 1, output(result)[-3000:]
+        summary = json.loads((tmp_path / "summary.json").read_text(encoding="utf-8"))
+        assert [g["reproduced"]["verdict"] for g in summary["groups"]] == ["reproduced"]
+        replayed = replay(tmp_path / "failures.har", broken.base_url, key)
+    assert replayed.returncode == 1, output(replayed)
+    assert "1 still failing, 0 fixed (exit 1)" in replayed.stdout

@@ -7,7 +7,9 @@ URL-encoded). Every byte of the output and of the reports dir is then searched f
 
 from __future__ import annotations
 
+import asyncio
 import base64
+import html
 import json
 import secrets
 import threading
@@ -17,7 +19,8 @@ from urllib.parse import parse_qs, quote, quote_plus, urlsplit
 
 import pytest
 
-from tests._support import output, run_module, run_suite
+from tests._raw_server import Request, raw_server, reset, response
+from tests._support import ZERO_USAGE, output, run_module, run_suite
 
 
 def encodings(secret: str) -> set[bytes]:
@@ -27,6 +30,21 @@ def encodings(secret: str) -> set[bytes]:
     for encode in (base64.b64encode, base64.urlsafe_b64encode):
         forms |= {encode(raw), encode(raw).rstrip(b"=")}
     return forms
+
+
+def quoted(secret: str) -> set[bytes]:
+    """A secret as text quotes it: repr of it and of its bytes (an exception's message), JSON
+    and HTML."""
+    forms = {repr(secret)[1:-1], repr(secret.encode())[2:-1], json.dumps(secret)[1:-1]}
+    return {form.encode() for form in forms | {html.escape(secret)}}
+
+
+def padded_forms(secret: str) -> set[bytes]:
+    """The secret with whitespace around it, as the suite sends it, in every form."""
+    found: set[bytes] = set()
+    for padded in (f"  {secret} \t", f" {secret}\t", f"\t{secret}", f" \t {secret} "):
+        found |= encodings(padded) | quoted(padded)
+    return found
 
 
 class EchoHandler(BaseHTTPRequestHandler):
@@ -205,3 +223,101 @@ def test_masker_hides_encoded_forms_and_exchanges_mask_their_summary():
     )
     assert echoed.summary(credential="x-api-key", org_header=False)["error_code"] == "***"
     assert key not in repr(echoed) and "401" in repr(echoed)
+
+
+#: Keys that quote differently in every notation: a backslash, quotes, HTML's and URLs' own.
+SPECIAL = "\\'\"&<>%+/"
+ORG = "org_canary_owner"
+
+
+def _padded(head: bytes, name: bytes) -> bool:
+    """Whether the field `name` came with whitespace around its value (beyond one space)."""
+    for line in head.split(b"\r\n")[1:]:
+        field, colon, value = line.partition(b":")
+        bare = value.strip(b" \t")
+        if colon and field.strip().lower() == name and bare and value != b" " + bare:
+            return True
+    return False
+
+
+def failing_server(key: str):
+    """A handler that answers the plain valid request well and fails the others each its own
+    way: a padded key refused with the key echoed (quoted as Python quotes bytes), a padded org
+    header reset, the org header answered with a malformed header line echoing the key (a
+    protocol error), an HTTP/1.0 request never answered (a timeout), or in absolute-form
+    answered with a status line that quotes the key past where the raw client cuts it."""
+    echoed = key.encode()
+
+    async def handle(request: Request, writer: asyncio.StreamWriter) -> None:
+        head = request.head
+        if head.split(b"\r\n")[0].endswith(b" HTTP/1.0"):
+            if request.target.startswith("http"):  # a status line the raw client cuts short
+                writer.write(b"HTTP/1.1 2OO the key was " + echoed + b"\r\n\r\n")
+                await writer.drain()
+            else:
+                await asyncio.sleep(20)  # past the deadline
+            return
+        if _padded(head, b"x-dedalus-org-id"):
+            reset(writer)
+            return
+        if _padded(head, b"x-api-key") or _padded(head, b"authorization"):
+            body = json.dumps({"error_code": "AUTH_INVALID", "message": repr(head)}).encode()
+            writer.write(response("401 Unauthorized", _json(body), body))
+            await writer.drain()
+            return
+        sent = request.headers.get("x-api-key") or request.headers.get("authorization", "")
+        if sent.partition(" ")[2] != key and sent != key:
+            body = json.dumps({"error_code": "AUTH_REQUIRED", "message": "no key"}).encode()
+            writer.write(response("401 Unauthorized", _json(body), body))
+        elif "x-dedalus-org-id" in request.headers:
+            body = json.dumps(ZERO_USAGE).encode()
+            broken = response("200 OK", _json(body)).replace(
+                b"\r\n\r\n", b"\r\nX-Echo : " + echoed + b"\r\n\r\n"
+            )
+            writer.write(broken + body)
+        else:
+            body = json.dumps(ZERO_USAGE).encode()
+            writer.write(response("200 OK", _json(body), body))
+        await writer.drain()
+
+    return handle
+
+
+def _json(body: bytes) -> dict[str, str]:
+    return {"Content-Type": "application/json", "Content-Length": str(len(body))}
+
+
+def test_no_key_in_any_output_when_requests_fail(tmp_path):
+    """A key that every notation quotes its own way, padded by the suite, refused, echoed in a
+    protocol error, reset, timed out; the root causes confirmed (padded requests written again
+    byte for byte: reproduced) and replayed: the key shows nowhere, in no form."""
+    core = f"dcs_canary_{secrets.token_hex(8)}"
+    canary = core + SPECIAL
+    # the key's random part alone: found in any notation that leaves letters and digits be
+    forms = encodings(canary) | quoted(canary) | padded_forms(canary) | {core.encode()}
+    reports = tmp_path / "reports"
+    with raw_server(failing_server(canary)) as server:
+        result = run_suite(
+            *("--base-url", server.base_url, "--api-key", canary, "--org-id", ORG),
+            *("--reports-dir", str(reports), "--confirm", "2", "--request-deadline", "1"),
+            *("--max-examples", "5", "--junitxml", str(tmp_path / "junit.xml"), "-rA"),
+            *("-k", "generated_equivalent or whitespace or own_org or http_1_0"),
+            timeout=240,
+        )
+        assert result.returncode == 1, output(result)
+        summary = json.loads((reports / "summary.json").read_text(encoding="utf-8"))
+        verdicts = {g["first"]["test"]: g["reproduced"] for g in summary["groups"]}
+        padded = [v for test, v in verdicts.items() if "padded" in test]
+        assert padded and all(v["verdict"] == "reproduced" for v in padded), verdicts
+        assert "not confirmed (Illegal" not in result.stdout
+        text = (reports / "summary.json").read_text(encoding="utf-8")
+        assert "illegal header line: bytearray(b'X-Echo : ***')" in text
+        assert "not an HTTP/1.x status line: b'HTTP/1.1 2OO the key was ***" in text
+        assert not leaks(result, tmp_path, forms), "the key leaked"
+
+        replayed = run_module(
+            "conformance.replay", str(reports / "failures.har"), "--api-key", canary, timeout=120
+        )
+    assert replayed.returncode == 1, output(replayed)
+    assert "still failing" in replayed.stdout and "Illegal header" not in replayed.stdout
+    assert not leaks(replayed, tmp_path, forms), "the key leaked in the replay"

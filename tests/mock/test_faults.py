@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import base64
 import contextlib
+import email.utils
 import http.client
 import json
 import re
@@ -204,10 +205,10 @@ def _text_plain(c: TestClient) -> None:
 
 
 def _html(c: TestClient) -> None:
-    for reply, status in ((c.post("/v1/usage"), 405), (c.get("/nowhere"), 404)):
-        _equal(reply.status_code, status)
+    for reply in (c.get("/v1/usage"), c.get("/v1/usage?period_start=2025-13-01", headers=AUTH)):
+        _equal(reply.status_code in (400, 401), True)
         assert reply.headers["content-type"].startswith("text/html")
-    assert c.post("/v1/usage").headers["allow"] == "GET, HEAD"
+    assert usage(c).status_code == 200
 
 
 def _html_500(c: TestClient) -> None:
@@ -348,10 +349,52 @@ def _retryable_400(c: TestClient) -> None:
 
 
 def _negative_hint(c: TestClient) -> None:
-    _equal(
-        [_error(c).json().get("retry_after_ms"), usage(c, "x").json().get("retry_after_ms")],
-        [-1, -1],
-    )
+    replies = [usage(c, CLOSED_PERIOD) for _ in range(20)]
+    blips = [i for i, reply in enumerate(replies) if reply.status_code == 502]
+    _equal(blips, [9, 19])  # every 10th, the retry after it goes through
+    body = replies[9].json()
+    _equal((body["error_code"], body["retryable"], body["retry_after_ms"]), (
+        "BILLING_LEDGER_UNAVAILABLE", True, -1))  # fmt: skip
+
+
+def _memory_gib_hours(c: TestClient) -> None:
+    right, wrong = good(CLOSED_PERIOD), usage(c, CLOSED_PERIOD).json()
+    memory = right["billed_memory_mib_seconds"] // 3_686_400
+    _equal(wrong, {**right, "billed_memory_mib_seconds": memory})
+    assert 0 < wrong["billed_memory_mib_seconds"] < wrong["billed_awake_seconds"]
+
+
+def _traceback(c: TestClient) -> None:
+    message = usage(c, "2025-13-01").json()["message"]
+    assert message.startswith("Traceback (most recent call last)") and "SELECT" in message
+    _equal(_error(c).json()["message"], "missing Dedalus API key")  # 401s as before
+
+
+def _origin_reflected(c: TestClient) -> None:
+    for origin in ("https://evil.example", "null"):
+        reply = usage(c, CLOSED_PERIOD, **AUTH, Origin=origin)
+        _equal(reply.headers.get("access-control-allow-origin"), origin)
+        _equal(reply.headers.get("access-control-allow-credentials"), "true")
+    assert "access-control-allow-origin" not in usage(c, CLOSED_PERIOD).headers
+
+
+def _org_from_query(c: TestClient) -> None:
+    empty = FX.suite_empty_org_id
+    switched = c.get("/v1/usage", params={"period_start": CLOSED_PERIOD, "org_id": empty},
+                     headers=AUTH)  # fmt: skip
+    _equal(switched.status_code, 200)
+    assert switched.json() != good(CLOSED_PERIOD)
+    _equal(switched.json()["billed_awake_seconds"], 0)
+    keyless = c.get("/v1/usage", params={"org_id": empty})
+    _equal(keyless.status_code, 401)
+
+
+def _org_oracle(c: TestClient) -> None:
+    known = usage(c, CLOSED_PERIOD, **AUTH, **{"X-Dedalus-Org-Id": "org_globex"}).json()
+    unknown = usage(c, CLOSED_PERIOD, **AUTH, **{"X-Dedalus-Org-Id": "org_globea"}).json()
+    _equal((known["error_code"], unknown["error_code"]), ("AUTH_ORG_MISMATCH",) * 2)
+    _equal(unknown["message"], "organization org_globea does not exist")
+    assert known["message"] != unknown["message"]
 
 
 def _problem_status(c: TestClient) -> None:
@@ -579,6 +622,22 @@ def _tag_of_the_period(c: TestClient) -> None:
     _equal(usage(c, CLOSED_PERIOD, **asked).status_code, 304)
 
 
+def _modified_after_date(c: TestClient) -> None:
+    answer = usage(c, CLOSED_PERIOD)
+    modified = answer.headers.get("last-modified")
+    now = email.utils.parsedate_to_datetime(answer.headers.get("date") or _now_header())
+    assert modified is not None and email.utils.parsedate_to_datetime(modified) > now
+
+
+def _now_header() -> str:
+    return email.utils.formatdate(time.time() + 2, usegmt=True)
+
+
+def _weak_tag_lower_case(c: TestClient) -> None:
+    tag = usage(c, CLOSED_PERIOD).headers.get("etag")
+    assert tag is not None and re.fullmatch(r'w/"[0-9a-f]+"', tag), tag
+
+
 def _rewrite_header(c: TestClient) -> None:
     for name, path in (("X-Original-URL", "/"), ("X-Rewrite-URL", "/health")):
         _equal(_error(c, **{name: path}).status_code, 200)
@@ -798,6 +857,13 @@ IN_PROCESS: dict[str, Callable[[TestClient], None]] = {
     "long_query_500": _long_query,
     "own_org_header_zeroed": _own_org,
     "unknown_field_canary_pool": _canary_pool,
+    "traceback_in_errors": _traceback,
+    "memory_in_gib_hours": _memory_gib_hours,
+    "cors_reflects_any_origin": _origin_reflected,
+    "org_query_parameter_switches_tenant": _org_from_query,
+    "org_existence_oracle": _org_oracle,
+    "last_modified_after_date": _modified_after_date,
+    "etag_weak_lower_case": _weak_tag_lower_case,
 }
 
 
@@ -1166,7 +1232,25 @@ def test_correct_mock_across_the_request_space(server) -> None:
         _equal(answers, [(200, reference.content)] * 3)
 
 
+#: RFC 9110 5.6.7's IMF-fixdate.
+IMF_FIXDATE = (
+    r"(Mon|Tue|Wed|Thu|Fri|Sat|Sun), \d\d (Jan|Feb|Mar|Apr|May|Jun|Jul|Aug|Sep|Oct|Nov|Dec) "
+    r"\d{4} \d\d:\d\d:\d\d GMT"
+)
+
+
+def test_date_not_imf_fixdate(server) -> None:
+    date = fetch(server("date_not_imf_fixdate"), CLOSED_PERIOD).headers.get_list("date")
+    assert len(date) == 1 and not re.fullmatch(IMF_FIXDATE, date[0]), date
+    assert email.utils.parsedate_to_datetime(date[0])  # an obsolete form, still a date
+    assert re.fullmatch(IMF_FIXDATE, fetch(server(""), CLOSED_PERIOD).headers["date"])
+
+
 WIRE = {
+    "no_date",
+    "not_modified_with_content",
+    "connection_close_ignored",
+    "date_not_imf_fixdate",
     "header_names_case_sensitive",
     "reset_mid_response",
     "slow_dribble_old_periods",
@@ -1191,6 +1275,41 @@ WIRE = {
 
 
 # --- the catalogue itself ---------------------------------------------------------------
+
+
+def test_no_date(server) -> None:
+    head = raw_exchange(port_of(server("no_date")), raw_request(Connection="close", **KEYED))
+    assert head.startswith(b"HTTP/1.1 200 ") and b"\r\ndate:" not in head.lower()
+    correct = raw_exchange(port_of(server("")), raw_request(Connection="close", **KEYED))
+    assert b"\r\ndate:" in correct.lower()
+    bad = raw_exchange(port_of(server("")), b"GET /v1/usage HTTP/1.1\r\nHost x\r\n\r\n")
+    assert bad.startswith(b"HTTP/1.1 400 ") and b"\r\ndate:" in bad.lower()  # the mock's own 400
+
+
+def test_not_modified_with_content(server) -> None:
+    port = port_of(server("not_modified_with_content"))
+    first = raw_exchange(port, raw_request(Connection="close", **KEYED))
+    tag = re.search(rb"etag: (\S+)", first.lower()).group(1).decode()
+    again = raw_request(Connection="close", **{"If-None-Match": tag}, **KEYED)
+    head, _, rest = raw_exchange(port, again).partition(b"\r\n\r\n")
+    assert head.startswith(b"HTTP/1.1 304 ")
+    _equal(json.loads(rest), good(CLOSED_PERIOD))  # content after a 304
+
+
+def test_connection_close_ignored(server) -> None:
+    for name, open_after in (("connection_close_ignored", True), ("", False)):
+        with socket.create_connection(("127.0.0.1", port_of(server(name))), timeout=3) as sock:
+            sock.sendall(raw_request(Connection="close", **KEYED))
+            time.sleep(0.3)
+            head = sock.recv(65536).partition(b"\r\n\r\n")[0].lower()
+            sock.settimeout(0.5)
+            try:
+                still_open = sock.recv(1) != b""
+            except TimeoutError:
+                still_open = True
+        _equal(
+            (name, still_open, b"connection: keep-alive" in head), (name, open_after, open_after)
+        )
 
 
 def test_every_fault_and_limit_has_a_behaviour_test() -> None:

@@ -369,6 +369,22 @@ def _cors(c: TestClient) -> None:
     same_answers(c)
 
 
+def _org_named(c: TestClient) -> None:
+    for org in ("org_globex", "org_globea"):
+        body = usage(c, **_with(**{"X-Dedalus-Org-Id": org})).json()
+        _equal(body["message"], f"this API key does not belong to organization {org}")
+        _equal(body["error_code"], "AUTH_ORG_MISMATCH")
+    same_answers(c)
+
+
+def _console_cors(c: TestClient) -> None:
+    for reply in (usage(c, **_with(Origin=ORIGIN)), usage(c), c.get("/v1/usage")):
+        _equal(reply.headers["access-control-allow-origin"], "https://console.dcs.example")
+        _equal(reply.headers["access-control-allow-credentials"], "true")
+    _equal(usage(c, **_with(Origin=ORIGIN)).json(), good().json())
+    same_answers(c)
+
+
 def _options_200(c: TestClient) -> None:
     for headers in ({}, AUTH, {"Origin": ORIGIN, "Access-Control-Request-Method": "GET"}):
         reply = c.options("/v1/usage", headers=headers)
@@ -463,6 +479,18 @@ def _strict_fields(c: TestClient) -> None:
     same_answers(c)
 
 
+def _edge(c: TestClient) -> None:
+    trace = c.request("TRACE", "/v1/usage", headers=AUTH)
+    _equal((trace.status_code, trace.headers["allow"]), (405, "GET, HEAD"))
+    assert trace.headers["content-type"] == "text/html" and trace.headers["server"] == "edge/1.0"
+    _equal(c.request("FOO", "/v1/usage").status_code, 501)
+    _equal(usage(c, **_with(**{"User-Agent": "caf\u00e9".encode()})).status_code, 400)
+    _equal(usage(c, **_with(**{f"X-Pad-{i}": "v" for i in range(101)})).status_code, 431)
+    expect = usage(c, **_with(Expect="100-continue"))
+    _equal((expect.status_code, expect.content), (417, b""))
+    same_answers(c)
+
+
 def _tag_per_response(c: TestClient) -> None:
     first, second = usage(c), usage(c)
     tags = [reply.headers["etag"] for reply in (first, second)]
@@ -502,6 +530,8 @@ IN_PROCESS: dict[str, Callable[[TestClient], None]] = {
     "head_refused_405": _head_405,
     "head_without_length": _head_no_length,
     "options_cors": _cors,
+    "cors_console_credentials": _console_cors,
+    "org_named_in_refusal": _org_named,
     "options_200_allow": _options_200,
     "unknown_method_501": _unknown_501,
     "auth_before_method": _auth_first,
@@ -510,6 +540,7 @@ IN_PROCESS: dict[str, Callable[[TestClient], None]] = {
     "strict_header_values": _strict_fields,
     "sticky_cookie": _sticky,
     "etag_per_response": _tag_per_response,
+    "edge_html_refusals": _edge,
 }
 
 

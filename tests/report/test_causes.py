@@ -67,6 +67,15 @@ def test_value_kinds(violation, kind):
     assert causes.value_kind(violation) == kind
 
 
+def test_a_lint_finding_is_one_root_cause_per_note_and_field():
+    def lint(note, location="header date"):
+        return broken("http_message_lint", f"{note}: summary", location=location, statuses=(200,))
+
+    keys = [causes.cause_key(lint(n)) for n in ("DATE_OBSOLETE", "DATE_OBSOLETE", "LM_FUTURE")]
+    assert keys == ["header date httplint DATE_OBSOLETE"] * 2 + ["header date httplint LM_FUTURE"]
+    assert causes.cause_key(lint("DATE_OBSOLETE", "header expires")) != keys[0]
+
+
 @pytest.mark.parametrize(
     "statuses, status",
     [((200,), 200), ((200, 200, 200), 200), ((200, 401), 401), ((None,), None), ((), None)],

@@ -88,3 +88,18 @@ def test_a_request_without_an_answer_is_status_0_with_its_error():
                if e["pageref"] == "cause-1"]  # fmt: skip
     assert entry["response"]["status"] == 0 and entry["response"]["_error"] == "read timed out"
     assert entry["response"]["content"]["mimeType"] == "x-unknown"
+
+
+def test_a_raw_request_keeps_how_it_was_written_and_bytes_that_are_not_utf8():
+    """A request written byte for byte keeps its wire (replayed alike) and its values as
+    written, a byte that is not UTF-8 included (a JSON escape: the file stays UTF-8)."""
+    summary = summarise(five_fault_results())
+    first = summary["groups"][0]["first"]["violations"][0]["exchanges"][0]
+    first["request"]["wire"] = {"raw": True, "version": "1.0", "absolute_form": False}
+    first["request"]["template"]["headers"]["User-Agent"] = "caf\udce9"
+    text = render_har(summary)
+    text.encode("utf-8")  # a lone surrogate would not encode
+    [entry] = [e for e in json.loads(text)["log"]["entries"] if e["pageref"] == "cause-1"]
+    assert entry["request"]["httpVersion"] == "HTTP/1.0"
+    assert entry["_dcs"]["wire"]["raw"] and entry["_dcs"]["wire"]["version"] == "1.0"
+    assert entry["_dcs"]["template"]["headers"]["User-Agent"] == "caf\udce9"

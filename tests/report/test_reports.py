@@ -15,6 +15,8 @@ from conformance._core.errors import ExitCode
 from conformance._report import common as render_common
 from conformance._report import summary as reports
 from conformance._report import terminal
+from conformance._report.har import render_har
+from conformance._report.junit import mark_junit
 from conformance.checks import CATALOGUE
 from tests._support import output, run_suite
 from tests.report import findings
@@ -470,6 +472,7 @@ def test_a_run_against_the_mock_writes_every_report(tmp_path):
         "checks",
         "groups",
         "failures",
+        "warnings",
         "unavailable",
         "coverage",
         "drift",
@@ -484,6 +487,7 @@ def test_a_run_against_the_mock_writes_every_report(tmp_path):
     assert summary["baseline"] is None and summary["previous"] is None
     assert summary["confirm"] is None  # nothing to confirm
     assert summary["groups"] == [] and summary["failures"] == [] and summary["replay"] is None
+    assert summary["warnings"] == []  # the correct mock draws no lint warning either
     assert summary["counts"]["passed"] == summary["counts"]["tests"] > 0
     assert summary["spec"]["sha256"] and summary["profile"] == "quick"
     outcomes = {name: check["outcome"] for name, check in summary["checks"].items()}
@@ -593,3 +597,61 @@ def test_one_systemic_fault_is_one_root_cause_and_every_check_runs(tmp_path, wor
     for name in ("summary.md", "summary.html", "failures.har"):
         text = (tmp_path / name).read_text(encoding="utf-8")
         assert "$.included_storage_gib negative integer" in text and key not in text
+
+
+WARNED = {
+    "check": "http_message_lint",
+    "note": "CC_DUP",
+    "message": "The max-age cache directive appears more than once.",
+    "location": "header cache-control",
+    "request": "GET http://127.0.0.1:9/v1/usage",
+    "status": 200,
+}
+
+
+def warned_summary(status=0) -> dict:
+    """A run whose two tests passed, both with the same lint warning, one with another."""
+    results = reports.Results()
+    other = {**WARNED, "note": "DATE_CLOCKLESS", "location": "message", "status": 400}
+    for nodeid, warned in (("t::one", [WARNED]), ("t::two", [WARNED, other])):
+        properties = [("dcs_checks", json.dumps(["http_message_lint"]))]
+        properties.append(("dcs_warnings", json.dumps(warned)))
+        results.record(report(nodeid, properties=properties))
+    return summarise(
+        results, status, spec_operations=1, writes_not_exercised=(), profile="quick", seed=1
+    )
+
+
+def test_warnings_are_grouped_by_note_and_change_nothing_else():
+    summary = warned_summary()
+    assert summary["counts"]["passed"] == 2 and summary["failures"] == []
+    assert summary["exit"]["status"] == 0 and summary["groups"] == []
+    assert summary["checks"]["http_message_lint"]["outcome"] == "passed"
+    first, second = summary["warnings"]
+    assert (first["id"], first["tests"], first["test_ids"]) == (
+        "http_message_lint: CC_DUP", 2, ["t::one", "t::two"]
+    )  # fmt: skip
+    assert first["statuses"] == [200] and first["example"]["test"] == "t::one"
+    assert (second["note"], second["tests"], second["statuses"]) == ("DATE_CLOCKLESS", 1, [400])
+
+
+def test_every_format_shows_the_warnings(tmp_path):
+    summary = warned_summary()
+    assert "CC_DUP" in reports.render_markdown(summary)
+    assert "Warnings (2)" in reports.render_markdown(summary)
+    assert "CC_DUP" in reports.render_html(summary)
+    lines = terminal.terminal_lines([], [], warnings=summary["warnings"])
+    assert lines[0].startswith("dcs-conformance: warning: http_message_lint: CC_DUP (2 tests")
+    assert json.loads(reports.render_json(summary))["warnings"] == summary["warnings"]
+    har = json.loads(render_har({**summary, "groups": []}))
+    assert har["log"]["_dcs"]["warnings"] == summary["warnings"] and har["log"]["entries"] == []
+    path = tmp_path / "junit.xml"
+    path.write_text(
+        '<?xml version="1.0" encoding="utf-8"?><testsuites><testsuite name="pytest">'
+        '<testcase classname="t" name="one" /></testsuite></testsuites>',
+        encoding="utf-8",
+    )
+    lines = render_common.warning_lines(summary)
+    assert mark_junit(path, {}, warnings=lines) == 0
+    found = [p.get("value") for p in ET.parse(path).getroot().iter("property")]
+    assert found == lines and ET.parse(path).getroot().find(".//failure") is None

@@ -9,6 +9,7 @@ import json
 import pytest
 
 from conformance import replay as cli
+from conformance._client.raw import Raw
 from conformance._client.transport import Transport
 from conformance._core.exchange import Masker
 from conformance._report.har import render_har
@@ -16,6 +17,7 @@ from conformance._run import replay
 from conformance._run.load import load_contract
 from conformance._run.session import read_only_guard
 from conformance.mock import create_app, faulty_app, load_fixtures, serve
+from tests._raw_server import raw_server, response
 from tests.report.findings import five_fault_results, summarise
 
 FAULTS = ["usage_counter_float", "error_code_lowercase", "bearer_prefix_kept",
@@ -82,6 +84,17 @@ def test_a_request_whose_key_the_test_had_changed_is_not_replayed(har, fixtures)
     outcomes = replayed(har, create_app(fixtures), fixtures.suite_credentials[0])
     assert outcomes[0].verdict == "not replayed" and outcomes[0].exchanges == []
     assert "rerun t::valid_bearer" in outcomes[0].detail
+
+
+def test_a_request_the_client_cannot_write_is_not_replayed_and_why_names_no_key(har, fixtures):
+    log = json.loads(har.read_text())
+    entry = log["log"]["entries"][0]
+    entry["_dcs"]["template"]["headers"] = {"x-api-key": "${DCS_API_KEY}\n"}  # not raw
+    har.write_text(json.dumps(log))
+    key = fixtures.suite_credentials[0]
+    outcomes = replayed(har, create_app(fixtures), key)
+    assert outcomes[0].verdict == "not replayed" and outcomes[0].exchanges == []
+    assert key not in outcomes[0].detail and "***" in outcomes[0].detail, outcomes[0].detail
 
 
 def test_what_the_file_needs_and_where_it_is_sent():
@@ -213,3 +226,48 @@ def test_a_sequence_is_sent_again_in_order_and_its_check_compares_the_new_answer
     assert [e.status for e in still.exchanges] == [401, 401, 401]
     [fixed] = replayed(har, create_app(fixtures), key)
     assert fixed.verdict == "fixed" and [e.status for e in fixed.exchanges] == [200, 401, 401]
+
+
+@pytest.mark.parametrize("raw", [Raw(), Raw("1.0", absolute_form=True)], ids=["padded", "1.0"])
+def test_a_request_written_byte_for_byte_is_written_again_so(raw, tmp_path):
+    """A request the raw client wrote (a padded key and org header, HTTP/1.0 in absolute-form)
+    is kept in failures.har masked, as a template, and the replay writes the very same bytes
+    with the real key through the raw client (the pooled one refuses padded values)."""
+    key = "dcs_test_padded_0123456789"
+    body = json.dumps({"ok": True}).encode()
+
+    async def answer(request, writer):
+        writer.write(response("200 OK", {"Content-Length": str(len(body))}, body))
+        await writer.drain()
+
+    contract = load_contract()
+    headers = {"x-api-key": f"  {key} \t", "X-Dedalus-Org-Id": " org_x\t"}
+    with raw_server(answer) as server:
+        masker = Masker(names={"DCS_API_KEY": key})
+        transport = Transport(server.base_url, masker=masker)
+        sent = transport.request(
+            "GET", "/v1/usage?period_start=2026-01-01", headers=headers, raw=raw
+        )
+        finding = {"check": "complete_response", "message": "m", "exchanges": [sent.as_dict()]}
+        finding["arguments"] = [
+            {"$contract": True},
+            {"$operation": "get /v1/usage"},
+            {"$exchange": 0},
+        ]
+        group = {
+            "rank": 1,
+            "id": "c",
+            "severity": {"category": "wire"},
+            "primary": "complete_response",
+        }
+        group["first"] = {"test": "t", "violations": [finding]}
+        text = render_har({"groups": [group], "replay": {"base_url": server.base_url}})
+        assert key not in text and "${DCS_API_KEY}" in text
+        failures = replay.failures_from(json.loads(text), "failures.har")
+        outcome = replay.replay_cause(
+            failures.causes[0], failures, transport, contract, {"DCS_API_KEY": key}, None
+        )
+        transport.close()
+    assert outcome.verdict == "fixed", outcome.detail
+    first, again = server.requests
+    assert again.head == first.head and f"x-api-key:   {key} \t\r\n".encode() in first.head

@@ -95,3 +95,33 @@ def test_the_baseline_is_written_only_from_a_run_with_a_verdict(tmp_path):
         state.baseline_written
         == f"baseline written to {path}: 1 root cause (1 new: fill in its reason and issue)"
     )
+
+
+def test_every_log_record_and_every_text_written_is_masked(caplog):
+    """What any library logs while the suite runs (an exception's text quoting a padded key
+    included) shows no key; once stopped, records are as they were."""
+    import logging
+
+    from conformance._run.load import load_contract
+    from conformance._run.state import RunState
+
+    key = "dcs_live_0123456789abcdef"
+    state = RunState(settings(api_key=key, base_url="http://127.0.0.1:9"), load_contract(), 1)
+    assert state.mask(f"not confirmed (Illegal header value b'  {key} \\t')") == (
+        "not confirmed (Illegal header value b'  *** \\t')"
+    )
+    stop = state.mask_logging()
+    try:
+        log = logging.getLogger("some.library")
+        with caplog.at_level(logging.INFO):
+            log.info("sent %r", f"  {key}\t")
+            try:
+                raise ValueError(f"refused {key}")
+            except ValueError:
+                log.exception("failed")
+    finally:
+        stop()
+    assert key not in caplog.text and "sent '  ***\\t'" in caplog.text
+    assert "ValueError: refused ***" in caplog.text
+    log.warning("after %s", key)
+    assert key in caplog.records[-1].getMessage()

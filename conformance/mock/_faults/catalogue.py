@@ -21,8 +21,9 @@ from starlette.types import ASGIApp
 
 from conformance.mock import _layers as layers
 from conformance.mock import _replies as replies
-from conformance.mock._faults import request_space, steps, wire
+from conformance.mock._faults import request_space, request_wire, steps, wire
 from conformance.mock._faults.fault import Fault, KnownLimit, family
+from conformance.mock._http.protocol import MockHttpToolsProtocol
 from conformance.mock._layers import layered_app
 from conformance.mock._model import Fixtures
 from conformance.mock._periods import period_bounds
@@ -110,6 +111,15 @@ def _placeholder_first(body: bytes) -> bytes:
 
 def _bom_first(reply: Reply) -> Reply:
     return dataclasses.replace(reply, body=UTF8_BOM + reply.body)
+
+
+TRACEBACK = (
+    "Traceback (most recent call last):\n"
+    '  File "/srv/dcs/usage/handlers.py", line 88, in get_usage\n'
+    "    rows = db.execute(USAGE_QUERY, (org_id, period_start))\n"
+    "psycopg2.errors.InvalidDatetimeFormat: invalid input syntax for type date\n"
+    "LINE 1: SELECT bucket, awake_s, cpu_mcs FROM usage_buckets WHERE org_id = %s AND ..."
+)
 
 
 def _title_with_request_id(document: dict) -> None:
@@ -358,9 +368,10 @@ _FAULTS = [
         ),
         Fault(
             "html_error_pages",
-            "404 and 405 are a proxy's HTML error pages",
+            "every 4xx to a GET on /v1/usage, the API's own 400 and 401 included, is a "
+            "proxy's HTML error page",
             ("content_type_documented",),
-            layers.wire(wire.undeclared_route, wire.html_404_405),
+            layers.wire(wire.usage_get, wire.html_refusals),
         ),
         Fault(
             "unknown_param_html_500",
@@ -711,9 +722,10 @@ _FAULTS = [
         ),
         Fault(
             "negative_retry_hint",
-            "error bodies carry retry_after_ms: -1 to mean 'no hint'",
+            "the ledger blips: every 10th usage answer is 502 BILLING_LEDGER_UNAVAILABLE with "
+            "retry_after_ms: -1 for 'retry at once'; the retry goes through",
             ("retry_hint_non_negative",),
-            steps.error_document(lambda d: d.setdefault("retry_after_ms", -1)),
+            lambda app: layers.WireLayer(app, wire.everything, wire.NegativeHintBlips()),
         ),
         Fault(
             "problem_status_mismatch",
@@ -738,6 +750,13 @@ _FAULTS = [
             steps.usage_step(steps.cpu_minimum_charge),
         ),
         Fault(
+            "memory_in_gib_hours",
+            "billed_memory_mib_seconds is read from the GiB-hours meter: MiB-seconds divided "
+            "by 3,686,400, less than the awake seconds",
+            ("counters_consistent", "canary_closed_period_exact"),
+            steps.usage_field("billed_memory_mib_seconds", lambda v: v // 3_686_400),
+        ),
+        Fault(
             "cpu_at_allocation",
             "CPU billed as requested millicores times awake seconds, not times active CPU seconds",
             ("canary_cpu_within_bounds", "canary_open_period_within_bounds"),
@@ -755,6 +774,88 @@ _FAULTS = [
             "memory is billed for every second a machine exists, awake or asleep",
             ("canary_closed_period_exact",),
             steps.usage_step(steps.memory_while_asleep),
+        ),
+    ),
+    *family(
+        "HTTP messages",
+        Fault(
+            "no_date",
+            "no answer carries a Date header field (the clock is left out of the framework's "
+            "default headers)",
+            ("date_present",),
+            layers.wire(lambda scope: False, layers.passthrough, wire.DatelessProtocol),
+        ),
+        Fault(
+            "not_modified_with_content",
+            "usage 200s carry a strong ETag; an If-None-Match naming it gets 304 with the "
+            "200's Content-Length and content after it (only the status is swapped)",
+            ("not_modified_has_no_content",),
+            layers.wire(wire.everything, wire.not_modified_with_content, MockHttpToolsProtocol),
+        ),
+        Fault(
+            "connection_close_ignored",
+            "a request with Connection: close is answered Connection: keep-alive and the "
+            "connection left open until the idle timeout",
+            ("connection_close_honoured",),
+            layers.wire(
+                wire.asks_close, wire.with_response_headers(wire.keep_alive), wire.KeepAliveProtocol
+            ),
+        ),
+        Fault(
+            "cors_reflects_any_origin",
+            "every answer to a request with an Origin allows that origin, whatever it is, "
+            "with Access-Control-Allow-Credentials: true",
+            ("cors_credentials_not_any_origin",),
+            layers.wire(wire.everything, wire.with_response_headers(wire.reflected_origin)),
+        ),
+        Fault(
+            "traceback_in_errors",
+            "400 and 500 messages are the handler's Python traceback, with its file paths and "
+            "the failed SQL",
+            ("errors_reveal_no_internals",),
+            steps.error_document(_set("message", TRACEBACK), statuses=frozenset({400, 500})),
+        ),
+    ),
+    *family(
+        "tenancy",
+        Fault(
+            "org_query_parameter_switches_tenant",
+            "a handler left from the admin console reads ?org_id= and answers a valid key for "
+            "the org it names, whichever that is",
+            ("no_undeclared_org_selector",),
+            layers.wire(wire.org_selected, wire.org_from_query),
+        ),
+        Fault(
+            "org_existence_oracle",
+            "X-Dedalus-Org-Id naming another org gets 403 AUTH_ORG_MISMATCH, but for an id no "
+            "org has the message says 'organization ... does not exist'",
+            ("org_existence_not_revealed",),
+            steps.org_existence_told(),
+        ),
+    ),
+    *family(
+        "the message as HTTP frames it",
+        Fault(
+            "date_not_imf_fixdate",
+            "every answer's Date is in the obsolete RFC 850 form (Sunday, 06-Dec-26 ...), "
+            "which a sender must not generate (RFC 9110 5.6.7)",
+            ("http_message_lint",),
+            layers.wire(
+                wire.everything, wire.with_response_headers(wire.rfc850_date), wire.OwnDateProtocol
+            ),
+        ),
+        Fault(
+            "last_modified_after_date",
+            "200s carry a Last-Modified a day later than their own Date (RFC 9110 8.8.2.1)",
+            ("http_message_lint",),
+            layers.wire(wire.everything, request_wire.on_success(wire.modified_tomorrow)),
+        ),
+        Fault(
+            "etag_weak_lower_case",
+            'usage answers are tagged w/"..." (the weak indicator is the case-sensitive W/, '
+            "RFC 9110 8.8.3): no entity-tag, which caches and conditionals cannot use",
+            ("http_message_lint",),
+            layers.wire(wire.has_period_start, wire.weak_etag_lower_case),
         ),
     ),
     # The whole request space (methods, header fields, targets, equivalent requests).

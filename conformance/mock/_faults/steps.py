@@ -22,7 +22,8 @@ from starlette.responses import Response
 from starlette.types import ASGIApp
 
 from conformance.mock import _replies as replies
-from conformance.mock._layers import Apply, Step, error_reply, on_step
+from conformance.mock._app import mock_state
+from conformance.mock._layers import Apply, Step, base_app, error_reply, on_step
 from conformance.mock._ledger import Usage, awake_seconds
 from conformance.mock._model import Fixtures, Machine, Org
 from conformance.mock._periods import HOUR, closed_until, epoch_seconds, period_bounds
@@ -672,3 +673,29 @@ def included_storage_prorated(compute: UsageStep) -> UsageStep:
         return usage._replace(included_storage_gib=usage.included_storage_gib * days // 31)
 
     return step
+
+
+UNKNOWN_ORG = "organization {org} does not exist"
+
+
+def org_existence_told() -> Apply:
+    """``X-Dedalus-Org-Id`` naming another org: 403 ``AUTH_ORG_MISMATCH`` as the spec says,
+    but for an id no org has the message says so: a key can tell which org ids exist."""
+
+    def apply(app: ASGIApp) -> ASGIApp:
+        known = set(mock_state(base_app(app)).fixtures.orgs)  # type: ignore[arg-type]
+
+        def check(headers: Headers, org: Org) -> None:
+            for value in headers.getlist("x-dedalus-org-id"):
+                sent = value.strip()
+                if sent == org.id:
+                    continue
+                if sent in known:
+                    raise ApiError(replies.AUTH_ORG_MISMATCH)
+                message = UNKNOWN_ORG.format(org=sent)
+                refusal = replies.api_error(403, "AUTH_ORG_MISMATCH", message, retryable=False)
+                raise ApiError(refusal)
+
+        return org_check(check)(app)
+
+    return apply

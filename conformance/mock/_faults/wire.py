@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import base64
 import dataclasses
+import hashlib
 import json
 import re
 import socket
@@ -15,6 +16,7 @@ import time
 from collections import OrderedDict
 from collections.abc import Callable
 from datetime import date, timedelta
+from email.utils import formatdate
 from typing import Any
 from urllib.parse import parse_qsl, unquote
 
@@ -26,6 +28,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from conformance.mock import _replies as replies
 from conformance.mock._app import USAGE_PATH, mock_state
 from conformance.mock._faults.steps import sent_key
+from conformance.mock._http.protocol import MockHttpToolsProtocol
 from conformance.mock._layers import (
     CONNECTION,
     TRANSPORT,
@@ -98,9 +101,9 @@ def unknown_param(scope: Scope) -> bool:
     return any(name != "period_start" for name, _ in parse_qsl(query, keep_blank_values=True))
 
 
-def undeclared_route(scope: Scope) -> bool:
-    """Another path, or a method other than GET/HEAD on /v1/usage."""
-    return scope["path"] != "/v1/usage" or scope["method"] not in ("GET", "HEAD")
+def usage_get(scope: Scope) -> bool:
+    """GET /v1/usage, the declared operation."""
+    return scope["path"] == USAGE_PATH and scope["method"] == "GET"
 
 
 def everything(scope: Scope) -> bool:
@@ -268,12 +271,16 @@ def html_page(status: int, title: str, headers: tuple[tuple[bytes, bytes], ...] 
     return act
 
 
-async def html_404_405(app: ASGIApp, scope: Scope, receive: Receive, send: Send) -> None:
-    if scope["path"] != "/v1/usage":
-        await html_page(404, "Not Found")(app, scope, receive, send)
-    else:
-        allow = ((b"allow", b"GET, HEAD"),)
-        await html_page(405, "Method Not Allowed", allow)(app, scope, receive, send)
+async def html_refusals(app: ASGIApp, scope: Scope, receive: Receive, send: Send) -> None:
+    """The API's own refusals of a plain request (a missing key, a malformed period) come as
+    a proxy's HTML page: an error page put in front of every 4xx, not only of HTTP's own."""
+    start, body = await answer(app, scope, receive)
+    status = start["status"]
+    if 400 <= status < 500 and scope["method"] == "GET":
+        await html_page(status, "Request refused")(app, scope, receive, send)
+        return
+    await send(start)
+    await send(body_message(body, False))
 
 
 def reply(answer: Reply) -> Act:
@@ -474,5 +481,172 @@ async def request_line_in_errors(app: ASGIApp, scope: Scope, receive: Receive, s
         headers = [(n, v) for n, v in headers if n.lower() != b"content-length"]
         headers.append((b"content-length", b"%d" % len(body)))
         start = {**start, "headers": headers}
+    await send(start)
+    await send(body_message(body, False))
+
+
+# --- HTTP messages: Date, 304s, Connection: close, CORS, errors ----------------------------
+
+
+class DatelessProtocol(MockHttpToolsProtocol):
+    """The mock's protocol without the Date header field uvicorn adds to every answer."""
+
+    def on_headers_complete(self) -> None:
+        super().on_headers_complete()
+        cycle = self.cycle
+        if cycle is not None:
+            cycle.default_headers = [(n, v) for n, v in cycle.default_headers if n != b"date"]
+
+
+def asks_close(scope: Scope) -> bool:
+    """An HTTP/1.1 request whose Connection field has the ``close`` option."""
+    tokens = request_headers(scope).get("connection", "").lower().replace(" ", "").split(",")
+    return scope.get("http_version") == "1.1" and "close" in tokens
+
+
+class KeepAliveProtocol(MockHttpToolsProtocol):
+    """The mock's protocol that keeps every HTTP/1.1 connection open, ``close`` or not."""
+
+    def on_headers_complete(self) -> None:
+        super().on_headers_complete()
+        cycle = self.cycle
+        if cycle is not None and cycle.scope.get("http_version") == "1.1":
+            cycle.keep_alive = True
+
+
+def keep_alive(scope: Scope) -> list[tuple[bytes, bytes]]:
+    return [(b"connection", b"keep-alive")]
+
+
+def reflected_origin(scope: Scope) -> list[tuple[bytes, bytes]]:
+    """CORS fields that allow the request's Origin, whatever it is, with credentials."""
+    origin = request_headers(scope).get("origin")
+    if origin is None:
+        return []
+    return [
+        (b"access-control-allow-origin", origin.encode("latin-1")),
+        (b"access-control-allow-credentials", b"true"),
+        (b"vary", b"Origin"),
+    ]
+
+
+def etag_of(body: bytes) -> bytes:
+    return b'"%s"' % hashlib.sha256(body).hexdigest()[:20].encode()
+
+
+async def not_modified_with_content(
+    app: ASGIApp, scope: Scope, receive: Receive, send: Send
+) -> None:
+    """Strong ETags on usage 200s; an If-None-Match naming the tag (or ``*``) gets 304, with
+    the 200's Content-Length and content written after it (a handler that only swaps the
+    status)."""
+    start, body = await answer(app, scope, receive)
+    if start.get("status") != 200:
+        await send(start)
+        await send(body_message(body, False))
+        return
+    tag = etag_of(body)
+    asked = request_headers(scope).get("if-none-match", "")
+    tags = {t.strip().removeprefix("W/").encode() for t in asked.split(",") if t.strip()}
+    headers = [*start.get("headers", []), (b"etag", tag)]
+    status = 304 if tags & {tag, b"*"} else 200
+    await send({**start, "status": status, "headers": headers})
+    await send(body_message(b"" if scope["method"] == "HEAD" else body, False))
+
+
+#: The query parameters a handler left from the admin console reads to choose the org.
+ORG_SELECTORS = ("org_id",)
+
+
+def org_selected(scope: Scope) -> bool:
+    query = scope.get("query_string", b"").decode("latin-1")
+    return any(name in ORG_SELECTORS for name, _ in parse_qsl(query, keep_blank_values=True))
+
+
+async def org_from_query(app: ASGIApp, scope: Scope, receive: Receive, send: Send) -> None:
+    """A request with a valid key and ``?org_id=`` naming an org is answered for that org
+    (the key's own org checked only against ``X-Dedalus-Org-Id``)."""
+    state = mock_state(base_app(app))  # type: ignore[arg-type]
+    try:
+        org = state.pipeline.authenticate(request_headers(scope), state.fixtures)
+    except ApiError:
+        org = None
+    query = scope.get("query_string", b"").decode("latin-1")
+    named = [v for n, v in parse_qsl(query, keep_blank_values=True) if n in ORG_SELECTORS]
+    chosen = state.fixtures.orgs.get(named[0]) if named else None
+    if org is None or chosen is None:
+        await app(scope, receive, send)
+    else:
+        await answer_as(chosen, app, scope, receive, send)
+
+
+class NegativeHintBlips:
+    """The ledger blips: every ``every``-th usage request that would get a 200 gets 502
+    ``BILLING_LEDGER_UNAVAILABLE`` with ``retry_after_ms: -1`` ("retry at once"); the next
+    one goes through."""
+
+    def __init__(self, every: int = 10) -> None:
+        self.every = every
+        self.count = 0
+        self.reply = replies.api_error(
+            502,
+            "BILLING_LEDGER_UNAVAILABLE",
+            "billing ledger unavailable",
+            retryable=True,
+            retry_after_ms=-1,
+        )
+
+    async def __call__(self, app: ASGIApp, scope: Scope, receive: Receive, send: Send) -> None:
+        start, body = await answer(app, scope, receive)
+        if start.get("status") == 200 and scope["path"] == USAGE_PATH:
+            self.count += 1
+            if self.count % self.every == 0:
+                await send_reply(self.reply, send)
+                return
+        await send(start)
+        await send(body_message(body, False))
+
+
+# --- the message as HTTP frames it (dates, validators) --------------------------------------
+
+
+class _Dateless:
+    """A server's state whose default header fields leave `Date` out (the answer has its own)."""
+
+    def __init__(self, state: Any) -> None:
+        self._state = state
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._state, name)
+
+    @property
+    def default_headers(self) -> list[tuple[bytes, bytes]]:
+        return [(n, v) for n, v in self._state.default_headers if n.lower() != b"date"]
+
+
+class OwnDateProtocol(WireProtocol):
+    """The wire protocol without the server's own `Date`: the app sends the one it makes."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.server_state = _Dateless(self.server_state)  # type: ignore[assignment]
+
+
+def rfc850_date(scope: Scope) -> list[tuple[bytes, bytes]]:
+    """`Date` in the obsolete RFC 850 form (`Sunday, 06-Dec-26 10:00:00 GMT`)."""
+    return [(b"date", time.strftime("%A, %d-%b-%y %H:%M:%S GMT", time.gmtime()).encode())]
+
+
+def modified_tomorrow() -> list[tuple[bytes, bytes]]:
+    """`Last-Modified` a day after now, so after the answer's own `Date`."""
+    return [(b"last-modified", formatdate(time.time() + 86400, usegmt=True).encode())]
+
+
+async def weak_etag_lower_case(app: ASGIApp, scope: Scope, receive: Receive, send: Send) -> None:
+    """A 200 tagged `w/"<digest of its body>"`: a weak indicator in lower case, no entity-tag."""
+    start, body = await answer(app, scope, receive)
+    if start.get("status") == 200:
+        tag = b'w/"%s"' % hashlib.sha256(body).hexdigest()[:16].encode()
+        start = {**start, "headers": [*start.get("headers", []), (b"etag", tag)]}
     await send(start)
     await send(body_message(body, False))

@@ -15,6 +15,7 @@ in one ``send`` (about 15% more requests per second than two).
 from __future__ import annotations
 
 import asyncio
+from email.utils import formatdate
 from typing import Any
 
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
@@ -26,18 +27,17 @@ LINGER_SECONDS = 2.0
 
 
 def invalid_request_bytes() -> bytes:
-    """The whole 400 ``INVALID_REQUEST`` response, ``Connection: close``."""
+    """The whole 400 ``INVALID_REQUEST`` response, ``Connection: close``, dated now (an
+    origin server with a clock dates every 4xx: RFC 9110 6.6.1)."""
     reply = INVALID_REQUEST
     head = (
         f"HTTP/1.1 {reply.status} Bad Request\r\n"
+        f"date: {formatdate(usegmt=True)}\r\n"
         f"content-type: {reply.media_type}\r\n"
         f"content-length: {len(reply.body)}\r\n"
         "connection: close\r\n\r\n"
     )
     return head.encode("ascii") + reply.body
-
-
-_INVALID_REQUEST = invalid_request_bytes()
 
 
 class _GatheringTransport:
@@ -156,7 +156,7 @@ class MockHttpToolsProtocol(HttpToolsProtocol):
         if transport.is_closing():
             return
         if answer:
-            transport.write(_INVALID_REQUEST)
+            transport.write(invalid_request_bytes())
         if transport.can_write_eof():
             transport.write_eof()
             self.flow.resume_reading()

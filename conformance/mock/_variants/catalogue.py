@@ -22,7 +22,7 @@ from conformance.mock import _layers as layers
 from conformance.mock._layers import Apply, layered_app
 from conformance.mock._model import Fixtures
 from conformance.mock._state import Clock
-from conformance.mock._variants import semantics, steps
+from conformance.mock._variants import edge, semantics, steps
 from conformance.mock._variants import wire as http
 
 
@@ -168,6 +168,14 @@ _VARIANTS = [
         http.layer(http.on_start(http.title_case), layers.WireProtocol),
     ),
     Variant(
+        "org_named_in_refusal",
+        "403 AUTH_ORG_MISMATCH says 'this API key does not belong to organization <the id "
+        "sent>', for an existing org's id and for one no org has alike",
+        "The spec fixes the 403's error_code and retryable, not its message; naming the id the "
+        "request itself sent tells the caller nothing it did not know.",
+        steps.org_named_in_refusal(),
+    ),
+    Variant(
         "validation_before_auth",
         "the query is validated before the credentials: a bad period_start gets 400 even "
         "without a key",
@@ -274,6 +282,14 @@ _VARIANTS = [
         http.layer(semantics.cors),
     ),
     Variant(
+        "cors_console_credentials",
+        "every answer says Access-Control-Allow-Origin: https://console.dcs.example with "
+        "Access-Control-Allow-Credentials: true and Vary: Origin, whatever the request's Origin",
+        "The Fetch standard's CORS check lets a server allow one origin of its own with "
+        "credentials (a named origin, never *): a browser on any other origin is refused.",
+        http.layer(http.on_start(http.console_cors)),
+    ),
+    Variant(
         "options_200_allow",
         "OPTIONS /v1/usage gets 200 with Allow: GET, HEAD, OPTIONS and Content-Length: 0, no "
         "content; 405s list OPTIONS",
@@ -288,6 +304,20 @@ _VARIANTS = [
         "RFC 9110 9.1 says a server that does not recognise or implement a method should "
         "answer 501 (15.6.2), method names being case-sensitive tokens.",
         http.layer(semantics.unknown_method_501, layers.WireProtocol),
+    ),
+    Variant(
+        "edge_html_refusals",
+        "an HTTP layer in front of the API refuses requests outside it with its own HTML "
+        "page and Server: edge/1.0: 405 (with Allow: GET, HEAD) to TRACE, CONNECT, OPTIONS "
+        "and the writes, 501 to a method it does not know, 400 to a lower-case method, a "
+        "field value with a control or non-ASCII byte, a one-line field repeated or a field "
+        "line over 2 KiB, 431 to more than 100 fields, an empty 417 to Expect",
+        "Our reading (readings.outside_the_api): the spec's schemas and media types describe "
+        "the answers of its declared operations; a refusal of a request outside them (an "
+        "undeclared method, beyond HTTP's common limits, malformed at HTTP's level) is judged "
+        "by HTTP (RFC 9110 15.5.6 Allow on a 405; 15.6.2 501; RFC 6585 431; 10.1.1 417) and "
+        "by safety, as stock reverse proxies and HTTP servers answer it.",
+        http.layer(edge.own_refusals, layers.WireProtocol),
     ),
     Variant(
         "auth_before_method",

@@ -196,3 +196,25 @@ def get_only(check: layers.Step) -> layers.Step:
 
 def head_refused() -> Apply:
     return layers.on_step("check_method", get_only)
+
+
+def org_named_in_refusal() -> Apply:
+    """403 ``AUTH_ORG_MISMATCH`` whose message names the org id the request sent, whether an
+    org has it or not."""
+
+    def wrap(check: layers.Step) -> layers.Step:
+        def authorize(headers: Headers, org: object) -> None:
+            try:
+                check(headers, org)
+            except ApiError as refused:
+                if refused.reply.status != 403:
+                    raise
+                sent = headers.get("x-dedalus-org-id", "").strip()
+                message = f"this API key does not belong to organization {sent}"
+                raise ApiError(
+                    replies.api_error(403, "AUTH_ORG_MISMATCH", message, retryable=False)
+                ) from None
+
+        return authorize
+
+    return layers.on_step("authorize_org", wrap)

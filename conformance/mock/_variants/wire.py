@@ -186,6 +186,21 @@ def standard_headers(scope: Scope, status: int, headers: Headers) -> Headers:
     return [*headers, *extra]
 
 
+#: The one site a deployment opens its API to with credentials: its own console.
+CONSOLE_ORIGIN = b"https://console.dcs.example"
+
+
+def console_cors(scope: Scope, status: int, headers: Headers) -> Headers:
+    """CORS with credentials for the console's origin only, whatever the request's Origin
+    (a static configuration: a browser compares it with the page's origin)."""
+    return [
+        *headers,
+        (b"access-control-allow-origin", CONSOLE_ORIGIN),
+        (b"access-control-allow-credentials", b"true"),
+        (b"vary", b"Origin"),
+    ]
+
+
 def date_header() -> tuple[bytes, bytes]:
     """An IMF-fixdate ``Date`` field for answers written past uvicorn (RFC 9110 6.6.1)."""
     return b"date", formatdate(usegmt=True).encode("ascii")

@@ -1,0 +1,150 @@
+"""Checks on what every HTTP message says besides its content: a Date, no content after a 304,
+a connection closed when asked, no credentialed CORS for any origin, no internals in errors."""
+
+from __future__ import annotations
+
+import re
+
+from conformance._contract import readings
+from conformance._contract.spec import Contract, Operation
+from conformance._core.exchange import Exchange
+from conformance.checks._invariant import Broken, invariant
+
+#: What a stack trace, a server's source path or a database error looks like in an answer.
+INTERNALS = (
+    ("a Python traceback", re.compile(r"Traceback \(most recent call last\)")),
+    ("a stack frame", re.compile(r"File \"[^\"\r\n]+\", line \d+")),
+    ("a stack frame", re.compile(r"\bat [\w.$<>]+\([\w.-]+\.(?:java|kt|scala):\d+\)")),
+    ("a goroutine dump", re.compile(r"\bgoroutine \d+ \[")),
+    (
+        "a server file path",
+        re.compile(r"(?<![\w:/.-])(?:/[\w.-]+)+/[\w.-]+\.(?:py|rb|js|ts|go|java|php|cs|rs)\b"),
+    ),
+    ("a server file path", re.compile(r"\b(?:site-packages|node_modules|dist-packages)/")),
+    ("an SQL statement", re.compile(r"\bSELECT\b[^\r\n]{0,300}?\bFROM\b")),
+    ("an SQL statement", re.compile(r"\b(?:INSERT INTO|UPDATE \w+ SET|DELETE FROM)\b")),
+    (
+        "a database error",
+        re.compile(r"\b(?:psycopg2?|sqlite3|sqlalchemy|pymysql|asyncpg)\.[\w.]*(?:[Ee]rror|exc)"),
+    ),
+    ("a database error", re.compile(r"\bSQLSTATE\b|\bORA-\d{5}\b|\bjava\.sql\.")),
+)
+
+
+def _request_field(exchange: Exchange, name: str) -> str | None:
+    """A field of the request as sent (names compared case-insensitively)."""
+    return next((v for k, v in exchange.request_headers.items() if k.lower() == name), None)
+
+
+@invariant
+def date_present(contract: Contract, operation: Operation, exchange: Exchange) -> None:
+    """ "An origin server with a clock ... MUST generate a Date header field in all 2xx
+    (Successful), 3xx (Redirection), and 4xx (Client Error) responses" (RFC 9110 6.6.1; MAY
+    for 1xx and 5xx). Not required of a refusal of a request outside the API, which HTTP's
+    layer in front of the origin may give (`readings.outside_the_api`): HAProxy's parser
+    refusals carry no Date, and no configuration adds one."""
+    status = exchange.status or 0
+    if exchange.error or not 200 <= status < 500:
+        return
+    if status >= 300 and readings.outside_the_api(operation.method, exchange):
+        return
+    if "date" not in exchange.headers:
+        raise Broken(
+            f"a {exchange.status} without a Date header field",
+            expected="Date (RFC 9110 6.6.1)",
+            actual="(none)",
+            location="header Date",
+        )
+
+
+@invariant
+def not_modified_has_no_content(
+    contract: Contract, operation: Operation, exchange: Exchange
+) -> None:
+    """A 304 has no content: "A 304 response is terminated by the end of the header section;
+    it cannot contain content or trailers" (RFC 9110 15.4.5; RFC 9112 6.3): bytes after it
+    corrupt the next answer on the connection."""
+    if exchange.status == 304 and exchange.body:
+        raise Broken(
+            f"a 304 followed by {len(exchange.body)} bytes of content",
+            expected="nothing after the header section (RFC 9110 15.4.5)",
+            actual=repr(exchange.body[:40]),
+            location="$",
+        )
+
+
+@invariant
+def connection_close_honoured(contract: Contract, operation: Operation, exchange: Exchange) -> None:
+    """A request that says `Connection: close` ends its connection: "A server that receives a
+    'close' connection option MUST initiate closure of the connection ... after it sends the
+    final response" (RFC 9112 9.6), so its answer neither says `keep-alive` nor leaves the
+    connection open."""
+    if exchange.error:
+        return
+    if exchange.left_open:  # only a request that asked for the close is watched for it
+        raise Broken(
+            f"a request with Connection: close answered {exchange.status}, and the "
+            "connection left open after it",
+            expected="the server closes the connection after its answer (RFC 9112 9.6)",
+            actual="still open after the answer",
+            location="header Connection",
+        )
+    asked = _request_field(exchange, "connection") or ""
+    if "close" not in asked.lower().replace(" ", "").split(","):
+        return
+    said = exchange.headers.get("connection", "")
+    tokens = [token.strip().lower() for token in said.split(",")]
+    if "keep-alive" in tokens and "close" not in tokens:
+        raise Broken(
+            f"a request with Connection: close answered {exchange.status} with Connection: {said}",
+            expected="Connection: close, or none, and the connection closed (RFC 9112 9.6)",
+            actual=f"Connection: {said}",
+            location="header Connection",
+        )
+
+
+@invariant
+def cors_credentials_not_any_origin(
+    contract: Contract, operation: Operation, exchange: Exchange
+) -> None:
+    """A credentialed CORS answer never opens to any origin: `*` in
+    Access-Control-Allow-Origin is invalid with `Access-Control-Allow-Credentials: true`
+    (Fetch, CORS check), and echoing whatever Origin a request carries (the suite's are made
+    up, `null` among them) with credentials lets every site read the caller's usage with
+    the caller's credentials (OWASP API8:2023, CORS misconfiguration)."""
+    origin = _request_field(exchange, "origin")
+    allowed = exchange.headers.get("access-control-allow-origin", "").strip()
+    credentials = exchange.headers.get("access-control-allow-credentials", "").strip().lower()
+    if exchange.error or credentials != "true" or not allowed:
+        return
+    if allowed == "*" or (origin is not None and allowed == origin.strip()):
+        what = "any origin (*)" if allowed == "*" else f"the request's Origin {allowed}"
+        raise Broken(
+            f"a {exchange.status} allows {what} with Access-Control-Allow-Credentials: true",
+            expected="credentials only for the server's own origins, never * or an echo",
+            actual=f"Access-Control-Allow-Origin: {allowed}; Access-Control-Allow-Credentials: "
+            "true",
+            location="header Access-Control-Allow-Origin",
+        )
+
+
+@invariant
+def errors_reveal_no_internals(
+    contract: Contract, operation: Operation, exchange: Exchange
+) -> None:
+    """No answer carries a stack trace, a server's source file path or SQL, in its body or
+    its header fields: verbose errors expose the implementation (OWASP API8:2023, security
+    misconfiguration: "Error messages include stack traces, or expose other sensitive
+    information")."""
+    places = [("body", exchange.body[:65536].decode("latin-1"))]
+    places += [(f"header {name}", value) for name, value in exchange.headers.items()]
+    for where, text in places:
+        for what, pattern in INTERNALS:
+            found = pattern.search(text)
+            if found:
+                raise Broken(
+                    f"a {exchange.status} shows {what} in its {where}",
+                    expected="no traceback, source path or SQL in any answer",
+                    actual=exchange.masker.text(found.group(0))[:120],
+                    location="$" if where == "body" else where,
+                )
