@@ -86,6 +86,26 @@ NEW_CONN = (
     "configuration)"
 )
 
+
+def _own_framing(proxy: str) -> dict[str, str]:
+    """Faults every proxy of the four hides: it keeps its own connection to the client and
+    knows where a 304's answer ends."""
+    return {
+        "connection_close_ignored": f"{proxy} honours the client's Connection: close itself, "
+        "whatever the upstream says",
+        "not_modified_with_content": f"{proxy} knows a 304 ends with its header section and "
+        "drops what follows",
+    }
+
+
+def _own_date(proxy: str) -> dict[str, str]:
+    """Faults a proxy that writes its own Date hides."""
+    return {
+        "no_date": f"{proxy} adds a Date of its own to every answer",
+        "date_not_imf_fixdate": f"{proxy} sends a Date of its own, in IMF-fixdate",
+    }
+
+
 NGINX = Edge(
     name="nginx",
     title="nginx",
@@ -123,6 +143,8 @@ NGINX = Edge(
         "answer for the client's version itself",
         "content_length_beside_chunked": "nginx reads the upstream's chunked framing, drops its "
         "Content-Length and frames the answer itself",
+        **_own_framing("nginx"),
+        **_own_date("nginx"),
     },
     breaks={
         "early_hints_103": "nginx 1.22 takes an upstream's 103 Early Hints for the final answer "
@@ -187,6 +209,7 @@ backend dcs
         "header_names_case_sensitive": "HAProxy passes every header field name on in lower case",
         "head_with_body": "HAProxy knows a HEAD's answer ends with its header section and "
         "drops what follows",
+        **_own_framing("HAProxy"),
     },
     breaks={
         "early_hints_103": "HAProxy 2.6 now and then loses the final answer after an "
@@ -243,6 +266,8 @@ ProxyPassReverse "/" "http://127.0.0.1:$upstream/"
         "the answer for the client's version itself",
         "content_length_beside_chunked": "Apache reads the upstream's chunked framing, drops "
         "its Content-Length and frames the answer itself",
+        **_own_framing("Apache"),
+        **_own_date("Apache"),
     },
 )
 
@@ -274,6 +299,8 @@ $fixes
         "answer for the client's version itself",
         "content_length_beside_chunked": "Caddy reads the upstream's chunked framing, drops "
         "its Content-Length and frames the answer itself",
+        **_own_framing("Caddy"),
+        "no_date": "Caddy adds a Date of its own to an answer without one",
     },
 )
 
