@@ -4,8 +4,10 @@ Runs the suite, as a user would, against the correct mock and against every vari
 `conformance.mock` (correct servers that differ where the contract allows), one run per
 hypothesis seed, each of which must pass, and against every fault of its catalogue (each must
 be killed: exit 1 with an expected check failing), then writes kill-matrix.md and
-kill-matrix.json. Exit status: 0 all killed and the mock and every variant pass; 1 otherwise;
-4 usage error.
+kill-matrix.json. With ``--edge NAME`` (nginx, haproxy, apache, caddy) every run goes through that
+reverse proxy, started in front of each server; a fault the proxy is known to hide is listed
+with the reason, not counted as a survivor. Exit status: 0 all killed and the mock and every
+variant pass; 1 otherwise; 4 usage error (an unknown edge, or one not installed).
 """
 
 from __future__ import annotations
@@ -18,8 +20,9 @@ from pathlib import Path
 from typing import NoReturn
 
 from conformance._core.errors import ExitCode
+from conformance._selftest.edges import EDGES, EdgeError, find
 from conformance._selftest.matrix import run_matrix
-from conformance._selftest.plan import Options, split_names, split_variants
+from conformance._selftest.plan import Options, family_faults, split_names, split_variants
 from conformance._selftest.report import summary, write_reports
 
 QUICK_EXAMPLES = 10
@@ -54,7 +57,14 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--faults", help="comma-separated fault names, '' for none [all, with known limits]"
     )
+    parser.add_argument(
+        "--families", help="comma-separated fault families (added to --faults) [all]"
+    )
     parser.add_argument("--variants", help="comma-separated variant names, '' for none [all]")
+    parser.add_argument(
+        "--edge",
+        help=f"run every suite through this reverse proxy ({', '.join(EDGES)}) [none]",
+    )
     parser.add_argument("--jobs", type=_positive(int), default=2, help="runs at a time [2]")
     parser.add_argument("--out", type=Path, default=Path("reports"), help="report dir [reports]")
     parser.add_argument(
@@ -85,6 +95,21 @@ def main(argv: list[str] | None = None) -> int:
         except KeyError as exc:
             parser.error(exc.args[0])
         options = replace(options, faults=faults, limits=limits)
+    if args.families is not None:
+        try:
+            names = family_faults([n.strip() for n in args.families.split(",") if n.strip()])
+        except KeyError as exc:
+            parser.error(exc.args[0])
+        chosen = options.faults if args.faults is not None else ()
+        options = replace(options, faults=(*chosen, *(n for n in names if n not in chosen)))
+        if args.faults is None:
+            options = replace(options, limits=())
+    if args.edge is not None:
+        try:
+            find(args.edge)
+        except EdgeError as exc:
+            parser.exit(ExitCode.USAGE_ERROR, f"{parser.prog}: error: {exc}\n")
+        options = replace(options, edge=args.edge)
     if args.variants is not None:
         try:
             variants = split_variants([n.strip() for n in args.variants.split(",") if n.strip()])
@@ -98,12 +123,15 @@ def main(argv: list[str] | None = None) -> int:
     options = replace(options, run_timeout=args.run_timeout)
 
     total = options.seeds * (1 + len(options.variants)) + len(options.faults) + len(options.limits)
-    print(f"kill matrix: {total} suite runs, {options.jobs} at a time", flush=True)
+    behind = f", behind {options.edge}" if options.edge else ""
+    print(f"kill matrix: {total} suite runs, {options.jobs} at a time{behind}", flush=True)
     matrix = run_matrix(options, progress=lambda line: print(line, flush=True))
     md, _ = write_reports(matrix, args.out)
     s = summary(matrix)
     print(
-        f"killed {s['killed']}/{s['total']}; correct mock "
+        f"killed {s['killed']}/{s['total']}"
+        + (f" ({len(s['hidden_by_edge'])} hidden by {options.edge})" if options.edge else "")
+        + "; correct mock "
         f"{'passed' if s['baseline_passed'] else 'FAILED'}; variants passed "
         f"{s['variants_passed']}/{s['variants_total']}; median time to kill "
         f"{s['median_time_to_kill_s']} s, worst {s['worst_time_to_kill_s']} s; "
@@ -114,6 +142,14 @@ def main(argv: list[str] | None = None) -> int:
             print(f"CORRECT MOCK FAILED: seed {run.seed}: exit {run.exit} {run.evidence}")
     for name in s["survivors"]:
         print(f"SURVIVED: {name}")
+    for hidden in matrix.hidden:
+        print(f"HIDDEN by {options.edge}: {hidden.name}: {hidden.hidden}")
+    for stale in matrix.hidden_but_killed:
+        print(f"KILLED, though listed as hidden by {options.edge}: {stale.name}")
+    for variant in matrix.variants:
+        if variant.broken_by_edge:
+            verdict = "PASSED, though listed as" if variant.passed else "variant"
+            print(f"{verdict} BROKEN by {options.edge}: {variant.name}: {variant.broken_by_edge}")
     for row in matrix.false_alarms:
         seeds = ", ".join(
             f"seed {run.seed}: exit {run.exit} {','.join(run.failed_checks) or '-'}"

@@ -13,6 +13,7 @@ from typing import Any
 import pytest
 import yaml
 
+from conformance._selftest.edges import EDGES
 from tests._support import REPO
 
 WORKFLOWS = REPO / ".github" / "workflows"
@@ -26,9 +27,13 @@ def load(path: Path) -> dict[str, Any]:
     return doc
 
 
+def conformance_job(doc: dict[str, Any]) -> dict[str, Any]:
+    """The workflow's job that runs the suite against the deployment."""
+    return dict(doc["jobs"]["conformance"])
+
+
 def steps(doc: dict[str, Any]) -> list[dict[str, Any]]:
-    (job,) = doc["jobs"].values()
-    return job["steps"]
+    return list(conformance_job(doc)["steps"])
 
 
 def step(doc: dict[str, Any], *, uses: str = "", runs: str = "") -> dict[str, Any]:
@@ -89,11 +94,36 @@ def test_nightly_facts():
     doc = load(NIGHTLY)
     assert doc["on"]["schedule"][0]["cron"] and "workflow_dispatch" in doc["on"]
     assert doc["on"]["workflow_dispatch"]["inputs"]["profile"]["default"] == "nightly"
-    (job,) = doc["jobs"].values()
+    job = conformance_job(doc)
     assert job["env"]["DCS_BASE_URL"] == "${{ secrets.DCS_BASE_URL }}"
     assert job["env"]["DCS_API_KEY"] == "${{ secrets.DCS_API_KEY }}"
     assert job["env"]["DCS_ORG_ID"] == "${{ secrets.DCS_ORG_ID }}"
     assert job["env"]["PROFILE"] == "${{ inputs.profile || 'nightly' }}"
+
+
+def test_the_nightly_runs_the_kill_matrix_behind_each_proxy():
+    jobs = load(NIGHTLY)["jobs"]
+    assert set(jobs) == {"conformance", "edge-kill-matrices"}
+    job = jobs["edge-kill-matrices"]
+    assert job["strategy"]["matrix"]["edge"] == list(EDGES)
+    assert "env" not in job  # no secret: the mock on loopback, never staging
+    install = next(s["run"] for s in job["steps"] if "apt-get install" in s.get("run", ""))
+    for edge in EDGES.values():
+        assert f" {edge.package}" in install
+    assert "policy-rc.d" in install  # the packages' services are not started
+    run = next(s["run"] for s in job["steps"] if "conformance.selftest" in s.get("run", ""))
+    assert '--edge "${{ matrix.edge }}"' in run and "--faults" not in run  # every fault
+    assert load(GATE)["jobs"].keys() == {"conformance"}
+
+
+def test_ci_installs_the_proxies_and_runs_a_family_behind_each():
+    script = (REPO / ".ci" / "run").read_text(encoding="utf-8")
+    install = script.index("apt-get install")
+    assert install < script.index("step tests ")
+    assert '--edge "$name"' in script and '--families "$families"' in script
+    for edge in EDGES.values():
+        assert f" {edge.package}" in script[install : script.index("\n", install)]
+        assert f'\nedge {edge.name} "' in script  # a fault family behind it
 
 
 def test_release_gate_facts():
@@ -103,7 +133,7 @@ def test_release_gate_facts():
     assert call["inputs"]["profile"]["default"] == "gate"
     assert call["secrets"]["api-key"]["required"] is True and "org-id" in call["secrets"]
     assert call["outputs"]["status"]["value"] == "${{ jobs.conformance.outputs.status }}"
-    (job,) = doc["jobs"].values()
+    job = conformance_job(doc)
     assert job["env"]["DCS_API_KEY"] == "${{ secrets.api-key }}"
     assert job["env"]["DCS_ORG_ID"] == "${{ secrets.org-id }}"
     assert job["env"]["DCS_BASE_URL"] == "${{ inputs.base-url }}"
@@ -171,13 +201,13 @@ GROUND_TRUTH = {
 
 
 def test_ground_truth_is_passed_through():
-    (nightly,) = load(NIGHTLY)["jobs"].values()
+    nightly = conformance_job(load(NIGHTLY))
     for variable, secret in GROUND_TRUTH.items():
         assert nightly["env"][variable] == f"${{{{ secrets.DCS_{secret} }}}}"
     assert nightly["env"]["DCS_EXPECT"] == "${{ inputs.expect || vars.DCS_EXPECT }}"
     assert load(NIGHTLY)["on"]["workflow_dispatch"]["inputs"]["expect"]["default"] == ""
     gate = load(GATE)
-    (job,) = gate["jobs"].values()
+    job = conformance_job(gate)
     for variable, secret in GROUND_TRUTH.items():
         name = secret.lower().replace("_", "-")
         assert job["env"][variable] == f"${{{{ secrets.{name} }}}}"
@@ -188,12 +218,12 @@ def test_ground_truth_is_passed_through():
 def test_baseline_and_identity_are_passed_through():
     """The suite reads them from DCS_* variables: the run step's command line stays as it is."""
     nightly = load(NIGHTLY)
-    (job,) = nightly["jobs"].values()
+    job = conformance_job(nightly)
     assert job["env"]["DCS_BASELINE"] == "${{ inputs.baseline || vars.DCS_BASELINE }}"
     assert job["env"]["DCS_IDENTITY_HEADERS"] == "${{ vars.DCS_IDENTITY_HEADERS }}"
     assert nightly["on"]["workflow_dispatch"]["inputs"]["baseline"]["default"] == ""
     gate = load(GATE)
-    (job,) = gate["jobs"].values()
+    job = conformance_job(gate)
     inputs = gate["on"]["workflow_call"]["inputs"]
     assert job["env"]["DCS_BASELINE"] == "${{ inputs.baseline }}"
     assert job["env"]["DCS_IDENTITY_HEADERS"] == "${{ inputs.identity-headers }}"

@@ -296,10 +296,15 @@ def header_fields(lines: Iterable[tuple[str, str]]) -> dict[str, str]:
 
 def read_body(chunks: Iterable[bytes], answer: Answer, cap: int, asked: str) -> None:
     """Read and decode the body into `answer`, stopping past `cap` decoded bytes. A coding
-    the request asked for (`asked`: its Accept-Encoding) that is not decoded here is kept
-    as it came, in `answer.coded`."""
+    the request asked for (`asked`: its Accept-Encoding) that is not decoded here, and any
+    coding of a 206's part, is kept as it came, in `answer.coded`."""
     coding = (answer.headers or {}).get("content-encoding", "").strip().lower()
-    if coding not in DECODED and "," not in coding and accepts_coding(asked, coding):
+    if answer.status == 206 and coding not in ("", "identity"):
+        # a range of the coded representation (RFC 9110 8.4.1, 14.1.2): no coding decodes a
+        # part on its own; kept as it came
+        answer.coded = coding
+        decoder = _Decoder("")
+    elif coding not in DECODED and "," not in coding and accepts_coding(asked, coding):
         answer.coded = coding
         decoder = _Decoder("")
     else:

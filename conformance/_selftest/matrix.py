@@ -4,7 +4,8 @@ must be caught).
 
 Each run starts ``python -m conformance.mock --port 0 [--variant NAME | --fault NAME]`` on
 loopback, then ``pytest <repo>/conformance --base-url ... --api-key ... --org-id ...``, both
-forked by one of ``jobs`` pairs of warm starters (`warm.py`), with a request deadline and its
+forked by one of ``jobs`` pairs of warm starters (`warm.py`), behind a reverse proxy with
+``Options.edge`` (`edges.py`), with a request deadline and its
 reports in a temporary directory, and reads which checks failed from ``summary.json`` (and the
 ``[check]`` names in the output). Every wait is bounded.
 """
@@ -19,6 +20,7 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 from conformance._selftest.cache import warm_hypothesis_cache
+from conformance._selftest.edges import EDGES
 from conformance._selftest.plan import BASELINE, Options, Run, variant_label
 from conformance._selftest.report import Matrix, Row, VariantRow
 from conformance._selftest.runs import suite_env, suite_run
@@ -69,11 +71,17 @@ def run_matrix(options: Options, progress: Callable[[str], None] = lambda line: 
             while not starters.empty():
                 starters.get().close()
     limits = {limit.fault.name: limit for limit in KNOWN_LIMITS}
+    hidden = EDGES[options.edge].hidden if options.edge is not None else {}
+    broken = EDGES[options.edge].breaks if options.edge is not None else {}
     variant_runs = [run for kind, run in done if kind == "variant"]
     return Matrix(
         options=options,
         baseline=[run for kind, run in done if kind == "baseline"],
-        rows=[_row(FAULTS[run.label], run) for kind, run in done if kind == "fault"],
+        rows=[
+            _row(FAULTS[run.label], run, hidden=hidden.get(run.label, ""))
+            for kind, run in done
+            if kind == "fault"
+        ],
         limits=[
             _row(limits[run.label].fault, run, limits[run.label].reason)
             for kind, run in done
@@ -81,19 +89,29 @@ def run_matrix(options: Options, progress: Callable[[str], None] = lambda line: 
         ],
         wall_s=time.monotonic() - started,
         variants=[
-            _variant_row(VARIANTS[name], [r for r in variant_runs if r.variants == (name,)])
+            _variant_row(
+                VARIANTS[name],
+                [r for r in variant_runs if r.variants == (name,)],
+                broken.get(name, ""),
+            )
             for name in options.variants
         ],
     )
 
 
-def _variant_row(variant: Variant, runs: list[Run]) -> VariantRow:
-    return VariantRow(variant.name, variant.description, variant.reading, runs)
+def _variant_row(variant: Variant, runs: list[Run], broken: str = "") -> VariantRow:
+    return VariantRow(variant.name, variant.description, variant.reading, runs, broken)
 
 
-def _row(fault: Fault, run: Run, reason: str = "") -> Row:
+def _row(fault: Fault, run: Run, reason: str = "", hidden: str = "") -> Row:
     return Row(
-        fault.name, fault.family, fault.description, list(fault.expected_checks), run, reason
+        fault.name,
+        fault.family,
+        fault.description,
+        list(fault.expected_checks),
+        run,
+        reason,
+        hidden,
     )
 
 

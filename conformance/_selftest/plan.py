@@ -31,6 +31,8 @@ class Options:
     deadline: float = 5.0  # --request-deadline of each run
     run_timeout: float = 300.0
     startup_timeout: float = 20.0
+    #: a reverse proxy (`edges.EDGES`) between the suite and each server, or none
+    edge: str | None = None
 
 
 @dataclass
@@ -60,6 +62,17 @@ def split_names(names: Sequence[str]) -> tuple[tuple[str, ...], tuple[str, ...]]
         tuple(n for n in names if n in FAULTS),
         tuple(n for n in names if n in limits),
     )
+
+
+def family_faults(families: Sequence[str]) -> tuple[str, ...]:
+    """The faults of the catalogue in ``families``; KeyError for an unknown family."""
+    known = {fault.family for fault in FAULTS.values()}
+    unknown = [f for f in families if f not in known]
+    if unknown:
+        raise KeyError(
+            f"unknown fault families: {', '.join(unknown)} (known: {', '.join(sorted(known))})"
+        )
+    return tuple(name for name, fault in FAULTS.items() if fault.family in families)
 
 
 def split_variants(names: Sequence[str]) -> tuple[str, ...]:

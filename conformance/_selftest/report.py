@@ -27,6 +27,8 @@ class Row:
     expected_checks: list[str]
     run: Run
     reason: str = ""  # known limits only
+    #: behind a reverse proxy that hides the fault: why (`edges.Edge.hidden`)
+    hidden: str = ""
 
     @property
     def expected_hit(self) -> bool:
@@ -54,6 +56,7 @@ class Row:
             "seed": run.pop("seed"),
             "note": run.pop("note"),
             **({"reason": self.reason} if self.reason else {}),
+            **({"hidden_by_edge": self.hidden} if self.hidden else {}),
         }
 
 
@@ -65,6 +68,9 @@ class VariantRow:
     description: str
     reading: str
     runs: list[Run]
+    #: behind a reverse proxy that breaks this correct server: the rule it breaks
+    #: (`edges.Edge.breaks`)
+    broken_by_edge: str = ""
 
     @property
     def passed(self) -> bool:
@@ -84,6 +90,7 @@ class VariantRow:
             "description": self.description,
             "reading": self.reading,
             "passed": self.passed,
+            **({"broken_by_edge": self.broken_by_edge} if self.broken_by_edge else {}),
             "failed_checks": self.failed_checks,
             "runs": [
                 {
@@ -115,12 +122,25 @@ class Matrix:
 
     @property
     def survivors(self) -> list[Row]:
-        return [row for row in self.rows if not row.killed]
+        """Faults not caught, but for those the edge (a reverse proxy) is known to hide."""
+        return [row for row in self.rows if not row.killed and not row.hidden]
+
+    @property
+    def hidden(self) -> list[Row]:
+        """Faults the edge hides, as its table says, and that the suite did not catch."""
+        return [row for row in self.rows if row.hidden and not row.killed]
+
+    @property
+    def hidden_but_killed(self) -> list[Row]:
+        """Faults the edge's table says it hides, that were killed all the same: the table
+        is out of date."""
+        return [row for row in self.rows if row.hidden and row.killed]
 
     @property
     def false_alarms(self) -> list[VariantRow]:
-        """Variants the suite did not pass: correct servers it failed."""
-        return [row for row in self.variants if not row.passed]
+        """Variants the suite did not pass: correct servers it failed (but for those the edge
+        is known to break)."""
+        return [row for row in self.variants if not row.passed and not row.broken_by_edge]
 
     @property
     def ok(self) -> bool:
@@ -141,6 +161,10 @@ def summary(matrix: Matrix) -> dict[str, Any]:
         "killed": killed,
         "total": len(matrix.rows),
         "survivors": [row.name for row in matrix.survivors],
+        "edge": matrix.options.edge,
+        "hidden_by_edge": [row.name for row in matrix.hidden],
+        "listed_hidden_but_killed": [row.name for row in matrix.hidden_but_killed],
+        "broken_by_edge": [row.name for row in matrix.variants if row.broken_by_edge],
         "baseline_passed": matrix.baseline_passed,
         "baseline_seeds": [run.seed for run in matrix.baseline],
         "variants_passed": sum(row.passed for row in matrix.variants),
@@ -180,7 +204,8 @@ def to_markdown(matrix: Matrix) -> str:
         f"**{verdict}**: {s['killed']}/{s['total']} faults killed; correct mock "
         f"{'passed' if s['baseline_passed'] else 'FAILED'} with seeds "
         f"{', '.join(map(str, s['baseline_seeds'])) or '(none)'}; "
-        f"{s['variants_passed']}/{s['variants_total']} variants passed.",
+        f"{s['variants_passed']}/{s['variants_total']} variants passed"
+        + (f"; behind `{o.edge}`: {len(matrix.hidden)} faults hidden by it." if o.edge else "."),
         "",
         f"- time to first failure: median {_s(s['median_time_to_kill_s'])}, worst "
         f"{_s(s['worst_time_to_kill_s'])}; matrix wall time {s['wall_s']} s with {o.jobs} jobs",
@@ -208,6 +233,8 @@ def to_markdown(matrix: Matrix) -> str:
     ]
     for row in matrix.rows:
         verdict_cell = "killed" if row.killed else f"**SURVIVED** (exit {row.run.exit})"
+        if row.hidden:
+            verdict_cell = "killed, though listed as hidden" if row.killed else "hidden by the edge"
         expected = ", ".join(
             f"**{c}**" if c in row.run.failed_checks else c for c in row.expected_checks
         )
@@ -216,6 +243,7 @@ def to_markdown(matrix: Matrix) -> str:
             f"{_checks(row.run.failed_checks)} | {_s(row.run.first_failure_s)} | "
             f"{row.run.wall_s:.1f} s |"
         )
+    out += _edge_markdown(matrix)
     out += ["", "## Known limits", ""]
     out += ["Faults no check catches without risking false alarms on a correct server.", ""]
     if not KNOWN_LIMITS:
@@ -236,6 +264,36 @@ def to_markdown(matrix: Matrix) -> str:
     if notes:
         out += ["", "## Notes", "", *(f"- `{row.name}`: {row.run.note}" for row in notes)]
     return "\n".join(out) + "\n"
+
+
+def _edge_markdown(matrix: Matrix) -> list[str]:
+    """The faults the edge hides (its table, and what this run found)."""
+    if matrix.options.edge is None:
+        return []
+    out = [
+        "",
+        f"## Behind `{matrix.options.edge}`",
+        "",
+        "Every run's suite talked to the reverse proxy, the proxy to the server. Faults it is "
+        "known to hide (it normalises away what the fault relies on):",
+        "",
+    ]
+    if not any(row.hidden for row in matrix.rows):
+        out.append("None among the faults run.")
+    else:
+        out += ["| fault | why the proxy hides it | this run |", "| --- | --- | --- |"]
+    for row in matrix.rows:
+        if row.hidden:
+            found = "**killed: the table is out of date**" if row.killed else "hidden"
+            out.append(f"| `{row.name}` | {_cell(row.hidden)} | {found} |")
+    broken = [row for row in matrix.variants if row.broken_by_edge]
+    if broken:
+        out += ["", "Correct servers (variants) the proxy breaks, no configuration line fixing it:"]
+        out += ["", "| variant | what the proxy breaks | this run |", "| --- | --- | --- |"]
+    for variant in broken:
+        found = "**passed: the table is out of date**" if variant.passed else "failed"
+        out.append(f"| `{variant.name}` | {_cell(variant.broken_by_edge)} | {found} |")
+    return out
 
 
 def _variants_markdown(matrix: Matrix) -> list[str]:
@@ -263,6 +321,12 @@ def _variants_markdown(matrix: Matrix) -> list[str]:
             if run.failed_checks
         )
         verdict = "passed" if row.passed else "**FALSE ALARM**"
+        if row.broken_by_edge:
+            verdict = (
+                "passed, though listed as broken by the edge"
+                if row.passed
+                else "broken by the edge"
+            )
         out.append(
             f"| `{row.name}` | {row.description} | {row.reading} | {verdict} | {exits} | "
             f"{failed or '-'} | {row.wall_s:.1f} s |"

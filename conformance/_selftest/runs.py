@@ -1,5 +1,6 @@
 """One run of the matrix: ``python -m conformance.mock --port 0 [--variant NAME | --fault NAME]``
-on loopback, then ``pytest <repo>/conformance --base-url ...`` against it, with a request
+on loopback (behind a reverse proxy with ``Options.edge``: `edges.edge`), then
+``pytest <repo>/conformance --base-url ...`` against it (or the proxy), with a request
 deadline and its reports in a temporary directory; both forked by warm starters
 (`warm.Starters`) when the matrix hands them, else started as ``python -m`` processes. Which
 checks failed is read from ``summary.json`` (and the ``[check]`` names in the output); a failed
@@ -24,6 +25,7 @@ from pathlib import Path
 
 from conformance._contract.expect import DEFAULT_EXPECT
 from conformance._selftest.cache import seed_hypothesis_cache
+from conformance._selftest.edges import edge
 from conformance._selftest.plan import SUITE, Options, Run, clean_env
 from conformance._selftest.warm import MOCK_MAIN, Starter, Starters, following
 from conformance.mock import FAULTS, load_fixtures
@@ -50,9 +52,15 @@ def suite_run(
         work = Path(tmp)
         try:
             seed_hypothesis_cache(work, unicode_data)
-            with mock_server(
-                run.faults, work, options.startup_timeout, run.variants, starters
-            ) as base_url:
+            with contextlib.ExitStack() as stack:
+                base_url = stack.enter_context(
+                    mock_server(run.faults, work, options.startup_timeout, run.variants, starters)
+                )
+                if options.edge is not None:  # the suite talks to the proxy, the proxy to it
+                    upstream = int(base_url.rpartition(":")[2])
+                    base_url = stack.enter_context(
+                        edge(options.edge, upstream, work, options.startup_timeout)
+                    )
                 args = [
                     *("--base-url", base_url, "--api-key", key, "--org-id", org),
                     # ground truth: the mock's empty org and its canary's expected usage
@@ -71,7 +79,7 @@ def suite_run(
                 ]
                 suite = starters.suite if starters else None
                 output = _pytest(run, args, work, options.run_timeout, started, suite)
-        except (OSError, RuntimeError) as exc:
+        except (OSError, RuntimeError) as exc:  # EdgeError among them
             run.note = f"could not run: {exc}"
             output = ""
         run.failed_checks = sorted(_failed_checks(work / "reports" / "summary.json", output))

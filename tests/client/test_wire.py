@@ -80,6 +80,16 @@ def test_a_body_that_is_not_what_it_says_is_a_broken_response(coding, packed, sa
     assert says in answer.error
 
 
+@pytest.mark.parametrize("part", [slice(0, 10), slice(-5, None)])
+def test_a_part_of_a_coded_body_is_kept_as_it_came(part):
+    coded = gzip.compress(BODY, mtime=0)
+    headers = {"Content-Encoding": "gzip", "Content-Range": f"bytes 0-9/{len(coded)}"}
+    with raw_server(answering("206 Partial Content", headers, coded[part])) as server:
+        answer = send(server.base_url + "/v1/usage")
+    assert (answer.status, answer.body, answer.error) == (206, coded[part], "")
+    assert answer.coded == "gzip"  # a range of the gzip stream (RFC 9110 14.1.2)
+
+
 def test_a_compressed_body_is_capped_after_decoding():
     bomb = gzip.compress(b" " * (8 << 20))  # 8 MiB of spaces in a few KiB
     with raw_server(answering("200 OK", {"Content-Encoding": "gzip"}, bomb)) as server:

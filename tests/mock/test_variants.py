@@ -450,6 +450,24 @@ def _ranges(c: TestClient) -> None:
     same_answers(c)
 
 
+def _gzip_ranges(c: TestClient) -> None:
+    coded_headers = {**AUTH, "Accept-Encoding": "gzip"}
+    with c.stream("GET", f"/v1/usage?period_start={CLOSED}", headers=coded_headers) as whole:
+        coded = b"".join(whole.iter_raw())
+    _equal(whole.headers["content-encoding"], "gzip")
+    _equal(gzip.decompress(coded), good(CLOSED).content)
+    for asked, (first, last) in {"bytes=0-9": (0, 9), "bytes=-5": (len(coded) - 5, None)}.items():
+        headers = {**coded_headers, "Range": asked}
+        with c.stream("GET", f"/v1/usage?period_start={CLOSED}", headers=headers) as part:
+            raw = b"".join(part.iter_raw())
+        _equal((asked, part.status_code, part.headers["content-encoding"]), (asked, 206, "gzip"))
+        end = len(coded) - 1 if last is None else last
+        _equal(part.headers["content-range"], f"bytes {first}-{end}/{len(coded)}")
+        _equal(raw, coded[first : end + 1])  # bytes of the gzip stream, not of the JSON
+    plain = usage(c, CLOSED, **_with(Range="bytes=0-9", **{"Accept-Encoding": "identity"}))
+    _equal((plain.status_code, plain.content), (206, good(CLOSED).content[:10]))  # no coding
+
+
 def _strict_fields(c: TestClient) -> None:
     for value in ("caf\u00e9".encode(), b"a\x7fb", b"\xff"):
         reply = usage(c, **_with(**{"User-Agent": value}))
@@ -518,6 +536,7 @@ IN_PROCESS: dict[str, Callable[[TestClient], None]] = {
     "unknown_method_501": _unknown_501,
     "auth_before_method": _auth_first,
     "byte_ranges": _ranges,
+    "gzip_byte_ranges": _gzip_ranges,
     "strict_header_values": _strict_fields,
     "sticky_cookie": _sticky,
     "etag_per_response": _tag_per_response,

@@ -12,7 +12,14 @@ from pathlib import Path
 import pytest
 
 from conformance._selftest.matrix import run_matrix
-from conformance._selftest.plan import BASELINE, Options, Run, split_names, split_variants
+from conformance._selftest.plan import (
+    BASELINE,
+    Options,
+    Run,
+    family_faults,
+    split_names,
+    split_variants,
+)
 from conformance._selftest.report import (
     Matrix,
     Row,
@@ -169,6 +176,38 @@ def test_a_false_alarm_fails_the_matrix() -> None:
     assert "| 1: 0, 2: 1 | 2: x |" in text
     runs = to_json(alarm)["variants"][0]["runs"]
     assert [(r["seed"], r["exit"], r["failed_checks"]) for r in runs] == [(1, 0, []), (2, 1, ["x"])]
+
+
+def test_behind_an_edge_a_hidden_fault_or_a_broken_variant_is_listed_not_counted() -> None:
+    good = Run(BASELINE, (), 1, exit=0)
+    hidden = dataclasses.replace(row(["b"], 1), hidden="the proxy normalises it")
+    stale = dataclasses.replace(row(["a"], 1), name="g", hidden="the proxy was said to hide it")
+    broken = dataclasses.replace(variant(1), broken_by_edge="the proxy breaks RFC 9110 15.2")
+    matrix = Matrix(Options(edge="nginx"), [good], [hidden, stale], [], 1.0, [broken])
+    assert matrix.ok and not matrix.survivors and not matrix.false_alarms
+    assert matrix.hidden == [hidden] and matrix.hidden_but_killed == [stale]
+    s = summary(matrix)
+    assert s["edge"] == "nginx" and s["hidden_by_edge"] == ["f"]
+    assert s["listed_hidden_but_killed"] == ["g"] and s["broken_by_edge"] == ["v"]
+    text = to_markdown(matrix)
+    assert "## Behind `nginx`" in text and "behind `nginx`: 1 faults hidden by it" in text
+    assert "| `f` | the proxy normalises it | hidden |" in text
+    assert "| `g` | the proxy was said to hide it | **killed: the table is out of date** |" in text
+    assert "| `v` | the proxy breaks RFC 9110 15.2 | failed |" in text
+    data = to_json(matrix)
+    assert data["faults"][0]["hidden_by_edge"] == "the proxy normalises it"
+    assert data["variants"][0]["broken_by_edge"] == "the proxy breaks RFC 9110 15.2"
+    # without an edge, the same rows count: a survivor, a false alarm
+    plain = Matrix(Options(), [good], [row(["b"], 1)], [], 1.0, [variant(1)])
+    assert not plain.ok and "## Behind" not in to_markdown(plain)
+
+
+def test_families() -> None:
+    assert set(family_faults(["transport"])) == {
+        name for name, fault in FAULTS.items() if fault.family == "transport"
+    }
+    with pytest.raises(KeyError, match="unknown fault families: nope"):
+        family_faults(["nope"])
 
 
 def test_split_names(monkeypatch: pytest.MonkeyPatch) -> None:

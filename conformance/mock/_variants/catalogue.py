@@ -367,6 +367,15 @@ _VARIANTS = [
         http.layer(semantics.ranges),
     ),
     Variant(
+        "gzip_byte_ranges",
+        "gzip_responses and byte_ranges together: a byte Range of a gzip-coded usage 200 is "
+        "served from the coded body (206, Content-Encoding: gzip, those bytes of the gzip "
+        "stream), as a proxy in front of a gzip-coding server serves it",
+        "RFC 9110 14.1.2 counts byte ranges over the selected representation's data, which "
+        "8.4.1 says is the content-coded form: a part of a gzip body is not gzip on its own.",
+        lambda app: http.layer(semantics.ranges)(http.layer(http.rewritten(http.gzipped))(app)),
+    ),
+    Variant(
         "strict_header_values",
         "400 INVALID_REQUEST (the spec's error shape) for a header value with a byte that is "
         "not visible ASCII, space or tab; 417 application/problem+json for an Expect other "
