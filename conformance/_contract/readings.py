@@ -236,9 +236,10 @@ SINGLETON_FIELDS = frozenset(
 #: (Python's http.server refuses a 101st field with 431; RFC 9110 5.4 sets no number).
 MANY_FIELDS = 100
 #: Fields whose presence on a GET without content is already malformed at HTTP's level, or
-#: asks for what only HTTP's layer answers: framing (RFC 9112 6.1-6.3) and Expect (RFC 9110
-#: 10.1.1: a 417 is the answer to an expectation the server will not meet).
-HTTP_LAYER_FIELDS = frozenset({"content-length", "transfer-encoding", "expect"})
+#: asks for what HTTP's layer may answer itself: framing (RFC 9112 6.1-6.3), Expect (RFC 9110
+#: 10.1.1: a 417 is the answer to an expectation the server will not meet) and Range (14: a
+#: layer in front may serve parts, or refuse a range with its own 416, as Apache httpd does).
+HTTP_LAYER_FIELDS = frozenset({"content-length", "transfer-encoding", "expect", "range"})
 #: Fields a reverse proxy or an HTTP server may hold to one line, refusing a second with 400
 #: (nginx does so for the conditionals, Host and the framing fields), although some of them
 #: are lists that RFC 9110 5.3 lets a sender split.
@@ -282,7 +283,7 @@ def outside_the_api(declared_method: str, exchange: Exchange) -> str | None:
     if any(http.field_lines(request, name) > 1 for name in names & ONE_LINE_FIELDS):
         return "a one-line field repeated"
     if names & HTTP_LAYER_FIELDS:
-        return "framing fields or Expect on a request without content"
+        return "framing fields, Expect or Range, which HTTP's layer may answer itself"
     return None
 
 

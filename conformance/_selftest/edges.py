@@ -245,6 +245,16 @@ $fixes
 ProxyPass "/" "http://127.0.0.1:$upstream/"
 ProxyPassReverse "/" "http://127.0.0.1:$upstream/"
 """,
+    fixes=(
+        Fix(
+            line="LoadModule setenvif_module /usr/lib/apache2/modules/mod_setenvif.so\n"
+            'SetEnvIf Transfer-Encoding "." nokeepalive',
+            rule='RFC 9112 6.1: "Regardless, the server MUST close the connection after '
+            'responding to such a request" (Transfer-Encoding beside Content-Length, or in '
+            "HTTP/1.0)",
+            breaks="Apache keeps the connection of an HTTP/1.0 request with Transfer-Encoding",
+        ),
+    ),
     argv=lambda binary, config: [binary, "-f", str(config), "-DFOREGROUND"],
     hidden={
         "dot_segments_unauthenticated": "Apache resolves dot segments and merges doubled "

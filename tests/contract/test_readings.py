@@ -117,6 +117,7 @@ def request(
         (request(headers={"If-None-Match": "*", "if-none-match": '"a"'}), True),
         (request(headers={"Expect": "100-continue"}), True),
         (request(headers={"Content-Length": "0"}), True),
+        (request(headers={"Range": "bytes=1000000-"}), True),
     ],
 )
 def test_which_requests_lie_outside_the_api(exchange, outside):

@@ -33,14 +33,6 @@ from tests._support import output, run_module, run_suite
 #: through, one each hides (a HEAD's answer ends with its header section, whatever follows)
 FAULT_SUBSET = ("missing_key_200", "head_with_body")
 
-#: Apache applies a Range to the server's 200 itself and answers one past the end 416 with its
-#: own HTML page: an HTTP layer's answer to a valid request, which the suite still judges by the
-#: API's error schema (README, "Behind a reverse proxy"): expected to fail until it does not.
-APACHE_416 = pytest.mark.xfail(
-    reason="Apache's own HTML 416 to a Range past the end is judged by the API's error schema",
-    strict=True,
-)
-
 
 def installed(name: str) -> Edge:
     """The edge ``name``; skipped when it is not installed, failed when in CI."""
@@ -140,9 +132,7 @@ def test_a_proxy_that_does_not_start_says_why(upstream: int, tmp_path, monkeypat
 
 @pytest.mark.e2e
 @pytest.mark.slow
-@pytest.mark.parametrize(
-    "name", [pytest.param(n, marks=APACHE_416) if n == "apache" else n for n in EDGES]
-)
+@pytest.mark.parametrize("name", list(EDGES))
 def test_the_correct_mock_passes_behind_the_proxy(
     name: str, upstream: int, fixtures, tmp_path
 ) -> None:
