@@ -25,7 +25,7 @@ from pathlib import Path
 
 from conformance._contract.expect import DEFAULT_EXPECT
 from conformance._selftest.cache import seed_hypothesis_cache
-from conformance._selftest.edges import edge
+from conformance._selftest.edges import EDGES, edge
 from conformance._selftest.plan import SUITE, Options, Run, clean_env
 from conformance._selftest.warm import MOCK_MAIN, Starter, Starters, following
 from conformance.mock import FAULTS, load_fixtures
@@ -76,6 +76,7 @@ def suite_run(
                     # correct server that fails: its evidence says if that reproduces
                     *("--confirm", "0" if run.faults else "2"),
                     *_stop_when_caught(run.faults),
+                    *_edge_baseline(options.edge, work),
                 ]
                 suite = starters.suite if starters else None
                 output = _pytest(run, args, work, options.run_timeout, started, suite)
@@ -87,6 +88,12 @@ def suite_run(
             run.evidence = _evidence(work / "reports" / "summary.json")
     run.wall_s = round(time.monotonic() - started, 2)
     return run
+
+
+def _edge_baseline(name: str | None, work: Path) -> list[str]:
+    """``--baseline`` with the edge's known failures (MUSTs it breaks that no line fixes)."""
+    path = EDGES[name].baseline(work) if name is not None else None
+    return ["--baseline", str(path)] if path is not None else []
 
 
 def _stop_when_caught(faults: Sequence[str]) -> list[str]:
