@@ -281,16 +281,23 @@ class Exchange:
         server = self.headers.get("server")
         return f"{self.status}" + (f" (Server: {self.masker.text(server)})" if server else "")
 
-    def foreign_note(self) -> str:
+    def foreign_note(self, connection: bool = False) -> str:
         """Who answered, by its `Server` field, when the answer is not JSON and so may be a
-        reverse proxy's or the HTTP server's own rather than the API's ("" otherwise)."""
+        reverse proxy's or the HTTP server's own rather than the API's, or when the finding is
+        about the connection, which the front server holds ("" otherwise)."""
         server = self.headers.get("server")
         media = self.media_type
-        if not server or media == "application/json" or media.endswith("+json"):
+        if not server:
+            return ""
+        named = f" [answered by Server: {self.masker.text(server)}"
+        if connection:
+            return named + ", which held the connection: a reverse proxy's, if it is one? See "
+            "the README, Behind a reverse proxy]"
+        if media == "application/json" or media.endswith("+json"):
             return ""
         return (
-            f" [answered by Server: {self.masker.text(server)}, not in JSON: the HTTP "
-            "layer's own answer? See the README, Behind a reverse proxy]"
+            named
+            + ", not in JSON: the HTTP layer's own answer? See the README, Behind a reverse proxy]"
         )
 
     def excerpt(self, limit: int = 400) -> str:

@@ -67,7 +67,8 @@ def invariant(func: F) -> F:
             subject = broken.subject or (exchanges[0] if len(exchanges) == 1 else None)
             violation = ContractViolation(
                 check=name,
-                message=broken.message + (subject.foreign_note() if subject else ""),
+                message=broken.message
+                + (subject.foreign_note(broken.location == "connection") if subject else ""),
                 expected=broken.expected,
                 actual=broken.actual,
                 location=broken.location,

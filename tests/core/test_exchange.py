@@ -142,3 +142,16 @@ def test_a_key_cut_short_is_masked_from_its_first_half_on():
     body = (b"x" * 390 + key.encode()) * 3
     shown = Exchange("GET", "http://h/", {}, 200, {}, body, 0.0, masker=masker).excerpt()
     assert shown.startswith("x" * 390 + "***") and "dcs_test" not in shown
+
+
+def test_the_server_is_named_where_its_layer_may_have_answered():
+    def answer(media: str, server: str | None = "Caddy") -> Exchange:
+        headers = {"content-type": media, **({"server": server} if server else {})}
+        return Exchange("GET", "http://127.0.0.1:9/v1/usage", {}, 401, headers, b"{}", 0.0)
+
+    assert "Server: Caddy, not in JSON" in answer("text/html").foreign_note()
+    assert answer("application/json").foreign_note() == ""
+    assert "Server: Caddy, which held the connection" in answer("application/json").foreign_note(
+        connection=True
+    )
+    assert answer("text/html", server=None).foreign_note(connection=True) == ""
