@@ -77,7 +77,7 @@ def test_configuration_is_stock_plus_its_fix_lines(name: str, tmp_path) -> None:
     stock = found.config(18001, 18002, tmp_path, fixes=False)
     for fix in found.fixes:
         assert fix.line in text and fix.line not in stock
-        assert "MUST" in fix.rule and "RFC 9110" in fix.rule and fix.breaks
+        assert "MUST" in fix.rule and "RFC 91" in fix.rule and fix.breaks
     assert found.install == f"apt-get install -y {found.package}"
     for fault, reason in found.hidden.items():
         assert fault in FAULTS and reason

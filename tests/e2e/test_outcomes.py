@@ -9,6 +9,7 @@ import asyncio
 import gzip
 import json
 import time
+from email.utils import formatdate
 
 import pytest
 
@@ -28,7 +29,9 @@ DEADLINE = "1"
 
 
 def json_headers(body: bytes, **extra: str) -> dict[str, str]:
-    return {"Content-Type": "application/json", "Content-Length": str(len(body)), **extra}
+    length = str(len(body))
+    return {"Date": formatdate(usegmt=True), "Content-Type": "application/json",
+            "Content-Length": length, **extra}  # fmt: skip
 
 
 async def gateway_502(request: Request, writer: asyncio.StreamWriter) -> None:
