@@ -156,7 +156,7 @@ def cors_allow_origin_one_value(
     """Access-Control-Allow-Origin is one value: `*`, `null` or one serialized origin, scheme
     "://" host and port, nothing after them (Fetch 3.3.4: `origin-or-null / wildcard`). A list
     of origins, a repeated field or a trailing slash never matches the browser's serialized
-    Origin, so the answer is not shared (Fetch 3.2.5, CORS check: a byte-for-byte comparison).
+    Origin, so the answer is not shared (Fetch's CORS check compares them byte for byte).
     Which origin it names is the server's choice: a fixed origin of its own is allowed."""
     if exchange.error or "access-control-allow-origin" not in exchange.headers:
         return
