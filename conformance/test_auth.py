@@ -23,6 +23,14 @@ def test_wrong_key_is_auth_invalid(dcs, scheme):
     auth.wrong_key_is_auth_invalid(dcs.get_usage(scheme=scheme, key=WRONG_KEY))
 
 
+def test_wrong_key_burst_refused(dcs):
+    """A short burst of distinct wrong keys, one after another (a guesser's first tries, far
+    from a load): every one refused, each answer judged on its own too."""
+    keys = [f"{WRONG_KEY[:-4]}{n:04d}" for n in range(readings.BURST_SIZE)]
+    burst = [dcs.get_usage(key=key, period_start=CLOSED) for key in keys]
+    auth.wrong_key_burst_refused(burst)
+
+
 def near_miss_keys(key: str) -> dict[str, str]:
     """Keys one edit away from the valid one: a server must compare the whole key."""
     other = "1" if key.endswith("0") else "0"

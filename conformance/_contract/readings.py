@@ -69,6 +69,12 @@ KEY_IN_QUERY = (400, 401)
 #: segments, percent-encoded letters, other case) may be a 404, a redirect, a 4xx, or the
 #: same contract behind the same authentication; never a 2xx without credentials, never 5xx.
 PATH_VARIANT_WITHOUT_KEY = range(300, 500)
+#: What each wrong key of a short burst may get: a refusal (401, or a WAF's 403), or a limit
+#: (429 as RFC 6585 has it, or 503 as nginx's limit_req answers by default); never a 2xx.
+BURST_REFUSALS = (401, 403, 429, 503)
+#: How many wrong keys a burst sends: enough to trip a lockout that counts a handful, far
+#: too few to load a live target.
+BURST_SIZE = 12
 
 
 def org_refusals(own: str | None, other: str) -> tuple[int, ...]:

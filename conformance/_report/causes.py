@@ -130,9 +130,16 @@ CATEGORY = {
     "close_echoed": WIRE,
     "close_announced": WIRE,
     "no_transfer_encoding_in_204": WIRE,
+    "cors_allow_origin_one_value": WIRE,  # a browser shares nothing: the API unusable from it
+    "cors_fields_well_formed": WIRE,
+    "cors_echo_varies_on_origin": WIRE,  # a cache hands one origin's grant to another
+    "preflight_answer_ok": WIRE,
+    "wrong_key_burst_refused": ACCESS,  # a guessed key let in, or the guard falls over
+    "sibling_path_gives_no_usage": ACCESS,  # another version serves usage without a key
     # wording: what an error calls itself
     "error_code_format": WORDING,
     "problem_title_stable": WORDING,
+    "about_blank_title_is_status_phrase": WORDING,
 }
 
 #: Kinds of value that a check judges wrong by its own standard (not by shape alone): the

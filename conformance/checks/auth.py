@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
+from conformance._contract import readings
 from conformance._core.exchange import Exchange
 from conformance.checks._invariant import (
     Broken,
@@ -186,3 +187,19 @@ def org_existence_not_revealed(existing: Exchange, unknown: Exchange, ids: Seque
             location="status" if first[0] != second[0] else "$.message",
             subject=unknown,
         )
+
+
+@invariant
+def wrong_key_burst_refused(exchanges: Sequence[Exchange]) -> None:
+    """A short burst of wrong keys from one client (a guesser's first tries) is refused every
+    time: 401, or a limit met (429, 503) or a block (403); never a 2xx, never a crash. A limit
+    that lets a guess through, or falls over, breaks authentication (OWASP API2:2023). Whether
+    guessing is slowed at all needs load, and is not judged."""
+    for number, exchange in enumerate(exchanges, 1):
+        if exchange.error or exchange.status not in readings.BURST_REFUSALS:
+            raise Broken(
+                f"wrong key {number} of a burst of {len(exchanges)} answered {describe(exchange)}",
+                expected="401, 403, 429 or 503 for every wrong key",
+                actual=describe(exchange),
+                location="status",
+            )

@@ -1,5 +1,6 @@
 """Checks on what every HTTP message says besides its content: a Date, no content after a 304,
-a connection closed when asked, no credentialed CORS for any origin, no internals in errors."""
+a connection closed when asked, CORS fields as Fetch frames them (no credentialed CORS for any
+origin), no internals in errors."""
 
 from __future__ import annotations
 
@@ -125,6 +126,132 @@ def cors_credentials_not_any_origin(
             actual=f"Access-Control-Allow-Origin: {allowed}; Access-Control-Allow-Credentials: "
             "true",
             location="header Access-Control-Allow-Origin",
+        )
+
+
+#: A serialized origin (Fetch's origin-or-null, besides `null`): scheme "://" host [":" port],
+#: nothing after it (no path, no trailing slash), one origin only.
+SERIALIZED_ORIGIN = re.compile(
+    r"[A-Za-z][A-Za-z0-9+.-]*://(?:\[[0-9A-Fa-f:.]+\]|[^\s/?#,:\[\]]+)(?::\d+)?"
+)
+TOKEN = re.compile(r"[!#$%&'*+.^_`|~0-9A-Za-z-]+")
+#: The Access-Control-* response fields whose value is a list of tokens (Fetch 3.3.4: #method,
+#: #field-name).
+CORS_LISTS = (
+    "access-control-allow-methods",
+    "access-control-allow-headers",
+    "access-control-expose-headers",
+)
+
+
+def _tokens(value: str) -> list[str]:
+    """The non-empty members of a comma-separated list (empty members tolerated, RFC 9110 5.6.1)."""
+    return [member.strip() for member in value.split(",") if member.strip()]
+
+
+@invariant
+def cors_allow_origin_one_value(
+    contract: Contract, operation: Operation, exchange: Exchange
+) -> None:
+    """Access-Control-Allow-Origin is one value: `*`, `null` or one serialized origin, scheme
+    "://" host and port, nothing after them (Fetch 3.3.4: `origin-or-null / wildcard`). A list
+    of origins, a repeated field or a trailing slash never matches the browser's serialized
+    Origin, so the answer is not shared (Fetch's CORS check compares them byte for byte).
+    Which origin it names is the server's choice: a fixed origin of its own is allowed."""
+    if exchange.error or "access-control-allow-origin" not in exchange.headers:
+        return
+    value = exchange.headers["access-control-allow-origin"].strip(" \t")
+    if value in ("*", "null") or SERIALIZED_ORIGIN.fullmatch(value):
+        return
+    raise Broken(
+        f"a {exchange.status} says Access-Control-Allow-Origin: {value[:120]}",
+        expected="one value: *, null or one serialized origin (Fetch 3.3.4)",
+        actual=value[:120],
+        location="header Access-Control-Allow-Origin",
+    )
+
+
+@invariant
+def cors_fields_well_formed(contract: Contract, operation: Operation, exchange: Exchange) -> None:
+    """The other Access-Control-* response fields follow Fetch's ABNF (3.3.4):
+    Access-Control-Allow-Credentials is exactly `true` (case-sensitive: a browser takes `True`
+    or `1` for no), Access-Control-Max-Age is delta-seconds, and Allow-Methods, Allow-Headers
+    and Expose-Headers are comma-separated lists of tokens (`*` among them)."""
+    if exchange.error:
+        return
+    headers = exchange.headers
+    found: tuple[str, str, str] | None = None
+    credentials = headers.get("access-control-allow-credentials")
+    if credentials is not None and credentials.strip(" \t") != "true":
+        found = ("Access-Control-Allow-Credentials", credentials, "exactly true (case-sensitive)")
+    age = headers.get("access-control-max-age")
+    if found is None and age is not None and not age.strip(" \t").isdigit():
+        found = ("Access-Control-Max-Age", age, "delta-seconds: digits only")
+    for name in CORS_LISTS:
+        value = headers.get(name)
+        if found is None and value is not None and not all(map(TOKEN.fullmatch, _tokens(value))):
+            found = (name.title(), value, "a comma-separated list of tokens")
+    if found is not None:
+        name, value, expected = found
+        raise Broken(
+            f"a {exchange.status} says {name}: {value[:120]}",
+            expected=f"{expected} (Fetch 3.3.4)",
+            actual=value[:120],
+            location=f"header {name}",
+        )
+
+
+@invariant
+def cors_echo_varies_on_origin(
+    contract: Contract, operation: Operation, exchange: Exchange
+) -> None:
+    """An answer whose Access-Control-Allow-Origin names the request's own Origin (not `*`,
+    not a fixed origin) depends on Origin, and says so with `Vary: Origin` (or `Vary: *`):
+    otherwise a cache hands the answer shared with one origin to a request from another
+    (Fetch, CORS protocol and HTTP caches; RFC 9110 12.5.5)."""
+    origin = _request_field(exchange, "origin")
+    allowed = exchange.headers.get("access-control-allow-origin", "").strip(" \t")
+    if exchange.error or origin is None or allowed in ("", "*") or allowed != origin.strip():
+        return
+    vary = [member.lower() for member in _tokens(exchange.headers.get("vary", ""))]
+    if "origin" not in vary and "*" not in vary:
+        raise Broken(
+            f"a {exchange.status} names the request's Origin in Access-Control-Allow-Origin "
+            "without Vary: Origin",
+            expected="Vary: Origin (Fetch, CORS protocol and HTTP caches)",
+            actual=f"Vary: {exchange.headers.get('vary', '(none)')}",
+            location="header Vary",
+        )
+
+
+@invariant
+def preflight_answer_ok(contract: Contract, operation: Operation, exchange: Exchange) -> None:
+    """A CORS-preflight answer that grants what the preflight asked (its origin, `*` or the
+    request's Origin; its method and request fields, listed or `*`) has an ok status,
+    200-299: "A successful HTTP response to a CORS-preflight request ... is restricted to an
+    ok status" (Fetch 3.3.3), and a browser fails a preflight whatever it grants otherwise.
+    A preflight answer that grants less (a refusal, as Starlette's 400 is) is not judged."""
+    origin = _request_field(exchange, "origin")
+    method = _request_field(exchange, "access-control-request-method")
+    if exchange.error or exchange.method != "OPTIONS" or origin is None or method is None:
+        return
+    headers = exchange.headers
+    if headers.get("access-control-allow-origin", "").strip(" \t") not in ("*", origin.strip()):
+        return
+    methods = _tokens(headers.get("access-control-allow-methods", ""))
+    fields = {m.lower() for m in _tokens(headers.get("access-control-allow-headers", ""))}
+    asked_fields = _request_field(exchange, "access-control-request-headers") or ""
+    asked = {m.lower() for m in _tokens(asked_fields)}
+    if method.strip() not in methods and "*" not in methods:
+        return
+    if not (asked <= fields or "*" in fields):
+        return
+    if not 200 <= (exchange.status or 0) < 300:
+        raise Broken(
+            f"a preflight granted (its origin, method and fields) with status {exchange.status}",
+            expected="an ok status, 200-299 (Fetch 3.3.3)",
+            actual=str(exchange.status),
+            location="status",
         )
 
 

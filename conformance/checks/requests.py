@@ -82,6 +82,25 @@ def path_variant_guarded(exchange: Exchange) -> None:
 
 
 @invariant
+def sibling_path_gives_no_usage(fields: tuple[str, ...], exchange: Exchange) -> None:
+    """Another version or mount of the usage path (/v0/usage, /v2/usage, /api/v1/usage, ...)
+    asked without credentials never answers with usage: a 2xx whose JSON object has two or
+    more of the usage document's properties is the usage served to anyone (OWASP API9:2023,
+    improper inventory management). Whether such a path exists, and how it refuses, is the
+    server's."""
+    status = exchange.status or 0
+    body = error_body(exchange) if 200 <= status < 300 else {}
+    shown = [name for name in fields if name in body]
+    if len(shown) >= 2:
+        raise Broken(
+            f"{exchange.request_line()} without credentials answered {status} with usage",
+            expected="no usage without a key (a 404, or 401 like the declared path)",
+            actual=f"{status} with {', '.join(shown[:4])}",
+            location="status",
+        )
+
+
+@invariant
 def path_variant_same_contract(reference: Exchange, variant: Exchange) -> None:
     """With the key, the declared path spelled another way is refused or redirected (3xx or
     4xx), or it is the same resource (RFC 3986 6: equivalent spellings) and answers exactly

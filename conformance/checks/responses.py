@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import Sequence
+from http import HTTPStatus
 from typing import Any
 
 from jsonschema.exceptions import best_match
@@ -19,6 +20,17 @@ UTF8_BOM = b"\xef\xbb\xbf"
 #: Keys shorter than this are not searched for in answers: an echo could not be told from chance.
 MIN_SEARCHED_KEY = 8
 ERROR_CODE = re.compile(r"[A-Z][A-Z0-9]*(?:_[A-Z0-9]+)*")
+#: Each status's recommended phrases: RFC 9110's where they differ from the older ones Python
+#: and most frameworks still use (RFC 7231's, RFC 2616's), which are kept too.
+STATUS_PHRASES: dict[int, set[str]] = {s.value: {s.phrase.lower()} for s in HTTPStatus}
+for _status, _phrase in (
+    (413, "content too large"),
+    (413, "payload too large"),
+    (414, "uri too long"),
+    (416, "range not satisfiable"),
+    (422, "unprocessable content"),
+):
+    STATUS_PHRASES[_status].add(_phrase)
 
 
 def _has_body(exchange: Exchange) -> bool:
@@ -267,6 +279,42 @@ def problem_status_matches(contract: Contract, operation: Operation, exchange: E
             expected=str(exchange.status),
             actual=str(status),
             location="$.status",
+        )
+
+
+def _english(exchange: Exchange) -> bool:
+    """Whether the request asked for no language or for English first (a title may be
+    localized, RFC 9457 3.1.3)."""
+    asked = next(
+        (v for k, v in exchange.request_headers.items() if k.lower() == "accept-language"), ""
+    )
+    first = asked.split(",")[0].split(";")[0].strip().lower()
+    return first in ("", "*") or first.startswith("en")
+
+
+@invariant
+def about_blank_title_is_status_phrase(
+    contract: Contract, operation: Operation, exchange: Exchange
+) -> None:
+    """A problem document of type `about:blank` (or none, its default) has the status's
+    recommended phrase as its `title`: "When this value is used, the title SHOULD be the same
+    as the recommended HTTP status phrase for that code (e.g., 'Not Found' for 404)" (RFC 9457
+    4.2.1), compared without regard to case; a title asked for in another language is not
+    judged."""
+    if exchange.media_type != "application/problem+json" or not _english(exchange):
+        return
+    document = error_body(exchange)
+    title = document.get("title")
+    status = exchange.status or 0
+    phrases = STATUS_PHRASES.get(status)
+    if document.get("type", "about:blank") != "about:blank" or not isinstance(title, str):
+        return
+    if phrases and " ".join(title.split()).lower() not in phrases:
+        raise Broken(
+            f"a {exchange.status} problem of type about:blank titled {title[:80]!r}",
+            expected=repr(HTTPStatus(status).phrase),
+            actual=repr(title[:80]),
+            location="$.title",
         )
 
 

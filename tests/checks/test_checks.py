@@ -73,6 +73,59 @@ def REFLECTED(origin):
     return {"access-control-allow-origin": origin, "access-control-allow-credentials": "true"}
 
 
+PROBLEM = "application/problem+json"
+PREFLIGHT = {
+    "Origin": "https://a.example",
+    "Access-Control-Request-Method": "GET",
+    "Access-Control-Request-Headers": "x-api-key",
+}
+GRANT = {"access-control-allow-methods": "GET, HEAD", "access-control-allow-headers": "X-Api-Key"}
+
+
+def test_cors_and_problem_checks_leave_room():
+    """What the Fetch and RFC 9457 checks let pass: a fixed origin of the server's own, `null`,
+    a port; a preflight refused (Starlette's 400 grants less than asked); a localized title;
+    the newer and older status phrases; a problem with a type of its own."""
+    passing = [
+        exchange(headers={"access-control-allow-origin": "https://console.dcs.example:8443"}),
+        exchange(headers={"access-control-allow-origin": "null", "vary": "Origin"}),
+        exchange(
+            request_headers={"Origin": "https://a.example"},
+            headers={"access-control-allow-origin": "https://a.example", "vary": "Accept, origin"},
+        ),
+        exchange(
+            headers={"access-control-allow-credentials": "true", "access-control-max-age": "600"}
+        ),
+        exchange(
+            400,
+            {"title": "Bad Request"},
+            media=PROBLEM,
+            method="OPTIONS",
+            request_headers=PREFLIGHT,
+            headers={"access-control-allow-origin": "*", "access-control-allow-methods": "POST"},
+        ),
+        exchange(
+            204,
+            raw=b"",
+            media=None,
+            method="OPTIONS",
+            request_headers=PREFLIGHT,
+            headers={**GRANT, "access-control-allow-origin": "https://a.example", "vary": "Origin"},
+        ),
+        exchange(
+            404, {"title": "Introuvable"}, media=PROBLEM, request_headers={"Accept-Language": "fr"}
+        ),
+        exchange(413, {"title": "Payload Too Large"}, media=PROBLEM),
+        exchange(422, {"title": "Unprocessable Content"}, media=PROBLEM),
+        exchange(
+            404, {"type": "https://dcs.example/errors/404", "title": "Gone away"}, media=PROBLEM
+        ),
+        exchange(404, {"type": "about:blank", "title": "not found"}, media=PROBLEM),
+    ]
+    for ex in passing:
+        assert broken_checks(ex) == [], ex
+
+
 def broken_checks(ex):
     return sorted({name for v in validate_response(CONTRACT, USAGE, ex) for name in v.checks})
 
@@ -157,6 +210,52 @@ def test_conforming_responses_pass(ex):
             "cors_credentials_not_any_origin",
         ),
         (exchange(headers=REFLECTED("*")), "cors_credentials_not_any_origin"),
+        (
+            exchange(
+                headers={"access-control-allow-origin": "https://a.example https://b.example"}
+            ),
+            "cors_allow_origin_one_value",
+        ),
+        (
+            exchange(headers={"access-control-allow-origin": "https://a.example/"}),
+            "cors_allow_origin_one_value",
+        ),
+        (
+            exchange(headers={"access-control-allow-origin": "https://a.example, *"}),
+            "cors_allow_origin_one_value",
+        ),
+        (exchange(headers={"access-control-allow-credentials": "True"}), "cors_fields_well_formed"),
+        (exchange(headers={"access-control-max-age": "10m"}), "cors_fields_well_formed"),
+        (
+            exchange(headers={"access-control-allow-methods": "GET HEAD"}),
+            "cors_fields_well_formed",
+        ),
+        (
+            exchange(
+                request_headers={"Origin": "https://a.example"},
+                headers={"access-control-allow-origin": "https://a.example"},
+            ),
+            "cors_echo_varies_on_origin",
+        ),
+        (
+            exchange(
+                405,
+                {"title": "Method Not Allowed"},
+                media="application/problem+json",
+                method="OPTIONS",
+                request_headers=PREFLIGHT,
+                headers={**GRANT, "access-control-allow-origin": "*"},
+            ),
+            "preflight_answer_ok",
+        ),
+        (
+            exchange(404, {"type": "about:blank", "title": "no such resource"}, media=PROBLEM),
+            "about_blank_title_is_status_phrase",
+        ),
+        (
+            exchange(405, {"title": "Not Allowed"}, media=PROBLEM),
+            "about_blank_title_is_status_phrase",
+        ),
         (error(400, "X", message=TRACEBACK), "errors_reveal_no_internals"),
         (error(500, "X", message="boom at /srv/app/handlers.py:88"), "errors_reveal_no_internals"),
         (
@@ -197,7 +296,7 @@ def test_broken_responses_fail_on_the_right_check(ex, check):
         exchange(request_headers={"Connection": "close"}, headers={"connection": "close"}),
         exchange(
             request_headers={"Origin": "https://app.example.com"},
-            headers={"access-control-allow-origin": "https://app.example.com"},
+            headers={"access-control-allow-origin": "https://app.example.com", "vary": "Origin"},
         ),
         exchange(
             request_headers={"Origin": "https://app.example.com"},
@@ -263,6 +362,10 @@ def test_auth_checks():
     violated(auth.org_mismatch_forbidden, error(404 - 1, "AUTH_SCOPE_FORBIDDEN"))
     auth.valid_key_accepted(exchange())
     violated(auth.valid_key_accepted, error(401, "AUTH_INVALID"))
+    limited = error(429, "RATE_LIMITED", retryable=True)
+    auth.wrong_key_burst_refused([error(401, "AUTH_INVALID"), limited, error(503, "X")])
+    violated(auth.wrong_key_burst_refused, [error(401, "AUTH_INVALID"), exchange()])
+    violated(auth.wrong_key_burst_refused, [error(500, "INTERNAL")])
 
 
 def test_same_answer():
@@ -317,6 +420,10 @@ def test_request_checks():
     violated(requests.unknown_params_harmless, error(500, "INTERNAL"))
     allowed = CONTRACT.allowed_methods("/v1/usage")
     violated(requests.undeclared_method_refused, allowed, exchange(method="POST"))
+    fields = tuple(GOOD_USAGE)
+    requests.sibling_path_gives_no_usage(fields, error(404, "NOT_FOUND"))
+    requests.sibling_path_gives_no_usage(fields, exchange(200, {"plan_slug": "docs"}))
+    violated(requests.sibling_path_gives_no_usage, fields, exchange())
 
 
 def refusal(method: str, status: int = 405, allow: str | None = None):

@@ -46,15 +46,6 @@ OPEN = frozenset(
         "rfc9110-15.2-no-1xx-to-http10",
         "rfc9110-15.3.7-if-range-fields",
         "rfc9110-15.4.5-304-fields",
-        "fetch-3.3.3-allow-origin-value",
-        "fetch-3.3.3-preflight-ok-status",
-        "fetch-3.3.4-field-syntax",
-        "fetch-vary-origin",
-        "rfc9457-4.2.1-about-blank-title",
-        "owasp-api2-brute-force",
-        "owasp-api4-rate-limit",
-        "owasp-api8-transport",
-        "owasp-api9-siblings",
         "rfc6750-3-www-authenticate",
     }
 )

@@ -378,6 +378,52 @@ def _origin_reflected(c: TestClient) -> None:
     assert "access-control-allow-origin" not in usage(c, CLOSED_PERIOD).headers
 
 
+def _cors(c: TestClient, name: str) -> str | None:
+    return usage(c, CLOSED_PERIOD, **AUTH, Origin="https://evil.example").headers.get(name)
+
+
+def _origin_list(c: TestClient) -> None:
+    _equal(
+        _cors(c, "access-control-allow-origin"),
+        "https://console.dcs.example https://admin.dcs.example",
+    )
+
+
+def _credentials_capitalised(c: TestClient) -> None:
+    _equal(_cors(c, "access-control-allow-credentials"), "True")
+
+
+def _echo_without_vary(c: TestClient) -> None:
+    reply = usage(c, CLOSED_PERIOD, **AUTH, Origin="https://evil.example")
+    _equal(reply.headers.get("access-control-allow-origin"), "https://evil.example")
+    assert "origin" not in reply.headers.get("vary", "").lower()
+
+
+def _preflight_405(c: TestClient) -> None:
+    asked = {"Origin": "https://evil.example", "Access-Control-Request-Method": "GET"}
+    reply = c.options("/v1/usage", headers=asked)
+    _equal((reply.status_code, reply.headers.get("access-control-allow-origin")), (405, "*"))
+    _equal(reply.headers.get("access-control-allow-methods"), "GET, HEAD, OPTIONS")
+
+
+def _title_from_detail(c: TestClient) -> None:
+    document = c.delete("/v1/usage", headers=AUTH).json()
+    _equal((document["type"], document["title"]), ("about:blank", document["detail"]))
+    assert document["title"] != "Method Not Allowed"
+
+
+def _v2_unguarded(c: TestClient) -> None:
+    reply = c.get("/v2/usage", params={"period_start": CLOSED_PERIOD})
+    _equal(reply.status_code, 200)
+    assert "billed_awake_seconds" in reply.json()
+
+
+def _lockout_open(c: TestClient) -> None:
+    wrong = [usage(c, CLOSED_PERIOD, **{"x-api-key": f"dcs_wrong_{n}"}) for n in range(8)]
+    _equal([r.status_code for r in wrong], [401] * 7 + [200])
+    _equal(usage(c, CLOSED_PERIOD).status_code, 200)  # the valid key as before
+
+
 def _org_from_query(c: TestClient) -> None:
     empty = FX.suite_empty_org_id
     switched = c.get("/v1/usage", params={"period_start": CLOSED_PERIOD, "org_id": empty},
@@ -860,6 +906,13 @@ IN_PROCESS: dict[str, Callable[[TestClient], None]] = {
     "traceback_in_errors": _traceback,
     "memory_in_gib_hours": _memory_gib_hours,
     "cors_reflects_any_origin": _origin_reflected,
+    "cors_origin_list": _origin_list,
+    "cors_credentials_capitalised": _credentials_capitalised,
+    "cors_echo_without_vary": _echo_without_vary,
+    "preflight_granted_with_405": _preflight_405,
+    "problem_title_is_detail": _title_from_detail,
+    "v2_usage_unguarded": _v2_unguarded,
+    "lockout_fails_open": _lockout_open,
     "org_query_parameter_switches_tenant": _org_from_query,
     "org_existence_oracle": _org_oracle,
     "last_modified_after_date": _modified_after_date,

@@ -385,6 +385,26 @@ def _console_cors(c: TestClient) -> None:
     same_answers(c)
 
 
+def _starlette_cors(c: TestClient) -> None:
+    console = "https://console.dcs.example"
+    asked = {"Access-Control-Request-Method": "GET", "Access-Control-Request-Headers": "x-api-key"}
+    refused = c.options("/v1/usage", headers={"Origin": ORIGIN, **asked})
+    _equal((refused.status_code, refused.text), (400, "Disallowed CORS origin"))
+    assert "access-control-allow-origin" not in refused.headers
+    _equal(refused.headers["access-control-allow-methods"], "GET")
+    granted = c.options("/v1/usage", headers={"Origin": console, **asked})
+    _equal((granted.status_code, granted.headers["access-control-allow-origin"]), (200, console))
+    reply = usage(c, **_with(Origin=console))
+    _equal(
+        (reply.headers["access-control-allow-origin"], reply.headers["vary"]), (console, "Origin")
+    )
+    other = usage(c, **_with(Origin=ORIGIN))
+    assert "access-control-allow-origin" not in other.headers
+    _equal(other.headers["access-control-allow-credentials"], "true")
+    _equal(other.json(), good().json())
+    same_answers(c)
+
+
 def _options_200(c: TestClient) -> None:
     for headers in ({}, AUTH, {"Origin": ORIGIN, "Access-Control-Request-Method": "GET"}):
         reply = c.options("/v1/usage", headers=headers)
@@ -531,6 +551,7 @@ IN_PROCESS: dict[str, Callable[[TestClient], None]] = {
     "head_without_length": _head_no_length,
     "options_cors": _cors,
     "cors_console_credentials": _console_cors,
+    "cors_starlette": _starlette_cors,
     "org_named_in_refusal": _org_named,
     "options_200_allow": _options_200,
     "unknown_method_501": _unknown_501,

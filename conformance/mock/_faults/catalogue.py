@@ -126,6 +126,10 @@ def _title_with_request_id(document: dict) -> None:
     document["title"] = f"{document['title']} (request {uuid.uuid4().hex[:12]})"
 
 
+def _title_from_detail(document: dict) -> None:
+    document["title"] = document["detail"]
+
+
 _FAULTS = [
     *family(
         "usage body",
@@ -807,6 +811,41 @@ _FAULTS = [
             "with Access-Control-Allow-Credentials: true",
             ("cors_credentials_not_any_origin",),
             layers.wire(wire.everything, wire.with_response_headers(wire.reflected_origin)),
+        ),
+        Fault(
+            "cors_origin_list",
+            "answers to a request with an Origin list the console's two origins in one "
+            "Access-Control-Allow-Origin (as written in the config file)",
+            ("cors_allow_origin_one_value",),
+            layers.wire(wire.everything, wire.with_response_headers(wire.origin_list)),
+        ),
+        Fault(
+            "cors_credentials_capitalised",
+            "answers to a request with an Origin allow the console with "
+            "Access-Control-Allow-Credentials: True (a boolean's repr)",
+            ("cors_fields_well_formed",),
+            layers.wire(wire.everything, wire.with_response_headers(wire.credentials_capitalised)),
+        ),
+        Fault(
+            "cors_echo_without_vary",
+            "answers to a request with an Origin name it in Access-Control-Allow-Origin (no "
+            "credentials) without Vary: Origin",
+            ("cors_echo_varies_on_origin",),
+            layers.wire(wire.everything, wire.with_response_headers(wire.origin_echo_without_vary)),
+        ),
+        Fault(
+            "preflight_granted_with_405",
+            "a CORS-preflight gets every field it asks for added to the app's 405 (a proxy's "
+            "add_header ... always on top of an app that does not route OPTIONS)",
+            ("preflight_answer_ok",),
+            layers.wire(wire.everything, wire.with_response_headers(wire.preflight_grant)),
+        ),
+        Fault(
+            "problem_title_is_detail",
+            "about:blank problem documents carry their detail text as title (the framework's "
+            "handler fills both from the exception's message)",
+            ("about_blank_title_is_status_phrase",),
+            steps.error_document(_title_from_detail, media_type=replies.PROBLEM_JSON),
         ),
         Fault(
             "traceback_in_errors",

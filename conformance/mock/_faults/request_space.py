@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from conformance.mock._faults import request_wire as rw
 from conformance.mock._faults.fault import Fault, family
-from conformance.mock._faults.wire import everything
+from conformance.mock._faults.wire import default_org, everything
 from conformance.mock._http.protocol import MockHttpToolsProtocol
 from conformance.mock._layers import WireLayer, streamed, wire
 
@@ -78,6 +78,20 @@ FAULTS: list[Fault] = [
             "for a public path, and the usage is served without a key",
             (KEYLESS,),
             wire(rw.rewritten_outside_api, rw.as_get_default_org),
+        ),
+        Fault(
+            "v2_usage_unguarded",
+            "/v2/usage, a newer version being rolled out, is mounted without the auth "
+            "middleware: the first org's usage, with or without a key",
+            ("sibling_path_gives_no_usage",),
+            wire(rw.sibling_path, default_org),
+        ),
+        Fault(
+            "lockout_fails_open",
+            "a lockout after 8 wrong keys from one client address in 30 s whose blocked branch "
+            "calls the next handler: the first org's usage for the 8th wrong key and on",
+            ("wrong_key_burst_refused",),
+            lambda app: WireLayer(app, rw.on_usage("GET", "HEAD"), rw.LockoutFailsOpen()),
         ),
         Fault(
             "session_cookie_stands_for_key",

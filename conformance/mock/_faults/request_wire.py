@@ -280,6 +280,39 @@ async def trace_echo(app: ASGIApp, scope: Scope, receive: Receive, send: Send) -
     await send(body_message(body, False))
 
 
+#: Other versions and mounts of the usage path: a newer version deployed without the auth
+#: middleware its routes should share.
+UNGUARDED_SIBLING = "/v2/usage"
+
+
+def sibling_path(scope: Scope) -> bool:
+    """A GET or HEAD of the newer version's usage path."""
+    return scope["path"] == UNGUARDED_SIBLING and scope["method"] in ("GET", "HEAD")
+
+
+class LockoutFailsOpen:
+    """A lockout after ``after`` wrong keys from one client address in ``window`` seconds,
+    whose blocked branch calls the next handler instead of refusing: the handler, given no
+    org, serves the first org of its table."""
+
+    def __init__(self, after: int = 8, window: float = 30.0) -> None:
+        self.after, self.window = after, window
+        self.failures: dict[str, list[float]] = {}
+
+    async def __call__(self, app: ASGIApp, scope: Scope, receive: Receive, send: Send) -> None:
+        client = str((scope.get("client") or ("",))[0])
+        start, body = await answer(app, scope, receive)
+        if start.get("status") == 401 and not without_credentials(scope):
+            now = time.monotonic()
+            recent = [t for t in self.failures.get(client, []) if now - t < self.window]
+            self.failures[client] = [*recent, now][-self.after :]
+            if len(recent) + 1 >= self.after:
+                await default_org(app, scope, receive, send)
+                return
+        await send(start)
+        await send(body_message(body, False))
+
+
 #: Header fields that a rewriting proxy (IIS's URL Rewrite, nginx set by hand) sends with the
 #: path it rewrote: a framework that trusts them from anyone routes or guards by them.
 REWRITE_HEADERS = ("x-original-url", "x-rewrite-url")

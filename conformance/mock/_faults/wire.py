@@ -530,6 +530,49 @@ def reflected_origin(scope: Scope) -> list[tuple[bytes, bytes]]:
     ]
 
 
+#: The origins an operator listed for the console, written in one field as in the config file.
+CONSOLE_ORIGINS = b"https://console.dcs.example https://admin.dcs.example"
+
+
+def origin_list(scope: Scope) -> list[tuple[bytes, bytes]]:
+    """Access-Control-Allow-Origin listing every allowed origin, on answers to an Origin."""
+    if "origin" not in request_headers(scope):
+        return []
+    return [(b"access-control-allow-origin", CONSOLE_ORIGINS), (b"vary", b"Origin")]
+
+
+def credentials_capitalised(scope: Scope) -> list[tuple[bytes, bytes]]:
+    """CORS with credentials for the console, its flag written as a boolean's repr (`True`)."""
+    if "origin" not in request_headers(scope):
+        return []
+    return [
+        (b"access-control-allow-origin", b"https://console.dcs.example"),
+        (b"access-control-allow-credentials", b"True"),
+        (b"vary", b"Origin"),
+    ]
+
+
+def origin_echo_without_vary(scope: Scope) -> list[tuple[bytes, bytes]]:
+    """Access-Control-Allow-Origin naming the request's Origin, without credentials and
+    without Vary: Origin."""
+    origin = request_headers(scope).get("origin")
+    return [] if origin is None else [(b"access-control-allow-origin", origin.encode("latin-1"))]
+
+
+def preflight_grant(scope: Scope) -> list[tuple[bytes, bytes]]:
+    """Every CORS field a preflight asks for, granted (added to whatever status the app
+    gives, as a proxy's `add_header ... always` does)."""
+    headers = request_headers(scope)
+    if "origin" not in headers or "access-control-request-method" not in headers:
+        return []
+    return [
+        (b"access-control-allow-origin", b"*"),
+        (b"access-control-allow-methods", b"GET, HEAD, OPTIONS"),
+        (b"access-control-allow-headers", b"*"),
+        (b"access-control-max-age", b"600"),
+    ]
+
+
 def etag_of(body: bytes) -> bytes:
     return b'"%s"' % hashlib.sha256(body).hexdigest()[:20].encode()
 

@@ -282,6 +282,17 @@ _VARIANTS = [
         http.layer(semantics.cors),
     ),
     Variant(
+        "cors_starlette",
+        "Starlette's CORSMiddleware for the console's origin with credentials: a preflight "
+        "from another origin, or asking for other fields, gets 400 text/plain with the "
+        "Access-Control-Allow-Methods/-Headers fields and no Allow-Origin; other answers to "
+        "an Origin carry Access-Control-Allow-Credentials: true",
+        "The Fetch standard's CORS protocol leaves a refused preflight's status free (only a "
+        "successful one must be ok, 3.3.3), and lets a server send the other Access-Control-* "
+        "fields without Allow-Origin: the CORS check fails on the missing origin.",
+        http.layer(semantics.starlette_cors),
+    ),
+    Variant(
         "cors_console_credentials",
         "every answer says Access-Control-Allow-Origin: https://console.dcs.example with "
         "Access-Control-Allow-Credentials: true and Vary: Origin, whatever the request's Origin",

@@ -336,6 +336,68 @@ async def cors(app: ASGIApp, scope: Scope, receive: Receive, send: Send) -> None
     await app(scope, receive, edited)
 
 
+#: What Starlette's CORSMiddleware sends on every preflight, allowed or not (allow_origins the
+#: console's, allow_methods GET, allow_headers the key's fields, allow_credentials).
+STARLETTE_PREFLIGHT = [
+    (b"access-control-allow-methods", b"GET"),
+    (b"access-control-max-age", b"600"),
+    (
+        b"access-control-allow-headers",
+        b"Accept, Accept-Language, Content-Language, Content-Type, authorization, x-api-key",
+    ),
+    (b"access-control-allow-credentials", b"true"),
+    (b"vary", b"Origin"),
+]
+STARLETTE_ALLOWED = "https://console.dcs.example"
+
+
+async def starlette_cors(app: ASGIApp, scope: Scope, receive: Receive, send: Send) -> None:
+    """Starlette's CORSMiddleware, for the console's origin with credentials: a preflight
+    gets its fields, and 200 with the origin allowed only when origin, method and request
+    fields are all allowed, else 400 text/plain naming what is not; other requests with an
+    Origin get Access-Control-Allow-Credentials, and the origin with Vary: Origin when it is
+    the console."""
+    fields = request_fields(scope)
+    origin = fields.get("origin")
+    if origin is None:
+        await app(scope, receive, send)
+        return
+    if scope["method"] == "OPTIONS" and "access-control-request-method" in fields:
+        headers = list(STARLETTE_PREFLIGHT)
+        failures = []
+        if origin == STARLETTE_ALLOWED:
+            headers.append((b"access-control-allow-origin", origin.encode("latin-1")))
+        else:
+            failures.append("origin")
+        if fields["access-control-request-method"] != "GET":
+            failures.append("method")
+        allowed = {"accept", "accept-language", "content-language", "content-type"}
+        asked = fields.get("access-control-request-headers", "")
+        names = {n.strip().lower() for n in asked.split(",") if n.strip()}
+        if not names <= allowed | {"authorization", "x-api-key"}:
+            failures.append("headers")
+        body = b"Disallowed CORS " + ", ".join(failures).encode() if failures else b"OK"
+        headers += [
+            (b"content-type", b"text/plain; charset=utf-8"),
+            (b"content-length", b"%d" % len(body)),
+        ]
+        await _send(_start(400 if failures else 200, headers), body, send)
+        return
+    extra = [(b"access-control-allow-credentials", b"true")]
+    if origin == STARLETTE_ALLOWED:
+        extra.append((b"access-control-allow-origin", origin.encode("latin-1")))
+
+    async def edited(message: Message) -> None:
+        if message["type"] == "http.response.start":
+            headers = list(message.get("headers", []))
+            if len(extra) > 1:
+                headers = _vary(headers, b"Origin")
+            message = {**message, "headers": [*headers, *extra]}
+        await send(message)
+
+    await app(scope, receive, edited)
+
+
 async def options_200(app: ASGIApp, scope: Scope, receive: Receive, send: Send) -> None:
     """OPTIONS /v1/usage: 200 with Allow and Content-Length: 0; 405s list OPTIONS."""
     if scope["path"] == USAGE_PATH and scope["method"] == "OPTIONS":
