@@ -645,6 +645,29 @@ def _rewrite_header(c: TestClient) -> None:
     _equal(_error(c).status_code, 401)
 
 
+def _from_operator(c: TestClient) -> None:
+    _equal(_error(c, From="admin@example.com").status_code, 200)
+    _equal(_error(c).status_code, 401)
+
+
+def _list_syntax(c: TestClient) -> None:
+    _statuses(
+        (_with(Accept=", application/json,"), 400),
+        (_with(**{"Accept-Encoding": "gzip ,, identity"}), 400),
+        (_with(**{"If-None-Match": '"a" , ,W/"b"'}), 400),
+        (_with(Accept='application/json;profile="a\\"b"'), 400),
+        (_with(Accept="application/json, */*", **{"If-None-Match": '"a", W/"b"'}), 200),
+    )(c)
+
+
+def _content_location(c: TestClient) -> None:
+    other, own = usage(c, "2026-05-01").json(), usage(c, CLOSED_PERIOD).json()
+    elsewhere = {**AUTH, "Content-Location": "/v1/usage?period_start=2026-05-01"}
+    _equal(usage(c, CLOSED_PERIOD, **elsewhere).json(), other)
+    _equal(usage(c, CLOSED_PERIOD, **AUTH, **{"Content-Location": "/v1/usage"}).json(), own)
+    assert other != own
+
+
 def _session_cookie(c: TestClient) -> None:
     keyed = usage(c, CLOSED_PERIOD)
     session = keyed.headers.get("set-cookie", "").split(";")[0]
@@ -850,6 +873,9 @@ IN_PROCESS: dict[str, Callable[[TestClient], None]] = {
     "rewrite_header_skips_auth": _rewrite_header,
     "etag_of_the_period": _tag_of_the_period,
     "session_cookie_stands_for_key": _session_cookie,
+    "from_stands_for_key": _from_operator,
+    "list_syntax_strict_400": _list_syntax,
+    "content_location_selects_period": _content_location,
     "repeated_param_500": _repeated_param,
     "period_only_first_param": _only_first,
     "encoded_unreserved_differs": _encoded,

@@ -80,6 +80,13 @@ FAULTS: list[Fault] = [
             wire(rw.rewritten_outside_api, rw.as_get_default_org),
         ),
         Fault(
+            "from_stands_for_key",
+            "the auth middleware lets a request that names its user in From (an operator's "
+            "mailbox) through without a key: the default org's usage (RFC 9110 10.1.2)",
+            (KEYLESS,),
+            wire(rw.reads_with("from", lambda value: "@" in value), rw.as_get_default_org),
+        ),
+        Fault(
             "session_cookie_stands_for_key",
             "a usage 200 to a keyed request sets a session cookie (dcs_session), and a later "
             "request that carries it without a key is served as the key's org",
@@ -214,6 +221,24 @@ FAULTS: list[Fault] = [
             "empty body and raises, 500",
             (HEADERS,),
             wire(rw.reads_with("content-type", lambda value: True), rw.crash),
+        ),
+        Fault(
+            "list_syntax_strict_400",
+            "Accept, Accept-Encoding and If-None-Match are split by a strict list parser that "
+            "refuses empty elements, whitespace before a comma and quoted-pairs: 400 (RFC 9110 "
+            "5.6.1.2 has a recipient skip empty elements)",
+            (HEADERS,),
+            wire(rw.reads_where(rw.list_syntax_strict), rw.invalid_request),
+        ),
+        Fault(
+            "content_location_selects_period",
+            "a request's Content-Location is read as the resource asked for: its query's "
+            "period_start replaces the target's (RFC 9110 8.7: transitory context only)",
+            (HEADERS,),
+            wire(
+                rw.reads_with("content-location", lambda value: "?" in value),
+                rw.period_from_content_location,
+            ),
         ),
         Fault(
             "expect_continue_hang",

@@ -163,6 +163,24 @@ def conditional_malformed(scope: Scope) -> bool:
     return any(map(not_an_http_date, dates)) or any(not ENTITY_TAGS.fullmatch(t) for t in tags)
 
 
+#: The list fields a strict parser reads (Accept, Accept-Encoding, If-None-Match).
+LIST_FIELDS = ("accept", "accept-encoding", "if-none-match")
+
+
+def list_syntax_strict(scope: Scope) -> bool:
+    """A list field with an empty element, whitespace before a comma or a backslash (RFC
+    9110 5.6.1.2 and 5.6.4 let a recipient take each): what a strict parser refuses."""
+    values = [v for n in LIST_FIELDS for v in request_headers(scope).getlist(n)]
+    return any(
+        any(not m.strip() for m in v.split(",")) or re.search(r"[ \t],", v) or "\\" in v
+        for v in values
+    )
+
+
+async def invalid_request(app: ASGIApp, scope: Scope, receive: Receive, send: Send) -> None:
+    await send_reply(replies.INVALID_REQUEST, send)
+
+
 def cookie_unparseable(value: str) -> bool:
     """A Cookie value with a pair that is not name=value of ASCII without quotes."""
     pairs = [pair.strip() for pair in value.split(";") if pair.strip()]
@@ -556,6 +574,16 @@ class ConditionalBeforeAuth:
 
 def _with_query(scope: Scope, query: bytes) -> Scope:
     return {**scope, "query_string": query}
+
+
+async def period_from_content_location(
+    app: ASGIApp, scope: Scope, receive: Receive, send: Send
+) -> None:
+    """The query of a request's Content-Location, when it has one, stands for the target's
+    (RFC 9110 8.7: it is transitory context, never the request's meaning)."""
+    location = request_headers(scope).get("content-location", "")
+    _, sep, query = location.partition("?")
+    await app(_with_query(scope, query.encode("latin-1")) if sep else scope, receive, send)
 
 
 async def period_only_first(app: ASGIApp, scope: Scope, receive: Receive, send: Send) -> None:
