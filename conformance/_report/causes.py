@@ -130,6 +130,8 @@ CATEGORY = {
     "close_echoed": WIRE,
     "close_announced": WIRE,
     "no_transfer_encoding_in_204": WIRE,
+    "higher_minor_version_served": WIRE,
+    "unfinished_head_not_answered": WIRE,
     # wording: what an error calls itself
     "error_code_format": WORDING,
     "problem_title_stable": WORDING,

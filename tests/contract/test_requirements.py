@@ -27,9 +27,7 @@ OPEN = frozenset(
     {
         "rfc9110-4.2-empty-host-received",
         "rfc9110-4.2-uris-generated",
-        "rfc9110-5.3-whole-header-section",
         "rfc9110-6.2-no-unconformant-version",
-        "rfc9110-6.2-higher-minor",
         "rfc9110-6.5-trailers",
         "rfc9110-6.6.1-date-accurate",
         "rfc9110-7.4-scheme-requirements",

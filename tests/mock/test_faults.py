@@ -1346,6 +1346,16 @@ HTTP1_PROBES: dict[str, tuple[bytes, tuple[int | None, bool], tuple[int | None, 
         (401, False),
         (400, True),
     ),
+    "higher_minor_500": (
+        b"GET " + _TARGET + b" HTTP/1.9\r\nHost: x\r\n\r\n",
+        (500, True),
+        (400, True),
+    ),
+    "unfinished_head_answered": (
+        b"GET " + _TARGET + b" HTTP/1.1\r\nHost: x\r\n" + _KEY_LINE + b"\r\n",
+        (200, False),
+        (None, False),
+    ),
     "te_cl_kept_open": (
         b"GET " + _TARGET + b" HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n"
         b"Content-Length: 0\r\n\r\n0\r\n\r\n",
