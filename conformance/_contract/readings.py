@@ -440,6 +440,21 @@ def _malformed(request: Mapping[str, str], names: set[str], malformed: bool) -> 
     return None
 
 
+def authority_refusal(status: int, location: str | None) -> str | None:
+    """Why `status` refuses an absolute-form request-target whose authority the server cannot
+    serve (an empty host or userinfo: RFC 9110 4.2.1, 4.2.4; another authority or scheme:
+    7.4, 15.5.20), or None: any 4xx (400, 421, 404), or a redirect with a Location.
+
+    Our reading: the MUST to refuse it is not enforced: the plain answer passes too, as Go's
+    net/http and uvicorn route such a request by its path and serve it (RFC 9112 3.2.2 has
+    an origin server take the target's host, which neither checks)."""
+    if 400 <= status < 500:
+        return "a refusal of the target's authority"
+    if status in REDIRECTS and location:
+        return "a redirect"
+    return None
+
+
 def target_refusal(status: int, target_length: int, location: str | None) -> str | None:
     """Why `status` is a documented answer to a request-target of an unusual shape, or None:
     400 (the query refused as malformed), 414 past `LONG_TARGET`, a redirect with a

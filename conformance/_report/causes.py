@@ -132,6 +132,7 @@ CATEGORY = {
     "no_transfer_encoding_in_204": WIRE,
     "higher_minor_version_served": WIRE,
     "unfinished_head_not_answered": WIRE,
+    "foreign_authority_not_misserved": WIRE,
     # wording: what an error calls itself
     "error_code_format": WORDING,
     "problem_title_stable": WORDING,

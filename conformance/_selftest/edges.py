@@ -140,7 +140,8 @@ _REQUEST_PARSING = frozenset(
     {"missing_host_accepted", "double_host_accepted", "invalid_host_accepted",
      "space_before_colon_accepted", "control_bytes_in_field_500", "indented_field_line_taken",
      "garbage_request_line_500", "garbage_request_line_kept_open", "raw_target_autocorrected",
-     "long_method_500", "invalid_content_length_ignored", "te_cl_kept_open"}
+     "long_method_500", "invalid_content_length_ignored", "te_cl_kept_open", "higher_minor_500",
+     "unfinished_head_answered"}
 )  # fmt: skip
 _CLIENT_CONNECTION = frozenset({"close_then_next_answered", "pipelined_answers_swapped"})
 
@@ -151,7 +152,10 @@ def _own_http1(proxy: str, *names: str) -> dict[str, str]:
     reasons = {}
     for name in names:
         if name in _REQUEST_PARSING:
-            why = "parses the client's request itself and refuses or rewrites what is malformed"
+            why = (
+                "parses the client's whole request head itself and refuses or rewrites what is "
+                "malformed (and its version)"
+            )
         elif name in _CLIENT_CONNECTION:
             why = "holds the client's connection itself: its pipelining and its close"
         else:
@@ -165,6 +169,7 @@ _EVERY_EDGE_HIDES = (
     "indented_field_line_taken", "garbage_request_line_500", "garbage_request_line_kept_open",
     "invalid_content_length_ignored", "te_cl_kept_open", "close_then_next_answered",
     "pipelined_answers_swapped", "chunked_204", "close_not_echoed", "folded_response_field",
+    "higher_minor_500", "unfinished_head_answered",
 )  # fmt: skip
 
 

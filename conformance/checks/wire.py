@@ -185,6 +185,22 @@ def higher_minor_version_served(reference: Exchange, exchange: Exchange) -> None
 
 
 @invariant
+def foreign_authority_not_misserved(reference: Exchange, exchange: Exchange) -> None:
+    """An http(s) URI with an empty host "is invalid", and userinfo in one received is "an
+    error" (RFC 9110 4.2.1, 4.2.4); "the origin server MUST reject the request if any
+    scheme-specific requirements for the target URI are not met" (7.4): a keyed GET whose
+    absolute-form target has an empty host, a userinfo or the other scheme gets a refusal
+    (`readings.authority_refusal`: a 4xx or a redirect) or, by our reading, the plain
+    request's answer (`reference`); never another answer, a 5xx or none."""
+    expected = f"a 4xx refusal (400, 421) or a redirect; or {describe(reference)}, as the plain"
+    status = _answered(exchange, expected)
+    if readings.authority_refusal(status, exchange.headers.get("location")):
+        return
+    same = status == reference.status and usage_body(exchange) == usage_body(reference)
+    _status(exchange, same and exchange.body_judged == reference.body_judged, expected)
+
+
+@invariant
 def no_request_after_close(exchange: Exchange) -> None:
     """ "A server that sends a "close" connection option MUST initiate closure of the
     connection after it sends the response containing "close". The server MUST NOT process

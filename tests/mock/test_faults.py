@@ -1163,6 +1163,16 @@ def test_absolute_form_500(server) -> None:
     assert raw_exchange(port, raw_request(**KEYED)).startswith(b"HTTP/1.1 200 ")
 
 
+def test_foreign_authority_500(server) -> None:
+    port, good = port_of(server("foreign_authority_500")), port_of(server(""))
+    for authority in ("", "user@x", "dcs-conformance.invalid"):  # raw_request's Host is x
+        absolute = raw_request(target=f"http://{authority}/v1/usage{CLOSED}", **KEYED)
+        assert raw_exchange(port, absolute).startswith(b"HTTP/1.1 500 "), authority
+        assert not raw_exchange(good, absolute).startswith(b"HTTP/1.1 500 "), authority
+    own = raw_request(target=f"http://x/v1/usage{CLOSED}", **KEYED)
+    assert raw_exchange(port, own).startswith(b"HTTP/1.1 200 ")
+
+
 def test_http10_legacy_backend(server) -> None:
     port = port_of(server("http10_legacy_backend"))
     old = raw_exchange(port, raw_request(version="1.0", **KEYED)).partition(b"\r\n\r\n")[2]

@@ -301,6 +301,14 @@ FAULTS: list[Fault] = [
             wire(rw.reads_where(rw.empty_or_bare_pair), rw.crash),
         ),
         Fault(
+            "foreign_authority_500",
+            "the router looks an absolute-form target's authority up in its table of host "
+            "names: an empty host, a userinfo or another name raises, 500 (RFC 9110 4.2, 7.4: "
+            "refuse it)",
+            ("foreign_authority_not_misserved",),
+            wire(rw.foreign_authority, rw.crash),
+        ),
+        Fault(
             "absolute_form_500",
             "an absolute-form request-target (GET http://host/v1/usage) crashes the router, "
             "which indexes the target's path segments: 500",

@@ -246,6 +246,16 @@ def absolute_form(scope: Scope) -> bool:
     return not target.startswith(b"/") and target != b"*"
 
 
+def foreign_authority(scope: Scope) -> bool:
+    """An absolute-form target whose authority is empty, has a userinfo, or is not Host's."""
+    target = request_target(scope)
+    if not absolute_form(scope) or b"://" not in target:
+        return False
+    authority = target.split(b"://", 1)[1].split(b"/", 1)[0]
+    host = request_headers(scope).get("host", "").encode("latin-1")
+    return not authority or b"@" in authority or authority != host
+
+
 def long_query(scope: Scope) -> bool:
     return len(scope.get("query_string", b"")) > 1024
 
