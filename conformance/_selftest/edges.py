@@ -204,6 +204,8 @@ NGINX = Edge(
         "expect_continue_hang": "nginx answers Expect: 100-continue itself and does not pass "
         "the field on",
         "absolute_form_500": "nginx sends the upstream an origin-form request-target",
+        "foreign_authority_500": "nginx sends the upstream an origin-form request-target "
+        "(or refuses the empty host or userinfo itself)",
         "http10_legacy_backend": "nginx speaks HTTP/1.1 to the upstream whatever the client's "
         "version (proxy_http_version 1.1)",
         "chunked_to_http10": "nginx takes the upstream's chunked framing apart and frames the "
@@ -346,6 +348,8 @@ ProxyPassReverse "/" "http://127.0.0.1:$upstream/"
         "drops what follows",
         "head_length_zero": "Apache does not pass on the upstream's Content-Length to a HEAD",
         "absolute_form_500": "Apache sends the upstream an origin-form request-target",
+        "foreign_authority_500": "Apache sends the upstream an origin-form request-target "
+        "(or refuses the empty host or userinfo itself)",
         "http10_legacy_backend": "mod_proxy_http speaks HTTP/1.1 to the upstream whatever "
         "the client's version",
         "chunked_to_http10": "Apache takes the upstream's chunked framing apart and frames "
@@ -386,6 +390,8 @@ $fixes
         "head_with_body": "Caddy knows a HEAD's answer ends with its header section and drops "
         "what follows",
         "absolute_form_500": "Caddy sends the upstream an origin-form request-target",
+        "foreign_authority_500": "Caddy sends the upstream an origin-form request-target "
+        "(or refuses the empty host or userinfo itself)",
         "http10_legacy_backend": "Caddy speaks HTTP/1.1 to the upstream whatever the "
         "client's version",
         "chunked_to_http10": "Caddy takes the upstream's chunked framing apart and frames the "
