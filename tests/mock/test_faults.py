@@ -1450,6 +1450,7 @@ WIRE = {
     "head_before_auth",
     "head_with_body",
     "absolute_form_500",
+    "foreign_authority_500",
     "http10_legacy_backend",
     "chunked_to_http10",
     "content_length_beside_chunked",
