@@ -89,6 +89,8 @@ KEYLESS_CASES: dict[str, tuple[dict[str, str], Raw | None]] = {
     # the path a rewriting proxy says it rewrote: a public one, for a server that guards by it
     "x_original_url_root": ({"X-Original-URL": "/"}, None),
     "x_rewrite_url_health": ({"X-Rewrite-URL": "/health"}, None),
+    # who the user says they are (RFC 9110 10.1.2: never access control)
+    "from_operator": ({"From": "admin@example.com"}, None),
     "if_none_match_any": ({"If-None-Match": "*"}, None),
     "if_none_match_current": ({"If-None-Match": "{etag}"}, None),
     "if_modified_since_now": ({"If-Modified-Since": email.utils.formatdate(usegmt=True)}, None),

@@ -28,6 +28,7 @@ from conformance.checks import auth, space
 from conformance.plugin import share_of_examples, suite_contract
 
 CLOSED = month_start(CLOSED_PERIOD_OFFSET).isoformat()
+EARLIER = month_start(CLOSED_PERIOD_OFFSET - 1).isoformat()
 SCHEMES = suite_contract().auth_schemes
 #: The generated tests here are not shrunk: a failure shows the whole request it rests on
 #: (fields, target, transformation), and shrinking one (often one that fails whatever is
@@ -63,6 +64,14 @@ FIELDS: dict[str, tuple[dict[str, str], bool]] = {
     "accept_language_malformed": ({"Accept-Language": "en-US;q=7, @@"}, True),
     "accept_charset_utf8": ({"Accept-Charset": "utf-8, iso-8859-1;q=0.5"}, False),
     "accept_charset_latin1_only": ({"Accept-Charset": "iso-8859-1"}, False),
+    # list syntax (RFC 9110 5.6.1.2: empty elements skipped, OWS around commas; 5.6.4 quoted-pair)
+    "accept_empty_elements": ({"Accept": ", application/json,"}, False),
+    "accept_encoding_empty_elements": ({"Accept-Encoding": "gzip ,, identity"}, False),
+    "accept_quoted_pair": ({"Accept": 'application/json;profile="a\\"b, c", */*;q=0.1'}, False),
+    "if_none_match_empty_elements": (
+        {"If-None-Match": ',"dcs-conformance-no-such-tag" , ,W/"b"'},
+        False,
+    ),
     # conditional requests (RFC 9110 13)
     "if_none_match_any": ({"If-None-Match": "*"}, False),
     "if_none_match_other": ({"If-None-Match": '"dcs-conformance-no-such-tag"'}, False),
@@ -142,6 +151,11 @@ FIELDS: dict[str, tuple[dict[str, str], bool]] = {
     "expect_unknown": ({"Expect": "dcs-conformance"}, False),
     "content_length_zero": ({"Content-Length": "0"}, False),
     "content_type_json": ({"Content-Type": "application/json"}, False),
+    # transitory context, never the request's meaning (RFC 9110 8.7)
+    "content_location_other_month": (
+        {"Content-Location": f"/v1/usage?period_start={EARLIER}"},
+        False,
+    ),
     "transfer_encoding_chunked": ({"Transfer-Encoding": "chunked"}, False),
     # sizes, bytes and repetitions
     "long_value_under_limits": ({"X-Dcs-Padding": "a" * 900}, False),

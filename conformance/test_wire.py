@@ -5,7 +5,9 @@ request-line that is no request-line, a request-target with a raw space or byte,
 method, an invalid Content-Length, and Transfer-Encoding with Content-Length; and two GETs
 pipelined, whose answers come in order. The malformed probes carry no key (the indented one
 aside, whose only key is on the line to be ignored); their refusals may be the HTTP layer's
-own and are judged by status, closure and safety only."""
+own and are judged by status, closure and safety only. Keyed GETs besides (RFC 9110):
+one in HTTP/1.9 (6.2), one whose header section never ends (5.3), and absolute-form targets
+with an empty host, a userinfo or the other scheme (4.2, 7.4)."""
 
 from collections.abc import Callable
 from typing import Any
@@ -164,3 +166,44 @@ def test_pipelined_answers_in_order(dcs):
     first, second = dcs.plain(CLOSED), dcs.plain(EARLIER)
     exchange = dcs.send_usage(period_start=CLOSED, raw=Raw(then_query=f"period_start={EARLIER}"))
     dcs.judge(exchange, lambda: wire.pipelined_answers_in_order(first, second, exchange))
+
+
+def test_higher_minor_version(dcs):
+    """A keyed GET in HTTP/1.9, a minor version above any (RFC 9110 6.2)."""
+    reference = dcs.plain(CLOSED)
+    exchange = dcs.send_usage(period_start=CLOSED, raw=Raw("1.9"))
+    dcs.judge(exchange, lambda: wire.higher_minor_version_served(reference, exchange))
+
+
+def test_unfinished_head(dcs):
+    """A keyed GET whose header section stops before its empty line (RFC 9110 5.3): no
+    answer within a second is the server waiting, and judged by the check alone."""
+    raw = Raw(unfinished=True, flaw="a header section without its empty line")
+    exchange = dcs.send_usage(period_start=CLOSED, raw=raw)
+    if exchange.status is None and not exchange.stalled:
+        wire.unfinished_head_not_answered(exchange)
+    else:
+        dcs.judge(exchange, lambda: wire.unfinished_head_not_answered(exchange))
+
+
+#: Absolute-form targets of the usage path whose authority the server cannot serve (RFC 9110
+#: 4.2.1, 4.2.4, 7.4): `{authority}` and `{other}` stand for the target's own authority and
+#: the scheme it is not served by. Not another host: Caddy answers a host it has no site for
+#: with its own empty 200, whatever the origin behind it does.
+AUTHORITIES = {
+    "empty_host": "GET http://{target} HTTP/1.1",
+    "userinfo": "GET http://dcs-conformance@{authority}{target} HTTP/1.1",
+    "other_scheme": "GET {other}://{authority}{target} HTTP/1.1",
+}
+
+
+@pytest.mark.parametrize("case", list(AUTHORITIES))
+def test_absolute_form_authority(dcs, case):
+    """A keyed GET whose absolute-form target names what the server cannot serve."""
+    reference = dcs.plain(CLOSED)
+    parts = urlsplit(dcs.transport.base_url)
+    other = "http" if parts.scheme == "https" else "https"
+    line = AUTHORITIES[case].replace("{authority}", parts.netloc).replace("{other}", other)
+    raw = Raw(line=line, flaw=f"an absolute-form target with {case.replace('_', ' ')}")
+    exchange = dcs.send_usage(period_start=CLOSED, raw=raw)
+    dcs.judge(exchange, lambda: wire.foreign_authority_not_misserved(reference, exchange))

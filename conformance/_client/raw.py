@@ -3,9 +3,9 @@
 3.2.2), whitespace around a field value, whatever a server sends after a response that has no
 content (a HEAD or a 304 answered with content), and requests malformed at HTTP/1.1's level
 on purpose (no Host, a request-line of its own, octets before it, an indented first field
-line, content after the head), with whether the server then closed the connection. The
-request asks for the connection to be closed after it unless told to watch for the close
-(whether the server leaves it open is seen); the answer is read as RFC
+line, content after the head, a head without its end), with whether the server then closed
+the connection. The request asks for the connection to be closed after it unless told to
+watch for the close (whether the server leaves it open is seen); the answer is read as RFC
 9112 frames it (1xx interim responses skipped, Content-Length, chunked, or until the close),
 within the same deadline and size cap as every other request, and decoded as labelled."""
 
@@ -39,6 +39,9 @@ CLOSE_GRACE = 0.5
 #: How long a watched connection may stay open after a complete answer before it is taken
 #: for kept open (a server that closes does so at once).
 CLOSE_WATCH = 1.0
+#: How long an answer to a head written without its end is awaited (a correct server waits
+#: for the rest, so this is the time the probe costs).
+UNFINISHED_WAIT = 1.0
 #: status-line = HTTP-version SP status-code SP [ reason-phrase ] (RFC 9112 4: the second SP
 #: is sent even when the reason-phrase is empty)
 _STATUS_LINE = re.compile(rb"HTTP/1\.[0-9] ([0-9]{3}) [^\r\n]*")
@@ -51,7 +54,7 @@ _ANSWER = re.compile(rb"(?:^|\n)HTTP/1\.[0-9] [0-9]{3} ")
 class Raw:
     """How a request goes on the wire when written byte for byte."""
 
-    version: str = "1.1"  # "1.0" or "1.1"
+    version: str = "1.1"  # "1.0" or "1.1" ("1.9": a minor version above any, RFC 9110 6.2)
     absolute_form: bool = False  # the request-target is the whole URL
     #: a GET of the same target follows on the same kept-alive connection, written at once
     #: (pipelined, RFC 9112 9.3.2): whatever the server sends between the two answers is
@@ -79,6 +82,10 @@ class Raw:
     #: a GET of the same path with this query and the same fields follows at once
     #: (pipelined, RFC 9112 9.3.2), asking for the close; the answer read is the first's
     then_query: str = ""
+    #: the head is written without the empty line that ends it (RFC 9110 5.3): an answer is
+    #: awaited `UNFINISHED_WAIT` seconds, and none coming is no error (the server waits);
+    #: whether the server closed the connection is reported
+    unfinished: bool = False
 
 
 class _Broken(Exception):
@@ -119,6 +126,9 @@ def exchange(
         sock.sendall(request_bytes(method, url, headers, raw))
         asked = ", ".join(v for k, v in headers if k.lower() == "accept-encoding")
         reader = _Reader(sock, due, read_timeout)
+        if raw.unfinished:
+            _receive_unfinished(method, answer, reader, max_body_bytes, asked or ACCEPT_ENCODING)
+            return answer
         _receive(method, answer, reader, max_body_bytes, asked or ACCEPT_ENCODING)
         if raw.watch_close:
             reader.until_close(max_body_bytes, CLOSE_WATCH)
@@ -163,6 +173,8 @@ def request_bytes(method: str, url: str, headers: Sequence[tuple[str, str]], raw
         then = urlsplit(url)._replace(query=raw.then_query).geturl()
         return first + _head_bytes("GET", then, headers, Raw(raw.version), close=True)
     first = _head_bytes(method, url, headers, raw, close=not raw.watch_close) + raw.content
+    if raw.unfinished:
+        return first[: -len(b"\r\n")]
     if raw.follow:
         first += _head_bytes("GET", url, [], Raw(raw.version), close=True)
     return first
@@ -273,6 +285,20 @@ def _receive(method: str, answer: Answer, reader: _Reader, cap: int, asked: str)
         answer.body = bytes(buffer[:OVERSIZE_EVIDENCE_BYTES])
         return
     read_body([_body(reader, fields, cap)], answer, cap, asked)
+
+
+def _receive_unfinished(method: str, answer: Answer, reader: _Reader, cap: int, asked: str) -> None:
+    """After a head written without its end: the answer if one begins within
+    `UNFINISHED_WAIT` seconds (read to its end within the deadline), else none, and whether
+    the server closed the connection meanwhile."""
+    try:
+        while not reader.buffer and reader.more(UNFINISHED_WAIT):
+            pass
+    except TimeoutError:
+        pass  # no answer: the server waits for the rest of the head
+    if reader.buffer:
+        _receive(method, answer, reader, cap, asked)
+    answer.closed = reader.closed
 
 
 def _head(head: bytes) -> tuple[int, dict[str, str]]:

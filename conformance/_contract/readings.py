@@ -257,6 +257,12 @@ ONE_LINE_FIELDS = SINGLETON_FIELDS | {
 }
 
 
+#: What a request in HTTP/1.x with x above 1 may get besides its answer as HTTP/1.1 (RFC 9110
+#: 6.2 says it SHOULD be processed as 1.1): our reading, 400, as llhttp (Node's http,
+#: uvicorn's httptools, the mock) answers every version but 1.0 and 1.1, and 505 (15.6.6).
+HIGHER_MINOR_REFUSALS = frozenset({400, 505})
+
+
 def outside_the_api(declared_method: str, exchange: Exchange) -> str | None:
     """Why the request of `exchange` lies outside what the spec's operations describe, or
     None: a method the operation does not declare (names are case-sensitive, RFC 9110 9.1),
@@ -264,7 +270,7 @@ def outside_the_api(declared_method: str, exchange: Exchange) -> str | None:
     `LARGE_HEADER_SECTION`, `MANY_FIELDS`), or one malformed at HTTP's level (a field
     value with a control byte or a byte that is not ASCII, RFC 9110 5.5; a one-line field
     repeated; framing fields or Expect on a request without content; a request written
-    malformed on the raw wire on purpose: `Exchange.flaw`).
+    malformed on the raw wire on purpose: `Exchange.flaw`; a version other than 1.0 and 1.1).
 
     Our reading: the spec's schemas and media types describe the answers of its declared
     operations (OpenAPI 3.1 4.8.16: "the expected responses of an operation"). A refusal
@@ -276,6 +282,8 @@ def outside_the_api(declared_method: str, exchange: Exchange) -> str | None:
     method = exchange.method
     if exchange.flaw:
         return f"a request malformed at HTTP/1.1's level ({exchange.flaw})"
+    if exchange.http_version not in ("1.0", "1.1"):
+        return f"HTTP/{exchange.http_version}, a version HTTP's layer may refuse"
     if method != declared_method.upper():
         return f"{method} is not the method the spec declares ({declared_method.upper()})"
     request = exchange.request_headers
@@ -435,6 +443,21 @@ def _malformed(request: Mapping[str, str], names: set[str], malformed: bool) -> 
         return "a field that may appear once, twice"
     if names & {"content-type", "content-length", "transfer-encoding", "expect"}:
         return "content fields on a request without content"
+    return None
+
+
+def authority_refusal(status: int, location: str | None) -> str | None:
+    """Why `status` refuses an absolute-form request-target whose authority the server cannot
+    serve (an empty host or userinfo: RFC 9110 4.2.1, 4.2.4; another authority or scheme:
+    7.4, 15.5.20), or None: any 4xx (400, 421, 404), or a redirect with a Location.
+
+    Our reading: the MUST to refuse it is not enforced: the plain answer passes too, as Go's
+    net/http and uvicorn route such a request by its path and serve it (RFC 9112 3.2.2 has
+    an origin server take the target's host, which neither checks)."""
+    if 400 <= status < 500:
+        return "a refusal of the target's authority"
+    if status in REDIRECTS and location:
+        return "a redirect"
     return None
 
 

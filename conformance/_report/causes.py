@@ -136,6 +136,9 @@ CATEGORY = {
     "preflight_answer_ok": WIRE,
     "wrong_key_burst_refused": ACCESS,  # a guessed key let in, or the guard falls over
     "sibling_path_gives_no_usage": ACCESS,  # another version serves usage without a key
+    "higher_minor_version_served": WIRE,
+    "unfinished_head_not_answered": WIRE,
+    "foreign_authority_not_misserved": WIRE,
     # wording: what an error calls itself
     "error_code_format": WORDING,
     "problem_title_stable": WORDING,

@@ -140,7 +140,8 @@ _REQUEST_PARSING = frozenset(
     {"missing_host_accepted", "double_host_accepted", "invalid_host_accepted",
      "space_before_colon_accepted", "control_bytes_in_field_500", "indented_field_line_taken",
      "garbage_request_line_500", "garbage_request_line_kept_open", "raw_target_autocorrected",
-     "long_method_500", "invalid_content_length_ignored", "te_cl_kept_open"}
+     "long_method_500", "invalid_content_length_ignored", "te_cl_kept_open", "higher_minor_500",
+     "unfinished_head_answered"}
 )  # fmt: skip
 _CLIENT_CONNECTION = frozenset({"close_then_next_answered", "pipelined_answers_swapped"})
 
@@ -151,7 +152,10 @@ def _own_http1(proxy: str, *names: str) -> dict[str, str]:
     reasons = {}
     for name in names:
         if name in _REQUEST_PARSING:
-            why = "parses the client's request itself and refuses or rewrites what is malformed"
+            why = (
+                "parses the client's whole request head itself and refuses or rewrites what is "
+                "malformed (and its version)"
+            )
         elif name in _CLIENT_CONNECTION:
             why = "holds the client's connection itself: its pipelining and its close"
         else:
@@ -165,6 +169,7 @@ _EVERY_EDGE_HIDES = (
     "indented_field_line_taken", "garbage_request_line_500", "garbage_request_line_kept_open",
     "invalid_content_length_ignored", "te_cl_kept_open", "close_then_next_answered",
     "pipelined_answers_swapped", "chunked_204", "close_not_echoed", "folded_response_field",
+    "higher_minor_500", "unfinished_head_answered",
 )  # fmt: skip
 
 
@@ -199,6 +204,8 @@ NGINX = Edge(
         "expect_continue_hang": "nginx answers Expect: 100-continue itself and does not pass "
         "the field on",
         "absolute_form_500": "nginx sends the upstream an origin-form request-target",
+        "foreign_authority_500": "nginx sends the upstream an origin-form request-target "
+        "(or refuses the empty host or userinfo itself)",
         "http10_legacy_backend": "nginx speaks HTTP/1.1 to the upstream whatever the client's "
         "version (proxy_http_version 1.1)",
         "chunked_to_http10": "nginx takes the upstream's chunked framing apart and frames the "
@@ -341,6 +348,8 @@ ProxyPassReverse "/" "http://127.0.0.1:$upstream/"
         "drops what follows",
         "head_length_zero": "Apache does not pass on the upstream's Content-Length to a HEAD",
         "absolute_form_500": "Apache sends the upstream an origin-form request-target",
+        "foreign_authority_500": "Apache sends the upstream an origin-form request-target "
+        "(or refuses the empty host or userinfo itself)",
         "http10_legacy_backend": "mod_proxy_http speaks HTTP/1.1 to the upstream whatever "
         "the client's version",
         "chunked_to_http10": "Apache takes the upstream's chunked framing apart and frames "
@@ -381,6 +390,8 @@ $fixes
         "head_with_body": "Caddy knows a HEAD's answer ends with its header section and drops "
         "what follows",
         "absolute_form_500": "Caddy sends the upstream an origin-form request-target",
+        "foreign_authority_500": "Caddy sends the upstream an origin-form request-target "
+        "(or refuses the empty host or userinfo itself)",
         "http10_legacy_backend": "Caddy speaks HTTP/1.1 to the upstream whatever the "
         "client's version",
         "chunked_to_http10": "Caddy takes the upstream's chunked framing apart and frames the "

@@ -8,6 +8,7 @@ the API's error schema. Each check judges one exchange whose request carries its
 
 from __future__ import annotations
 
+from conformance._contract import readings
 from conformance._contract.spec import Contract, Operation
 from conformance._core.exchange import Exchange
 from conformance.checks._invariant import Broken, describe, invariant, usage_body
@@ -152,6 +153,51 @@ def long_method_refused(exchange: Exchange) -> None:
     expected = "501 (Not Implemented), or a 4xx (400, 405, 401)"
     status = _answered(exchange, expected)
     _status(exchange, status == 501 or 400 <= status < 500, expected)
+
+
+@invariant
+def unfinished_head_not_answered(exchange: Exchange) -> None:
+    """ "A server MUST NOT apply a request to the target resource until it receives the
+    entire request header section" (RFC 9110 5.3): a keyed GET whose head stops before its
+    empty line gets no answer while the server waits for the rest, or a refusal (a 4xx such
+    as 408 or 400, or the close); never the request's answer, never a 5xx."""
+    if exchange.status is None and not exchange.stalled:
+        return  # it waits (or closed without an answer)
+    expected = "no answer until the head ends, or a 4xx refusal (408, 400), or the close"
+    status = _answered(exchange, expected)
+    _status(exchange, 400 <= status < 500, expected)
+
+
+@invariant
+def higher_minor_version_served(reference: Exchange, exchange: Exchange) -> None:
+    """ "A recipient that receives a message with a major version number that it implements
+    and a minor version number higher than what it implements SHOULD process the message as
+    if it were in the highest minor version within that major version to which the
+    recipient is conformant" (RFC 9110 6.2): a keyed GET in HTTP/1.9 gets the plain
+    request's answer (`reference`: status and body), or a refusal of the version
+    (`readings.HIGHER_MINOR_REFUSALS`); never another answer, a 5xx or no answer."""
+    expected = f"{describe(reference)}, as the plain request; or 400 or 505"
+    status = _answered(exchange, expected)
+    if status in readings.HIGHER_MINOR_REFUSALS:
+        return
+    same = status == reference.status and usage_body(exchange) == usage_body(reference)
+    _status(exchange, same and exchange.body_judged == reference.body_judged, expected)
+
+
+@invariant
+def foreign_authority_not_misserved(reference: Exchange, exchange: Exchange) -> None:
+    """An http(s) URI with an empty host "is invalid", and userinfo in one received is "an
+    error" (RFC 9110 4.2.1, 4.2.4); "the origin server MUST reject the request if any
+    scheme-specific requirements for the target URI are not met" (7.4): a keyed GET whose
+    absolute-form target has an empty host, a userinfo or the other scheme gets a refusal
+    (`readings.authority_refusal`: a 4xx or a redirect) or, by our reading, the plain
+    request's answer (`reference`); never another answer, a 5xx or none."""
+    expected = f"a 4xx refusal (400, 421) or a redirect; or {describe(reference)}, as the plain"
+    status = _answered(exchange, expected)
+    if readings.authority_refusal(status, exchange.headers.get("location")):
+        return
+    same = status == reference.status and usage_body(exchange) == usage_body(reference)
+    _status(exchange, same and exchange.body_judged == reference.body_judged, expected)
 
 
 @invariant

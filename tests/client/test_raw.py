@@ -243,3 +243,14 @@ def test_a_close_without_an_answer_is_reported():
     with raw_server(handler) as server:
         answer = send(server.base_url + "/v1/usage", form=Raw(watch_close=True))
     assert answer.status is None and answer.closed and not answer.stalled
+
+
+def test_an_unfinished_head_waits_a_second_for_an_answer():
+    url = "http://127.0.0.1:1/v1/usage?a=1"
+    head = raw.request_bytes("GET", url, [("X-Api-Key", "k")], Raw(unfinished=True))
+    assert head.endswith(b"X-Api-Key: k\r\nConnection: close\r\n") and b"\r\n\r\n" not in head
+    with raw_server(writing(response("200 OK", {"Content-Length": "0"}))) as server:
+        started = time.monotonic()  # the server waits for the head's end: no answer
+        answer = send(server.base_url + "/v1/usage", form=Raw(unfinished=True))
+    assert (answer.status, answer.error, answer.stalled, answer.closed) == (None, "", False, False)
+    assert time.monotonic() - started < raw.UNFINISHED_WAIT + 0.5

@@ -691,6 +691,29 @@ def _rewrite_header(c: TestClient) -> None:
     _equal(_error(c).status_code, 401)
 
 
+def _from_operator(c: TestClient) -> None:
+    _equal(_error(c, From="admin@example.com").status_code, 200)
+    _equal(_error(c).status_code, 401)
+
+
+def _list_syntax(c: TestClient) -> None:
+    _statuses(
+        (_with(Accept=", application/json,"), 400),
+        (_with(**{"Accept-Encoding": "gzip ,, identity"}), 400),
+        (_with(**{"If-None-Match": '"a" , ,W/"b"'}), 400),
+        (_with(Accept='application/json;profile="a\\"b"'), 400),
+        (_with(Accept="application/json, */*", **{"If-None-Match": '"a", W/"b"'}), 200),
+    )(c)
+
+
+def _content_location(c: TestClient) -> None:
+    other, own = usage(c, "2026-05-01").json(), usage(c, CLOSED_PERIOD).json()
+    elsewhere = {**AUTH, "Content-Location": "/v1/usage?period_start=2026-05-01"}
+    _equal(usage(c, CLOSED_PERIOD, **elsewhere).json(), other)
+    _equal(usage(c, CLOSED_PERIOD, **AUTH, **{"Content-Location": "/v1/usage"}).json(), own)
+    assert other != own
+
+
 def _session_cookie(c: TestClient) -> None:
     keyed = usage(c, CLOSED_PERIOD)
     session = keyed.headers.get("set-cookie", "").split(";")[0]
@@ -896,6 +919,9 @@ IN_PROCESS: dict[str, Callable[[TestClient], None]] = {
     "rewrite_header_skips_auth": _rewrite_header,
     "etag_of_the_period": _tag_of_the_period,
     "session_cookie_stands_for_key": _session_cookie,
+    "from_stands_for_key": _from_operator,
+    "list_syntax_strict_400": _list_syntax,
+    "content_location_selects_period": _content_location,
     "repeated_param_500": _repeated_param,
     "period_only_first_param": _only_first,
     "encoded_unreserved_differs": _encoded,
@@ -1190,6 +1216,16 @@ def test_absolute_form_500(server) -> None:
     assert raw_exchange(port, raw_request(**KEYED)).startswith(b"HTTP/1.1 200 ")
 
 
+def test_foreign_authority_500(server) -> None:
+    port, good = port_of(server("foreign_authority_500")), port_of(server(""))
+    for authority in ("", "user@x", "dcs-conformance.invalid"):  # raw_request's Host is x
+        absolute = raw_request(target=f"http://{authority}/v1/usage{CLOSED}", **KEYED)
+        assert raw_exchange(port, absolute).startswith(b"HTTP/1.1 500 "), authority
+        assert not raw_exchange(good, absolute).startswith(b"HTTP/1.1 500 "), authority
+    own = raw_request(target=f"http://x/v1/usage{CLOSED}", **KEYED)
+    assert raw_exchange(port, own).startswith(b"HTTP/1.1 200 ")
+
+
 def test_http10_legacy_backend(server) -> None:
     port = port_of(server("http10_legacy_backend"))
     old = raw_exchange(port, raw_request(version="1.0", **KEYED)).partition(b"\r\n\r\n")[2]
@@ -1373,6 +1409,16 @@ HTTP1_PROBES: dict[str, tuple[bytes, tuple[int | None, bool], tuple[int | None, 
         (401, False),
         (400, True),
     ),
+    "higher_minor_500": (
+        b"GET " + _TARGET + b" HTTP/1.9\r\nHost: x\r\n\r\n",
+        (500, True),
+        (400, True),
+    ),
+    "unfinished_head_answered": (
+        b"GET " + _TARGET + b" HTTP/1.1\r\nHost: x\r\n" + _KEY_LINE + b"\r\n",
+        (200, False),
+        (None, False),
+    ),
     "te_cl_kept_open": (
         b"GET " + _TARGET + b" HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n"
         b"Content-Length: 0\r\n\r\n0\r\n\r\n",
@@ -1457,6 +1503,7 @@ WIRE = {
     "head_before_auth",
     "head_with_body",
     "absolute_form_500",
+    "foreign_authority_500",
     "http10_legacy_backend",
     "chunked_to_http10",
     "content_length_beside_chunked",

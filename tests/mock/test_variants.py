@@ -802,7 +802,15 @@ def test_garbage_dropped(server) -> None:
     _equal(_status_line_code(received), 200)
 
 
+def test_higher_minor_as_1_1(server) -> None:
+    port = server("higher_minor_as_1_1")
+    higher = _HEAD.replace(b" HTTP/1.1", b" HTTP/1.9") + b"Host: x\r\n" + _KEY_LINE + b"\r\n"
+    received, _ = exchange(port, higher)
+    _equal((_status_line_code(received), received.startswith(b"HTTP/1.1 ")), (200, True))
+
+
 WIRE = {
+    "higher_minor_as_1_1",
     "field_controls_replaced",
     "framing_conflict_answered_closed",
     "garbage_dropped",

@@ -145,6 +145,25 @@ def _folded_content_type(data: bytes) -> bytes:
     return _CONTENT_TYPE.sub(rb"\r\n\1:\r\n ", data, count=1)
 
 
+_HIGHER_MINOR = re.compile(rb" HTTP/1\.[2-9]$")
+
+
+def _higher_minor_crash(head: bytes) -> bytes:
+    if _HIGHER_MINOR.search(head_lines(head)[0]):
+        raise Answer(500)
+    return head
+
+
+class UnfinishedHeadProtocol(MockHttpToolsProtocol):
+    """A read that ends with a field line is taken for a whole head: the empty line that
+    ends it is supplied, and the request answered before the rest arrives."""
+
+    def data_received(self, data: bytes) -> None:
+        if data.endswith(b"\r\n") and b"\r\n\r\n" not in data and b" HTTP/1." in data:
+            data += b"\r\n"
+        super().data_received(data)
+
+
 class SwappingProtocol(MockHttpToolsProtocol):
     """Two whole request heads read at once (pipelined GETs) are served in the other order."""
 
@@ -272,6 +291,20 @@ FAULTS = family(
         "in a response (h11 unfolds it silently)",
         ("complete_response",),
         served_by(protocol(None, "FoldedFieldProtocol", back=_folded_content_type)),
+    ),
+    Fault(
+        "higher_minor_500",
+        "a request-line in HTTP/1.9 (a minor version above any) finds no entry in the "
+        "front's version table: 500 (RFC 9110 6.2: process it as 1.1, or refuse it)",
+        ("higher_minor_version_served",),
+        front("HigherMinorCrashProtocol", _higher_minor_crash),
+    ),
+    Fault(
+        "unfinished_head_answered",
+        "a read that ends with a field line is taken for a whole head: a request whose "
+        "header section has not ended is answered (RFC 9110 5.3: not before all of it)",
+        ("unfinished_head_not_answered",),
+        served_by(UnfinishedHeadProtocol),
     ),
     Fault(
         "te_cl_kept_open",

@@ -94,6 +94,13 @@ FAULTS: list[Fault] = [
             lambda app: WireLayer(app, rw.on_usage("GET", "HEAD"), rw.LockoutFailsOpen()),
         ),
         Fault(
+            "from_stands_for_key",
+            "the auth middleware lets a request that names its user in From (an operator's "
+            "mailbox) through without a key: the default org's usage (RFC 9110 10.1.2)",
+            (KEYLESS,),
+            wire(rw.reads_with("from", lambda value: "@" in value), rw.as_get_default_org),
+        ),
+        Fault(
             "session_cookie_stands_for_key",
             "a usage 200 to a keyed request sets a session cookie (dcs_session), and a later "
             "request that carries it without a key is served as the key's org",
@@ -230,6 +237,24 @@ FAULTS: list[Fault] = [
             wire(rw.reads_with("content-type", lambda value: True), rw.crash),
         ),
         Fault(
+            "list_syntax_strict_400",
+            "Accept, Accept-Encoding and If-None-Match are split by a strict list parser that "
+            "refuses empty elements, whitespace before a comma and quoted-pairs: 400 (RFC 9110 "
+            "5.6.1.2 has a recipient skip empty elements)",
+            (HEADERS,),
+            wire(rw.reads_where(rw.list_syntax_strict), rw.invalid_request),
+        ),
+        Fault(
+            "content_location_selects_period",
+            "a request's Content-Location is read as the resource asked for: its query's "
+            "period_start replaces the target's (RFC 9110 8.7: transitory context only)",
+            (HEADERS,),
+            wire(
+                rw.reads_with("content-location", lambda value: "?" in value),
+                rw.period_from_content_location,
+            ),
+        ),
+        Fault(
             "expect_continue_hang",
             "Expect: 100-continue on a GET: the server waits for a body that never comes, "
             "without sending 100 Continue, until the client gives up",
@@ -288,6 +313,14 @@ FAULTS: list[Fault] = [
             "trailing '&', or a pair without '=' raises, 500",
             (TARGET,),
             wire(rw.reads_where(rw.empty_or_bare_pair), rw.crash),
+        ),
+        Fault(
+            "foreign_authority_500",
+            "the router looks an absolute-form target's authority up in its table of host "
+            "names: an empty host, a userinfo or another name raises, 500 (RFC 9110 4.2, 7.4: "
+            "refuse it)",
+            ("foreign_authority_not_misserved",),
+            wire(rw.foreign_authority, rw.crash),
         ),
         Fault(
             "absolute_form_500",

@@ -163,6 +163,24 @@ def conditional_malformed(scope: Scope) -> bool:
     return any(map(not_an_http_date, dates)) or any(not ENTITY_TAGS.fullmatch(t) for t in tags)
 
 
+#: The list fields a strict parser reads (Accept, Accept-Encoding, If-None-Match).
+LIST_FIELDS = ("accept", "accept-encoding", "if-none-match")
+
+
+def list_syntax_strict(scope: Scope) -> bool:
+    """A list field with an empty element, whitespace before a comma or a backslash (RFC
+    9110 5.6.1.2 and 5.6.4 let a recipient take each): what a strict parser refuses."""
+    values = [v for n in LIST_FIELDS for v in request_headers(scope).getlist(n)]
+    return any(
+        any(not m.strip() for m in v.split(",")) or re.search(r"[ \t],", v) or "\\" in v
+        for v in values
+    )
+
+
+async def invalid_request(app: ASGIApp, scope: Scope, receive: Receive, send: Send) -> None:
+    await send_reply(replies.INVALID_REQUEST, send)
+
+
 def cookie_unparseable(value: str) -> bool:
     """A Cookie value with a pair that is not name=value of ASCII without quotes."""
     pairs = [pair.strip() for pair in value.split(";") if pair.strip()]
@@ -226,6 +244,16 @@ def empty_or_bare_pair(scope: Scope) -> bool:
 def absolute_form(scope: Scope) -> bool:
     target = request_target(scope)
     return not target.startswith(b"/") and target != b"*"
+
+
+def foreign_authority(scope: Scope) -> bool:
+    """An absolute-form target whose authority is empty, has a userinfo, or is not Host's."""
+    target = request_target(scope)
+    if not absolute_form(scope) or b"://" not in target:
+        return False
+    authority = target.split(b"://", 1)[1].split(b"/", 1)[0]
+    host = request_headers(scope).get("host", "").encode("latin-1")
+    return not authority or b"@" in authority or authority != host
 
 
 def long_query(scope: Scope) -> bool:
@@ -589,6 +617,16 @@ class ConditionalBeforeAuth:
 
 def _with_query(scope: Scope, query: bytes) -> Scope:
     return {**scope, "query_string": query}
+
+
+async def period_from_content_location(
+    app: ASGIApp, scope: Scope, receive: Receive, send: Send
+) -> None:
+    """The query of a request's Content-Location, when it has one, stands for the target's
+    (RFC 9110 8.7: it is transitory context, never the request's meaning)."""
+    location = request_headers(scope).get("content-location", "")
+    _, sep, query = location.partition("?")
+    await app(_with_query(scope, query.encode("latin-1")) if sep else scope, receive, send)
 
 
 async def period_only_first(app: ASGIApp, scope: Scope, receive: Receive, send: Send) -> None:

@@ -359,6 +359,15 @@ _VARIANTS = [
         http1.front("GarbageDroppedProtocol", http1.garbage_dropped),
     ),
     Variant(
+        "higher_minor_as_1_1",
+        "a request in HTTP/1.9 (a minor version above any) is processed as HTTP/1.1, where "
+        "the mock's parser refuses it with 400",
+        "RFC 9110 6.2: a recipient should process a higher minor version as the highest it "
+        "conforms to (nginx, HAProxy, Apache, Caddy and Go's net/http do); 400 is our reading "
+        "for llhttp's refusal (readings.HIGHER_MINOR_REFUSALS).",
+        http1.front("HigherMinorProtocol", http1.higher_minor_as_1_1),
+    ),
+    Variant(
         "auth_before_method",
         "the key is checked before the method: on /v1/usage any method without a valid key "
         "gets 401 (403 for another org's id), and only then an unsupported one 405",

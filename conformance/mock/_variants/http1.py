@@ -1,8 +1,8 @@
 """Variants of the HTTP/1.1 layer (RFC 9112): correct servers that take the other branch
 where the RFC gives two, as stock HTTP layers do - control bytes and folds in a field value
-replaced by SP, a request with two framings answered and then the connection closed, and
-octets that are no HTTP dropped without an answer. Each is the mock's own protocol with a
-hand-written front before its parser (``_http.front``)."""
+replaced by SP, a request with two framings answered and then the connection closed,
+octets that are no HTTP dropped without an answer, and HTTP/1.9 processed as 1.1. Each is
+the mock's own protocol with a hand-written front before its parser (``_http.front``)."""
 
 from __future__ import annotations
 
@@ -54,3 +54,13 @@ def garbage_dropped(head: bytes) -> bytes:
     if b"\x00" in head_lines(head)[0] or head[:1] == b"\x16":
         raise Drop
     return head
+
+
+_HIGHER_MINOR = re.compile(rb" HTTP/1\.[2-9]$")
+
+
+def higher_minor_as_1_1(head: bytes) -> bytes:
+    """RFC 9110 6.2: a request in HTTP/1.x, x above 1, is processed as HTTP/1.1 (the mock's
+    parser, llhttp, refuses it with 400, which our reading allows)."""
+    first, *fields = head_lines(head)
+    return join_head([_HIGHER_MINOR.sub(b" HTTP/1.1", first), *fields])
