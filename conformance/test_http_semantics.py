@@ -13,7 +13,7 @@ from conformance._contract import readings
 from conformance._contract.http import set_cookies
 from conformance._core.dates import CLOSED_PERIOD_OFFSET, month_start
 from conformance._run.session import WRONG_KEY, Raw
-from conformance.checks import http
+from conformance.checks import http, messages
 from conformance.plugin import suite_contract
 
 CLOSED = month_start(CLOSED_PERIOD_OFFSET).isoformat()
@@ -167,10 +167,12 @@ def test_cors_opens_to_no_foreign_origin(dcs):
 
 def test_not_modified_has_no_content(dcs):
     """A GET with the key whose If-None-Match names the current answer's ETag (or `*`), written
-    byte for byte: a 304, if the server evaluates it, ends at its header section."""
+    byte for byte: a 304, if the server evaluates it, ends at its header section and carries
+    the 200's metadata (`messages.not_modified_as_200`)."""
     reference = dcs.plain(CLOSED)
     tag = reference.headers.get("etag") or "*"
-    dcs.judge(dcs.send_usage(period_start=CLOSED, headers={"If-None-Match": tag}, raw=Raw()))
+    answer = dcs.send_usage(period_start=CLOSED, headers={"If-None-Match": tag}, raw=Raw())
+    dcs.judge(answer, lambda: messages.not_modified_as_200(reference, answer))
 
 
 def test_connection_close_honoured(dcs):

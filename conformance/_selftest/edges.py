@@ -272,6 +272,7 @@ backend dcs
     argv=lambda binary, config: [binary, "-db", "-f", str(config)],
     hidden={
         "header_names_case_sensitive": "HAProxy passes every header field name on in lower case",
+        "length_in_204": "HAProxy drops the Content-Length of a 204 it passes on",
         "head_with_body": "HAProxy knows a HEAD's answer ends with its header section and "
         "drops what follows",
         **_own_framing("HAProxy"),
@@ -331,6 +332,9 @@ ProxyPassReverse "/" "http://127.0.0.1:$upstream/"
         "dot_segments_unauthenticated": "Apache resolves dot segments and merges doubled "
         "slashes before ProxyPass maps the path: the server sees /v1/usage",
         "path_variant_crash": "Apache merges doubled slashes before ProxyPass maps the path",
+        "length_in_204": "Apache drops the Content-Length of a 204 it passes on",
+        "not_modified_zero_length": "Apache writes a 304's fields itself, from a list without "
+        "Content-Length",
         "encoded_path_unauthenticated": "mod_proxy decodes percent-encoded unreserved "
         "characters of the path: the server sees /v1/usage",
         "repeated_field_500": "Apache joins repeated field lines into one before passing them on",
@@ -381,6 +385,8 @@ $fixes
         "head_with_body": "Caddy knows a HEAD's answer ends with its header section and drops "
         "what follows",
         "absolute_form_500": "Caddy sends the upstream an origin-form request-target",
+        "length_in_204": "Caddy frames a 204 itself and drops its Content-Length",
+        "not_modified_zero_length": "Caddy frames a 304 itself and drops its Content-Length",
         "http10_legacy_backend": "Caddy speaks HTTP/1.1 to the upstream whatever the "
         "client's version",
         "chunked_to_http10": "Caddy takes the upstream's chunked framing apart and frames the "

@@ -23,10 +23,12 @@ from conformance.checks.http import (
 )
 from conformance.checks.lint import http_message_lint
 from conformance.checks.messages import (
+    auth_challenge_sent,
     connection_close_honoured,
     cors_credentials_not_any_origin,
     date_present,
     errors_reveal_no_internals,
+    no_content_length_in_204,
     not_modified_has_no_content,
 )
 from conformance.checks.responses import (
@@ -77,6 +79,8 @@ RESPONSE_CHECKS = (
     credentialed_answer_not_shared_cacheable,
     date_present,
     not_modified_has_no_content,
+    no_content_length_in_204,
+    auth_challenge_sent,
     connection_close_honoured,
     cors_credentials_not_any_origin,
     errors_reveal_no_internals,

@@ -135,6 +135,12 @@ def _refusal_as_204(data: bytes) -> bytes:
     return b"HTTP/1.1 204 No Content\r\ntransfer-encoding: chunked\r\nallow: GET\r\n\r\n"
 
 
+def _refusal_as_204_with_length(data: bytes) -> bytes:
+    if not data.startswith(b"HTTP/1.1 405 "):
+        return data
+    return b"HTTP/1.1 204 No Content\r\ncontent-length: 0\r\nallow: GET\r\n\r\n"
+
+
 def _no_reason_sp(data: bytes) -> bytes:
     return _STATUS_LINE.sub(rb"\1\r\n", data, count=1)
 
@@ -251,6 +257,13 @@ FAULTS = family(
         "Transfer-Encoding: chunked (RFC 9112 6.1 forbids it in a 204)",
         ("no_transfer_encoding_in_204",),
         served_by(protocol(None, "Chunked204Protocol", back=_refusal_as_204)),
+    ),
+    Fault(
+        "length_in_204",
+        "a gateway answers what the API refuses with 405 with its own 204 that says "
+        "Content-Length: 0 (RFC 9110 8.6 forbids Content-Length in a 204)",
+        ("no_content_length_in_204",),
+        served_by(protocol(None, "Length204Protocol", back=_refusal_as_204_with_length)),
     ),
     Fault(
         "close_not_echoed",
