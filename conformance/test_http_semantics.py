@@ -145,6 +145,20 @@ def test_other_methods_reveal_nothing(dcs, method):
     dcs.judge(exchange, lambda: http.options_reveals_nothing(dcs.usage_fields, reference, exchange))
 
 
+def test_options_ignores_conditions(dcs):
+    """OPTIONS with the key, with and without an If-Match naming no tag: the precondition is
+    ignored (RFC 9110 13.2.1), so no 412 where the plain OPTIONS got none."""
+    probe(dcs, "OPTIONS")
+    plain, conditional = dcs.together(
+        lambda: dcs.send_usage(method="OPTIONS", period_start=CLOSED),
+        lambda: dcs.send_usage(
+            method="OPTIONS", period_start=CLOSED, headers={"If-Match": '"dcs-conformance"'}
+        ),
+    )
+    dcs.judge(conditional, lambda: http.options_ignores_conditions(plain, conditional))
+    dcs.judge(plain)
+
+
 #: An origin no DCS deployment serves: a credentialed CORS answer must not open to it.
 FOREIGN_ORIGIN = "https://dcs-conformance.invalid"
 

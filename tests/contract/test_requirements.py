@@ -35,7 +35,6 @@ OPEN = frozenset(
         "rfc9110-7.4-scheme-requirements",
         "rfc9110-8.7-content-location-received",
         "rfc9110-10.1.2-from",
-        "rfc9110-13.2.1-other-methods",
         "rfc9110-14.4-content-range-416",
         "rfc9110-15.2-no-1xx-to-http10",
         "fetch-3.3.3-allow-origin-value",

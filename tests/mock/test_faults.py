@@ -1380,6 +1380,16 @@ def test_no_auth_challenge(server) -> None:
     assert b'\r\nwww-authenticate: Bearer realm="dcs"\r\n' in correct
 
 
+def test_options_precondition_failed(server) -> None:
+    port = port_of(server("options_precondition_failed"))
+    asked = raw_request("OPTIONS", Connection="close", **{"If-Match": '"x"'}, **KEYED)
+    assert raw_exchange(port, asked).startswith(b"HTTP/1.1 412 ")
+    plain = raw_exchange(port, raw_request("OPTIONS", Connection="close", **KEYED))
+    assert not plain.startswith(b"HTTP/1.1 412 ")
+    correct = raw_exchange(port_of(server("")), asked)
+    assert not correct.startswith(b"HTTP/1.1 412 ")
+
+
 def test_length_in_204(server) -> None:
     broken = raw_exchange(port_of(server("length_in_204")), raw_request("POST", Connection="close"))
     assert broken.startswith(b"HTTP/1.1 204 ") and b"content-length: 0" in broken
@@ -1447,6 +1457,7 @@ WIRE = {
     "chunked_204",
     "length_in_204",
     "no_auth_challenge",
+    "options_precondition_failed",
     "not_modified_bare",
     "not_modified_zero_length",
 }

@@ -812,6 +812,13 @@ _FAULTS = [
             ),
         ),
         Fault(
+            "options_precondition_failed",
+            "a conditional-request middleware evaluates If-Match for OPTIONS too: an OPTIONS "
+            "whose If-Match names no tag gets 412 (RFC 9110 13.2.1: ignored for OPTIONS)",
+            ("options_ignores_conditions",),
+            layers.wire(wire.conditional_options, wire.precondition_failed),
+        ),
+        Fault(
             "connection_close_ignored",
             "a request with Connection: close is answered Connection: keep-alive and the "
             "connection left open until the idle timeout",

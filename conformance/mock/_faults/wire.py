@@ -597,6 +597,19 @@ def not_modified(kept: tuple[bytes, ...], length: bytes | None = None) -> Act:
     return act
 
 
+def conditional_options(scope: Scope) -> bool:
+    """An OPTIONS request with an If-Match field."""
+    return scope["method"] == "OPTIONS" and "if-match" in request_headers(scope)
+
+
+async def precondition_failed(app: ASGIApp, scope: Scope, receive: Receive, send: Send) -> None:
+    """412: the request's If-Match names no representation the server has."""
+    await send_reply(
+        replies.problem(412, "Precondition Failed", "If-Match names no current representation"),
+        send,
+    )
+
+
 #: The query parameters a handler left from the admin console reads to choose the org.
 ORG_SELECTORS = ("org_id",)
 
