@@ -563,3 +563,27 @@ def test_auth_challenge_sent_warns(value, note):
     assert "auth_challenge_sent" not in broken_checks(answer)  # a warning, never a failure
     warned = [w.note for w in record.warnings if w.check == "auth_challenge_sent"]
     assert warned == ([note] if note else [])
+
+
+@pytest.mark.parametrize(
+    ("headers", "document", "where"),
+    [
+        ({"location": "https:///v1/usage"}, None, "header location"),
+        ({"location": "http://:8080/v1/usage"}, None, "header location"),
+        ({"content-location": "https://u:p@api.example/v1/usage"}, None, "header content-location"),
+        ({"location": "//ops@api.example/v1/usage"}, None, "header location"),
+        ({}, {"type": "https://@errors.example/x"}, "$.type"),
+        ({}, {"instance": "https://svc:pw@usage.internal/e/1"}, "$.instance"),
+        ({"location": "/v1/usage?period_start=2025-01-01"}, None, None),
+        ({"location": "https://[::1]:8443/v1/usage"}, None, None),
+        ({"location": "mailto:ops@example.com"}, None, None),
+        ({}, {"type": "about:blank", "instance": "/errors/1"}, None),
+    ],
+)
+def test_generated_uris_well_formed(headers, document, where):
+    problem = {"title": "Not Found", "status": 404, **(document or {})}
+    ex = exchange(404, problem, media="application/problem+json", headers=headers)
+    found = [
+        v for v in validate_response(CONTRACT, USAGE, ex) if v.check == "generated_uris_well_formed"
+    ]
+    assert [v.location for v in found] == ([where] if where else [])

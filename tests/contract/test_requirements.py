@@ -26,7 +26,6 @@ SCHEMATHESIS = frozenset(f"st.{check.__name__}" for check in _builtin_checks())
 OPEN = frozenset(
     {
         "rfc9110-4.2-empty-host-received",
-        "rfc9110-4.2-uris-generated",
         "rfc9110-5.3-whole-header-section",
         "rfc9110-5.6-list-syntax-received",
         "rfc9110-6.2-no-unconformant-version",

@@ -708,7 +708,17 @@ def _canary_pool(c: TestClient) -> None:
 
 WRONG = {"x-api-key": "dcs_not_a_key"}
 EMPTY_KEY = FX.suite_empty_org[0] if FX.suite_empty_org else ""
+
+
+def _instance_userinfo(c: TestClient) -> None:
+    answer = c.put("/v1/usage")
+    assert answer.headers["content-type"].startswith("application/problem+json")
+    assert answer.json().get("instance", "").startswith("https://svc-usage:s3cr3t@")
+    assert "instance" not in client().put("/v1/usage").json()
+
+
 IN_PROCESS: dict[str, Callable[[TestClient], None]] = {
+    "problem_instance_with_userinfo": _instance_userinfo,
     "usage_field_missing": _missing,
     "usage_extra_field": _extra,
     "usage_counter_as_string": _as_string,

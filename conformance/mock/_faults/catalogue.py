@@ -819,6 +819,16 @@ _FAULTS = [
             layers.wire(wire.conditional_options, wire.precondition_failed),
         ),
         Fault(
+            "problem_instance_with_userinfo",
+            "problem documents name their occurrence with an internal URL that carries the "
+            "service's credentials (instance: https://svc-usage:...@usage.internal/...)",
+            ("generated_uris_well_formed",),
+            steps.error_document(
+                _set("instance", "https://svc-usage:s3cr3t@usage.internal/errors/7f3a"),
+                media_type=replies.PROBLEM_JSON,
+            ),
+        ),
+        Fault(
             "connection_close_ignored",
             "a request with Connection: close is answered Connection: keep-alive and the "
             "connection left open until the idle timeout",
