@@ -40,7 +40,8 @@ CLOSE_GRACE = 0.5
 #: for kept open (a server that closes does so at once).
 CLOSE_WATCH = 1.0
 #: status-line = HTTP-version SP status-code SP [ reason-phrase ] (RFC 9112 4: the second SP
-#: is sent even when the reason-phrase is empty)
+#: is sent even when the reason-phrase is empty); HTTP/1.x only (RFC 9110 6.2: a server sends
+#: no version it does not conform to, and on this connection it speaks HTTP/1.x)
 _STATUS_LINE = re.compile(rb"HTTP/1\.[0-9] ([0-9]{3}) [^\r\n]*")
 _BODILESS = frozenset({204, 304})
 #: A status-line in what came after an answer: an answer to a request that followed.

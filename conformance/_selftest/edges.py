@@ -165,6 +165,7 @@ _EVERY_EDGE_HIDES = (
     "indented_field_line_taken", "garbage_request_line_500", "garbage_request_line_kept_open",
     "invalid_content_length_ignored", "te_cl_kept_open", "close_then_next_answered",
     "pipelined_answers_swapped", "chunked_204", "close_not_echoed", "folded_response_field",
+    "status_line_http2",
 )  # fmt: skip
 
 

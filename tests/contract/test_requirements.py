@@ -28,7 +28,6 @@ OPEN = frozenset(
         "rfc9110-4.2-empty-host-received",
         "rfc9110-5.3-whole-header-section",
         "rfc9110-5.6-list-syntax-received",
-        "rfc9110-6.2-no-unconformant-version",
         "rfc9110-6.2-higher-minor",
         "rfc9110-6.5-trailers",
         "rfc9110-7.4-scheme-requirements",

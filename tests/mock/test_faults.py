@@ -1423,6 +1423,8 @@ def test_not_modified_fields(server, name, kept, length) -> None:
 
 def test_response_head_faults(server) -> None:
     request = raw_request(Connection="close", **KEYED)
+    two = raw_exchange(port_of(server("status_line_http2")), request)
+    assert two.startswith(b"HTTP/2.0 200 OK\r\n"), two[:40]
     bare = raw_exchange(port_of(server("status_line_without_reason_sp")), request)
     assert bare.startswith(b"HTTP/1.1 200\r\n"), bare[:40]
     folded = raw_exchange(port_of(server("folded_response_field")), request)
@@ -1466,6 +1468,7 @@ WIRE = {
     "pipelined_answers_swapped",
     "chunked_204",
     "length_in_204",
+    "status_line_http2",
     "no_auth_challenge",
     "options_precondition_failed",
     "not_modified_bare",

@@ -141,6 +141,10 @@ def _refusal_as_204_with_length(data: bytes) -> bytes:
     return b"HTTP/1.1 204 No Content\r\ncontent-length: 0\r\nallow: GET\r\n\r\n"
 
 
+def _version_2(data: bytes) -> bytes:
+    return b"HTTP/2.0 " + data[9:] if data.startswith(b"HTTP/1.1 ") else data
+
+
 def _no_reason_sp(data: bytes) -> bytes:
     return _STATUS_LINE.sub(rb"\1\r\n", data, count=1)
 
@@ -278,6 +282,13 @@ FAULTS = family(
         "RFC 9112 4 requires even when the reason-phrase is empty (h11 reads it anyway)",
         ("complete_response",),
         served_by(protocol(None, "NoReasonSpProtocol", back=_no_reason_sp)),
+    ),
+    Fault(
+        "status_line_http2",
+        "every status-line says HTTP/2.0 on an HTTP/1.1 connection, a version the server "
+        "does not speak there (RFC 9110 6.2; h11, so the pooled client, reads it anyway)",
+        ("complete_response",),
+        served_by(protocol(None, "Version2StatusProtocol", back=_version_2)),
     ),
     Fault(
         "folded_response_field",
