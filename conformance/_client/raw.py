@@ -5,8 +5,8 @@ content (a HEAD or a 304 answered with content), and requests malformed at HTTP/
 on purpose (no Host, a request-line of its own, octets before it, an indented first field
 line, content after the head), with whether the server then closed the connection. The
 request asks for the connection to be closed after it unless told to watch for the close
-(whether the server leaves it open is seen); the answer is read as RFC
-9112 frames it (1xx interim responses skipped, Content-Length, chunked, or until the close),
+(whether the server leaves it open is seen); the answer is read as RFC 9112 frames it (1xx
+interim responses read past, their codes kept; Content-Length, chunked, or until the close),
 within the same deadline and size cap as every other request, and decoded as labelled."""
 
 from __future__ import annotations
@@ -253,6 +253,7 @@ def _receive(method: str, answer: Answer, reader: _Reader, cap: int, asked: str)
     """Read the final response into `answer`; after a response to HEAD, or a 204 or 304,
     whatever comes before the close is kept as its body (it has none by definition)."""
     buffer = reader.buffer
+    interim: list[int] = []
     while True:  # the head of the final response, past any 1xx
         end = buffer.find(b"\r\n\r\n")
         while end < 0:
@@ -265,7 +266,8 @@ def _receive(method: str, answer: Answer, reader: _Reader, cap: int, asked: str)
         del buffer[: end + 4]
         if status == 101 or not 100 <= status < 200:
             break
-    answer.status, answer.headers = status, fields
+        interim.append(status)
+    answer.status, answer.headers, answer.interim = status, fields, tuple(interim)
     if status == 101:
         answer.streamed = True
         return

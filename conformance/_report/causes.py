@@ -118,6 +118,7 @@ CATEGORY = {
     "not_modified_has_no_content": WIRE,
     "not_modified_as_200": WIRE,
     "no_content_length_in_204": WIRE,
+    "no_interim_to_http10": WIRE,
     "generated_uris_well_formed": WIRE,
     "options_ignores_conditions": WIRE,
     "auth_challenge_sent": ACCESS,

@@ -53,6 +53,7 @@ from conformance.checks.usage import (
 from conformance.checks.wire import (
     close_announced,
     close_echoed,
+    no_interim_to_http10,
     no_transfer_encoding_in_204,
 )
 
@@ -90,6 +91,7 @@ RESPONSE_CHECKS = (
     close_echoed,
     close_announced,
     no_transfer_encoding_in_204,
+    no_interim_to_http10,
 )
 #: Run on the answers that were retried before the one a request ended with (a 429, 502 or
 #: 503 whose hint the client followed): what a client acts on before it retries.

@@ -587,3 +587,9 @@ def test_generated_uris_well_formed(headers, document, where):
         v for v in validate_response(CONTRACT, USAGE, ex) if v.check == "generated_uris_well_formed"
     ]
     assert [v.location for v in found] == ([where] if where else [])
+
+
+def test_no_interim_to_http10():
+    assert "no_interim_to_http10" in broken_checks(exchange(http_version="1.0", interim=(103,)))
+    assert "no_interim_to_http10" not in broken_checks(exchange(interim=(103,)))
+    assert "no_interim_to_http10" not in broken_checks(exchange(http_version="1.0"))

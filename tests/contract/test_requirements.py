@@ -33,7 +33,6 @@ OPEN = frozenset(
         "rfc9110-7.4-scheme-requirements",
         "rfc9110-8.7-content-location-received",
         "rfc9110-10.1.2-from",
-        "rfc9110-15.2-no-1xx-to-http10",
         "fetch-3.3.3-allow-origin-value",
         "fetch-3.3.3-preflight-ok-status",
         "fetch-3.3.4-field-syntax",

@@ -1400,6 +1400,13 @@ def test_options_precondition_failed(server) -> None:
     assert not correct.startswith(b"HTTP/1.1 412 ")
 
 
+def test_early_hints_to_http10(server) -> None:
+    old = raw_request(version="1.0", **KEYED)
+    broken = raw_exchange(port_of(server("early_hints_to_http10")), old)
+    assert broken.startswith(b"HTTP/1.1 103 Early Hints\r\n") and b"\r\n\r\nHTTP/1.1 200 " in broken
+    assert raw_exchange(port_of(server("")), old).startswith(b"HTTP/1.1 200 ")
+
+
 def test_length_in_204(server) -> None:
     broken = raw_exchange(port_of(server("length_in_204")), raw_request("POST", Connection="close"))
     assert broken.startswith(b"HTTP/1.1 204 ") and b"content-length: 0" in broken
@@ -1468,6 +1475,7 @@ WIRE = {
     "pipelined_answers_swapped",
     "chunked_204",
     "length_in_204",
+    "early_hints_to_http10",
     "status_line_http2",
     "no_auth_challenge",
     "options_precondition_failed",

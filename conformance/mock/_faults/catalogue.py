@@ -829,6 +829,13 @@ _FAULTS = [
             ),
         ),
         Fault(
+            "early_hints_to_http10",
+            "a 103 Early Hints precedes every final answer, to HTTP/1.0 requests too (RFC 9110 "
+            "15.2: no 1xx to an HTTP/1.0 client)",
+            ("no_interim_to_http10",),
+            layers.wire(wire.everything, wire.early_hints_to_all, layers.WireProtocol),
+        ),
+        Fault(
             "connection_close_ignored",
             "a request with Connection: close is answered Connection: keep-alive and the "
             "connection left open until the idle timeout",

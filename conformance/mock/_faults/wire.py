@@ -610,6 +610,17 @@ async def precondition_failed(app: ASGIApp, scope: Scope, receive: Receive, send
     )
 
 
+EARLY_HINTS = b"HTTP/1.1 103 Early Hints\r\nlink: </v1/usage>; rel=preconnect\r\n\r\n"
+
+
+async def early_hints_to_all(app: ASGIApp, scope: Scope, receive: Receive, send: Send) -> None:
+    """A ``103 Early Hints`` before every final answer, to HTTP/1.0 clients too."""
+    transport = scope.get("extensions", {}).get(TRANSPORT)
+    if transport is not None:
+        transport.write(EARLY_HINTS)
+    await app(scope, receive, send)
+
+
 #: The query parameters a handler left from the admin console reads to choose the org.
 ORG_SELECTORS = ("org_id",)
 
