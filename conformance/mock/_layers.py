@@ -138,7 +138,6 @@ class WireProtocol(H11Protocol):
             (b"date", formatdate(usegmt=True).encode()),  # RFC 9110 6.6.1, as the mock's own
             (b"content-type", reply.media_type.encode()),
             (b"content-length", b"%d" % len(reply.body)),
-            (b"date", formatdate(usegmt=True).encode()),
             (b"connection", b"close"),
         ]
         try:
