@@ -333,6 +333,8 @@ ProxyPassReverse "/" "http://127.0.0.1:$upstream/"
         "dot_segments_unauthenticated": "Apache resolves dot segments and merges doubled "
         "slashes before ProxyPass maps the path: the server sees /v1/usage",
         "path_variant_crash": "Apache merges doubled slashes before ProxyPass maps the path",
+        "early_hints_to_http10": "Apache speaks HTTP/1.1 to the server and passes no 1xx on "
+        "to an HTTP/1.0 client",
         "length_in_204": "Apache drops the Content-Length of a 204 it passes on",
         "not_modified_zero_length": "Apache writes a 304's fields itself, from a list without "
         "Content-Length",
@@ -404,6 +406,11 @@ $fixes
             "status_line_without_reason_sp",
         ),
         "no_date": "Caddy adds a Date of its own to an answer without one",
+    },
+    breaks={
+        "early_hints_103": "Caddy 2.6 (Go's net/http) passes an upstream's 103 Early Hints on "
+        "to an HTTP/1.0 client (RFC 9110 15.2: a server MUST NOT send a 1xx to one), since it "
+        "speaks HTTP/1.1 to the upstream, which then may send it; no configuration line found",
     },
     known=(
         Known(
