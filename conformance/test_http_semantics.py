@@ -13,7 +13,7 @@ from conformance._contract import readings
 from conformance._contract.http import set_cookies
 from conformance._core.dates import CLOSED_PERIOD_OFFSET, month_start
 from conformance._run.session import WRONG_KEY, Raw
-from conformance.checks import http
+from conformance.checks import http, messages
 from conformance.plugin import suite_contract
 
 CLOSED = month_start(CLOSED_PERIOD_OFFSET).isoformat()
@@ -147,6 +147,20 @@ def test_other_methods_reveal_nothing(dcs, method):
     dcs.judge(exchange, lambda: http.options_reveals_nothing(dcs.usage_fields, reference, exchange))
 
 
+def test_options_ignores_conditions(dcs):
+    """OPTIONS with the key, with and without an If-Match naming no tag: the precondition is
+    ignored (RFC 9110 13.2.1), so no 412 where the plain OPTIONS got none."""
+    probe(dcs, "OPTIONS")
+    plain, conditional = dcs.together(
+        lambda: dcs.send_usage(method="OPTIONS", period_start=CLOSED),
+        lambda: dcs.send_usage(
+            method="OPTIONS", period_start=CLOSED, headers={"If-Match": '"dcs-conformance"'}
+        ),
+    )
+    dcs.judge(conditional, lambda: http.options_ignores_conditions(plain, conditional))
+    dcs.judge(plain)
+
+
 #: An origin no DCS deployment serves: a credentialed CORS answer must not open to it.
 FOREIGN_ORIGIN = "https://dcs-conformance.invalid"
 
@@ -169,10 +183,12 @@ def test_cors_opens_to_no_foreign_origin(dcs):
 
 def test_not_modified_has_no_content(dcs):
     """A GET with the key whose If-None-Match names the current answer's ETag (or `*`), written
-    byte for byte: a 304, if the server evaluates it, ends at its header section."""
+    byte for byte: a 304, if the server evaluates it, ends at its header section and carries
+    the 200's metadata (`messages.not_modified_as_200`)."""
     reference = dcs.plain(CLOSED)
     tag = reference.headers.get("etag") or "*"
-    dcs.judge(dcs.send_usage(period_start=CLOSED, headers={"If-None-Match": tag}, raw=Raw()))
+    answer = dcs.send_usage(period_start=CLOSED, headers={"If-None-Match": tag}, raw=Raw())
+    dcs.judge(answer, lambda: messages.not_modified_as_200(reference, answer))
 
 
 def test_connection_close_honoured(dcs):

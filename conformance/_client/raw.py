@@ -6,7 +6,8 @@ on purpose (no Host, a request-line of its own, octets before it, an indented fi
 line, content after the head, a head without its end), with whether the server then closed
 the connection. The request asks for the connection to be closed after it unless told to
 watch for the close (whether the server leaves it open is seen); the answer is read as RFC
-9112 frames it (1xx interim responses skipped, Content-Length, chunked, or until the close),
+9112 frames it (1xx interim responses read past, their codes kept; Content-Length, chunked,
+or until the close),
 within the same deadline and size cap as every other request, and decoded as labelled."""
 
 from __future__ import annotations
@@ -43,7 +44,8 @@ CLOSE_WATCH = 1.0
 #: for the rest, so this is the time the probe costs).
 UNFINISHED_WAIT = 1.0
 #: status-line = HTTP-version SP status-code SP [ reason-phrase ] (RFC 9112 4: the second SP
-#: is sent even when the reason-phrase is empty)
+#: is sent even when the reason-phrase is empty); HTTP/1.x only (RFC 9110 6.2: a server sends
+#: no version it does not conform to, and on this connection it speaks HTTP/1.x)
 _STATUS_LINE = re.compile(rb"HTTP/1\.[0-9] ([0-9]{3}) [^\r\n]*")
 _BODILESS = frozenset({204, 304})
 #: A status-line in what came after an answer: an answer to a request that followed.
@@ -264,6 +266,7 @@ def _receive(method: str, answer: Answer, reader: _Reader, cap: int, asked: str)
     """Read the final response into `answer`; after a response to HEAD, or a 204 or 304,
     whatever comes before the close is kept as its body (it has none by definition)."""
     buffer = reader.buffer
+    interim: list[int] = []
     while True:  # the head of the final response, past any 1xx
         end = buffer.find(b"\r\n\r\n")
         while end < 0:
@@ -276,7 +279,8 @@ def _receive(method: str, answer: Answer, reader: _Reader, cap: int, asked: str)
         del buffer[: end + 4]
         if status == 101 or not 100 <= status < 200:
             break
-    answer.status, answer.headers = status, fields
+        interim.append(status)
+    answer.status, answer.headers, answer.interim = status, fields, tuple(interim)
     if status == 101:
         answer.streamed = True
         return

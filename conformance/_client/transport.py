@@ -208,6 +208,7 @@ class Transport:
             masker=self.masker,
             started=sent_at,
             left_open=answer.left_open,
+            interim=answer.interim,
         )
 
     def _take_slot(self) -> None:

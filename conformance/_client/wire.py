@@ -56,6 +56,7 @@ class Answer:
     left_open: bool = False  # asked to close, the server kept the connection open after it
     closed: bool | None = None  # the server closed the connection after it (None: not watched)
     answered_after: bool = False  # an answer to a request that followed it came (raw wire)
+    interim: tuple[int, ...] = ()  # the 1xx statuses before the final answer (raw wire)
 
 
 class _DeadlineExceeded(httpcore.ReadTimeout):

@@ -144,6 +144,14 @@ def keyless_status_allowed(method: str, status: int) -> bool:
     return method == "OPTIONS" and 200 <= status < 300
 
 
+#: A 401 without a `WWW-Authenticate` challenge, or without a `Bearer` one where the spec
+#: declares a bearer scheme, breaks a MUST of RFC 9110 11.6.1/15.5.2 and RFC 6750 3, yet is
+#: reported as a warning, not a violation: the spec documents no response header field, and
+#: a server written from it (as the mock was) sends none; the caller's next step is still
+#: clear from the spec's own error codes.
+CHALLENGE_MISSING = "warning"
+
+
 #: HEAD, which the spec does not declare, is answered as GET would be without content
 #: (RFC 9110 9.3.2), or refused with 405 by a gateway that passes GET only (its Allow then
 #: does not list HEAD).

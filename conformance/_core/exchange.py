@@ -236,6 +236,8 @@ class Exchange:
     #: the request asked for the close (written byte for byte), and the server left the
     #: connection open past a grace period after its answer
     left_open: bool = False
+    #: the 1xx interim answers that came before the final one (written byte for byte only)
+    interim: tuple[int, ...] = ()
     #: the answers that were retried before this one (429, 502, 503, 504, a retryable 5xx)
     retried: tuple[Exchange, ...] = field(default=(), repr=False)
 

@@ -170,6 +170,7 @@ _EVERY_EDGE_HIDES = (
     "invalid_content_length_ignored", "te_cl_kept_open", "close_then_next_answered",
     "pipelined_answers_swapped", "chunked_204", "close_not_echoed", "folded_response_field",
     "higher_minor_500", "unfinished_head_answered",
+    "status_line_http2",
 )  # fmt: skip
 
 
@@ -279,6 +280,7 @@ backend dcs
     argv=lambda binary, config: [binary, "-db", "-f", str(config)],
     hidden={
         "header_names_case_sensitive": "HAProxy passes every header field name on in lower case",
+        "length_in_204": "HAProxy drops the Content-Length of a 204 it passes on",
         "head_with_body": "HAProxy knows a HEAD's answer ends with its header section and "
         "drops what follows",
         **_own_framing("HAProxy"),
@@ -338,6 +340,11 @@ ProxyPassReverse "/" "http://127.0.0.1:$upstream/"
         "dot_segments_unauthenticated": "Apache resolves dot segments and merges doubled "
         "slashes before ProxyPass maps the path: the server sees /v1/usage",
         "path_variant_crash": "Apache merges doubled slashes before ProxyPass maps the path",
+        "early_hints_to_http10": "Apache speaks HTTP/1.1 to the server and passes no 1xx on "
+        "to an HTTP/1.0 client",
+        "length_in_204": "Apache drops the Content-Length of a 204 it passes on",
+        "not_modified_zero_length": "Apache writes a 304's fields itself, from a list without "
+        "Content-Length",
         "encoded_path_unauthenticated": "mod_proxy decodes percent-encoded unreserved "
         "characters of the path: the server sees /v1/usage",
         "repeated_field_500": "Apache joins repeated field lines into one before passing them on",
@@ -392,6 +399,8 @@ $fixes
         "absolute_form_500": "Caddy sends the upstream an origin-form request-target",
         "foreign_authority_500": "Caddy sends the upstream an origin-form request-target "
         "(or refuses the empty host or userinfo itself)",
+        "length_in_204": "Caddy frames a 204 itself and drops its Content-Length",
+        "not_modified_zero_length": "Caddy frames a 304 itself and drops its Content-Length",
         "http10_legacy_backend": "Caddy speaks HTTP/1.1 to the upstream whatever the "
         "client's version",
         "chunked_to_http10": "Caddy takes the upstream's chunked framing apart and frames the "
@@ -408,6 +417,11 @@ $fixes
             "status_line_without_reason_sp",
         ),
         "no_date": "Caddy adds a Date of its own to an answer without one",
+    },
+    breaks={
+        "early_hints_103": "Caddy 2.6 (Go's net/http) passes an upstream's 103 Early Hints on "
+        "to an HTTP/1.0 client (RFC 9110 15.2: a server MUST NOT send a 1xx to one), since it "
+        "speaks HTTP/1.1 to the upstream, which then may send it; no configuration line found",
     },
     known=(
         Known(

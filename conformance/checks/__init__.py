@@ -23,6 +23,7 @@ from conformance.checks.http import (
 )
 from conformance.checks.lint import http_message_lint
 from conformance.checks.messages import (
+    auth_challenge_sent,
     connection_close_honoured,
     cors_allow_origin_one_value,
     cors_credentials_not_any_origin,
@@ -30,6 +31,7 @@ from conformance.checks.messages import (
     cors_fields_well_formed,
     date_present,
     errors_reveal_no_internals,
+    no_content_length_in_204,
     not_modified_has_no_content,
     preflight_answer_ok,
 )
@@ -41,6 +43,7 @@ from conformance.checks.responses import (
     content_type_documented,
     error_code_format,
     framing_fits_the_request,
+    generated_uris_well_formed,
     json_wire_format,
     key_never_echoed,
     problem_status_matches,
@@ -55,6 +58,7 @@ from conformance.checks.usage import (
 from conformance.checks.wire import (
     close_announced,
     close_echoed,
+    no_interim_to_http10,
     no_transfer_encoding_in_204,
 )
 
@@ -80,9 +84,12 @@ RESPONSE_CHECKS = (
     retry_hint_non_negative,
     problem_status_matches,
     about_blank_title_is_status_phrase,
+    generated_uris_well_formed,
     credentialed_answer_not_shared_cacheable,
     date_present,
     not_modified_has_no_content,
+    no_content_length_in_204,
+    auth_challenge_sent,
     connection_close_honoured,
     cors_credentials_not_any_origin,
     cors_allow_origin_one_value,
@@ -94,6 +101,7 @@ RESPONSE_CHECKS = (
     close_echoed,
     close_announced,
     no_transfer_encoding_in_204,
+    no_interim_to_http10,
 )
 #: Run on the answers that were retried before the one a request ended with (a 429, 502 or
 #: 503 whose hint the client followed): what a client acts on before it retries.

@@ -172,6 +172,22 @@ def options_reveals_nothing(
             )
 
 
+@invariant
+def options_ignores_conditions(plain: Exchange, conditional: Exchange) -> None:
+    """ "A server MUST ignore all received preconditions if ... the request method is
+    CONNECT, OPTIONS, or TRACE" (RFC 9110 13.2.1): an OPTIONS with an If-Match that names no
+    representation gets no 412 where the same OPTIONS without it got none."""
+    if plain.error or conditional.error or plain.status == 412 or conditional.status != 412:
+        return
+    raise Broken(
+        f"OPTIONS with If-Match answered 412 where without it it answered {describe(plain)}",
+        expected=f"{plain.status}, as without the precondition (RFC 9110 13.2.1)",
+        actual="412",
+        location="status",
+        subject=conditional,
+    )
+
+
 #: Request fields whose value is, or holds, a credential.
 _CREDENTIAL_FIELDS = frozenset({"authorization", "x-api-key", "cookie", "proxy-authorization"})
 

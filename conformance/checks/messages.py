@@ -1,6 +1,7 @@
-"""Checks on what every HTTP message says besides its content: a Date, no content after a 304,
-a connection closed when asked, CORS fields as Fetch frames them (no credentialed CORS for any
-origin), no internals in errors."""
+"""Checks on what every HTTP message says besides its content: a Date, no content after a 304
+and the 200's metadata on it, no Content-Length on a 204, a challenge on a 401, a connection
+closed when asked, CORS fields as Fetch frames them (no credentialed CORS for any origin), no
+internals in errors."""
 
 from __future__ import annotations
 
@@ -8,6 +9,8 @@ import re
 
 from conformance._contract import readings
 from conformance._contract.spec import Contract, Operation
+from conformance._core import trace
+from conformance._core.errors import ContractWarning
 from conformance._core.exchange import Exchange
 from conformance.checks._invariant import Broken, invariant
 
@@ -72,6 +75,91 @@ def not_modified_has_no_content(
             actual=repr(exchange.body[:40]),
             location="$",
         )
+
+
+#: The fields a 304 sends when the 200 would have sent them (RFC 9110 15.4.5).
+KEPT_ON_304 = ("etag", "vary", "cache-control", "expires", "content-location")
+
+
+@invariant
+def not_modified_as_200(reference: Exchange, exchange: Exchange) -> None:
+    """A 304 is the 200 it stands for, without content: "the server generating a 304 response
+    MUST generate any of the following header fields that would have been sent in a 200 (OK)
+    response to the same request: Content-Location, Date, ETag, and Vary; Cache-Control and
+    Expires" (RFC 9110 15.4.5), and it "MUST NOT send Content-Length in such a response unless
+    its field value equals the decimal number of octets that would have been sent in the
+    content of a 200" (8.6). `reference` is a 200 to the same GET without the condition: the
+    fields it carried are on the 304 (present; their values may have moved on), and a
+    Content-Length on the 304 is the 200's (as framed, or its content decoded)."""
+    if exchange.status != 304 or reference.status != 200 or reference.error:
+        return
+    missing = [n for n in KEPT_ON_304 if n in reference.headers and n not in exchange.headers]
+    if missing:
+        raise Broken(
+            f"a 304 without the {', '.join(missing)} the 200 carried",
+            expected="the 200's Content-Location, ETag, Vary, Cache-Control, Expires "
+            "(RFC 9110 15.4.5)",
+            actual=", ".join(f"{n}: (none)" for n in missing),
+            location=f"header {missing[0]}",
+            subject=exchange,
+        )
+    length = exchange.headers.get("content-length")
+    if length is None:
+        return
+    lengths = {str(len(reference.body)), reference.headers.get("content-length", "").strip()}
+    if length.strip() not in lengths:
+        raise Broken(
+            f"a 304 with Content-Length: {length}, where the 200 had {len(reference.body)} "
+            "octets of content",
+            expected="no Content-Length, or the 200's (RFC 9110 8.6)",
+            actual=f"Content-Length: {length}",
+            location="header Content-Length",
+            subject=exchange,
+        )
+
+
+@invariant
+def no_content_length_in_204(contract: Contract, operation: Operation, exchange: Exchange) -> None:
+    """ "A server MUST NOT send a Content-Length header field in any response with a status
+    code of 1xx (Informational) or 204 (No Content)" (RFC 9110 8.6): a 204 (a gateway's
+    answer to a preflight, say) has none (1xx interim answers are not kept by the suite)."""
+    length = exchange.headers.get("content-length")
+    if exchange.status == 204 and length is not None:
+        raise Broken(
+            f"a 204 with Content-Length: {length}",
+            expected="no Content-Length in a 204 (RFC 9110 8.6)",
+            actual=f"Content-Length: {length}",
+            location="header Content-Length",
+        )
+
+
+_BEARER = re.compile(r"(?i)(?:^|,)[ \t]*bearer(?:[ \t]|,|$)")
+
+
+@invariant
+def auth_challenge_sent(contract: Contract, operation: Operation, exchange: Exchange) -> None:
+    """A 401 carries a challenge: "A server generating a 401 (Unauthorized) response MUST send
+    a WWW-Authenticate header field containing at least one challenge applicable to the
+    target resource" (RFC 9110 11.6.1, 15.5.2), with the `Bearer` scheme where the spec
+    declares a bearer scheme (RFC 6750 3). A warning by our reading
+    (`readings.CHALLENGE_MISSING`): the spec documents no such field."""
+    if exchange.error or exchange.status != 401:
+        return
+    value = exchange.headers.get("www-authenticate")
+    bearer = any(scheme.label == "bearer" for scheme in contract.auth_schemes)
+    if value is None or not value.strip():
+        note, message = "no_challenge", "a 401 without a WWW-Authenticate challenge"
+    elif bearer and not _BEARER.search(value):
+        note, message = "no_bearer_challenge", f"a 401 challenges {value!r}, not Bearer"
+    else:
+        return
+    expected = "WWW-Authenticate with a Bearer challenge (RFC 9110 11.6.1, RFC 6750 3)"
+    if readings.CHALLENGE_MISSING == "violation":
+        raise Broken(message, expected=expected, actual=value or "(none)", location=_WWW_AUTH)
+    trace.warn(ContractWarning.of(exchange, "auth_challenge_sent", note, _WWW_AUTH, message))
+
+
+_WWW_AUTH = "header WWW-Authenticate"
 
 
 @invariant

@@ -7,6 +7,7 @@ import re
 from collections.abc import Sequence
 from http import HTTPStatus
 from typing import Any
+from urllib.parse import urlsplit
 
 from jsonschema.exceptions import best_match
 
@@ -316,6 +317,54 @@ def about_blank_title_is_status_phrase(
             actual=repr(title[:80]),
             location="$.title",
         )
+
+
+#: The header fields whose value is a URI reference the server generates.
+URI_FIELDS = ("location", "content-location")
+
+
+def _uri_flaw(value: str) -> str:
+    """What makes `value` an http(s) URI RFC 9110 4.2 forbids a sender to generate ("" if
+    nothing): an authority with no host, or userinfo."""
+    try:
+        parts = urlsplit(value.strip())
+        host = parts.hostname
+    except ValueError:
+        return ""  # not a URI reference at all: other checks judge the syntax
+    if parts.scheme.lower() not in ("http", "https", ""):
+        return ""
+    if parts.scheme == "" and not value.strip().startswith("//"):
+        return ""  # a relative reference without an authority
+    if "@" in parts.netloc:
+        return "userinfo (RFC 9110 4.2.4: a sender MUST NOT generate it)"
+    if not host:
+        return "an empty host (RFC 9110 4.2.1, 4.2.2: a sender MUST NOT generate it)"
+    return ""
+
+
+@invariant
+def generated_uris_well_formed(
+    contract: Contract, operation: Operation, exchange: Exchange
+) -> None:
+    """The http(s) URIs a server generates (Location, Content-Location, a problem document's
+    `type` and `instance`) have a host and no userinfo: "A sender MUST NOT generate an "http"
+    URI with an empty host identifier" (RFC 9110 4.2.1, 4.2.2 for https), nor "the userinfo
+    subcomponent (and its "@" delimiter) when an "http" or "https" URI reference is generated
+    within a message" (4.2.4): userinfo is where credentials go."""
+    places = [(f"header {n}", exchange.headers[n]) for n in URI_FIELDS if n in exchange.headers]
+    if exchange.media_type == "application/problem+json":
+        document = error_body(exchange)
+        places += [(f"$.{n}", document[n]) for n in ("type", "instance") if n in document]
+    for where, value in places:
+        flaw = _uri_flaw(value) if isinstance(value, str) else ""
+        if flaw:
+            shown = exchange.masker.text(value)[:120]
+            raise Broken(
+                f"a {exchange.status} generates the URI {shown} with {flaw.split(' (')[0]}",
+                expected="an http(s) URI with a host and no userinfo",
+                actual=f"{shown}: {flaw}",
+                location=where,
+            )
 
 
 @invariant

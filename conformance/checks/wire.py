@@ -240,6 +240,20 @@ def no_transfer_encoding_in_204(
 
 
 @invariant
+def no_interim_to_http10(contract: Contract, operation: Operation, exchange: Exchange) -> None:
+    """ "A server MUST NOT send a 1xx response to an HTTP/1.0 client" (RFC 9110 15.2): an
+    HTTP/1.0 request written byte for byte gets its final answer and nothing before it."""
+    if exchange.http_version == "1.0" and exchange.interim:
+        codes = ", ".join(str(code) for code in exchange.interim)
+        raise Broken(
+            f"an HTTP/1.0 request got {codes} before its final {exchange.status}",
+            expected="no 1xx to an HTTP/1.0 client (RFC 9110 15.2)",
+            actual=f"interim {codes}",
+            location="status",
+        )
+
+
+@invariant
 def close_announced(contract: Contract, operation: Operation, exchange: Exchange) -> None:
     """ "A server that does not support persistent connections MUST send the "close"
     connection option in every response message that does not have a 1xx (Informational)

@@ -67,8 +67,23 @@ def problem(
     return Reply(status, PROBLEM_JSON, dumps(document), MappingProxyType(dict(headers or {})))
 
 
-AUTH_REQUIRED = api_error(401, "AUTH_REQUIRED", "missing Dedalus API key", retryable=False)
-AUTH_INVALID = api_error(401, "AUTH_INVALID", "invalid Dedalus API key", retryable=False)
+#: The challenges of the mock's 401s (RFC 9110 11.6.1, RFC 6750 3): Bearer, which the spec's
+#: `BearerAuth` scheme declares; an error code only when a token came and was no valid key.
+CHALLENGE = 'Bearer realm="dcs"'
+AUTH_REQUIRED = api_error(
+    401,
+    "AUTH_REQUIRED",
+    "missing Dedalus API key",
+    retryable=False,
+    headers={"WWW-Authenticate": CHALLENGE},
+)
+AUTH_INVALID = api_error(
+    401,
+    "AUTH_INVALID",
+    "invalid Dedalus API key",
+    retryable=False,
+    headers={"WWW-Authenticate": f'{CHALLENGE}, error="invalid_token"'},
+)
 AUTH_ORG_MISMATCH = api_error(
     403, "AUTH_ORG_MISMATCH", "org scope does not match API key ownership", retryable=False
 )

@@ -5,11 +5,12 @@ import json
 
 import pytest
 
+from conformance._core import trace
 from conformance._core.errors import ContractViolation
 from conformance._core.exchange import Exchange, Masker
 from conformance._report.text import format_violation
 from conformance._run.load import load_contract
-from conformance.checks import CATALOGUE, auth, requests, usage, validate_response
+from conformance.checks import CATALOGUE, auth, messages, requests, usage, validate_response
 from conformance.checks.usage import billed_fields
 
 CONTRACT = load_contract()
@@ -617,3 +618,85 @@ def test_no_date_is_allowed_only_on_http_layer_refusals():
     plain = edge_refusal(400)
     del plain.headers["date"]
     assert "date_present" in broken_checks(plain)
+
+
+# --- 204 and 304 framing, 401 challenges ---------------------------------------------------
+
+
+def test_no_content_length_in_204():
+    preflight = exchange(204, raw=b"", media=None, method="OPTIONS")
+    assert "no_content_length_in_204" not in broken_checks(preflight)
+    counted = exchange(204, raw=b"", media=None, method="OPTIONS", headers={"content-length": "0"})
+    assert "no_content_length_in_204" in broken_checks(counted)
+
+
+def test_not_modified_as_200():
+    full = {"etag": '"a1"', "cache-control": "private, max-age=60", "vary": "Accept-Encoding"}
+    reference = exchange(headers={**full, "content-length": "177"})
+    length = str(len(reference.body))
+    kept = dict(full)
+    messages.not_modified_as_200(reference, exchange(304, raw=b"", media=None, headers=kept))
+    for same in (length, "177"):  # the 200's, decoded or as framed
+        with_length = {**kept, "content-length": same}
+        messages.not_modified_as_200(
+            reference, exchange(304, raw=b"", media=None, headers=with_length)
+        )
+    bare = violated(messages.not_modified_as_200, reference, exchange(304, raw=b"", media=None))
+    assert bare.location == "header etag" and "cache-control" in bare.message
+    zero = {**kept, "content-length": "0"}
+    wrong = violated(
+        messages.not_modified_as_200, reference, exchange(304, raw=b"", media=None, headers=zero)
+    )
+    assert wrong.location == "header Content-Length"
+    messages.not_modified_as_200(reference, exchange(headers={}))  # a 200: nothing to compare
+
+
+@pytest.mark.parametrize(
+    ("value", "note"),
+    [
+        (None, "no_challenge"),
+        ("", "no_challenge"),
+        ('Basic realm="dcs"', "no_bearer_challenge"),
+        ('Bearerish realm="x"', "no_bearer_challenge"),
+        ('Bearer realm="dcs"', None),
+        ('Basic realm="a", bearer realm="dcs", error="invalid_token"', None),
+        ("Bearer", None),
+    ],
+)
+def test_auth_challenge_sent_warns(value, note):
+    record = trace.start()
+    document = {"error_code": "AUTH_INVALID", "message": "m", "retryable": False}
+    answer = exchange(401, document, headers={"www-authenticate": value})
+    assert "auth_challenge_sent" not in broken_checks(answer)  # a warning, never a failure
+    warned = [w.note for w in record.warnings if w.check == "auth_challenge_sent"]
+    assert warned == ([note] if note else [])
+
+
+@pytest.mark.parametrize(
+    ("headers", "document", "where"),
+    [
+        ({"location": "https:///v1/usage"}, None, "header location"),
+        ({"location": "http://:8080/v1/usage"}, None, "header location"),
+        ({"content-location": "https://u:p@api.example/v1/usage"}, None, "header content-location"),
+        ({"location": "//ops@api.example/v1/usage"}, None, "header location"),
+        ({}, {"type": "https://@errors.example/x"}, "$.type"),
+        ({}, {"instance": "https://svc:pw@usage.internal/e/1"}, "$.instance"),
+        ({"location": "/v1/usage?period_start=2025-01-01"}, None, None),
+        ({"location": "https://[::1]:8443/v1/usage"}, None, None),
+        ({"location": "mailto:ops@example.com"}, None, None),
+        ({}, {"type": "about:blank", "instance": "/errors/1"}, None),
+    ],
+)
+def test_generated_uris_well_formed(headers, document, where):
+    problem = {"title": "Not Found", "status": 404, **(document or {})}
+    ex = exchange(404, problem, media="application/problem+json", headers=headers)
+    found = [
+        v for v in validate_response(CONTRACT, USAGE, ex) if v.check == "generated_uris_well_formed"
+    ]
+    assert [v.location for v in found] == ([where] if where else [])
+
+
+def test_no_interim_to_http10():
+    assert "no_interim_to_http10" in broken_checks(exchange(http_version="1.0", interim=(103,)))
+    assert "no_interim_to_http10" not in broken_checks(exchange(interim=(103,)))
+    assert "no_interim_to_http10" not in broken_checks(exchange(http_version="1.0"))

@@ -478,3 +478,13 @@ def test_validate_response_compares_with_the_answer_of_the_same_tag():
     found = validate_response(CONTRACT, USAGE, other, [KEY], same_tag=first)
     assert [v.check for v in found] == ["strong_etag_names_one_content"]
     assert validate_response(CONTRACT, USAGE, other, [KEY]) == []
+
+
+def test_options_ignores_conditions():
+    def options(status):
+        return Exchange("OPTIONS", "http://127.0.0.1:9/v1/usage", {}, status, {}, b"", 0.001)
+
+    http.options_ignores_conditions(options(405), options(405))
+    http.options_ignores_conditions(options(412), options(412))  # refused either way
+    with pytest.raises(ContractViolation, match="412 where without it"):
+        http.options_ignores_conditions(options(204), options(412))

@@ -43,7 +43,7 @@ def judged(exchange: Exchange) -> tuple[list[ContractViolation], list[ContractWa
     found = [
         v for v in validate_response(CONTRACT, USAGE, exchange) if v.check == "http_message_lint"
     ]
-    return found, record.warnings
+    return found, [w for w in record.warnings if w.check == "http_message_lint"]
 
 
 def test_a_plain_answer_passes_without_warnings():
@@ -121,3 +121,14 @@ def test_expires_zero_is_a_warning_a_bad_date_a_violation():
     assert found == [] and [w.note for w in warned] == ["BAD_DATE_SYNTAX"]
     found, _ = judged(ex(date="yesterday"))
     assert [v.check for v in found] == ["http_message_lint"]
+
+
+def test_a_416_without_content_range_is_a_warning():
+    """RFC 9110 14.4 (a SHOULD): httplint's note on a 416 to a byte range, a warning only."""
+    body = b'{"type":"about:blank","title":"Range Not Satisfiable","status":416}'
+    answer = ex(416, body, content_type="application/problem+json")
+    answer.request_headers["range"] = "bytes=1000000-"
+    found, warned = judged(answer)
+    assert found == [] and [w.note for w in warned] == ["STATUS_416_WITHOUT_CONTENT_RANGE"]
+    answer.headers["content-range"] = f"bytes */{len(BODY)}"
+    assert judged(answer) == ([], [])

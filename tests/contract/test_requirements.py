@@ -25,21 +25,7 @@ SCHEMATHESIS = frozenset(f"st.{check.__name__}" for check in _builtin_checks())
 #: A new open row must be added here on purpose.
 OPEN = frozenset(
     {
-        "rfc9110-4.2-uris-generated",
-        "rfc9110-6.2-no-unconformant-version",
         "rfc9110-6.5-trailers",
-        "rfc9110-6.6.1-date-accurate",
-        "rfc9110-8.6-304-content-length",
-        "rfc9110-8.6-no-cl-1xx-204",
-        "rfc9110-9.3.7-options",
-        "rfc9110-10.2.4-server-detail",
-        "rfc9110-11.6.1-www-authenticate",
-        "rfc9110-13.2.1-other-methods",
-        "rfc9110-14.4-content-range-416",
-        "rfc9110-15.2-no-1xx-to-http10",
-        "rfc9110-15.3.7-if-range-fields",
-        "rfc9110-15.4.5-304-fields",
-        "rfc6750-3-www-authenticate",
     }
 )
 #: Every source the table walks (issue 23), and those it cites for checks resting elsewhere.
@@ -182,7 +168,8 @@ def test_markdown_and_one_source(capsys):
 def test_the_command_as_a_user_runs_it():
     done = run_module("conformance", "requirements", "--open")
     assert done.returncode == 0, done.stderr
-    assert f"{len(OPEN)} requirements: 0 covered, {len(OPEN)} open" in done.stdout
+    assert f"{len(OPEN)} requirement" in done.stdout
+    assert f": 0 covered, {len(OPEN)} open" in done.stdout
     refused = run_module("conformance", "requirements", "--source", "RFC 2616")
     assert refused.returncode == 4 and "unknown source 'RFC 2616'" in refused.stderr
     assert run_module("conformance").returncode == 4

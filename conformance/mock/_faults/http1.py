@@ -135,6 +135,16 @@ def _refusal_as_204(data: bytes) -> bytes:
     return b"HTTP/1.1 204 No Content\r\ntransfer-encoding: chunked\r\nallow: GET\r\n\r\n"
 
 
+def _refusal_as_204_with_length(data: bytes) -> bytes:
+    if not data.startswith(b"HTTP/1.1 405 "):
+        return data
+    return b"HTTP/1.1 204 No Content\r\ncontent-length: 0\r\nallow: GET\r\n\r\n"
+
+
+def _version_2(data: bytes) -> bytes:
+    return b"HTTP/2.0 " + data[9:] if data.startswith(b"HTTP/1.1 ") else data
+
+
 def _no_reason_sp(data: bytes) -> bytes:
     return _STATUS_LINE.sub(rb"\1\r\n", data, count=1)
 
@@ -272,6 +282,13 @@ FAULTS = family(
         served_by(protocol(None, "Chunked204Protocol", back=_refusal_as_204)),
     ),
     Fault(
+        "length_in_204",
+        "a gateway answers what the API refuses with 405 with its own 204 that says "
+        "Content-Length: 0 (RFC 9110 8.6 forbids Content-Length in a 204)",
+        ("no_content_length_in_204",),
+        served_by(protocol(None, "Length204Protocol", back=_refusal_as_204_with_length)),
+    ),
+    Fault(
         "close_not_echoed",
         "a request that asks for Connection: close is answered and the connection closed, "
         "but the answer does not say close (RFC 9112 9.6 says it should)",
@@ -284,6 +301,13 @@ FAULTS = family(
         "RFC 9112 4 requires even when the reason-phrase is empty (h11 reads it anyway)",
         ("complete_response",),
         served_by(protocol(None, "NoReasonSpProtocol", back=_no_reason_sp)),
+    ),
+    Fault(
+        "status_line_http2",
+        "every status-line says HTTP/2.0 on an HTTP/1.1 connection, a version the server "
+        "does not speak there (RFC 9110 6.2; h11, so the pooled client, reads it anyway)",
+        ("complete_response",),
+        served_by(protocol(None, "Version2StatusProtocol", back=_version_2)),
     ),
     Fault(
         "folded_response_field",

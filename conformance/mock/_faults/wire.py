@@ -456,6 +456,21 @@ def with_response_headers(extra: Callable[[Scope], list[tuple[bytes, bytes]]]) -
     return act
 
 
+def without_response_header(name: bytes) -> Act:
+    """The mock's answer without its ``name`` header field (lower case)."""
+
+    async def act(app: ASGIApp, scope: Scope, receive: Receive, send: Send) -> None:
+        async def edited(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                kept = [(n, v) for n, v in message.get("headers", []) if n.lower() != name]
+                message = {**message, "headers": kept}
+            await send(message)
+
+        await app(scope, receive, edited)
+
+    return act
+
+
 def debug_auth(scope: Scope) -> list[tuple[bytes, bytes]]:
     """``X-Debug-Auth``: the presented key, base64-encoded (none when no key was sent)."""
     key = sent_key(request_headers(scope))
@@ -595,6 +610,58 @@ async def not_modified_with_content(
     status = 304 if tags & {tag, b"*"} else 200
     await send({**start, "status": status, "headers": headers})
     await send(body_message(b"" if scope["method"] == "HEAD" else body, False))
+
+
+def not_modified(kept: tuple[bytes, ...], length: bytes | None = None) -> Act:
+    """Strong ETags on usage 200s; an If-None-Match naming the tag (or ``*``) gets a 304
+    without content that keeps only the 200's fields named in ``kept`` (and Date), with
+    ``Content-Length: <length>`` if given (a handler that builds a fresh empty 304)."""
+
+    async def act(app: ASGIApp, scope: Scope, receive: Receive, send: Send) -> None:
+        start, body = await answer(app, scope, receive)
+        if start.get("status") != 200:
+            await send(start)
+            await send(body_message(body, False))
+            return
+        tag = etag_of(body)
+        asked = request_headers(scope).get("if-none-match", "")
+        tags = {t.strip().removeprefix("W/").encode() for t in asked.split(",") if t.strip()}
+        headers = [*start.get("headers", []), (b"etag", tag)]
+        if not tags & {tag, b"*"}:
+            await send({**start, "headers": headers})
+            await send(body_message(b"" if scope["method"] == "HEAD" else body, False))
+            return
+        headers = [(n, v) for n, v in headers if n.lower() in kept]
+        if length is not None:
+            headers.append((b"content-length", length))
+        await send({**start, "status": 304, "headers": headers})
+        await send(body_message(b"", False))
+
+    return act
+
+
+def conditional_options(scope: Scope) -> bool:
+    """An OPTIONS request with an If-Match field."""
+    return scope["method"] == "OPTIONS" and "if-match" in request_headers(scope)
+
+
+async def precondition_failed(app: ASGIApp, scope: Scope, receive: Receive, send: Send) -> None:
+    """412: the request's If-Match names no representation the server has."""
+    await send_reply(
+        replies.problem(412, "Precondition Failed", "If-Match names no current representation"),
+        send,
+    )
+
+
+EARLY_HINTS = b"HTTP/1.1 103 Early Hints\r\nlink: </v1/usage>; rel=preconnect\r\n\r\n"
+
+
+async def early_hints_to_all(app: ASGIApp, scope: Scope, receive: Receive, send: Send) -> None:
+    """A ``103 Early Hints`` before every final answer, to HTTP/1.0 clients too."""
+    transport = scope.get("extensions", {}).get(TRANSPORT)
+    if transport is not None:
+        transport.write(EARLY_HINTS)
+    await app(scope, receive, send)
 
 
 #: The query parameters a handler left from the admin console reads to choose the org.

@@ -84,8 +84,8 @@ _VARIANTS = [
     Variant(
         "standard_extra_headers",
         "every answer carries X-Request-Id (fresh each time), Cache-Control: no-store, "
-        "Strict-Transport-Security, Vary, Server and Date; 401s add WWW-Authenticate: "
-        'Bearer realm="dcs"',
+        "Strict-Transport-Security, Vary, Server and Date; 401s challenge with "
+        'WWW-Authenticate: Bearer realm="dcs" alone (no error code)',
         "The spec declares no response header fields, so others may come with any answer and "
         "recipients ignore those they do not know (RFC 9110 5.1), and RFC 9110 15.5.2 even "
         "requires a WWW-Authenticate challenge (11.6.1) on every 401.",

@@ -172,8 +172,9 @@ BEARER_CHALLENGE = b'Bearer realm="dcs"'
 
 
 def standard_headers(scope: Scope, status: int, headers: Headers) -> Headers:
-    """A fresh X-Request-Id, no-store caching, HSTS, Vary, Server; a challenge on 401. (Date
-    comes with every answer already: uvicorn adds it.)"""
+    """A fresh X-Request-Id, no-store caching, HSTS, Vary, Server; on a 401, its own challenge
+    in place of the mock's (no error code). (Date comes with every answer already: uvicorn
+    adds it.)"""
     extra = [
         (b"x-request-id", uuid.uuid4().hex.encode()),
         (b"cache-control", b"no-store"),
@@ -182,6 +183,7 @@ def standard_headers(scope: Scope, status: int, headers: Headers) -> Headers:
         (b"server", SERVER),
     ]
     if status == 401:
+        headers = without(headers, b"www-authenticate")
         extra.append((b"www-authenticate", BEARER_CHALLENGE))
     return [*headers, *extra]
 
