@@ -603,13 +603,18 @@ async def not_modified_with_content(
         await send(start)
         await send(body_message(body, False))
         return
+    headers, matched = _tagged(scope, start, body)
+    await send({**start, "status": 304 if matched else 200, "headers": headers})
+    await send(body_message(b"" if scope["method"] == "HEAD" else body, False))
+
+
+def _tagged(scope: Scope, start: Message, body: bytes) -> tuple[list[tuple[bytes, bytes]], bool]:
+    """A usage 200's fields with a strong ETag of its body, and whether the request's
+    If-None-Match names that tag (or ``*``)."""
     tag = etag_of(body)
     asked = request_headers(scope).get("if-none-match", "")
     tags = {t.strip().removeprefix("W/").encode() for t in asked.split(",") if t.strip()}
-    headers = [*start.get("headers", []), (b"etag", tag)]
-    status = 304 if tags & {tag, b"*"} else 200
-    await send({**start, "status": status, "headers": headers})
-    await send(body_message(b"" if scope["method"] == "HEAD" else body, False))
+    return [*start.get("headers", []), (b"etag", tag)], bool(tags & {tag, b"*"})
 
 
 def not_modified(kept: tuple[bytes, ...], length: bytes | None = None) -> Act:
@@ -623,11 +628,8 @@ def not_modified(kept: tuple[bytes, ...], length: bytes | None = None) -> Act:
             await send(start)
             await send(body_message(body, False))
             return
-        tag = etag_of(body)
-        asked = request_headers(scope).get("if-none-match", "")
-        tags = {t.strip().removeprefix("W/").encode() for t in asked.split(",") if t.strip()}
-        headers = [*start.get("headers", []), (b"etag", tag)]
-        if not tags & {tag, b"*"}:
+        headers, matched = _tagged(scope, start, body)
+        if not matched:
             await send({**start, "headers": headers})
             await send(body_message(b"" if scope["method"] == "HEAD" else body, False))
             return
